@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine (Python >= 3.10 with venv):
+#   make run    - create .venv, install hyco, run the default experiment end to end
+#   make test   - create .venv, install hyco with dev extras, run the tests
+# Pass Hydra overrides to `make run` with ARGS, e.g. make run ARGS="experiment=heat_2d_quick".
+PYTHON ?= python3
+VENV ?= .venv
+# torch first, pinned, so that pip takes the CPU build instead of several GB of CUDA wheels.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hyco-installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test test-slow lint bench venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hyco run $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,141 @@
+"""The `hyco` command: ``hyco <task> [experiment=<name>] [key=value ...] [-m]``.
+
+The task is the first argument; everything after it is Hydra's (overrides, ``-m`` for multirun,
+``--cfg job`` to print the config). Before Hydra runs, every job's config is composed and validated,
+so a bad input ends in one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from hyco.config.errors import HycoError
+
+USAGE = "usage: hyco <task> [experiment=<name>] [key=value ...] [-m] [--cfg job]"
+HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                          "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
+
+log = logging.getLogger("hyco")
+
+
+def _help_text() -> str:
+    from hyco.tasks import TASK_DESCRIPTIONS
+
+    lines = [USAGE, "", "Hybrid-cooperative training of PDE solvers (PhiFlow) and neural networks.", "",
+             "tasks:"]
+    lines += [f"  {name:<9} {text}" for name, text in TASK_DESCRIPTIONS.items()]
+    lines += [
+        "",
+        "common keys: experiment=<name> output_dir=<dir> data_dir=<dir> device=auto|cpu|cuda[:N] seed=<int>",
+        "examples:",
+        "  hyco run                                   # the default experiment, end to end",
+        "  hyco train mode=physical experiment=heat_2d",
+        "  hyco train -m trainer.hybrid.alpha=0.1,0.5  # a Hydra multirun sweep",
+        "  hyco run --cfg job                         # print the resolved config",
+    ]
+    return "\n".join(lines)
+
+
+def _fail(error: HycoError) -> None:
+    print(f"hyco: error: {error}", file=sys.stderr)
+    sys.exit(error.exit_code)
+
+
+def _split(args: list[str]) -> tuple[list[str], list[str]]:
+    """Separate Hydra flags (kept in order) from key=value overrides."""
+    flags, overrides = [], []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            flags.append(arg)
+            takes_value = arg in HYDRA_FLAGS_WITH_VALUE and i + 1 < len(args) and not args[i + 1].startswith("-")
+            # `--info` takes an optional value (never a key=value override); `--cfg` a required one
+            if takes_value and (arg not in ("--info", "-i") or "=" not in args[i + 1]):
+                flags.append(args[i + 1])
+                i += 1
+        else:
+            overrides.append(arg)
+        i += 1
+    return flags, overrides
+
+
+def validate_command_line(task: str, overrides: list[str], multirun: bool) -> None:
+    """Compose and validate the config of every job the command would start."""
+    from hyco.config.validate import expand_sweeps, load
+
+    jobs = expand_sweeps(overrides) if multirun else [overrides]
+    for job_overrides in jobs:
+        load(task, job_overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    from hyco.tasks import TASKS
+
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_help_text())
+        sys.exit(0 if args else 2)
+    task, rest = args[0], args[1:]
+    if task not in TASKS:
+        _fail(HycoError(f"task: expected one of {', '.join(TASKS)}, got {task!r}\n{USAGE}".split("\n")[0]))
+    if any(a in ("-h", "--help", "--hydra-help") for a in rest):
+        _run_hydra(task, rest)
+        return
+    flags, overrides = _split(rest)
+    multirun = "-m" in flags or "--multirun" in flags
+    from hyco.utils.warnings import silence_library_warnings
+
+    silence_library_warnings()
+    try:
+        validate_command_line(task, overrides, multirun)
+    except HycoError as error:
+        _fail(error)
+    _run_hydra(task, rest)
+
+
+def _run_hydra(task: str, rest: list[str]) -> None:
+    import hydra
+
+    from hyco.config.store import register_schema
+
+    register_schema()
+    program = sys.argv[0]
+    sys.argv = [program, *rest, f"task={task}"]
+    try:
+        hydra.main(config_path="conf", config_name="config", version_base="1.3")(_run_job)()
+    finally:
+        sys.argv = [program, task, *rest]
+
+
+def _run_job(dict_cfg) -> None:
+    """One Hydra job: validate, set up the process (logging, seed, device), run the task."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from hyco.config.validate import to_typed
+    from hyco.context import RunContext
+    from hyco.tasks import TASKS
+    from hyco.utils.device import resolve_device
+    from hyco.utils.log import setup_logging
+    from hyco.utils.seed import seed_everything
+    from hyco.utils.warnings import silence_library_warnings
+
+    silence_library_warnings()
+    try:
+        cfg = to_typed(dict_cfg)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        setup_logging(run_dir, cfg.log_level.upper())
+        try:
+            device = resolve_device(cfg.device)
+        except ValueError as exc:
+            raise HycoError(str(exc)) from None
+        seed_everything(cfg.seed)
+        log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
+                 run_dir, device)
+        TASKS[cfg.task](RunContext(cfg=cfg, run_dir=run_dir, device=device))
+    except HycoError as error:
+        log.debug("task failed", exc_info=True)
+        _fail(error)

@@ -1,0 +1,253 @@
+"""Typed schema of the whole configuration.
+
+Hydra composes the YAML tree in ``hyco/conf`` on top of :class:`HycoConfig`, so an unknown key or a
+value of the wrong type is rejected while composing; the range checks in ``__post_init__`` run when
+the composed config is turned into these objects (:func:`hyco.config.validate.to_typed`).
+Model-specific settings (``physics``, ``network``) are free-form here and validated against the
+schema that the chosen model declares in its registry entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyco.config.errors import require
+
+TASKS = ("generate", "train", "evaluate", "report", "run")
+TRAIN_MODES = ("physical", "synthetic", "hybrid")
+
+
+def _is_positive(value: float) -> bool:
+    return value > 0
+
+
+@dataclass
+class DataConfig:
+    """How many trajectories to simulate and how they are cut into training windows."""
+
+    num_train: int = 8
+    num_val: int = 2
+    num_test: int = 2
+    num_frames: int = 32  # stored frames per trajectory, the initial state included
+    rollout_steps: int = 4  # R: targets are frames t+1..t+R
+    regenerate: str = "auto"  # auto | always | never
+    generation_batch: int = 8  # simulations per batched rollout during generation
+    max_cached_sims: int = 64  # decoded trajectories kept in the loader's LRU
+    lock_timeout_s: float = 600.0  # wait this long for another process generating the same file
+
+    def __post_init__(self) -> None:
+        require(self.num_train >= 1, "data.num_train", "an integer >= 1", self.num_train)
+        require(self.num_val >= 0, "data.num_val", "an integer >= 0", self.num_val)
+        require(self.num_test >= 0, "data.num_test", "an integer >= 0", self.num_test)
+        require(self.rollout_steps >= 1, "data.rollout_steps", "an integer >= 1", self.rollout_steps)
+        require(
+            self.num_frames >= self.rollout_steps + 1,
+            "data.num_frames",
+            f"an integer >= rollout_steps + 1 = {self.rollout_steps + 1}",
+            self.num_frames,
+        )
+        require(
+            self.regenerate in ("auto", "always", "never"),
+            "data.regenerate",
+            "one of auto, always, never",
+            self.regenerate,
+        )
+        require(self.generation_batch >= 1, "data.generation_batch", "an integer >= 1", self.generation_batch)
+        require(self.max_cached_sims >= 1, "data.max_cached_sims", "an integer >= 1", self.max_cached_sims)
+        require(self.lock_timeout_s > 0, "data.lock_timeout_s", "a number > 0", self.lock_timeout_s)
+
+
+SPATIAL_MASKS = ("full", "box", "centre", "random_points")
+TEMPORAL_MASKS = ("all", "every_k", "first_last")
+
+
+@dataclass
+class ObservationConfig:
+    """What part of the REAL data the trainers may see, and how noisy it is."""
+
+    spatial: str = "full"  # full | box | centre | random_points
+    box_lower: list[float] = field(default_factory=lambda: [0.25, 0.25])  # fractions of the domain
+    box_upper: list[float] = field(default_factory=lambda: [0.75, 0.75])
+    centre_fraction: float = 0.25  # fraction of the domain's volume, centred
+    point_fraction: float = 0.1  # fraction of grid points observed (random_points)
+    temporal: str = "all"  # all | every_k | first_last
+    every_k: int = 1
+    noise_level: float = 0.0  # std of additive noise, relative to the data's std per channel
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        require(self.spatial in SPATIAL_MASKS, "observation.spatial", f"one of {', '.join(SPATIAL_MASKS)}",
+                self.spatial)
+        require(self.temporal in TEMPORAL_MASKS, "observation.temporal",
+                f"one of {', '.join(TEMPORAL_MASKS)}", self.temporal)
+        require(len(self.box_lower) == len(self.box_upper), "observation.box_upper",
+                f"as many entries as observation.box_lower ({len(self.box_lower)})", list(self.box_upper))
+        for i, (lo, hi) in enumerate(zip(self.box_lower, self.box_upper)):
+            require(0.0 <= lo < hi <= 1.0, f"observation.box_lower[{i}]",
+                    "fractions with 0 <= lower < upper <= 1", [lo, hi])
+        require(0.0 < self.centre_fraction <= 1.0, "observation.centre_fraction", "a number in (0, 1]",
+                self.centre_fraction)
+        require(0.0 < self.point_fraction <= 1.0, "observation.point_fraction", "a number in (0, 1]",
+                self.point_fraction)
+        require(self.every_k >= 1, "observation.every_k", "an integer >= 1", self.every_k)
+        require(self.noise_level >= 0.0, "observation.noise_level", "a number >= 0", self.noise_level)
+
+
+@dataclass
+class SyntheticTrainerConfig:
+    """Network training (`SyntheticTrainer`)."""
+
+    epochs: int = 20  # epochs of synthetic-only training
+    batch_size: int = 16
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"  # cosine | step | none
+    step_size: int = 10  # epochs per step of the `step` scheduler
+    gamma: float = 0.5
+    grad_clip: float = 1.0  # max gradient norm; 0 disables
+    curriculum: list[int] = field(default_factory=list)  # rollout lengths, spread over the whole run
+    num_workers: int = 0
+    validate_every: int = 1  # epochs between validation rollouts
+
+    def __post_init__(self) -> None:
+        p = "trainer.synthetic."
+        require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
+        require(self.batch_size >= 1, p + "batch_size", "an integer >= 1", self.batch_size)
+        require(self.optimizer in ("adam", "adamw"), p + "optimizer", "one of adam, adamw", self.optimizer)
+        require(self.lr > 0, p + "lr", "a number > 0", self.lr)
+        require(self.weight_decay >= 0, p + "weight_decay", "a number >= 0", self.weight_decay)
+        require(self.scheduler in ("cosine", "step", "none"), p + "scheduler", "one of cosine, step, none",
+                self.scheduler)
+        require(self.step_size >= 1, p + "step_size", "an integer >= 1", self.step_size)
+        require(0 < self.gamma <= 1, p + "gamma", "a number in (0, 1]", self.gamma)
+        require(self.grad_clip >= 0, p + "grad_clip", "a number >= 0", self.grad_clip)
+        require(all(r >= 1 for r in self.curriculum), p + "curriculum", "rollout lengths >= 1",
+                list(self.curriculum))
+        require(self.num_workers >= 0, p + "num_workers", "an integer >= 0", self.num_workers)
+        require(self.validate_every >= 1, p + "validate_every", "an integer >= 1", self.validate_every)
+
+
+@dataclass
+class PhysicalTrainerConfig:
+    """Coefficient inference (`PhysicalTrainer`)."""
+
+    epochs: int = 5  # epochs of physical-only training
+    optimizer: str = "lbfgsb"  # lbfgsb | adam
+    iterations: int = 10  # optimizer iterations per epoch
+    tolerance: float = 1e-9
+    lr: float = 0.05  # adam only
+    batch_windows: int = 0  # windows per objective; 0 = as many as fit memory_budget_gb
+    smoothness: float = 0.0  # weight of the gradient penalty on field coefficients
+    memory_budget_gb: float = 2.0
+
+    def __post_init__(self) -> None:
+        p = "trainer.physical."
+        require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
+        require(self.optimizer in ("lbfgsb", "adam"), p + "optimizer", "one of lbfgsb, adam", self.optimizer)
+        require(self.iterations >= 1, p + "iterations", "an integer >= 1", self.iterations)
+        require(self.tolerance > 0, p + "tolerance", "a number > 0", self.tolerance)
+        require(self.lr > 0, p + "lr", "a number > 0", self.lr)
+        require(self.batch_windows >= 0, p + "batch_windows", "an integer >= 0", self.batch_windows)
+        require(self.smoothness >= 0, p + "smoothness", "a number >= 0", self.smoothness)
+        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
+
+
+@dataclass
+class HybridTrainerConfig:
+    """HYCO cycles (`HybridTrainer`)."""
+
+    cycles: int = 5
+    alpha: float = 0.5  # generated samples per real sample, per cycle
+    synthetic_epochs_per_cycle: int = 2
+    physical_epochs_per_cycle: int = 1
+    variant: str = "hyco"  # hyco | warm_start | mixed
+    warm_start_epochs: int = 0  # network epochs on real data before the first cycle (warm_start)
+    mix: float = 0.7  # mixed variant: weight of the real target in the blended target
+    order: str = "sequential"  # sequential | parallel
+    generated_weight: float = 1.0  # optional extra weight on generated samples (1 = pure count-based)
+    initial_states: str = "real"  # real | random (fresh random states, "ghost points")
+    memory_budget_gb: float = 2.0
+    strategy: str = "auto"  # auto | memory | cache | on_the_fly
+
+    def __post_init__(self) -> None:
+        p = "trainer.hybrid."
+        require(self.cycles >= 0, p + "cycles", "an integer >= 0", self.cycles)
+        require(0.0 <= self.alpha <= 1.0, p + "alpha", "a number in [0, 1]", self.alpha)
+        require(self.synthetic_epochs_per_cycle >= 0, p + "synthetic_epochs_per_cycle", "an integer >= 0",
+                self.synthetic_epochs_per_cycle)
+        require(self.physical_epochs_per_cycle >= 0, p + "physical_epochs_per_cycle", "an integer >= 0",
+                self.physical_epochs_per_cycle)
+        require(self.variant in ("hyco", "warm_start", "mixed"), p + "variant",
+                "one of hyco, warm_start, mixed", self.variant)
+        require(self.warm_start_epochs >= 0, p + "warm_start_epochs", "an integer >= 0", self.warm_start_epochs)
+        require(0.0 <= self.mix <= 1.0, p + "mix", "a number in [0, 1]", self.mix)
+        require(self.order in ("sequential", "parallel"), p + "order", "one of sequential, parallel", self.order)
+        require(self.generated_weight > 0, p + "generated_weight", "a number > 0", self.generated_weight)
+        require(self.initial_states in ("real", "random"), p + "initial_states", "one of real, random",
+                self.initial_states)
+        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
+        require(self.strategy in ("auto", "memory", "cache", "on_the_fly"), p + "strategy",
+                "one of auto, memory, cache, on_the_fly", self.strategy)
+
+
+@dataclass
+class TrainerConfig:
+    synthetic: SyntheticTrainerConfig = field(default_factory=SyntheticTrainerConfig)
+    physical: PhysicalTrainerConfig = field(default_factory=PhysicalTrainerConfig)
+    hybrid: HybridTrainerConfig = field(default_factory=HybridTrainerConfig)
+
+
+@dataclass
+class EvaluationConfig:
+    split: str = "test"  # test | val
+    corr_threshold: float = 0.8  # "correlation time": steps until Pearson r falls below this
+    plot_times: int = 4  # snapshots per model in the side-by-side figure
+    animation: bool = True  # animated GIF of truth vs models for one simulation
+    animation_sim: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.split in ("test", "val"), "evaluation.split", "one of test, val", self.split)
+        require(0.0 < self.corr_threshold < 1.0, "evaluation.corr_threshold", "a number in (0, 1)",
+                self.corr_threshold)
+        require(self.plot_times >= 1, "evaluation.plot_times", "an integer >= 1", self.plot_times)
+        require(self.animation_sim >= 0, "evaluation.animation_sim", "an integer >= 0", self.animation_sim)
+
+
+@dataclass
+class HycoConfig:
+    task: str = "run"  # set by the command line: hyco <task>
+    experiment_name: str = "default"
+    output_dir: str = "outputs/${experiment_name}/${now:%Y-%m-%d_%H-%M-%S}"
+    data_dir: str = "data"
+    cache_dir: str = "${output_dir}/cache"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "float32"  # float32 | float64
+    seed: int = 0
+    mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
+    resume: bool = False
+    log_level: str = "INFO"
+    plugins: list[str] = field(default_factory=list)  # user modules that register models
+    physics: dict[str, Any] = field(default_factory=dict)  # `name` + the model's own schema
+    network: dict[str, Any] = field(default_factory=dict)  # `name` + the network's own schema
+    data: DataConfig = field(default_factory=DataConfig)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        require(self.task in TASKS, "task", f"one of {', '.join(TASKS)}", self.task)
+        require(bool(self.experiment_name), "experiment_name", "a non-empty name", self.experiment_name)
+        require(bool(self.output_dir), "output_dir", "a non-empty path", self.output_dir)
+        require(bool(self.data_dir), "data_dir", "a non-empty path", self.data_dir)
+        from hyco.utils.device import DEVICE_PATTERN
+
+        require(bool(DEVICE_PATTERN.match(self.device)), "device", "auto, cpu, cuda or cuda:N", self.device)
+        require(self.dtype in ("float32", "float64"), "dtype", "one of float32, float64", self.dtype)
+        require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        require(self.mode in TRAIN_MODES, "mode", f"one of {', '.join(TRAIN_MODES)}", self.mode)
+        require(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
+                "one of DEBUG, INFO, WARNING, ERROR", self.log_level)
+        require("name" in self.physics, "physics.name", "the name of a registered PDE model", None)
+        require("name" in self.network, "network.name", "the name of a registered network", None)

@@ -1,0 +1,29 @@
+"""What every task receives besides its config: where to write, which device, which dtype."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hyco.config.schema import HycoConfig
+
+
+@dataclass
+class RunContext:
+    cfg: HycoConfig
+    run_dir: Path
+    device: torch.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64 if self.cfg.dtype == "float64" else torch.float32
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.cfg.data_dir)
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.cfg.cache_dir)

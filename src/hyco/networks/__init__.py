@@ -1,0 +1,1 @@
+"""Neural surrogates; importing this registers the shipped architectures."""

@@ -1,0 +1,1 @@
+"""Differentiable PDE models with learnable coefficients; importing this registers the shipped ones."""

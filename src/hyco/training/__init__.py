@@ -1,0 +1,1 @@
+"""Trainers: synthetic (network), physical (coefficients) and hybrid (HYCO cycles)."""

@@ -1,0 +1,1 @@
+"""Process-wide plumbing: logging, seeding, device choice, warning filters, atomic file writes."""

@@ -1,0 +1,24 @@
+"""The single place where the compute device is chosen (`device: auto|cpu|cuda|cuda:N`)."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map the config value to a torch device; `auto` picks CUDA when present, else CPU."""
+    if not DEVICE_PATTERN.match(name):
+        raise ValueError(f"device: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {name!r} requested but CUDA is not available on this machine")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device: {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return torch.device(name)

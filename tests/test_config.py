@@ -1,0 +1,117 @@
+"""Config validation: bad input ends in one line on stderr naming the key, exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hyco.config.errors import ConfigError, HycoError
+from hyco.config.validate import load
+
+BAD_INPUTS = [
+    (["trainer.hybrid.alpha=1.5"], "trainer.hybrid.alpha", "[0, 1]"),
+    (["trainer.hybrid.alpha=-0.1"], "trainer.hybrid.alpha", "[0, 1]"),
+    (["experiment=does_not_exist"], "experiment", "burgers_2d_sparse"),
+    (["no_such_key=1"], "no_such_key", "unknown key"),
+    (["data.num_train=abc"], "data.num_train", "integer"),
+    (["data.num_train=0"], "data.num_train", ">= 1"),
+    (["device=gpu"], "device", "cuda"),
+    (["seed=-3"], "seed", ">= 0"),
+    (["data.rollout_steps=100"], "data.num_frames", "rollout_steps + 1"),
+    (["data.regenerate=sometimes"], "data.regenerate", "auto, always, never"),
+    (["observation.spatial=everywhere"], "observation.spatial", "full"),
+    (["observation.noise_level=-1"], "observation.noise_level", ">= 0"),
+    (["trainer.synthetic.lr=0"], "trainer.synthetic.lr", "> 0"),
+    (["trainer.physical.optimizer=sgd"], "trainer.physical.optimizer", "lbfgsb"),
+    (["+physics.resolution=2"], "physics.resolution", ">= 4"),
+    (["+physics.dt=-0.01"], "physics.dt", "> 0"),
+    (["physics.name=no_such_pde"], "physics.name", "fake_pde"),
+    (["+physics.viscosty=0.1"], "physics.viscosty", "unknown key"),
+    (["mode=both"], "mode", "physical, synthetic, hybrid"),
+    (["dtype=float16"], "dtype", "float32"),
+    (["observation.box_lower=[0.5,0.5]", "observation.box_upper=[0.4,0.9]"],
+     "observation.box_lower[0]", "lower < upper"),
+    (["a==b"], "command line", "key=value"),
+]
+
+
+@pytest.mark.parametrize("overrides,key,expected", BAD_INPUTS, ids=[" ".join(b[0]) for b in BAD_INPUTS])
+def test_bad_input_names_the_key(overrides, key, expected, fake_overrides):
+    with pytest.raises(HycoError) as info:
+        load("run", fake_overrides + overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(key + ":"), message
+    assert expected in message, message
+
+
+def test_defaults_compose_and_validate(fake_overrides):
+    cfg = load("train", fake_overrides)
+    assert cfg.task == "train"
+    assert cfg.experiment_name == "burgers_2d_sparse"
+    assert cfg.observation.spatial == "centre"
+    assert 0.0 <= cfg.trainer.hybrid.alpha <= 1.0
+    assert cfg.device == "auto"
+
+
+def test_overrides_reach_the_typed_config(fake_overrides):
+    cfg = load("run", fake_overrides + ["trainer.hybrid.alpha=0.25", "seed=7", "data.num_train=3", "device=cpu"])
+    assert cfg.trainer.hybrid.alpha == 0.25
+    assert cfg.seed == 7 and cfg.data.num_train == 3 and cfg.device == "cpu"
+
+
+def test_model_params_are_validated_by_the_model_schema(fake_overrides):
+    from hyco.config.validate import model_params
+
+    cls, params = model_params({"name": "fake_pde", "resolution": 8}, "physics")
+    assert cls.__name__ == "FakePDE" and params.resolution == 8 and params.dt == 0.1
+    with pytest.raises(ConfigError, match=r"^physics\.resolution: expected an integer >= 4, got 3$"):
+        model_params({"name": "fake_pde", "resolution": 3}, "physics")
+
+
+def _hyco(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hyco", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_cli_bad_input_is_one_line_exit_2(fake_overrides, tmp_path):
+    result = _hyco("train", *fake_overrides, "trainer.hybrid.alpha=2", f"output_dir={tmp_path}/run", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["hyco: error: trainer.hybrid.alpha: expected a number in [0, 1], got 2.0"], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_multirun_validates_every_job(fake_overrides, tmp_path):
+    result = _hyco("train", "-m", *fake_overrides, "trainer.hybrid.alpha=0.1,3", f"output_dir={tmp_path}/run",
+                   cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "hyco: error: trainer.hybrid.alpha: expected a number in [0, 1], got 3.0"]
+
+
+def test_cli_help_lists_the_tasks():
+    result = _hyco("--help")
+    assert result.returncode == 0
+    for task in ("generate", "train", "evaluate", "report", "run"):
+        assert f"  {task} " in result.stdout
+
+
+def test_cli_unknown_task(tmp_path):
+    result = _hyco("fly", cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "task" in result.stderr
+
+
+def test_device_selection():
+    from hyco.utils.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda:0")
