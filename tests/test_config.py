@@ -115,3 +115,15 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_task_not_built_says_so(fake_overrides, tmp_path, monkeypatch):
+    from hyco import tasks
+    from hyco.config.errors import NotBuiltError
+    from hyco.context import RunContext
+
+    monkeypatch.setitem(tasks.TASK_IMPLEMENTATIONS, "report", None)
+    ctx = RunContext(cfg=load("report", fake_overrides), run_dir=tmp_path, device=torch.device("cpu"))
+    with pytest.raises(NotBuiltError, match="not built yet") as info:
+        tasks.run_task("report", ctx)
+    assert info.value.exit_code == 3

@@ -117,7 +117,7 @@ def _run_job(dict_cfg) -> None:
 
     from hyco.config.validate import to_typed
     from hyco.context import RunContext
-    from hyco.tasks import TASKS
+    from hyco.tasks import run_task
     from hyco.utils.device import resolve_device
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
@@ -135,7 +135,7 @@ def _run_job(dict_cfg) -> None:
         seed_everything(cfg.seed)
         log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
                  run_dir, device)
-        TASKS[cfg.task](RunContext(cfg=cfg, run_dir=run_dir, device=device))
+        run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
     except HycoError as error:
         log.debug("task failed", exc_info=True)
         _fail(error)

@@ -1,19 +1,16 @@
-"""The `hyco` tasks. Each takes a RunContext; the CLI has already validated the config."""
+"""The `hyco` tasks. Each takes a RunContext; the CLI has already validated the config.
+
+Each entry names the function that implements it; a task or training mode that is not built yet
+says so and exits non-zero.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from hyco.config.errors import NotBuiltError
 from hyco.context import RunContext
-
-
-def _not_built(task: str, issue: str) -> Callable[[RunContext], None]:
-    def run(ctx: RunContext) -> None:
-        raise NotBuiltError(f"task '{task}' is not built yet ({issue}); nothing was run")
-
-    return run
-
 
 TASK_DESCRIPTIONS = {
     "generate": "simulate train/val/test trajectories with the true coefficients into one HDF5 file",
@@ -23,10 +20,37 @@ TASK_DESCRIPTIONS = {
     "run": "all of it: generate, train physical, synthetic and HYCO, evaluate, report",
 }
 
-TASKS: dict[str, Callable[[RunContext], None]] = {
-    "generate": _not_built("generate", "data pipeline"),
-    "train": _not_built("train", "trainers"),
-    "evaluate": _not_built("evaluate", "evaluation"),
-    "report": _not_built("report", "report"),
-    "run": _not_built("run", "the main job needs every other task"),
+# "module:function" implementing each task, or None while it is not built.
+TASK_IMPLEMENTATIONS: dict[str, str | None] = {
+    "generate": None,
+    "evaluate": None,
+    "report": None,
+    "run": None,
 }
+# `hyco train mode=<mode>`
+TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
+    "synthetic": None,
+    "physical": None,
+    "hybrid": None,
+}
+
+
+def _load(target: str | None, what: str) -> Callable[[RunContext], object]:
+    if target is None:
+        raise NotBuiltError(f"{what} is not built yet in this version of hyco; nothing was run")
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def train(ctx: RunContext) -> object:
+    mode = ctx.cfg.mode
+    return _load(TRAIN_IMPLEMENTATIONS[mode], f"`hyco train mode={mode}`")(ctx)
+
+
+def run_task(name: str, ctx: RunContext) -> object:
+    if name == "train":
+        return train(ctx)
+    return _load(TASK_IMPLEMENTATIONS[name], f"task '{name}'")(ctx)
+
+
+TASKS = tuple(TASK_DESCRIPTIONS)
