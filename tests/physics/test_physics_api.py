@@ -2,22 +2,16 @@
 
 import dataclasses
 import json
-from importlib.resources import files
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from hyco.config.errors import ConfigError
-from hyco.physics import CoefficientSpec, PhysicalModel, build_physics
+from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_config
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
 from hyco.registry import PHYSICS
 
 SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d"]
-
-
-def shipped_section(name: str) -> dict:
-    return OmegaConf.to_container(OmegaConf.load(str(files("hyco.conf") / "physics" / f"{name}.yaml")))
 
 
 def _keys(obj, prefix=""):
@@ -41,7 +35,7 @@ def _yaml_keys(d, prefix=""):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_lists_every_key_and_builds(name):
-    section = shipped_section(name)
+    section = shipped_config(name)
     cls = PHYSICS.get(section["name"])
     assert _yaml_keys({k: v for k, v in section.items() if k != "name"}) == _keys(cls.Params())
     model = build_physics(section, "cpu", torch.float32)

@@ -27,5 +27,19 @@ def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torc
     return cls(params, device=device, dtype=dtype)
 
 
+def shipped_config(name: str) -> dict:
+    """The `physics` section of a shipped config file `hyco/conf/physics/<name>.yaml` as a plain dict."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    path = files("hyco.conf") / "physics" / f"{name}.yaml"
+    if not path.is_file():
+        from hyco.config.errors import ConfigError
+
+        raise ConfigError("physics", "the name of a file in hyco/conf/physics", name)
+    return OmegaConf.to_container(OmegaConf.load(str(path)))
+
+
 __all__ = ["CoefficientParams", "CoefficientSpec", "FieldSpec", "PhysicalModel", "ProfileParams", "build_physics",
-           "coefficient"]
+           "coefficient", "shipped_config"]

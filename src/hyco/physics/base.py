@@ -240,6 +240,11 @@ class PhysicalModel:
             if need_grad:  # see __init__: every input of the grad trace requires grad
                 state = _requiring_grad(state)
                 coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
+        scope = None
+        if need_grad and self.dtype == torch.float64:
+            scope = _BackwardPrecision(64)
+            state = scope.enter_at_inputs(state)
+            coefficients = {k: scope.enter_at_inputs(c) for k, c in coefficients.items()}
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
@@ -257,7 +262,8 @@ class PhysicalModel:
                 outputs.append(torch.stack(history[i], dim=1))
             else:
                 outputs.append(parts[i].unsqueeze(1).expand(-1, int(steps), *parts[i].shape[1:]))
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        return scope.leave_at_outputs(out) if scope is not None else out
 
     @contextlib.contextmanager
     def phiml_context(self) -> Iterator[None]:
@@ -311,3 +317,54 @@ def _requiring_grad(t: torch.Tensor) -> torch.Tensor:
     if t.requires_grad or not t.is_floating_point():
         return t
     return t.detach().requires_grad_(True)
+
+
+class _BackwardPrecision:
+    """PhiML computes the backward pass of implicit solves (smoke's pressure) when autograd runs it, outside
+    any `with math.precision(...)` block, i.e. at the global precision (32 bits by default), which rounds
+    float64 gradients through float32. Identity autograd nodes around a rollout set the global precision
+    when the backward pass enters the rollout (at its outputs) and restore it when it leaves (at its inputs)."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.previous: int | None = None
+
+    def leave_at_outputs(self, t: torch.Tensor) -> torch.Tensor:
+        return _SetPrecision.apply(self, t)
+
+    def enter_at_inputs(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None or not t.requires_grad:
+            return t
+        return _RestorePrecision.apply(self, t)
+
+
+class _SetPrecision(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+        ctx.scope = scope
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        from phiml.backend import get_precision, set_global_precision
+
+        if ctx.scope.previous is None:
+            ctx.scope.previous = get_precision()
+            set_global_precision(ctx.scope.bits)
+        return None, grad
+
+
+class _RestorePrecision(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+        ctx.scope = scope
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        from phiml.backend import set_global_precision
+
+        if ctx.scope.previous is not None:
+            set_global_precision(ctx.scope.previous)
+            ctx.scope.previous = None
+        return None, grad
