@@ -18,7 +18,7 @@ def small(name: str, **overrides) -> dict:
     return section
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shipped_small(name: str, dtype: torch.dtype = torch.float32):
     """Cached so that tests sharing a model also share its compiled (traced) step."""
     return build_physics(small(name), "cpu", dtype)
