@@ -29,7 +29,7 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
-from hyco.data.convert import AXES, tensor_to_grid_values, tensor_to_values, values_to_tensor
+from hyco.data.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.coefficients import (
     CoefficientParams,
     CoefficientSpec,
@@ -79,6 +79,7 @@ class PhysicalModel:
         self.setup(self.params)
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
+        self._layouts = tuple(FieldLayout(t) for t in self._templates)
         # Two compiled versions: torch.jit.trace bakes in which inputs required grad when it traced, and a
         # trace made without grad on an input silently drops gradients that flow through it later (e.g.
         # through grid_sample coordinates). The grad version always gets inputs that all require grad.
@@ -248,14 +249,14 @@ class PhysicalModel:
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
-            values = [tensor_to_values(p, t) for p, t in zip(parts, self._templates)]
+            values = [layout.to_values(p) for p, layout in zip(parts, self._layouts)]
             dynamic = [i for i, f in enumerate(self.fields) if f.dynamic]
             history: list[list[torch.Tensor]] = [[] for _ in self.fields]
             for _ in range(int(steps)):
                 new = frame(tuple(values), coeffs)
                 for i, value in zip(dynamic, new):
                     values[i] = value
-                    history[i].append(values_to_tensor(value, self._templates[i]))
+                    history[i].append(self._layouts[i].to_tensor(value))
         outputs = []
         for i, f in enumerate(self.fields):
             if f.dynamic:
