@@ -139,3 +139,14 @@ def test_gradient_flows_through_the_parametrisation_into_raw_parameters():
     loss = objective(model, state, model.decode(raw), weights)
     (grad,) = torch.autograd.grad(loss, raw["diffusivity"])
     assert grad.shape == model.spatial_shape and torch.isfinite(grad).all() and grad.abs().max() > 0
+
+
+def test_float64_backward_restores_phiml_precision():
+    """The float64 backward pass of smoke's pressure solve runs at 64 bits and leaves the global setting as it was."""
+    from phiml.backend import get_precision
+
+    model, state, coeffs, weights = setup("smoke_scalar", torch.float64)
+    before = get_precision()
+    leaf = coeffs["buoyancy"].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(model, state, {"buoyancy": leaf}, weights), leaf)
+    assert torch.isfinite(grad) and get_precision() == before == 32

@@ -242,10 +242,10 @@ class PhysicalModel:
                 state = _requiring_grad(state)
                 coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
         scope = None
-        if need_grad and self.dtype == torch.float64:
-            scope = _BackwardPrecision(64)
-            state = scope.enter_at_inputs(state)
-            coefficients = {k: scope.enter_at_inputs(c) for k, c in coefficients.items()}
+        if need_grad and (self.dtype != torch.float32 or self.device.type != "cpu"):
+            scope = _BackwardScope(self)
+            state = scope.wrap_input(state)
+            coefficients = {k: scope.wrap_input(c) for k, c in coefficients.items()}
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
@@ -264,7 +264,7 @@ class PhysicalModel:
             else:
                 outputs.append(parts[i].unsqueeze(1).expand(-1, int(steps), *parts[i].shape[1:]))
         out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
-        return scope.leave_at_outputs(out) if scope is not None else out
+        return scope.wrap_outputs(out) if scope is not None else out
 
     @contextlib.contextmanager
     def phiml_context(self) -> Iterator[None]:
@@ -320,52 +320,53 @@ def _requiring_grad(t: torch.Tensor) -> torch.Tensor:
     return t.detach().requires_grad_(True)
 
 
-class _BackwardPrecision:
+class _BackwardScope:
     """PhiML computes the backward pass of implicit solves (smoke's pressure) when autograd runs it, outside
-    any `with math.precision(...)` block, i.e. at the global precision (32 bits by default), which rounds
-    float64 gradients through float32. Identity autograd nodes around a rollout set the global precision
-    when the backward pass enters the rollout (at its outputs) and restore it when it leaves (at its inputs)."""
+    `phiml_context`: at the global precision (32 bits by default, which would round float64 gradients
+    through float32) and with new tensors on the default device (the CPU). Identity autograd nodes at a
+    rollout's outputs enter the model's context when the backward pass reaches the rollout, and identity
+    nodes at its inputs leave it again when the pass is through."""
 
-    def __init__(self, bits: int):
-        self.bits = bits
-        self.previous: int | None = None
+    def __init__(self, model: PhysicalModel):
+        self.model = model
+        self._context = None
 
-    def leave_at_outputs(self, t: torch.Tensor) -> torch.Tensor:
-        return _SetPrecision.apply(self, t)
+    def enter(self) -> None:
+        if self._context is None:
+            self._context = self.model.phiml_context()
+            self._context.__enter__()
 
-    def enter_at_inputs(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        if t is None or not t.requires_grad:
-            return t
-        return _RestorePrecision.apply(self, t)
+    def leave(self) -> None:
+        if self._context is not None:
+            context, self._context = self._context, None
+            context.__exit__(None, None, None)
+
+    def wrap_outputs(self, t: torch.Tensor) -> torch.Tensor:
+        return _EnterOnBackward.apply(self, t)
+
+    def wrap_input(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        return t if t is None or not t.requires_grad else _LeaveOnBackward.apply(self, t)
 
 
-class _SetPrecision(torch.autograd.Function):
+class _EnterOnBackward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, scope: _BackwardScope, x: torch.Tensor) -> torch.Tensor:
         ctx.scope = scope
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        from phiml.backend import get_precision, set_global_precision
-
-        if ctx.scope.previous is None:
-            ctx.scope.previous = get_precision()
-            set_global_precision(ctx.scope.bits)
+        ctx.scope.enter()
         return None, grad
 
 
-class _RestorePrecision(torch.autograd.Function):
+class _LeaveOnBackward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, scope: _BackwardScope, x: torch.Tensor) -> torch.Tensor:
         ctx.scope = scope
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        from phiml.backend import set_global_precision
-
-        if ctx.scope.previous is not None:
-            set_global_precision(ctx.scope.previous)
-            ctx.scope.previous = None
+        ctx.scope.leave()
         return None, grad
