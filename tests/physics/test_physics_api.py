@@ -147,6 +147,8 @@ def test_rollout_contract():
         model.rollout(state[:, :1], coeffs, 1)
     with pytest.raises(ValueError, match="viscosity"):
         model.rollout(state, {}, 1)
+    with pytest.raises(ValueError, match="viscosty"):
+        model.rollout(state, {**coeffs, "viscosty": coeffs["viscosity"]}, 1)
     with pytest.raises(ValueError, match="viscosity"):
         model.rollout(state, {"viscosity": torch.ones(4, 4)}, 1)
     field_nu = torch.full((8, 8), float(coeffs["viscosity"]))  # a scalar coefficient may be given as a field

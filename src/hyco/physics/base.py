@@ -231,6 +231,9 @@ class PhysicalModel:
             raise ValueError(f"steps: expected an integer >= 0, got {steps}")
         if int(steps) == 0:
             return state.new_zeros(state.shape[0], 0, *state.shape[1:])
+        unknown = sorted(set(coefficients) - {s.name for s in self.coefficient_specs})
+        if unknown:
+            raise ValueError(f"unknown coefficient(s) {unknown}; expected {[c.name for c in self.coefficient_specs]}")
         coefficients = {s.name: torch.as_tensor(coefficients[s.name]) if s.name in coefficients else None
                         for s in self.coefficient_specs}
         need_grad = torch.is_grad_enabled() and (state.requires_grad or any(
