@@ -66,12 +66,19 @@ def _bare_frame(model) -> Callable:
     return math.jit_compile(frame)
 
 
-def _bare_runner(model, state: torch.Tensor, coefficients: dict) -> Callable[[int], list]:
-    """Prepare the bare loop's inputs once (outside the timing) and return `run(steps)`."""
+def _bare_runner(model, state: torch.Tensor, coefficients: dict, grad: bool) -> Callable[[int], float | None]:
+    """Prepare the bare loop's inputs once (outside the timing) and return `run(steps)`; with `grad`, run
+    also backpropagates a mean-square loss of all frames to the coefficients."""
+    from phi import math
+
     from hyco.data.convert import tensor_to_field, tensor_to_grid_values, tensor_to_values
 
     frame = _bare_frame(model)
     templates = model.templates()
+    if grad:  # as in the wrapper: every input of a traced function requires grad (see PhysicalModel)
+        state = state.detach().requires_grad_(True)
+        coefficients = {k: v.detach().requires_grad_(True) for k, v in coefficients.items()}
+    leaves = list(coefficients.values())
     parts = torch.split(state, [f.channels for f in model.fields], dim=1)
     name = model.registered_name()
     with model.phiml_context():
@@ -81,7 +88,7 @@ def _bare_runner(model, state: torch.Tensor, coefficients: dict) -> Callable[[in
         else:
             inputs = [tensor_to_values(p, t) for p, t in zip(parts, templates)]
 
-    def run(steps: int) -> list:
+    def run(steps: int):
         frames = []
         with model.phiml_context():
             if name == "advection":
@@ -93,13 +100,27 @@ def _bare_runner(model, state: torch.Tensor, coefficients: dict) -> Callable[[in
                 v, s = inputs
                 for _ in range(steps):
                     v, s = frame(v, s, *coeffs)
-                    frames.append((v, s))
+                    frames += [v.values, s.values]
             else:
                 x = inputs[0]
                 for _ in range(steps):
                     x = frame(x, *coeffs)
                     frames.append(x)
-        return frames
+            if not grad:
+                return frames
+            loss = sum(math.mean(f ** 2, dim=f.shape).native() for f in frames)
+        return torch.autograd.grad(loss, leaves)
+
+    return run
+
+
+def _wrapper_runner(model, state: torch.Tensor, coefficients: dict, grad: bool) -> Callable[[int], object]:
+    def run(steps: int):
+        if not grad:
+            return model.rollout(state, coefficients, steps)
+        leaves = {k: v.detach().requires_grad_(True) for k, v in coefficients.items()}
+        out = model.rollout(state, leaves, steps)
+        return torch.autograd.grad(out.square().mean(), list(leaves.values()))
 
     return run
 
@@ -108,8 +129,20 @@ def _stats(rates: list[float]) -> dict:
     return {"min": min(rates), "median": statistics.median(rates), "max": max(rates)}
 
 
-def bench_model(config: str, batch: int, steps: int, repeats: int, resolution: list[int] | None = None,
-                device: str = "cpu") -> dict:
+def _same_numbers(model, state, coefficients) -> float:
+    """Max |difference| between the wrapper's and the bare loop's second frame (sanity: same equations)."""
+    from hyco.data.convert import FieldLayout
+
+    wrapped = model.rollout(state, coefficients, 2)[:, -1]
+    last = _bare_runner(model, state, coefficients, grad=False)(2)
+    layouts = [FieldLayout(t) for t, f in zip(model.templates(), model.fields) if f.dynamic]
+    last = last[-len(layouts):]
+    bare = torch.cat([layout.to_tensor(v) for layout, v in zip(layouts, last)], dim=1)
+    return float((wrapped[:, : bare.shape[1]] - bare).abs().max())
+
+
+def bench_model(config: str, batch: int, steps: int, repeats: int, grad: bool = False,
+                resolution: list[int] | None = None, device: str = "cpu") -> dict:
     from hyco.physics import build_physics, shipped_config
 
     section = shipped_config(config)
@@ -118,29 +151,18 @@ def bench_model(config: str, batch: int, steps: int, repeats: int, resolution: l
     model = build_physics(section, device, torch.float32)
     state = model.initial_state(batch, seed=0)
     coefficients = model.true_coefficients()
-    bare = _bare_runner(model, state, coefficients)
     with torch.no_grad():
-        wrapped_out = model.rollout(state, coefficients, 2)
-        bare_out = bare(2)
-        for _ in range(2):  # warm-up: PhiML traces on the first calls
-            model.rollout(state, coefficients, 2)
+        max_diff = _same_numbers(model, state, coefficients)
+    wrapped = _wrapper_runner(model, state, coefficients, grad)
+    bare = _bare_runner(model, state, coefficients, grad)
+    with torch.set_grad_enabled(grad):
+        for _ in range(3):  # warm-up: PhiML traces on the first calls
+            wrapped(2)
             bare(2)
-        # same numbers from both (sanity check of "same equations")
-        last = bare_out[-1]
-        if isinstance(last, tuple):
-            from hyco.data.convert import fields_to_tensor
-
-            last = fields_to_tensor(last)
-        else:
-            from hyco.data.convert import values_to_tensor
-
-            last = values_to_tensor(last, model.templates()[0])
-        dyn = wrapped_out[:, -1, : last.shape[1]]
-        max_diff = float((dyn - last).abs().max())
         wrapper, reference = [], []
         for _ in range(repeats):  # interleaved, so that machine load affects both alike
             t0 = time.perf_counter()
-            model.rollout(state, coefficients, steps)
+            wrapped(steps)
             t1 = time.perf_counter()
             bare(steps)
             t2 = time.perf_counter()
@@ -148,9 +170,9 @@ def bench_model(config: str, batch: int, steps: int, repeats: int, resolution: l
             reference.append(batch * steps / (t2 - t1))
     w, r = _stats(wrapper), _stats(reference)
     return {
-        "config": config, "model": model.registered_name(), "resolution": list(model.resolution),
-        "batch": batch, "frames": steps, "substeps": model.substeps, "repeats": repeats,
-        "wrapper_sample_frames_per_s": w, "bare_sample_frames_per_s": r,
+        "config": config, "model": model.registered_name(), "mode": "gradient" if grad else "forward",
+        "resolution": list(model.resolution), "batch": batch, "frames": steps, "substeps": model.substeps,
+        "repeats": repeats, "wrapper_sample_frames_per_s": w, "bare_sample_frames_per_s": r,
         "overhead": 1.0 - w["median"] / r["median"],  # the headline figure (target < 0.2)
         "overhead_best": 1.0 - w["max"] / r["max"],  # best run of each: less sensitive to machine load
         "max_abs_diff_vs_bare": max_diff,
@@ -165,19 +187,22 @@ def run(quick: bool = False) -> dict:
     silence_library_warnings()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     rows = []
-    for config in MODELS:
-        smoke = config.startswith("smoke")
-        if quick:
-            rows.append(bench_model(config, batch=4, steps=4 if smoke else 10, repeats=3, resolution=[16, 16]
-                                    if smoke else None, device=device))
-        else:
-            rows.append(bench_model(config, batch=8, steps=8 if smoke else 24, repeats=7, device=device))
+    for grad in (False, True):  # generation-like rollouts, then physical-training-like rollouts + backward
+        for config in MODELS:
+            smoke = config.startswith("smoke")
+            if quick:
+                rows.append(bench_model(config, batch=4, steps=4 if smoke else 10, repeats=3, grad=grad,
+                                        resolution=[16, 16] if smoke else None, device=device))
+            else:
+                rows.append(bench_model(config, batch=8, steps=8 if smoke else 24, repeats=7, grad=grad,
+                                        device=device))
     import phi
     import phiml
 
     result = {
         "benchmark": "physics_rollout",
-        "what": "sample-frames/s of model.rollout vs a bare jit-compiled PhiFlow loop (median of repeats)",
+        "what": "sample-frames/s of model.rollout vs a bare jit-compiled PhiFlow loop (median of repeats); "
+                "mode gradient: rollout + backward of a mean-square loss to the coefficients",
         "target": "overhead < 0.20",
         "quick": quick,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -192,16 +217,16 @@ def run(quick: bool = False) -> dict:
 def print_table(result: dict) -> None:
     print(f"physics rollout throughput ({result['device']}, {result['torch_threads']} threads, "
           f"quick={result['quick']}); sample-frames/s min / median / max")
-    header = (f"{'config':<18} {'grid':>8} {'B':>3} {'wrapper':>28} {'bare loop':>28} {'overhead':>9} "
-              f"{'(best)':>7}")
+    header = (f"{'config':<18} {'mode':<8} {'grid':>8} {'B':>3} {'wrapper':>28} {'bare loop':>28} "
+              f"{'overhead':>9} {'(best)':>7}")
     print(header)
     print("-" * len(header))
     for row in result["models"]:
         w, r = row["wrapper_sample_frames_per_s"], row["bare_sample_frames_per_s"]
         fmt = "{min:8.0f} {median:8.0f} {max:8.0f}"
         grid = "x".join(map(str, row["resolution"]))
-        print(f"{row['config']:<18} {grid:>8} {row['batch']:>3} {fmt.format(**w):>28} {fmt.format(**r):>28} "
-              f"{row['overhead']:>8.1%} {row['overhead_best']:>7.1%}")
+        print(f"{row['config']:<18} {row['mode']:<8} {grid:>8} {row['batch']:>3} {fmt.format(**w):>28} "
+              f"{fmt.format(**r):>28} {row['overhead']:>8.1%} {row['overhead_best']:>7.1%}")
     print(f"written to {RESULTS}")
 
 
