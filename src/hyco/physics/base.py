@@ -255,11 +255,24 @@ class PhysicalModel:
             values = [layout.to_values(p) for p, layout in zip(parts, self._layouts)]
             dynamic = [i for i, f in enumerate(self.fields) if f.dynamic]
             history: list[list[torch.Tensor]] = [[] for _ in self.fields]
-            for _ in range(int(steps)):
+            # Without autograd, frames are written straight into the output (one copy); with autograd,
+            # stack + cat, whose backward is cheaper than a chain of in-place slice writes.
+            out = None if need_grad else state.new_empty((state.shape[0], int(steps), *state.shape[1:]))
+            starts = [sum(f.channels for f in self.fields[:i]) for i in range(len(self.fields))]
+            for k in range(int(steps)):
                 new = frame(tuple(values), coeffs)
                 for i, value in zip(dynamic, new):
                     values[i] = value
-                    history[i].append(self._layouts[i].to_tensor(value))
+                    tensor = self._layouts[i].to_tensor(value)
+                    if out is None:
+                        history[i].append(tensor)
+                    else:
+                        out[:, k, starts[i]:starts[i] + self.fields[i].channels] = tensor
+        if out is not None:
+            for i, f in enumerate(self.fields):
+                if not f.dynamic:
+                    out[:, :, starts[i]:starts[i] + f.channels] = parts[i].unsqueeze(1)
+            return out
         outputs = []
         for i, f in enumerate(self.fields):
             if f.dynamic:
