@@ -69,32 +69,37 @@ class StoreWriter:
     def __init__(self, file: h5py.File, splits: Mapping[str, tuple[int, int]]):
         self._file = file
         self._splits = dict(splits)
-        self._written = {name: np.zeros(stop - start, dtype=bool) for name, (start, stop) in splits.items()}
+        self._written = np.zeros(file[TRAJECTORIES].shape[0], dtype=bool)
         num_channels = file[TRAJECTORIES].shape[2]
         self._sum = np.zeros(num_channels, dtype=np.float64)
         self._sum_sq = np.zeros(num_channels, dtype=np.float64)
         self._count = 0
 
-    def write(self, split: str, first: int, trajectories: np.ndarray, seeds: np.ndarray) -> None:
-        """Store `trajectories` [b, T, C, *space] as simulations first..first+b-1 of `split`."""
-        start, stop = self._splits[split]
+    def write(self, first: int, trajectories: np.ndarray, seeds: np.ndarray) -> None:
+        """Store `trajectories` [b, T, C, *space] as simulations (rows) first..first+b-1 of the file.
+
+        Rows are numbered across the splits in the order train, val, test (see the `splits` attribute),
+        so a batch of generation may straddle two splits.
+        """
         b = trajectories.shape[0]
-        if first < 0 or start + first + b > stop:
-            raise ValueError(f"simulations {first}..{first + b - 1} outside split {split!r} of size {stop - start}")
-        rows = slice(start + first, start + first + b)
+        if first < 0 or first + b > self._written.size:
+            raise ValueError(f"rows {first}..{first + b - 1} outside the {self._written.size} simulations")
+        rows = slice(first, first + b)
         self._file[TRAJECTORIES][rows] = np.asarray(trajectories, dtype=np.float32)
         self._file[SEEDS][rows] = seeds
-        self._written[split][first:first + b] = True
-        if split == "train":
-            moved = np.moveaxis(np.asarray(trajectories, dtype=np.float64), 2, 0).reshape(trajectories.shape[2], -1)
+        self._written[rows] = True
+        train_start, train_stop = self._splits["train"]
+        lo, hi = max(first, train_start), min(first + b, train_stop)
+        if lo < hi:  # statistics of the train split: the scale of observation noise
+            part = np.asarray(trajectories[lo - first:hi - first], dtype=np.float64)
+            moved = np.moveaxis(part, 2, 0).reshape(part.shape[2], -1)
             self._sum += moved.sum(axis=1)
             self._sum_sq += (moved**2).sum(axis=1)
             self._count += moved.shape[1]
 
     def finish(self) -> None:
-        missing = [f"{name}[{int(np.argmin(done))}]" for name, done in self._written.items() if not done.all()]
-        if missing:
-            raise RuntimeError(f"dataset incomplete, first missing simulations: {', '.join(missing)}")
+        if not self._written.all():
+            raise RuntimeError(f"dataset incomplete: simulation row {int(np.argmin(self._written))} never written")
         mean = self._sum / max(self._count, 1)
         var = np.maximum(self._sum_sq / max(self._count, 1) - mean**2, 0.0)
         self._file.attrs["channel_mean"] = mean
@@ -127,20 +132,19 @@ def create_store(
     shape = (offset, num_frames, num_channels, *spatial_shape)
     frame_bytes = 4 * num_channels * int(np.prod(spatial_shape))
     chunks = (1, time_chunk(num_frames, frame_bytes, window_frames), num_channels, *spatial_shape)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as file:
-            file.create_dataset(TRAJECTORIES, shape=shape, dtype=np.float32, chunks=chunks, fletcher32=True)
-            file.create_dataset(SEEDS, shape=(offset,), dtype=np.int64)
-            group = file.create_group(COEFFICIENTS)
-            for name, value in coefficients.items():
-                group.create_dataset(name, data=np.asarray(value, dtype=np.float32))
-            file.attrs["format_version"] = FORMAT_VERSION
-            file.attrs["splits"] = json.dumps({k: list(v) for k, v in splits.items()})
-            for key, value in attrs.items():
-                file.attrs[key] = _encode_attr(value)
-            writer = StoreWriter(file, splits)
-            yield writer
-            writer.finish()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as file:
+        file.create_dataset(TRAJECTORIES, shape=shape, dtype=np.float32, chunks=chunks, fletcher32=True)
+        file.create_dataset(SEEDS, shape=(offset,), dtype=np.int64)
+        group = file.create_group(COEFFICIENTS)
+        for name, value in coefficients.items():
+            group.create_dataset(name, data=np.asarray(value, dtype=np.float32))
+        file.attrs["format_version"] = FORMAT_VERSION
+        file.attrs["splits"] = json.dumps({k: list(v) for k, v in splits.items()})
+        for key, value in attrs.items():
+            file.attrs[key] = _encode_attr(value)
+        writer = StoreWriter(file, splits)
+        yield writer
+        writer.finish()
     log.debug("wrote %s: %s, chunks %s", path, shape, chunks)
 
 
