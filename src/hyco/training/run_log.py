@@ -21,9 +21,10 @@ TENSORBOARD_DIR = "tensorboard"
 
 
 class RunLog:
-    def __init__(self, run_dir: str | Path | None, tag: str):
+    def __init__(self, run_dir: str | Path | None, tag: str, step_key: str = "epoch"):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.tag = tag
+        self.step_key = step_key  # the record field that numbers the lines: "epoch", or "cycle" for HYCO
         self._writer = None
         self._purge_step: int | None = None
 
@@ -40,7 +41,7 @@ class RunLog:
         if not path.is_file():
             return
         kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("epoch", 0) <= epoch]
+                if line.strip() and json.loads(line).get(self.step_key, 0) <= epoch]
         atomic_write_text("".join(line + "\n" for line in kept), path)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -52,9 +53,9 @@ class RunLog:
         writer = self._tensorboard()
         if writer is None:
             return
-        step = int(record["epoch"])
+        step = int(record[self.step_key])
         for key, value in record.items():
-            if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+            if key != self.step_key and isinstance(value, (int, float)) and math.isfinite(value):
                 writer.add_scalar(f"{self.tag}/{key}", value, step)
         writer.flush()
 

@@ -287,7 +287,13 @@ class SyntheticTrainer:
         With `weights_only_model` only the weights and statistics are loaded (e.g. `best.pt` for
         evaluation); otherwise everything, so that training continues exactly where it stopped.
         """
-        payload = ckpt.load_checkpoint(path)
+        return self.load_state_dict(ckpt.load_checkpoint(path), source=str(path),
+                                    weights_only_model=weights_only_model)
+
+    def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint", *,
+                        weights_only_model: bool = False) -> dict[str, Any]:
+        """Restore from a `state_dict()` (e.g. nested in a hybrid checkpoint); same checks as loading a file."""
+        path = source
         model = unwrap_model(self.model)
         if payload.get("kind") != "synthetic":
             raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
