@@ -60,40 +60,51 @@ def _keep_precision(bits: int | None):
 
 def field_to_tensor(field: Field) -> torch.Tensor:
     """`[B, C, *space]` torch tensor of a CenteredGrid or StaggeredGrid (batch dim `b`, size 1 if absent)."""
-    with _keep_precision(field.values.dtype.bits if field.values.dtype.kind is float else None):
-        return _field_to_tensor(field)
+    return values_to_tensor(field.values, field)
 
 
-def _field_to_tensor(field: Field) -> torch.Tensor:
-    axes = _field_axes(field)
-    values = field.values
-    if field.is_staggered:
-        return _staggered_to_tensor(field, values, axes)
-    other_batch = batch(values).without(BATCH_DIM)
-    if other_batch:
-        raise ValueError(f"expected at most the batch dimension {BATCH_DIM!r}, got {batch(values)}")
-    vec = channel(values)
-    if not vec:
-        return values.native([BATCH_DIM, *axes]).unsqueeze(1)
-    if vec.rank != 1:
-        raise ValueError(f"expected at most one channel dimension, got {vec}")
-    name = vec.names[0]
-    labels = values.shape.get_labels(name)
-    if labels and set(labels) <= set(AXES):  # a vector: order its components x, y, z
-        wanted = [a for a in AXES if a in labels]
-        if list(labels) != wanted:
-            values = values[{name: wanted}]
-    return values.native([BATCH_DIM, name, *axes])
+def tensor_to_field(tensor: torch.Tensor, template: Field) -> Field:
+    """The field with `template`'s geometry and boundary holding `tensor` `[B, C, *space]` (batch dim `b`)."""
+    return template.with_values(tensor_to_values(tensor, template))
 
 
-def _staggered_to_tensor(field: Field, values: math.Tensor, axes: tuple[str, ...]) -> torch.Tensor:
-    resolution = field.resolution
+def values_to_tensor(values: math.Tensor, template: Field) -> torch.Tensor:
+    """Like `field_to_tensor` for the values of a field shaped like `template`, without building a Field
+    (building a StaggeredGrid costs milliseconds of Python; rollouts convert values only)."""
+    with _keep_precision(values.dtype.bits if values.dtype.kind is float else None):
+        axes = _field_axes(template)
+        other_batch = batch(values).without(BATCH_DIM)
+        if other_batch:
+            raise ValueError(f"expected at most the batch dimension {BATCH_DIM!r}, got {batch(values)}")
+        if template.is_staggered:
+            return _staggered_to_tensor(values, template, axes)
+        vec = channel(values)
+        if not vec:
+            return _as_torch(values.native([BATCH_DIM, *axes])).unsqueeze(1)
+        if vec.rank != 1:
+            raise ValueError(f"expected at most one channel dimension, got {vec}")
+        name = vec.names[0]
+        labels = values.shape.get_labels(name)
+        if labels and set(labels) <= set(AXES):  # a vector: order its components x, y, z
+            wanted = [a for a in AXES if a in labels]
+            if list(labels) != wanted:
+                values = values[{name: wanted}]
+        return _as_torch(values.native([BATCH_DIM, name, *axes]))
+
+
+def _as_torch(native) -> torch.Tensor:
+    """Fields built on the NumPy backend (PhiML's default) come back as torch tensors too (no copy)."""
+    return native if isinstance(native, torch.Tensor) else torch.as_tensor(native)
+
+
+def _staggered_to_tensor(values: math.Tensor, template: Field, axes: tuple[str, ...]) -> torch.Tensor:
+    resolution = template.resolution
     vector_dim = "~vector"
-    components = AXES[: field.spatial_rank]
+    components = AXES[: template.spatial_rank]
     if values.shape.is_uniform and all(values.shape.get_size(a) == resolution.get_size(a) for a in axes):
         if tuple(values.shape.get_labels(vector_dim) or ()) != components:
             values = values[{vector_dim: list(components)}]
-        return values.native([BATCH_DIM, vector_dim, *axes])  # periodic: no copy
+        return _as_torch(values.native([BATCH_DIM, vector_dim, *axes]))  # periodic: no copy
     planes = []
     for axis in components:
         component = values[{vector_dim: axis}]
@@ -104,49 +115,46 @@ def _staggered_to_tensor(field: Field, values: math.Tensor, axes: tuple[str, ...
         elif n_faces != n_cells:
             raise ValueError(f"staggered component {axis!r} has {n_faces} faces for {n_cells} cells; only periodic "
                              "and closed (zero normal velocity) boundaries convert exactly")
-        planes.append(component.native([BATCH_DIM, *axes]))
+        planes.append(_as_torch(component.native([BATCH_DIM, *axes])))
     return torch.stack(planes, dim=1)
 
 
-def tensor_to_field(tensor: torch.Tensor, template: Field) -> Field:
-    """The field with `template`'s geometry and boundary holding `tensor` `[B, C, *space]` (batch dim `b`)."""
+def tensor_to_values(tensor: torch.Tensor, template: Field) -> math.Tensor:
+    """The PhiML values a field shaped like `template` holds for `tensor` `[B, C, *space]` (no Field built)."""
     with _keep_precision(torch.finfo(tensor.dtype).bits if tensor.dtype.is_floating_point else None):
-        return _tensor_to_field(tensor, template)
-
-
-def _tensor_to_field(tensor: torch.Tensor, template: Field) -> Field:
-    axes = _field_axes(template)
-    ndim = len(axes)
-    expected = (field_channels(template), *(template.resolution.get_size(a) for a in axes))
-    if tensor.dim() != ndim + 2 or tuple(tensor.shape[1:]) != expected:
-        raise ValueError(f"expected a tensor of shape [B, {', '.join(map(str, expected))}], got {list(tensor.shape)}")
-    order = tuple(template.resolution.names)
-    if template.is_staggered:
-        return _tensor_to_staggered(tensor, template, axes, order)
-    if not channel(template.values):
-        return template.with_values(_wrap(tensor[:, 0], [batch(BATCH_DIM)], axes, order))
-    name = channel(template.values).names[0]
-    labels = template.values.shape.get_labels(name)
-    if labels and set(labels) <= set(AXES):
-        labels = [a for a in AXES if a in labels]
-    size = ",".join(labels) if labels else tensor.shape[1]
-    return template.with_values(_wrap(tensor, [batch(BATCH_DIM), channel(**{name: size})], axes, order))
+        axes = _field_axes(template)
+        ndim = len(axes)
+        expected = (field_channels(template), *(template.resolution.get_size(a) for a in axes))
+        if tensor.dim() != ndim + 2 or tuple(tensor.shape[1:]) != expected:
+            raise ValueError(f"expected a tensor of shape [B, {', '.join(map(str, expected))}], "
+                             f"got {list(tensor.shape)}")
+        order = tuple(template.resolution.names)
+        if template.is_staggered:
+            return _tensor_to_staggered(tensor, template, axes, order)
+        if not channel(template.values):
+            return _wrap(tensor[:, 0], [batch(BATCH_DIM)], axes, order)
+        name = channel(template.values).names[0]
+        labels = template.values.shape.get_labels(name)
+        if labels and set(labels) <= set(AXES):
+            labels = [a for a in AXES if a in labels]
+        size = ",".join(labels) if labels else tensor.shape[1]
+        return _wrap(tensor, [batch(BATCH_DIM), channel(**{name: size})], axes, order)
 
 
 def _tensor_to_staggered(tensor: torch.Tensor, template: Field, axes: tuple[str, ...], order: tuple[str, ...]
-                         ) -> Field:
+                         ) -> math.Tensor:
     values = template.values
     components = AXES[: template.spatial_rank]
     vector = dual(vector=",".join(components))
     if values.shape.is_uniform:  # periodic: N faces per axis, no copy
-        return template.with_values(_wrap(tensor, [batch(BATCH_DIM), vector], axes, order))
+        return _wrap(tensor, [batch(BATCH_DIM), vector], axes, order)
     planes = []
     for d, axis in enumerate(components):
         component = _wrap(tensor[:, d], [batch(BATCH_DIM)], axes, order)
         if values[{"~vector": axis}].shape.get_size(axis) == template.resolution.get_size(axis) - 1:
             component = component[{axis: slice(1, None)}]
         planes.append(component)
-    return template.with_values(math.stack(planes, vector))
+    return math.stack(planes, vector)
 
 
 def fields_to_tensor(fields: Sequence[Field]) -> torch.Tensor:

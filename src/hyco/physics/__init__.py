@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import torch
+from phiml.backend import set_global_default_backend
+from phiml.backend.torch import TORCH
 
 from hyco.physics.base import FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.warnings import silence_library_warnings
 
 silence_library_warnings()
+# PhiML creates its own constants (and, in backward passes outside any context, gradients of implicit
+# solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
+set_global_default_backend(TORCH)
 
-from hyco.physics import burgers  # noqa: E402,F401  (registers the shipped models)
+from hyco.physics import advection, burgers, heat, smoke  # noqa: E402,F401  (registers the shipped models)
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32
@@ -22,5 +27,19 @@ def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torc
     return cls(params, device=device, dtype=dtype)
 
 
+def shipped_config(name: str) -> dict:
+    """The `physics` section of a shipped config file `hyco/conf/physics/<name>.yaml` as a plain dict."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    path = files("hyco.conf") / "physics" / f"{name}.yaml"
+    if not path.is_file():
+        from hyco.config.errors import ConfigError
+
+        raise ConfigError("physics", "the name of a file in hyco/conf/physics", name)
+    return OmegaConf.to_container(OmegaConf.load(str(path)))
+
+
 __all__ = ["CoefficientParams", "CoefficientSpec", "FieldSpec", "PhysicalModel", "ProfileParams", "build_physics",
-           "coefficient"]
+           "coefficient", "shipped_config"]

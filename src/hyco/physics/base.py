@@ -29,7 +29,7 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
-from hyco.data.convert import AXES, field_to_tensor, tensor_to_field, tensor_to_grid_values
+from hyco.data.convert import AXES, tensor_to_grid_values, tensor_to_values, values_to_tensor
 from hyco.physics.coefficients import (
     CoefficientParams,
     CoefficientSpec,
@@ -79,7 +79,11 @@ class PhysicalModel:
         self.setup(self.params)
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
+        # Two compiled versions: torch.jit.trace bakes in which inputs required grad when it traced, and a
+        # trace made without grad on an input silently drops gradients that flow through it later (e.g.
+        # through grid_sample coordinates). The grad version always gets inputs that all require grad.
         self._jit_frame = math.jit_compile(self._frame)
+        self._jit_frame_grad = math.jit_compile(self._frame)
 
     # ----------------------------------------------------------------- subclass hooks
     def setup(self, params) -> None:
@@ -197,7 +201,7 @@ class PhysicalModel:
     def _coefficient_tensors(self, coefficients: dict[str, torch.Tensor]) -> tuple[math.Tensor, ...]:
         out = []
         for s in self.coefficient_specs:
-            if s.name not in coefficients:
+            if coefficients.get(s.name) is None:
                 raise ValueError(f"missing coefficient {s.name!r}; expected {[c.name for c in self.coefficient_specs]}")
             value = torch.as_tensor(coefficients[s.name]).to(device=self.device, dtype=self.dtype)
             if value.dim() != 0 and tuple(value.shape) != self.spatial_shape:
@@ -206,13 +210,15 @@ class PhysicalModel:
             out.append(tensor_to_grid_values(value, self.ndim))
         return tuple(out)
 
-    def _frame(self, fields: tuple[Field, ...], coefficients: tuple[math.Tensor, ...]) -> tuple[Field, ...]:
-        """All substeps of one stored frame; jit-compiled as one unit."""
-        state = {f.name: v for f, v in zip(self.fields, fields)}
+    def _frame(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...]
+               ) -> tuple[math.Tensor, ...]:
+        """All substeps of one stored frame; jit-compiled as one unit. Takes and returns field VALUES:
+        rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
+        state = {f.name: t.with_values(v) for f, t, v in zip(self.fields, self._templates, values)}
         coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
         for _ in range(self.substeps):
             state.update(self.step(state, coeffs, self.substep_dt))
-        return tuple(state[f.name] for f in self.fields if f.dynamic)
+        return tuple(state[f.name].values for f in self.fields if f.dynamic)
 
     def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
         """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
@@ -224,26 +230,40 @@ class PhysicalModel:
             raise ValueError(f"steps: expected an integer >= 0, got {steps}")
         if int(steps) == 0:
             return state.new_zeros(state.shape[0], 0, *state.shape[1:])
-        frame = self._jit_frame if self.jit else self._frame
+        coefficients = {s.name: torch.as_tensor(coefficients[s.name]) if s.name in coefficients else None
+                        for s in self.coefficient_specs}
+        need_grad = torch.is_grad_enabled() and (state.requires_grad or any(
+            c is not None and c.requires_grad for c in coefficients.values()))
+        frame = self._frame
+        if self.jit:
+            frame = self._jit_frame_grad if need_grad else self._jit_frame
+            if need_grad:  # see __init__: every input of the grad trace requires grad
+                state = _requiring_grad(state)
+                coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
+        scope = None
+        if need_grad and self.dtype == torch.float64:
+            scope = _BackwardPrecision(64)
+            state = scope.enter_at_inputs(state)
+            coefficients = {k: scope.enter_at_inputs(c) for k, c in coefficients.items()}
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
-            fields = [tensor_to_field(p, t) for p, t in zip(parts, self._templates)]
+            values = [tensor_to_values(p, t) for p, t in zip(parts, self._templates)]
             dynamic = [i for i, f in enumerate(self.fields) if f.dynamic]
             history: list[list[torch.Tensor]] = [[] for _ in self.fields]
             for _ in range(int(steps)):
-                new = frame(tuple(fields), coeffs)
+                new = frame(tuple(values), coeffs)
                 for i, value in zip(dynamic, new):
-                    fields[i] = value
-                for i in dynamic:
-                    history[i].append(field_to_tensor(fields[i]))
+                    values[i] = value
+                    history[i].append(values_to_tensor(value, self._templates[i]))
         outputs = []
         for i, f in enumerate(self.fields):
             if f.dynamic:
                 outputs.append(torch.stack(history[i], dim=1))
             else:
                 outputs.append(parts[i].unsqueeze(1).expand(-1, int(steps), *parts[i].shape[1:]))
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+        return scope.leave_at_outputs(out) if scope is not None else out
 
     @contextlib.contextmanager
     def phiml_context(self) -> Iterator[None]:
@@ -290,3 +310,61 @@ class PhysicalModel:
             "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
             "params": dataclasses.asdict(self.params) if dataclasses.is_dataclass(self.params) else {},
         }
+
+
+def _requiring_grad(t: torch.Tensor) -> torch.Tensor:
+    """`t` itself if it requires grad, else a detached copy that does (its gradient is never used)."""
+    if t.requires_grad or not t.is_floating_point():
+        return t
+    return t.detach().requires_grad_(True)
+
+
+class _BackwardPrecision:
+    """PhiML computes the backward pass of implicit solves (smoke's pressure) when autograd runs it, outside
+    any `with math.precision(...)` block, i.e. at the global precision (32 bits by default), which rounds
+    float64 gradients through float32. Identity autograd nodes around a rollout set the global precision
+    when the backward pass enters the rollout (at its outputs) and restore it when it leaves (at its inputs)."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.previous: int | None = None
+
+    def leave_at_outputs(self, t: torch.Tensor) -> torch.Tensor:
+        return _SetPrecision.apply(self, t)
+
+    def enter_at_inputs(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None or not t.requires_grad:
+            return t
+        return _RestorePrecision.apply(self, t)
+
+
+class _SetPrecision(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+        ctx.scope = scope
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        from phiml.backend import get_precision, set_global_precision
+
+        if ctx.scope.previous is None:
+            ctx.scope.previous = get_precision()
+            set_global_precision(ctx.scope.bits)
+        return None, grad
+
+
+class _RestorePrecision(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scope: _BackwardPrecision, x: torch.Tensor) -> torch.Tensor:
+        ctx.scope = scope
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        from phiml.backend import set_global_precision
+
+        if ctx.scope.previous is not None:
+            set_global_precision(ctx.scope.previous)
+            ctx.scope.previous = None
+        return None, grad

@@ -10,6 +10,7 @@ _FILTERS = (
     (r".*Converting a tensor to a Python.*", Warning),
     (r".*torch\.jit\..*deprecated.*", Warning),
     (r".*Sparse CSR tensor support is in beta.*", UserWarning),
+    (r".*Sparse invariant checks are implicitly disabled.*", UserWarning),
     (r".*SparseEfficiencyWarning.*", Warning),
     (r".*is deprecated.*", DeprecationWarning),
     (r".*TypedStorage is deprecated.*", UserWarning),
