@@ -86,8 +86,8 @@ def test_loader_with_worker_processes_matches(store):
 
 def test_memory_stays_bounded_with_200_simulations(tmp_path):
     cfg = make_config(num_train=200, num_val=0, num_test=0, num_frames=6, generation_batch=50)
-    store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(), tmp_path))
-    ds = WindowDataset(store, "train", 2, max_cached_sims=8)
+    store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(resolution=128, nu=1e-4), tmp_path))
+    ds = WindowDataset(store, "train", 2, max_cached_sims=8)  # 200 sims x 6 KB = 1.2 MB; the cache holds 48 KB
     loader = make_loader(ds, batch_size=16, shuffle=True, seed=0)
     tracemalloc.start()
     count = 0
@@ -97,6 +97,6 @@ def test_memory_stays_bounded_with_200_simulations(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert count == 200 * 4
-    assert ds.cache.nbytes == 8 * 6 * 2 * 16 * 4  # the slab never grows
+    assert ds.cache.nbytes == 8 * 6 * 2 * 128 * 4  # the slab never grows
     assert ds.cache.loads >= 200  # every simulation was read at least once ...
     assert peak < 256 * 1024  # ... without Python/NumPy-side copies piling up
