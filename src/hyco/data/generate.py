@@ -98,7 +98,7 @@ def dataset_path(cfg: HycoConfig, data_dir: str | Path, digest: str) -> Path:
 
 
 def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Keys whose values differ, dotted, as 'key (old -> new)'."""
+    """Keys whose values differ, dotted (list items as [i]), each as 'key (old -> new)'."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new)):
@@ -110,7 +110,16 @@ def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
             else:
                 out.extend(flat_diff(old[key], new[key], name))
         return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [line for i, (a, b) in enumerate(zip(old, new)) for line in flat_diff(a, b, f"{prefix}[{i}]")]
     return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def _summarise(keys: list[str], limit: int = 6) -> str:
+    """The first few differing keys, user-facing ones (physics.params.*) first."""
+    keys = sorted(keys, key=lambda k: (not k.startswith("physics.params"), k))
+    text = "; ".join(keys[:limit])
+    return text + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -171,7 +180,7 @@ def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) 
         return f"no dataset of experiment {cfg.experiment_name!r} exists in {data_dir}"
     other, other_config = sibling
     keys = flat_diff(other_config, config)
-    return f"the existing {other.name} differs in: {'; '.join(keys) if keys else '(nothing hashed; format change)'}"
+    return f"the existing {other.name} differs in: {_summarise(keys) if keys else '(nothing hashed; format change)'}"
 
 
 # ---------------------------------------------------------------------------- public API

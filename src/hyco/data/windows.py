@@ -177,11 +177,11 @@ class WindowDataset(Dataset):
         return self.batch(index)
 
     def fields(self, indices: Any, model: Any) -> tuple[Any, ...]:
-        """The PhiFlow field view of windows `indices`: the same windows as :meth:`batch`, converted with
-        hyco.data.convert (inputs as a batched state, targets with a time dimension)."""
-        from hyco.data import convert
+        """PhiFlow view of the same windows as :meth:`batch`: (input Fields, target Fields with a ``time``
+        batch dim[, mask]), shaped by `model.templates()` (see hyco.data.field_view)."""
+        from hyco.data.field_view import window_fields
 
-        return convert.batch_to_fields(self.batch(indices), model)
+        return window_fields(self.batch(indices), model.templates())
 
     def __repr__(self) -> str:
         return (f"WindowDataset({self.store.path.name!r}, split={self.split!r}, sims={self.num_sims}, "
