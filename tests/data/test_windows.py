@@ -98,5 +98,16 @@ def test_memory_stays_bounded_with_200_simulations(tmp_path):
     tracemalloc.stop()
     assert count == 200 * 4
     assert ds.cache.nbytes == 8 * 6 * 2 * 128 * 4  # the slab never grows
-    assert ds.cache.loads >= 200  # every simulation was read at least once ...
+    assert ds.cache.loads == 200  # block shuffling: every simulation read exactly once per epoch ...
     assert peak < 256 * 1024  # ... without Python/NumPy-side copies piling up
+
+
+def test_block_shuffle_mixes_simulations_within_cache_sized_blocks():
+    from hyco.data.loader import BatchOrder
+
+    order = BatchOrder(40 * 5, 10, shuffle=True, seed=0, windows_per_sim=5, sims_per_block=4)
+    epoch = order.order(0)
+    assert sorted(epoch.tolist()) == list(range(200))
+    blocks = (epoch // 5).reshape(10, 20)  # 4 sims x 5 windows per block
+    assert all(len(set(b.tolist())) == 4 for b in blocks)
+    assert not torch.equal(epoch, order.order(1))

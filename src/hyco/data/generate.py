@@ -18,6 +18,7 @@ then finds the file complete and reuses it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -130,6 +131,7 @@ def simulation_seed(base_seed: int, split: str, index: int) -> int:
     return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
 
 
+@functools.lru_cache(maxsize=1)
 def _library_versions() -> dict[str, str]:
     out = {}
     for package in ("hyco", "phiflow", "phiml", "torch", "h5py", "numpy"):
@@ -205,7 +207,10 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         raise DataError(f"{path}.lock: still held by another process after data.lock_timeout_s="
                         f"{cfg.data.lock_timeout_s} s; delete the lock file if no hyco process is running") from None
     try:
-        problem = _problem_with(path, digest)
+        if mode == "always" and waited_since is None:
+            problem = "data.regenerate=always"  # no need to read the old file
+        else:
+            problem = _problem_with(path, digest)
         fresh = waited_since is not None and problem is None and path.stat().st_mtime >= waited_since
         if problem is None and (mode != "always" or fresh):
             log.info("reusing dataset %s (config hash %s)", path, digest)
@@ -214,7 +219,7 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
             detail = _difference_note(cfg, data_dir, path, config) if problem == "missing" else problem
             raise DataError(f"data.regenerate=never: no usable dataset {path.name} in {data_dir} ({detail}); "
                             "set data.regenerate=auto to generate it")
-        if problem not in (None, "missing"):
+        if problem not in (None, "missing", "data.regenerate=always"):
             log.warning("%s; generating it anew", problem)
         elif problem == "missing":
             log.info("no dataset for config hash %s: %s", digest, _difference_note(cfg, data_dir, path, config))
@@ -244,7 +249,7 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
         "spatial_axes": ",".join("zyx"[3 - model.ndim:]),
         "physics": config["physics"],
         "experiment_name": cfg.experiment_name,
-        "versions": _library_versions(),
+        "versions": dict(_library_versions()),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
@@ -260,7 +265,8 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
             chunk = rows[first:first + batch]
             seeds = np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64)
             trajectories = simulate(model, coefficients, seeds, num_frames, batch)
-            bad = ~np.isfinite(trajectories.reshape(len(chunk), -1)).all(axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf = nan: still non-finite
+                bad = ~np.isfinite(trajectories.sum(axis=tuple(range(1, trajectories.ndim)), dtype=np.float64))
             if bad.any():
                 split, index = chunk[int(np.argmax(bad))]
                 raise DataError(f"physics.{cfg.physics.get('name')}: simulation {index} of split {split!r} "
