@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import torch
+from phiml.backend import set_global_default_backend
+from phiml.backend.torch import TORCH
 
 from hyco.physics.base import FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.warnings import silence_library_warnings
 
 silence_library_warnings()
+# PhiML creates its own constants (and, in backward passes outside any context, gradients of implicit
+# solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
+set_global_default_backend(TORCH)
 
-from hyco.physics import burgers  # noqa: E402,F401  (registers the shipped models)
+from hyco.physics import advection, burgers, heat, smoke  # noqa: E402,F401  (registers the shipped models)
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32

@@ -79,7 +79,11 @@ class PhysicalModel:
         self.setup(self.params)
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
+        # Two compiled versions: torch.jit.trace bakes in which inputs required grad when it traced, and a
+        # trace made without grad on an input silently drops gradients that flow through it later (e.g.
+        # through grid_sample coordinates). The grad version always gets inputs that all require grad.
         self._jit_frame = math.jit_compile(self._frame)
+        self._jit_frame_grad = math.jit_compile(self._frame)
 
     # ----------------------------------------------------------------- subclass hooks
     def setup(self, params) -> None:
@@ -197,7 +201,7 @@ class PhysicalModel:
     def _coefficient_tensors(self, coefficients: dict[str, torch.Tensor]) -> tuple[math.Tensor, ...]:
         out = []
         for s in self.coefficient_specs:
-            if s.name not in coefficients:
+            if coefficients.get(s.name) is None:
                 raise ValueError(f"missing coefficient {s.name!r}; expected {[c.name for c in self.coefficient_specs]}")
             value = torch.as_tensor(coefficients[s.name]).to(device=self.device, dtype=self.dtype)
             if value.dim() != 0 and tuple(value.shape) != self.spatial_shape:
@@ -224,7 +228,16 @@ class PhysicalModel:
             raise ValueError(f"steps: expected an integer >= 0, got {steps}")
         if int(steps) == 0:
             return state.new_zeros(state.shape[0], 0, *state.shape[1:])
-        frame = self._jit_frame if self.jit else self._frame
+        coefficients = {s.name: torch.as_tensor(coefficients[s.name]) if s.name in coefficients else None
+                        for s in self.coefficient_specs}
+        need_grad = torch.is_grad_enabled() and (state.requires_grad or any(
+            c is not None and c.requires_grad for c in coefficients.values()))
+        frame = self._frame
+        if self.jit:
+            frame = self._jit_frame_grad if need_grad else self._jit_frame
+            if need_grad:  # see __init__: every input of the grad trace requires grad
+                state = _requiring_grad(state)
+                coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
@@ -290,3 +303,10 @@ class PhysicalModel:
             "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
             "params": dataclasses.asdict(self.params) if dataclasses.is_dataclass(self.params) else {},
         }
+
+
+def _requiring_grad(t: torch.Tensor) -> torch.Tensor:
+    """`t` itself if it requires grad, else a detached copy that does (its gradient is never used)."""
+    if t.requires_grad or not t.is_floating_point():
+        return t
+    return t.detach().requires_grad_(True)
