@@ -27,9 +27,14 @@ def window_fields(windows: Sequence[torch.Tensor], templates: Sequence[Any]) -> 
     inputs, targets, *rest = windows
     num, steps = targets.shape[:2]
     input_fields = tensor_to_fields(inputs, templates)
-    flat = tensor_to_fields(targets.reshape(num * steps, *targets.shape[2:]), templates)
-    shape = batch(**{BATCH_DIM: num, TIME_DIM: steps})
-    target_fields = tuple(math.unpack_dim(f, BATCH_DIM, shape) for f in flat)
+    if all(t.values.shape.is_uniform for t in templates):  # one conversion, then split b into (b, time)
+        flat = tensor_to_fields(targets.reshape(num * steps, *targets.shape[2:]), templates)
+        shape = batch(**{BATCH_DIM: num, TIME_DIM: steps})
+        target_fields = tuple(math.unpack_dim(f, BATCH_DIM, shape) for f in flat)
+    else:  # staggered grids in a closed box hold non-uniform values: convert each step, stack along time
+        per_step = [tensor_to_fields(targets[:, r], templates) for r in range(steps)]
+        target_fields = tuple(math.stack([step[i] for step in per_step], batch(TIME_DIM))
+                              for i in range(len(templates)))
     if not rest:
         return input_fields, target_fields
     mask = rest[0]
