@@ -111,3 +111,12 @@ def test_block_shuffle_mixes_simulations_within_cache_sized_blocks():
     blocks = (epoch // 5).reshape(10, 20)  # 4 sims x 5 windows per block
     assert all(len(set(b.tolist())) == 4 for b in blocks)
     assert not torch.equal(epoch, order.order(1))
+
+
+def test_from_config_applies_the_observation_and_cache_size(store):
+    cfg = make_config(observation={"spatial": "centre", "centre_fraction": 0.5}, max_cached_sims=3, rollout_steps=2)
+    observed = WindowDataset.from_config(cfg, store, "train")
+    clean = WindowDataset.from_config(cfg, store, "val", rollout_steps=1, observed=False)
+    assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
+    assert len(observed[0]) == 3 and observed[0][2].mean().item() == 0.5
+    assert not clean.has_mask and len(clean) == 2 * 6

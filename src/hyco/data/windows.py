@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from hyco.config.errors import DataError
 from hyco.config.schema import ObservationConfig
 from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
@@ -102,8 +103,8 @@ class WindowDataset(Dataset):
         self.num_sims = self.store.num_sims(split)
         self.num_frames = self.store.num_frames
         if self.rollout_steps < 1 or self.rollout_steps >= self.num_frames:
-            raise ValueError(f"rollout_steps must be in [1, {self.num_frames - 1}] for {self.num_frames} frames, "
-                             f"got {rollout_steps}")
+            raise DataError(f"{self.store.path}: rollout length {rollout_steps} needs 1 <= R <= "
+                            f"{self.num_frames - 1} (the dataset stores {self.num_frames} frames per simulation)")
         if isinstance(observation, ObservationConfig):
             observation = Observation.from_store(observation, self.store)
         self.observation = observation
@@ -113,6 +114,14 @@ class WindowDataset(Dataset):
         self._offsets = torch.arange(self.rollout_steps + 1)
         if observation is not None:
             log.info("%s split %r: %s", self.store.path.name, split, observation.describe())
+
+    @classmethod
+    def from_config(cls, cfg: Any, store: TrajectoryStore | str | Path, split: str, rollout_steps: int | None = None,
+                    observed: bool = True) -> WindowDataset:
+        """The windows a task uses: `cfg.observation` applied when `observed` (the real training/validation
+        data as an observer sees them), `data.rollout_steps` unless given, `data.max_cached_sims`."""
+        return cls(store, split, cfg.data.rollout_steps if rollout_steps is None else rollout_steps,
+                   observation=cfg.observation if observed else None, max_cached_sims=cfg.data.max_cached_sims)
 
     @property
     def has_mask(self) -> bool:
