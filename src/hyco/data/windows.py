@@ -45,6 +45,11 @@ class SimulationCache:
         self.hits = 0
 
     @property
+    def holds_all(self) -> bool:
+        """Every simulation of the split is loaded (then nothing is ever evicted)."""
+        return len(self._lru) == self.num_sims and self.capacity == self.num_sims
+
+    @property
     def resident(self) -> int:
         return len(self._lru)
 
@@ -157,6 +162,9 @@ class WindowDataset(Dataset):
         """Windows `indices` as (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])."""
         index = self._as_index(indices)
         sims, starts = self.locate(index)
+        if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
+            windows = self.cache.slab[self.cache.slot_of[sims][:, None], starts[:, None] + self._offsets]
+            return self._finish(windows, starts)
         unique = torch.unique(sims)
         if unique.numel() <= self.cache.capacity:
             windows = self._gather(sims, starts, unique)
@@ -165,6 +173,9 @@ class WindowDataset(Dataset):
             for group in unique.split(self.cache.capacity):
                 rows = torch.isin(sims, group).nonzero().squeeze(1)
                 windows[rows] = self._gather(sims[rows], starts[rows], group)
+        return self._finish(windows, starts)
+
+    def _finish(self, windows: torch.Tensor, starts: torch.Tensor) -> Batch:
         if self.dtype != torch.float32:
             windows = windows.to(self.dtype)
         inputs, targets = windows[:, 0], windows[:, 1:]
