@@ -29,7 +29,7 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
-from hyco.data.convert import AXES, field_to_tensor, tensor_to_field, tensor_to_grid_values
+from hyco.data.convert import AXES, tensor_to_grid_values, tensor_to_values, values_to_tensor
 from hyco.physics.coefficients import (
     CoefficientParams,
     CoefficientSpec,
@@ -210,13 +210,15 @@ class PhysicalModel:
             out.append(tensor_to_grid_values(value, self.ndim))
         return tuple(out)
 
-    def _frame(self, fields: tuple[Field, ...], coefficients: tuple[math.Tensor, ...]) -> tuple[Field, ...]:
-        """All substeps of one stored frame; jit-compiled as one unit."""
-        state = {f.name: v for f, v in zip(self.fields, fields)}
+    def _frame(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...]
+               ) -> tuple[math.Tensor, ...]:
+        """All substeps of one stored frame; jit-compiled as one unit. Takes and returns field VALUES:
+        rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
+        state = {f.name: t.with_values(v) for f, t, v in zip(self.fields, self._templates, values)}
         coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
         for _ in range(self.substeps):
             state.update(self.step(state, coeffs, self.substep_dt))
-        return tuple(state[f.name] for f in self.fields if f.dynamic)
+        return tuple(state[f.name].values for f in self.fields if f.dynamic)
 
     def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
         """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
@@ -241,15 +243,14 @@ class PhysicalModel:
         with self.phiml_context():
             coeffs = self._coefficient_tensors(coefficients)
             parts = torch.split(state, [f.channels for f in self.fields], dim=1)
-            fields = [tensor_to_field(p, t) for p, t in zip(parts, self._templates)]
+            values = [tensor_to_values(p, t) for p, t in zip(parts, self._templates)]
             dynamic = [i for i, f in enumerate(self.fields) if f.dynamic]
             history: list[list[torch.Tensor]] = [[] for _ in self.fields]
             for _ in range(int(steps)):
-                new = frame(tuple(fields), coeffs)
+                new = frame(tuple(values), coeffs)
                 for i, value in zip(dynamic, new):
-                    fields[i] = value
-                for i in dynamic:
-                    history[i].append(field_to_tensor(fields[i]))
+                    values[i] = value
+                    history[i].append(values_to_tensor(value, self._templates[i]))
         outputs = []
         for i, f in enumerate(self.fields):
             if f.dynamic:

@@ -147,7 +147,7 @@ def decode_value(raw: torch.Tensor, spec: CoefficientSpec) -> torch.Tensor:
     s = torch.sigmoid(raw)
     if _log_bounded(spec):
         log_lo, log_hi = pymath.log(spec.lower), pymath.log(spec.upper)
-        return torch.exp(log_lo + (log_hi - log_lo) * s)
+        return torch.clamp(torch.exp(log_lo + (log_hi - log_lo) * s), spec.lower, spec.upper)  # round-off at ends
     return spec.lower + (spec.upper - spec.lower) * s
 
 
