@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -188,7 +189,9 @@ def run(quick: bool = True, device: str = "cpu") -> dict:
     loader = bench_loader(quick, dev)
     generation = bench_generation(quick, dev)
     result = {"benchmark": "data_pipeline", "quick": quick, "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "loader": loader, "generation": generation}
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+              "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew every figure
+              "loader": loader, "generation": generation}
     ref = loader["windows_per_s"]["preloaded tensor (reference)"]["median"]
     print(_table(f"loader: {loader['sims']} sims x {loader['frames']} frames, {loader['space']}, "
                  f"R={loader['rollout_steps']}, batch {loader['batch_size']}, {dev}", "windows/s",
@@ -197,7 +200,8 @@ def run(quick: bool = True, device: str = "cpu") -> dict:
     print(_table(f"generation: burgers {generation['resolution']}, {generation['sims']} sims x "
                  f"{generation['frames']} frames, batch {generation['generation_batch']}, {dev}", "sample-steps/s",
                  gen, gen["bare model.rollout (reference)"]["median"]))
-    print(f"\nloader ratio {loader['ratio']['loader, all sims cached']:.2f} (target >= 0.8), "
+    print(f"\nmachine load average {result['load_average_1min']:.1f} on {os.cpu_count()} CPUs")
+    print(f"loader ratio {loader['ratio']['loader, all sims cached']:.2f} (target >= 0.8), "
           f"generation ratio {generation['ratio']:.2f} (target >= 0.8)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"data_pipeline{'_quick' if quick else ''}_{dev.type}.json"
