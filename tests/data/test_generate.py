@@ -119,3 +119,15 @@ def test_concurrent_generation_simulates_once(tmp_path):
     assert sorted(calls for _, _, calls in outcomes) == [0, 2]  # one simulated, the other waited and reused
     TrajectoryStore(outcomes[0][1]).verify()
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".h5"] == [os.path.basename(outcomes[0][1])]
+
+
+def test_lock_held_too_long_is_reported(tmp_path):
+    from filelock import FileLock
+
+    from hyco.data.generate import config_hash, dataset_path
+
+    cfg = make_config(lock_timeout_s=0.2)
+    path = dataset_path(cfg, tmp_path, config_hash(hashed_config(cfg, FakeDiffusion())))
+    with FileLock(str(path) + ".lock"), pytest.raises(DataError, match=r"\.lock: still held .*lock_timeout_s=0.2"):
+        ensure_dataset(cfg, FakeDiffusion(), tmp_path)
+    assert not path.exists()

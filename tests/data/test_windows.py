@@ -86,8 +86,8 @@ def test_loader_with_worker_processes_matches(store):
 
 def test_memory_stays_bounded_with_200_simulations(tmp_path):
     cfg = make_config(num_train=200, num_val=0, num_test=0, num_frames=6, generation_batch=50)
-    store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(), tmp_path))
-    ds = WindowDataset(store, "train", 2, max_cached_sims=8)
+    store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(resolution=128, nu=1e-4), tmp_path))
+    ds = WindowDataset(store, "train", 2, max_cached_sims=8)  # 200 sims x 6 KB = 1.2 MB; the cache holds 48 KB
     loader = make_loader(ds, batch_size=16, shuffle=True, seed=0)
     tracemalloc.start()
     count = 0
@@ -97,6 +97,26 @@ def test_memory_stays_bounded_with_200_simulations(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert count == 200 * 4
-    assert ds.cache.nbytes == 8 * 6 * 2 * 16 * 4  # the slab never grows
-    assert ds.cache.loads >= 200  # every simulation was read at least once ...
+    assert ds.cache.nbytes == 8 * 6 * 2 * 128 * 4  # the slab never grows
+    assert ds.cache.loads == 200  # block shuffling: every simulation read exactly once per epoch ...
     assert peak < 256 * 1024  # ... without Python/NumPy-side copies piling up
+
+
+def test_block_shuffle_mixes_simulations_within_cache_sized_blocks():
+    from hyco.data.loader import BatchOrder
+
+    order = BatchOrder(40 * 5, 10, shuffle=True, seed=0, windows_per_sim=5, sims_per_block=4)
+    epoch = order.order(0)
+    assert sorted(epoch.tolist()) == list(range(200))
+    blocks = (epoch // 5).reshape(10, 20)  # 4 sims x 5 windows per block
+    assert all(len(set(b.tolist())) == 4 for b in blocks)
+    assert not torch.equal(epoch, order.order(1))
+
+
+def test_from_config_applies_the_observation_and_cache_size(store):
+    cfg = make_config(observation={"spatial": "centre", "centre_fraction": 0.5}, max_cached_sims=3, rollout_steps=2)
+    observed = WindowDataset.from_config(cfg, store, "train")
+    clean = WindowDataset.from_config(cfg, store, "val", rollout_steps=1, observed=False)
+    assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
+    assert len(observed[0]) == 3 and observed[0][2].mean().item() == 0.5
+    assert not clean.has_mask and len(clean) == 2 * 6

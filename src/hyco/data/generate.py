@@ -18,12 +18,14 @@ then finds the file complete and reuses it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -98,7 +100,7 @@ def dataset_path(cfg: HycoConfig, data_dir: str | Path, digest: str) -> Path:
 
 
 def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Keys whose values differ, dotted, as 'key (old -> new)'."""
+    """Keys whose values differ, dotted (list items as [i]), each as 'key (old -> new)'."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
         for key in sorted(set(old) | set(new)):
@@ -110,7 +112,16 @@ def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
             else:
                 out.extend(flat_diff(old[key], new[key], name))
         return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [line for i, (a, b) in enumerate(zip(old, new)) for line in flat_diff(a, b, f"{prefix}[{i}]")]
     return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def _summarise(keys: list[str], limit: int = 6) -> str:
+    """The first few differing keys, user-facing ones (physics.params.*) first."""
+    keys = sorted(keys, key=lambda k: (not k.startswith("physics.params"), k))
+    text = "; ".join(keys[:limit])
+    return text + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -121,6 +132,7 @@ def simulation_seed(base_seed: int, split: str, index: int) -> int:
     return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
 
 
+@functools.lru_cache(maxsize=1)
 def _library_versions() -> dict[str, str]:
     out = {}
     for package in ("hyco", "phiflow", "phiml", "torch", "h5py", "numpy"):
@@ -171,7 +183,7 @@ def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) 
         return f"no dataset of experiment {cfg.experiment_name!r} exists in {data_dir}"
     other, other_config = sibling
     keys = flat_diff(other_config, config)
-    return f"the existing {other.name} differs in: {'; '.join(keys) if keys else '(nothing hashed; format change)'}"
+    return f"the existing {other.name} differs in: {_summarise(keys) if keys else '(nothing hashed; format change)'}"
 
 
 # ---------------------------------------------------------------------------- public API
@@ -196,7 +208,10 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         raise DataError(f"{path}.lock: still held by another process after data.lock_timeout_s="
                         f"{cfg.data.lock_timeout_s} s; delete the lock file if no hyco process is running") from None
     try:
-        problem = _problem_with(path, digest)
+        if mode == "always" and waited_since is None:
+            problem = "data.regenerate=always"  # no need to read the old file
+        else:
+            problem = _problem_with(path, digest)
         fresh = waited_since is not None and problem is None and path.stat().st_mtime >= waited_since
         if problem is None and (mode != "always" or fresh):
             log.info("reusing dataset %s (config hash %s)", path, digest)
@@ -205,7 +220,7 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
             detail = _difference_note(cfg, data_dir, path, config) if problem == "missing" else problem
             raise DataError(f"data.regenerate=never: no usable dataset {path.name} in {data_dir} ({detail}); "
                             "set data.regenerate=auto to generate it")
-        if problem not in (None, "missing"):
+        if problem not in (None, "missing", "data.regenerate=always"):
             log.warning("%s; generating it anew", problem)
         elif problem == "missing":
             log.info("no dataset for config hash %s: %s", digest, _difference_note(cfg, data_dir, path, config))
@@ -235,48 +250,72 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
         "spatial_axes": ",".join("zyx"[3 - model.ndim:]),
         "physics": config["physics"],
         "experiment_name": cfg.experiment_name,
-        "versions": _library_versions(),
+        "versions": dict(_library_versions()),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
              tuple(model.spatial_shape), batch)
     started = time.perf_counter()
     coeff_arrays = {name: value.detach().cpu().numpy() for name, value in coefficients.items()}
+    chunks = [rows[first:first + batch] for first in range(0, len(rows), batch)]
+    seeds = [np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64) for chunk in chunks]
+    # One helper thread overlaps the host work with the rollouts: it samples the next chunk's initial
+    # states and writes the previous chunk while the current one is simulated (at most ~2 chunks in memory).
     with torch.no_grad(), create_store(
         path, split_sizes=sizes, num_frames=num_frames, num_channels=model.num_channels,
         spatial_shape=tuple(model.spatial_shape), attrs=attrs, coefficients=coeff_arrays,
         window_frames=cfg.data.rollout_steps + 1,
-    ) as writer, tqdm(total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None) as bar:
-        for first in range(0, len(rows), batch):
-            chunk = rows[first:first + batch]
-            seeds = np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64)
-            trajectories = simulate(model, coefficients, seeds, num_frames, batch)
-            bad = ~np.isfinite(trajectories.reshape(len(chunk), -1)).all(axis=1)
-            if bad.any():
-                split, index = chunk[int(np.argmax(bad))]
-                raise DataError(f"physics.{cfg.physics.get('name')}: simulation {index} of split {split!r} "
-                                "produced non-finite values (unstable time step? try a smaller dt or more substeps)")
-            writer.write(first, trajectories, seeds)
+    ) as writer, ThreadPoolExecutor(max_workers=1) as helper, tqdm(
+        total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None,
+    ) as bar:
+        next_states = helper.submit(initial_states, model, seeds[0])
+        written = None
+        for k, chunk in enumerate(chunks):
+            states = next_states.result()
+            if k + 1 < len(chunks):
+                next_states = helper.submit(initial_states, model, seeds[k + 1])
+            frames = simulate(model, coefficients, states, num_frames, batch)
+            if written is not None:
+                written.result()
+            written = helper.submit(_store_chunk, writer, k * batch, states, frames, seeds[k], chunk,
+                                    cfg.physics.get("name"))
             bar.update(len(chunk))
+        written.result()
     elapsed = time.perf_counter() - started
     log.info("wrote %s in %.1f s (%.0f sample-steps/s)", path, elapsed, len(rows) * (num_frames - 1) / elapsed)
     return path
 
 
-def simulate(model: Any, coefficients: Mapping[str, torch.Tensor], seeds: np.ndarray, num_frames: int,
-             batch: int) -> np.ndarray:
-    """Trajectories [len(seeds), T, C, *space] (float32) from one batched rollout.
+def initial_states(model: Any, seeds: np.ndarray) -> torch.Tensor:
+    """[len(seeds), C, *space]: each simulation's initial state from its own seed, so a simulation's data
+    do not depend on how generation is batched."""
+    return torch.cat([model.initial_state(1, int(seed)) for seed in seeds])
 
-    Each simulation's initial state comes from its own seed; a short last chunk is padded to `batch`
-    so the jit-compiled rollout keeps the shape it was traced with.
+
+def simulate(model: Any, coefficients: Mapping[str, torch.Tensor], states: torch.Tensor, num_frames: int,
+             batch: int) -> torch.Tensor:
+    """Frames 1..T-1 [len(states), T-1, C, *space] of one batched rollout of `states`.
+
+    A short last chunk is padded to `batch` so the jit-compiled rollout keeps the shape it was traced with.
     """
-    states = torch.cat([model.initial_state(1, int(seed)) for seed in seeds])
     real = states.shape[0]
     if real < batch:
         states = torch.cat([states, states[:1].expand(batch - real, *states.shape[1:])])
-    frames = model.rollout(states, coefficients, num_frames - 1)
-    trajectories = torch.cat([states[:real, None], frames[:real]], dim=1)
-    return trajectories.to(device="cpu", dtype=torch.float32).numpy()
+    return model.rollout(states, coefficients, num_frames - 1)[:real]
+
+
+def _store_chunk(writer: Any, first: int, states: torch.Tensor, frames: torch.Tensor, seeds: np.ndarray,
+                 chunk: list[tuple[str, int]], physics_name: str) -> None:
+    """Assemble [b, T, C, *space] float32 trajectories, refuse non-finite ones, write them."""
+    trajectories = torch.cat([states.to(frames.device, frames.dtype)[:, None], frames], dim=1)
+    trajectories = trajectories.to(device="cpu", dtype=torch.float32).numpy()
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf = nan: still non-finite
+        bad = ~np.isfinite(trajectories.sum(axis=tuple(range(1, trajectories.ndim)), dtype=np.float64))
+    if bad.any():
+        split, index = chunk[int(np.argmax(bad))]
+        raise DataError(f"physics.{physics_name}: simulation {index} of split {split!r} produced non-finite "
+                        "values (unstable time step? try a smaller dt or more substeps)")
+    writer.write(first, trajectories, seeds)
 
 
 def generate_task(ctx: Any) -> Path:

@@ -2,6 +2,13 @@
 
 A loader is re-iterable; each pass is one epoch with a new order drawn from (seed, epoch), so a run is
 reproducible and a resumed run can continue the sequence by restoring `epoch`.
+
+Shuffling: when the dataset's simulation cache holds every simulation, the order is a uniform
+permutation of all windows. When it holds fewer (a dataset larger than `max_cached_sims`), a uniform
+permutation would touch a different set of simulations in every batch and read each one from disk
+many times per epoch; instead the simulations are shuffled into blocks of half the cache size and the
+windows are shuffled within each block (block shuffling, as with sharded datasets), so every
+simulation is read about once per epoch while batches still mix windows of many simulations.
 """
 
 from __future__ import annotations
@@ -16,21 +23,37 @@ from hyco.data.windows import Batch, WindowDataset
 
 
 class BatchOrder(Sampler):
-    """Lists of window indices, one list per batch, reshuffled each epoch from (seed, epoch)."""
+    """Tensors of window indices, one per batch, reshuffled each epoch from (seed, epoch).
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False):
+    With `windows_per_sim` and `sims_per_block` set, the shuffle is block-wise over simulations (see the
+    module docstring); otherwise it is a uniform permutation.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
+                 windows_per_sim: int | None = None, sims_per_block: int | None = None):
         self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
+        self.windows_per_sim, self.sims_per_block = windows_per_sim, sims_per_block
         self.epoch = 0
 
     def __len__(self) -> int:
         return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
 
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.size)
+        generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
+        if not self.sims_per_block or not self.windows_per_sim:
+            return torch.randperm(self.size, generator=generator)
+        per_sim = self.windows_per_sim
+        sims = torch.randperm(self.size // per_sim, generator=generator)
+        blocks = []
+        for block in sims.split(self.sims_per_block):
+            windows = (block[:, None] * per_sim + torch.arange(per_sim)).reshape(-1)
+            blocks.append(windows[torch.randperm(windows.numel(), generator=generator)])
+        return torch.cat(blocks)
+
     def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + self.epoch)
-            order = torch.randperm(self.size, generator=generator)
-        else:
-            order = torch.arange(self.size)
+        order = self.order(self.epoch)
         self.epoch += 1
         yield from order.split(self.batch_size)[: len(self)]
 
@@ -45,7 +68,11 @@ class WindowLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last)
+        cache = dataset.cache
+        blocks = cache.capacity < cache.num_sims and num_workers == 0
+        self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last,
+                                windows_per_sim=dataset.windows_per_sim if blocks else None,
+                                sims_per_block=max(1, cache.capacity // 2) if blocks else None)
         self.pin = self.device.type == "cuda"
         self.num_workers = num_workers
 

@@ -129,7 +129,12 @@ class Observation:
         return float(self.temporal.float().mean())
 
     def window_masks(self, starts: torch.Tensor, steps: int) -> torch.Tensor:
-        """Masks [B, R, 1, *space] of the target frames t+1..t+R of windows starting at `starts` [B]."""
+        """Masks [B, R, 1, *space] of the target frames t+1..t+R of windows starting at `starts` [B].
+
+        Read-only: when every frame is observed the result is a broadcast view of the spatial mask
+        (no copy per batch)."""
+        if self.config.temporal == "all":
+            return self.spatial.expand(starts.shape[0], steps, *self.spatial.shape)
         frames = starts[:, None] + 1 + torch.arange(steps)
         observed = self.temporal[frames].to(self.spatial.dtype)  # [B, R]
         return observed.reshape(*observed.shape, 1, *([1] * self._ndim)) * self.spatial

@@ -63,6 +63,14 @@ def _is_numeric_sequence(value: Any) -> bool:
                                                     for v in value) and len(value) > 0
 
 
+def channel_sums(trajectories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and sums of squares over space, float64 [b, T, C] (partial sums in float32 are exact enough
+    for statistics and cheap; any non-finite value makes its sum non-finite)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(trajectories, dtype=np.float32))
+    space = tuple(range(3, tensor.dim()))
+    return tensor.sum(dim=space).double().numpy(), tensor.square().sum(dim=space).double().numpy()
+
+
 class StoreWriter:
     """Receives chunks of simulations of each split and tracks which ones are written."""
 
@@ -91,11 +99,10 @@ class StoreWriter:
         train_start, train_stop = self._splits["train"]
         lo, hi = max(first, train_start), min(first + b, train_stop)
         if lo < hi:  # statistics of the train split: the scale of observation noise
-            part = np.asarray(trajectories[lo - first:hi - first], dtype=np.float64)
-            moved = np.moveaxis(part, 2, 0).reshape(part.shape[2], -1)
-            self._sum += moved.sum(axis=1)
-            self._sum_sq += (moved**2).sum(axis=1)
-            self._count += moved.shape[1]
+            sums, sums_sq = channel_sums(trajectories[lo - first:hi - first])
+            self._sum += sums.sum(axis=(0, 1))
+            self._sum_sq += sums_sq.sum(axis=(0, 1))
+            self._count += (hi - lo) * trajectories.shape[1] * int(np.prod(trajectories.shape[3:]))
 
     def finish(self) -> None:
         if not self._written.all():

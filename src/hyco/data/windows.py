@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from hyco.config.errors import DataError
 from hyco.config.schema import ObservationConfig
 from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
@@ -42,6 +43,11 @@ class SimulationCache:
         self._lru: OrderedDict[int, int] = OrderedDict()  # sim -> slot, least recent first
         self.loads = 0
         self.hits = 0
+
+    @property
+    def holds_all(self) -> bool:
+        """Every simulation of the split is loaded (then nothing is ever evicted)."""
+        return len(self._lru) == self.num_sims and self.capacity == self.num_sims
 
     @property
     def resident(self) -> int:
@@ -102,8 +108,8 @@ class WindowDataset(Dataset):
         self.num_sims = self.store.num_sims(split)
         self.num_frames = self.store.num_frames
         if self.rollout_steps < 1 or self.rollout_steps >= self.num_frames:
-            raise ValueError(f"rollout_steps must be in [1, {self.num_frames - 1}] for {self.num_frames} frames, "
-                             f"got {rollout_steps}")
+            raise DataError(f"{self.store.path}: rollout length {rollout_steps} needs 1 <= R <= "
+                            f"{self.num_frames - 1} (the dataset stores {self.num_frames} frames per simulation)")
         if isinstance(observation, ObservationConfig):
             observation = Observation.from_store(observation, self.store)
         self.observation = observation
@@ -113,6 +119,14 @@ class WindowDataset(Dataset):
         self._offsets = torch.arange(self.rollout_steps + 1)
         if observation is not None:
             log.info("%s split %r: %s", self.store.path.name, split, observation.describe())
+
+    @classmethod
+    def from_config(cls, cfg: Any, store: TrajectoryStore | str | Path, split: str, rollout_steps: int | None = None,
+                    observed: bool = True) -> WindowDataset:
+        """The windows a task uses: `cfg.observation` applied when `observed` (the real training/validation
+        data as an observer sees them), `data.rollout_steps` unless given, `data.max_cached_sims`."""
+        return cls(store, split, cfg.data.rollout_steps if rollout_steps is None else rollout_steps,
+                   observation=cfg.observation if observed else None, max_cached_sims=cfg.data.max_cached_sims)
 
     @property
     def has_mask(self) -> bool:
@@ -148,6 +162,9 @@ class WindowDataset(Dataset):
         """Windows `indices` as (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])."""
         index = self._as_index(indices)
         sims, starts = self.locate(index)
+        if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
+            windows = self.cache.slab[self.cache.slot_of[sims][:, None], starts[:, None] + self._offsets]
+            return self._finish(windows, starts)
         unique = torch.unique(sims)
         if unique.numel() <= self.cache.capacity:
             windows = self._gather(sims, starts, unique)
@@ -156,6 +173,9 @@ class WindowDataset(Dataset):
             for group in unique.split(self.cache.capacity):
                 rows = torch.isin(sims, group).nonzero().squeeze(1)
                 windows[rows] = self._gather(sims[rows], starts[rows], group)
+        return self._finish(windows, starts)
+
+    def _finish(self, windows: torch.Tensor, starts: torch.Tensor) -> Batch:
         if self.dtype != torch.float32:
             windows = windows.to(self.dtype)
         inputs, targets = windows[:, 0], windows[:, 1:]
@@ -177,11 +197,11 @@ class WindowDataset(Dataset):
         return self.batch(index)
 
     def fields(self, indices: Any, model: Any) -> tuple[Any, ...]:
-        """The PhiFlow field view of windows `indices`: the same windows as :meth:`batch`, converted with
-        hyco.data.convert (inputs as a batched state, targets with a time dimension)."""
-        from hyco.data import convert
+        """PhiFlow view of the same windows as :meth:`batch`: (input Fields, target Fields with a ``time``
+        batch dim[, mask]), shaped by `model.templates()` (see hyco.data.field_view)."""
+        from hyco.data.field_view import window_fields
 
-        return convert.batch_to_fields(self.batch(indices), model)
+        return window_fields(self.batch(indices), model.templates())
 
     def __repr__(self) -> str:
         return (f"WindowDataset({self.store.path.name!r}, split={self.split!r}, sims={self.num_sims}, "
