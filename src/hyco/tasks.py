@@ -22,7 +22,7 @@ TASK_DESCRIPTIONS = {
 
 # "module:function" implementing each task, or None while it is not built.
 TASK_IMPLEMENTATIONS: dict[str, str | None] = {
-    "generate": None,
+    "generate": "hyco.data.generate:generate_task",
     "evaluate": None,
     "report": None,
     "run": None,

@@ -1,0 +1,292 @@
+"""`PhysicalModel`: one API for every differentiable PDE, shipped or user-defined.
+
+A subclass says WHAT the PDE is (fields, domain, coefficients, one solver substep, random initial
+states); this base class does the rest the same way for every model: torch <-> PhiFlow conversion,
+batched jit-compiled rollouts (all substeps of a stored frame in one compiled call), coefficient
+truth/guess from config, and the bounded parametrisation used while learning.
+
+Writing a model (see README "Adding your own PDE")::
+
+    @PHYSICS.register("my_pde")
+    class MyPDE(PhysicalModel):
+        @dataclass
+        class Params: ...
+        def setup(self, p):            # set_domain(...), fields, coefficient_specs, coefficient_config
+        def step(self, state, coefficients, dt):   # one substep: dict of Fields -> dict of new dynamic Fields
+        def sample_initial(self, gen, n):          # dict of float64 CPU tensors [n, channels, *space]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from phi import math
+from phi.field import CenteredGrid, Field, StaggeredGrid
+from phi.geom import Box
+from phiml.math import channel, extrapolation
+
+from hyco.data.convert import AXES, field_to_tensor, tensor_to_field, tensor_to_grid_values
+from hyco.physics.coefficients import (
+    CoefficientParams,
+    CoefficientSpec,
+    check_in_bounds,
+    coefficient_value,
+    decode_value,
+    encode_value,
+)
+from hyco.physics.initial import generator
+
+GRIDS = ("centered", "staggered")
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A field of the state: `channels` tensor channels (1 scalar, ndim vector), its grid type, and
+    whether it evolves (dynamic) or is a fixed input such as a known velocity (static)."""
+
+    name: str
+    channels: int
+    grid: str = "centered"  # centered | staggered
+    dynamic: bool = True
+
+
+def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return {"float32": torch.float32, "float64": torch.float64}[str(dtype)]
+
+
+class PhysicalModel:
+    """Base class of the differentiable PDE models (see module docstring for the subclass contract)."""
+
+    Params: type | None = None
+    boundary: str = "periodic"  # periodic | closed/dirichlet/neumann: chooses the Field templates' extrapolation
+
+    def __init__(self, params=None, device: torch.device | str = CPU,
+                 dtype: torch.dtype | str = torch.float32):
+        self.params = params if params is not None else (self.Params() if self.Params else None)
+        self.device = torch.device(device)
+        self.dtype = _torch_dtype(dtype)
+        self.jit = True  # False runs the same step eagerly (tests compare both)
+        self.fields: tuple[FieldSpec, ...] = ()
+        self.coefficient_specs: tuple[CoefficientSpec, ...] = ()
+        self.coefficient_config: dict[str, CoefficientParams] = {}
+        self.setup(self.params)
+        self._validate()
+        self._templates = tuple(self.make_template(f) for f in self.fields)
+        self._jit_frame = math.jit_compile(self._frame)
+
+    # ----------------------------------------------------------------- subclass hooks
+    def setup(self, params) -> None:
+        """Call `set_domain` and set `fields`, `coefficient_specs`, `coefficient_config`."""
+        raise NotImplementedError
+
+    def step(self, state: dict[str, Field], coefficients: dict[str, math.Tensor], dt: float) -> dict[str, Field]:
+        """One solver substep of length `dt`; returns the new values of the dynamic fields."""
+        raise NotImplementedError
+
+    def sample_initial(self, gen: torch.Generator, n: int) -> dict[str, torch.Tensor]:
+        """Random initial fields, float64 on the CPU, each `[n, channels, *space]`, drawn from `gen`."""
+        raise NotImplementedError
+
+    def field_boundary(self, spec: FieldSpec):
+        """The PhiFlow extrapolation of a field's template (periodic, else zero / closed walls)."""
+        return extrapolation.PERIODIC if self.boundary == "periodic" else extrapolation.ZERO
+
+    # ----------------------------------------------------------------- domain
+    def set_domain(self, resolution, bounds, dt: float, substeps: int = 1) -> None:
+        """Grid cells and domain size per axis (x first), time between stored frames, substeps per frame."""
+        self.resolution = tuple(int(n) for n in resolution)
+        self.bounds = tuple(float(b) for b in bounds)
+        self.ndim = len(self.resolution)
+        self.spatial_shape = tuple(reversed(self.resolution))
+        self.dx = tuple(b / n for b, n in zip(self.bounds, self.resolution))
+        self.dt = float(dt)
+        self.substeps = int(substeps)
+
+    @property
+    def substep_dt(self) -> float:
+        return self.dt / self.substeps
+
+    @property
+    def num_channels(self) -> int:
+        return sum(f.channels for f in self.fields)
+
+    @property
+    def dynamic_channels(self) -> list[int]:
+        out, start = [], 0
+        for f in self.fields:
+            if f.dynamic:
+                out += list(range(start, start + f.channels))
+            start += f.channels
+        return out
+
+    def make_template(self, spec: FieldSpec) -> Field:
+        """A zero-valued Field with the geometry, boundary and channel layout of `spec`."""
+        box = Box(**{AXES[d]: self.bounds[d] for d in range(self.ndim)})
+        res = {AXES[d]: self.resolution[d] for d in range(self.ndim)}
+        bc = self.field_boundary(spec)
+        if spec.grid == "staggered":
+            return StaggeredGrid(0, bc, bounds=box, **res)
+        if spec.channels == 1:
+            return CenteredGrid(0, bc, bounds=box, **res)
+        if spec.channels == self.ndim:
+            values = math.zeros(channel(vector=",".join(AXES[: self.ndim])))
+        else:
+            values = math.zeros(channel(c=spec.channels))
+        return CenteredGrid(values, bc, bounds=box, **res)
+
+    def templates(self) -> tuple[Field, ...]:
+        return self._templates
+
+    def _validate(self) -> None:
+        names = [f.name for f in self.fields]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"{type(self).__name__}: fields must be non-empty with unique names, got {names}")
+        for f in self.fields:
+            if f.grid not in GRIDS:
+                raise ValueError(f"field {f.name!r}: grid must be one of {GRIDS}, got {f.grid!r}")
+            if f.grid == "staggered" and f.channels != self.ndim:
+                raise ValueError(f"staggered field {f.name!r} needs {self.ndim} channels, got {f.channels}")
+        if not any(f.dynamic for f in self.fields):
+            raise ValueError(f"{type(self).__name__}: at least one field must be dynamic")
+        spec_names = [c.name for c in self.coefficient_specs]
+        if sorted(spec_names) != sorted(self.coefficient_config):
+            raise ValueError(f"coefficient_specs {spec_names} and coefficient_config "
+                             f"{sorted(self.coefficient_config)} must name the same coefficients")
+        for spec in self.coefficient_specs:
+            cfg = self.coefficient_config[spec.name]
+            for which in ("truth", "guess"):
+                check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds), spec,
+                                f"physics.{spec.name}.{which}")
+
+    # ----------------------------------------------------------------- coefficients
+    def _coefficients(self, which: str) -> dict[str, torch.Tensor]:
+        return {s.name: coefficient_value(self.coefficient_config[s.name], which, self.resolution, self.bounds)
+                .to(device=self.device, dtype=self.dtype) for s in self.coefficient_specs}
+
+    def true_coefficients(self) -> dict[str, torch.Tensor]:
+        return self._coefficients("truth")
+
+    def initial_guess(self) -> dict[str, torch.Tensor]:
+        return self._coefficients("guess")
+
+    def encode(self, coeffs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {s.name: encode_value(torch.as_tensor(coeffs[s.name]), s) for s in self.coefficient_specs}
+
+    def decode(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {s.name: decode_value(torch.as_tensor(raw[s.name]), s) for s in self.coefficient_specs}
+
+    # ----------------------------------------------------------------- states and rollouts
+    def initial_state(self, n: int, seed: int) -> torch.Tensor:
+        parts = self.sample_initial(generator(seed), int(n))
+        tensors = []
+        for f in self.fields:
+            t = parts[f.name]
+            expected = (int(n), f.channels, *self.spatial_shape)
+            if tuple(t.shape) != expected:
+                raise ValueError(f"sample_initial: field {f.name!r} has shape {list(t.shape)}, expected {expected}")
+            tensors.append(t)
+        return torch.cat(tensors, dim=1).to(device=self.device, dtype=self.dtype)
+
+    def _coefficient_tensors(self, coefficients: dict[str, torch.Tensor]) -> tuple[math.Tensor, ...]:
+        out = []
+        for s in self.coefficient_specs:
+            if s.name not in coefficients:
+                raise ValueError(f"missing coefficient {s.name!r}; expected {[c.name for c in self.coefficient_specs]}")
+            value = torch.as_tensor(coefficients[s.name]).to(device=self.device, dtype=self.dtype)
+            if value.dim() != 0 and tuple(value.shape) != self.spatial_shape:
+                raise ValueError(f"coefficient {s.name!r}: expected shape [] or {list(self.spatial_shape)}, "
+                                 f"got {list(value.shape)}")
+            out.append(tensor_to_grid_values(value, self.ndim))
+        return tuple(out)
+
+    def _frame(self, fields: tuple[Field, ...], coefficients: tuple[math.Tensor, ...]) -> tuple[Field, ...]:
+        """All substeps of one stored frame; jit-compiled as one unit."""
+        state = {f.name: v for f, v in zip(self.fields, fields)}
+        coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
+        for _ in range(self.substeps):
+            state.update(self.step(state, coeffs, self.substep_dt))
+        return tuple(state[f.name] for f in self.fields if f.dynamic)
+
+    def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
+        """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
+        expected = (self.num_channels, *self.spatial_shape)
+        if state.dim() != self.ndim + 2 or tuple(state.shape[1:]) != expected:
+            raise ValueError(f"state: expected shape [B, {', '.join(map(str, expected))}], got {list(state.shape)}")
+        state = state.to(device=self.device, dtype=self.dtype)
+        if int(steps) < 0:
+            raise ValueError(f"steps: expected an integer >= 0, got {steps}")
+        if int(steps) == 0:
+            return state.new_zeros(state.shape[0], 0, *state.shape[1:])
+        frame = self._jit_frame if self.jit else self._frame
+        with self.phiml_context():
+            coeffs = self._coefficient_tensors(coefficients)
+            parts = torch.split(state, [f.channels for f in self.fields], dim=1)
+            fields = [tensor_to_field(p, t) for p, t in zip(parts, self._templates)]
+            dynamic = [i for i, f in enumerate(self.fields) if f.dynamic]
+            history: list[list[torch.Tensor]] = [[] for _ in self.fields]
+            for _ in range(int(steps)):
+                new = frame(tuple(fields), coeffs)
+                for i, value in zip(dynamic, new):
+                    fields[i] = value
+                for i in dynamic:
+                    history[i].append(field_to_tensor(fields[i]))
+        outputs = []
+        for i, f in enumerate(self.fields):
+            if f.dynamic:
+                outputs.append(torch.stack(history[i], dim=1))
+            else:
+                outputs.append(parts[i].unsqueeze(1).expand(-1, int(steps), *parts[i].shape[1:]))
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+
+    @contextlib.contextmanager
+    def phiml_context(self) -> Iterator[None]:
+        """PhiML precision = the model's dtype; new PhiML tensors on the model's device."""
+        from phiml.backend.torch import TORCH
+
+        previous = TORCH.get_default_device()
+        wanted = None
+        if self.device.type != "cpu":
+            ref = f"{self.device.type}:{self.device.index if self.device.index is not None else 0}"
+            wanted = TORCH.get_device_by_ref(ref)
+        try:
+            if wanted is not None:
+                TORCH.set_default_device(wanted)
+            with TORCH, math.precision(64 if self.dtype == torch.float64 else 32):
+                yield
+        finally:
+            if wanted is not None:
+                TORCH.set_default_device(previous)
+
+    # ----------------------------------------------------------------- description
+    @classmethod
+    def registered_name(cls) -> str:
+        from hyco.registry import PHYSICS
+
+        for name, obj in PHYSICS.items():
+            if obj is cls:
+                return name
+        return cls.__name__
+
+    def spec(self) -> dict:
+        return {
+            "name": self.registered_name(),
+            "fields": [dataclasses.asdict(f) for f in self.fields],
+            "num_channels": self.num_channels,
+            "dynamic_channels": self.dynamic_channels,
+            "ndim": self.ndim,
+            "spatial_shape": list(self.spatial_shape),
+            "resolution": list(self.resolution),
+            "bounds": list(self.bounds),
+            "boundary": self.boundary,
+            "dt": self.dt,
+            "substeps": self.substeps,
+            "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
+            "params": dataclasses.asdict(self.params) if dataclasses.is_dataclass(self.params) else {},
+        }
