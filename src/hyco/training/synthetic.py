@@ -25,8 +25,8 @@ from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, unwrap_model, wrap_model
 from hyco.training.loss import masked_mse
-from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
+from hyco.training.tracking import MetricsLog
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class SyntheticTrainer:
     `config` is a `SyntheticTrainerConfig` (or any object with its attributes). `total_epochs` is the
     length of the whole planned run, over which the LR schedule and the curriculum are spread; it
     defaults to `config.epochs` and can be changed with `set_plan`. `run_dir`, when given, receives
-    `best.pt`, `last.pt`, `metrics.jsonl` and `tensorboard/`.
+    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch, `step` = epoch) and `tensorboard/`.
     """
 
     def __init__(self, config: SyntheticTrainerConfig, model: Surrogate, device: torch.device | str = "cpu",
@@ -101,7 +101,7 @@ class SyntheticTrainer:
         self.best_val_loss = math.inf
         self._validation: torch.Tensor | None = None
         self._warned: set[str] = set()
-        self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
+        self.metrics_log = MetricsLog(self.run_dir if self.process.is_main else None, prefix=f"{tag}/")
         self.optimizer = self._make_optimizer()
         self._schedule = EpochSchedule(config.scheduler, self.total_epochs, config.step_size, config.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
@@ -152,7 +152,7 @@ class SyntheticTrainer:
             if self._validation is not None and self.epoch % self.config.validate_every == 0:
                 record |= self._validate_and_keep_best()
             self._write_checkpoint(LAST)
-            self._run_log.write(record)
+            self.metrics_log.log(record["epoch"], {k: v for k, v in record.items() if k != "epoch"})
             history.append(record)
             epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
         epochs.close()
@@ -308,7 +308,7 @@ class SyntheticTrainer:
                      payload["total_epochs"], self.total_epochs)
         self.set_plan(self.total_epochs)
         ckpt.unpack_rng(payload["rng"])
-        self._run_log.truncate_after(self.epoch)
+        self.metrics_log.truncate_after(self.epoch)
         return payload
 
     def resume(self) -> bool:
@@ -320,4 +320,4 @@ class SyntheticTrainer:
         return True
 
     def close(self) -> None:
-        self._run_log.close()
+        self.metrics_log.close()

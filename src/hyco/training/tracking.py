@@ -28,6 +28,7 @@ class MetricsLog:
         self.prefix = prefix
         self.records: list[dict[str, Any]] = []
         self._writer = None
+        self._purge_step: int | None = None  # set on resume: TensorBoard drops events from this step on
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -53,15 +54,18 @@ class MetricsLog:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(self.directory / "tensorboard"))
+            self._writer = SummaryWriter(log_dir=str(self.directory / "tensorboard"), purge_step=self._purge_step)
         return self._writer
 
     def truncate_after(self, step: int) -> None:
         """On resume: drop records of steps after the checkpoint so the JSONL has no duplicates."""
+        self._purge_step = step + 1
         if self.path is None or not self.path.exists():
             return
         kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        from hyco.utils.io import atomic_write_text
+
+        atomic_write_text("".join(line + "\n" for line in kept), self.path)
 
     def close(self) -> None:
         if self._writer is not None:
