@@ -29,7 +29,7 @@ TASK_IMPLEMENTATIONS: dict[str, str | None] = {
 }
 # `hyco train mode=<mode>`
 TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
-    "synthetic": None,
+    "synthetic": "hyco.training.run_synthetic:train_synthetic",
     "physical": None,
     "hybrid": None,
 }

@@ -321,3 +321,19 @@ class SyntheticTrainer:
 
     def close(self) -> None:
         self.metrics_log.close()
+
+
+def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
+    """Rebuild a trained Surrogate from a checkpoint alone (architecture, weights and statistics), e.g.
+    `best.pt` for evaluation; the network config is taken from the checkpoint, not from the caller."""
+    from hyco.networks.surrogate import build_network
+
+    payload = ckpt.load_checkpoint(path)
+    if payload.get("kind") != "synthetic":
+        raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
+    config = payload["network_config"]
+    section = {"name": config["name"], **config["params"]}
+    model = build_network(section, config["num_channels"], config["dynamic_channels"], config["ndim"])
+    model.load_state_dict(payload["model"])
+    dtype = next(iter(payload["model"].values())).dtype
+    return model.to(device=torch.device(device), dtype=dtype)
