@@ -6,7 +6,8 @@ import torch
 from hyco.config.errors import ConfigError
 from hyco.networks import Surrogate, build_network, compute_stats
 
-SMALL = {"unet": {"width": 4, "depth": 2}, "resnet": {"width": 4, "depth": 2}, "convnet": {"width": 4, "depth": 2}}
+SMALL = {"unet": {"width": 4, "depth": 2}, "resnet": {"width": 4, "depth": 2}, "convnet": {"width": 4, "depth": 2},
+         "fno": {"width": 4, "depth": 2, "modes": 3}}
 GRIDS = {1: (16,), 2: (8, 12)}
 
 
@@ -23,6 +24,8 @@ def test_output_shape_and_static_channels_copied(name, ndim):
     assert torch.equal(nxt[:, 1], state[:, 1])  # the static channel is an input only
     assert not torch.allclose(nxt[:, [0, 2]], state[:, [0, 2]])
     assert model.rollout(state, 3).shape == (2, 3, 3, *GRIDS[ndim])
+    nxt.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net.parameters())
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -36,7 +39,8 @@ def test_untrained_residual_surrogate_is_identity(name):
 def test_periodic_padding_commutes_with_shifts(name):
     """With periodic padding the network is translation-equivariant on the torus."""
     torch.manual_seed(1)
-    model = build_network({"name": name, **SMALL[name], "padding": "periodic", "residual": False}, 1, [0], 2)
+    periodic = {} if name == "fno" else {"padding": "periodic"}  # the FNO is periodic by construction
+    model = build_network({"name": name, **SMALL[name], **periodic, "residual": False}, 1, [0], 2)
     for p in model.net.parameters():
         torch.nn.init.normal_(p, std=0.2)
     state = torch.randn(1, 1, 8, 8)
