@@ -94,3 +94,13 @@ def test_surrogate_rejects_bad_channels():
     model = build_network({"name": "convnet", "width": 4}, 2, [0], 2)
     with pytest.raises(ValueError, match="state: expected"):
         model(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet", "convnet", "fno"])
+def test_shipped_network_configs_validate_and_build(name):
+    from hyco.config.validate import load
+
+    cfg = load("train", [f"network={name}"])
+    assert cfg.network["name"] == name
+    model = build_network(cfg.network, 2, [0, 1], 2)
+    assert model(torch.zeros(1, 2, 16, 16)).shape == (1, 2, 16, 16)
