@@ -79,7 +79,7 @@ def test_non_finite_steps_are_rejected(optimizer):
     metrics = trainer.train(windows(model), 2)
     assert all(torch.isfinite(v).all() for v in trainer.coefficients().values())
     assert math.isfinite(metrics["loss"])
-    assert trainer.rejected_steps > 0 and sum(e["rejected_steps"] for e in metrics["epochs"]) == trainer.rejected_steps
+    assert trainer.rejected_steps > 0 and sum(e["rejected_steps"] for e in metrics["history"]) == trainer.rejected_steps
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgsb", "adam"])

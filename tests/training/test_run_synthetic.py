@@ -8,7 +8,7 @@ import torch
 from hyco.config.errors import DataError
 from hyco.config.validate import load
 from hyco.context import RunContext
-from hyco.training.run_synthetic import train_synthetic
+from hyco.training.runs import train_synthetic
 from hyco.training.synthetic import SyntheticTrainer, load_surrogate
 
 TINY = ["physics=burgers_1d", "physics.resolution=[16]", "network.width=4", "network.depth=1", "network.blocks=1",
@@ -38,6 +38,7 @@ def test_train_writes_the_run_directory_and_resumes_exactly(tmp_path, data_dir, 
     out = straight / "synthetic"
     assert {p.name for p in out.iterdir()} >= {"best.pt", "last.pt", "metrics.jsonl", "summary.json", "tensorboard"}
     assert summary["epoch"] == 3 and summary["best_val_loss"] is not None
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 3
     assert [r["rollout_steps"] for r in _records(straight)] == [1, 1, 2]  # curriculum over the whole run
     model = load_surrogate(out / "best.pt")
     assert model.ndim == 1 and model.num_channels == 1

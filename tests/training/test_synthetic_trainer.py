@@ -151,7 +151,7 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
     assert resumed.lr == straight.lr and resumed.best_val_loss == straight.best_val_loss
     log_a = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     log_b = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log_b] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in log_b] == [1, 2, 3, 4]
     assert [r["train_loss"] for r in log_a] == [r["train_loss"] for r in log_b]
     assert [r["rollout_steps"] for r in log_b] == [1, 1, 2, 2]
 

@@ -37,6 +37,12 @@ def _color_range(arrays: Sequence[np.ndarray]) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
 
 
+def _cmap(arrays: Sequence[np.ndarray]) -> str:
+    """A sequential map for non-negative quantities (magnitudes), a diverging one for signed ones."""
+    lo, _ = _color_range(arrays)
+    return "viridis" if lo >= 0 else "RdBu_r"
+
+
 def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], times: Sequence[int], path: Path,
                    title: str = "", dt: float = 1.0, extent: Sequence[float] | None = None) -> Path:
     """Truth and every model side by side on ONE colour scale.
@@ -46,10 +52,11 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
     """
     rows = {"truth": truth, **predictions}
     vmin, vmax = _color_range(list(rows.values()))
+    cmap = _cmap(list(rows.values()))
     if truth.ndim == 2:
         fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.0), squeeze=False)
         for ax, (label, data) in zip(axes[0], rows.items()):
-            image = ax.imshow(data.T, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="RdBu_r",
+            image = ax.imshow(data.T, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap=cmap,
                               extent=[0, data.shape[0] * dt, 0, extent[0] if extent else data.shape[1]])
             ax.set_title(label)
             ax.set_xlabel("t")
@@ -61,7 +68,7 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
             for c, t in enumerate(times):
                 ax = axes[r][c]
                 image = ax.imshow(data[min(t, data.shape[0] - 1)], origin="lower", vmin=vmin, vmax=vmax,
-                                  cmap="RdBu_r")
+                                  cmap=cmap)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if r == 0:
@@ -156,7 +163,7 @@ def animate(truth: np.ndarray, predictions: Mapping[str, np.ndarray], path: Path
     for ax, (label, data) in zip(axes[0], rows.items()):
         ax.set_title(label)
         if truth.ndim == 3:
-            artists.append(ax.imshow(data[0], origin="lower", vmin=vmin, vmax=vmax, cmap="RdBu_r"))
+            artists.append(ax.imshow(data[0], origin="lower", vmin=vmin, vmax=vmax, cmap=_cmap(list(rows.values()))))
             ax.set_xticks([])
             ax.set_yticks([])
         else:

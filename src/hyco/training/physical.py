@@ -21,7 +21,7 @@ from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.evaluation.metrics import coefficient_errors
 from hyco.training.loss import masked_mse
-from hyco.training.tracking import MetricsLog
+from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class PhysicalTrainer:
         self.history: list[dict[str, Any]] = []
         self._adam = (torch.optim.Adam([self.raw[n] for n in self.learnable], lr=config.lr)
                       if config.optimizer == "adam" else None)
-        self.metrics_log = MetricsLog(Path(run_dir) if run_dir is not None else None, prefix="physical/")
+        self.run_log = RunLog(run_dir, "physical")
 
     # ---------------------------------------------------------------- coefficients
     def coefficients(self) -> dict[str, torch.Tensor]:
@@ -141,12 +141,12 @@ class PhysicalTrainer:
                        "seconds": time.perf_counter() - start}
             metrics.update(self._coefficient_metrics())
             self.history.append(metrics)
-            self.metrics_log.log(self.epoch, metrics)
+            self.run_log.write(metrics)
             log.info("physical epoch %d: loss %.4g%s", self.epoch, loss,
                      "".join(f", {k} {v:.3g}" for k, v in metrics.items() if k.endswith("_rel_error")))
             epochs.append(metrics)
         result = dict(epochs[-1]) if epochs else {"epoch": self.epoch}
-        result["epochs"] = epochs
+        result["history"] = epochs
         return result
 
     def _coefficient_metrics(self) -> dict[str, float]:
@@ -281,6 +281,7 @@ class PhysicalTrainer:
         self.epoch = int(state["epoch"])
         self.rejected_steps = int(state["rejected_steps"])
         self.history = list(state["history"])
+        self.run_log.truncate_after(self.epoch)
 
     def save(self, path: str | Path) -> Path:
         atomic_torch_save(self.state_dict(), path)

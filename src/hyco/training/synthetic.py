@@ -25,8 +25,8 @@ from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
 from hyco.training.loss import masked_mse
+from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
-from hyco.training.tracking import MetricsLog
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class SyntheticTrainer:
     `config` is a `SyntheticTrainerConfig` (or any object with its attributes). `total_epochs` is the
     length of the whole planned run, over which the LR schedule and the curriculum are spread; it
     defaults to `config.epochs` and can be changed with `set_plan`. `run_dir`, when given, receives
-    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch, `step` = epoch) and `tensorboard/`.
+    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch) and `tensorboard/`.
     """
 
     def __init__(self, config: SyntheticTrainerConfig, model: Surrogate, device: torch.device | str = "cpu",
@@ -118,7 +118,7 @@ class SyntheticTrainer:
         self.best_val_loss = math.inf
         self._validation: torch.Tensor | None = None
         self._warned: set[str] = set()
-        self.metrics_log = MetricsLog(self.run_dir if self.process.is_main else None, prefix=f"{tag}/")
+        self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
         self._schedule = EpochSchedule(config.scheduler, self.total_epochs, config.step_size, config.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
@@ -169,7 +169,7 @@ class SyntheticTrainer:
             if self._validation is not None and self.epoch % self.config.validate_every == 0:
                 record |= self._validate_and_keep_best()
             self._write_checkpoint(LAST)
-            self.metrics_log.log(record["epoch"], {k: v for k, v in record.items() if k != "epoch"})
+            self._run_log.write(record)
             history.append(record)
             epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
         epochs.close()
@@ -304,7 +304,13 @@ class SyntheticTrainer:
         With `weights_only_model` only the weights and statistics are loaded (e.g. `best.pt` for
         evaluation); otherwise everything, so that training continues exactly where it stopped.
         """
-        payload = ckpt.load_checkpoint(path)
+        return self.load_state_dict(ckpt.load_checkpoint(path), source=str(path),
+                                    weights_only_model=weights_only_model)
+
+    def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint", *,
+                        weights_only_model: bool = False) -> dict[str, Any]:
+        """Restore from a `state_dict()` (e.g. nested in a hybrid checkpoint); same checks as loading a file."""
+        path = source
         model = self.model
         if payload.get("kind") != "synthetic":
             raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
@@ -325,7 +331,7 @@ class SyntheticTrainer:
                      payload["total_epochs"], self.total_epochs)
         self.set_plan(self.total_epochs)
         ckpt.unpack_rng(payload["rng"])
-        self.metrics_log.truncate_after(self.epoch)
+        self._run_log.truncate_after(self.epoch)
         return payload
 
     def resume(self) -> bool:
@@ -337,7 +343,7 @@ class SyntheticTrainer:
         return True
 
     def close(self) -> None:
-        self.metrics_log.close()
+        self._run_log.close()
 
 
 def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
