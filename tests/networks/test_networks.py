@@ -104,3 +104,21 @@ def test_shipped_network_configs_validate_and_build(name):
     assert cfg.network["name"] == name
     model = build_network(cfg.network, 2, [0, 1], 2)
     assert model(torch.zeros(1, 2, 16, 16)).shape == (1, 2, 16, 16)
+
+
+def test_streamed_store_stats_equal_in_memory_stats(tmp_path):
+    import numpy as np
+
+    from hyco.data.store import TrajectoryStore, create_store
+    from hyco.networks.stats import store_stats
+
+    data = (np.random.default_rng(0).normal(size=(3, 4, 2, 8)) * np.array([2.0, 0.5])[:, None] + 1.0).astype(np.float32)
+    attrs = {"config_hash": "h", "field_specs": [{"name": "u", "channels": 1}, {"name": "v", "channels": 1,
+             "dynamic": False}], "dynamic_channels": [0], "bounds": [1.0], "dt": 0.1}
+    with create_store(tmp_path / "d.h5", split_sizes={"train": 3}, num_frames=4, num_channels=2, spatial_shape=(8,),
+                      attrs=attrs, coefficients={}) as writer:
+        writer.write(0, data, np.arange(3))
+    streamed = store_stats(TrajectoryStore(tmp_path / "d.h5"))
+    in_memory = compute_stats(torch.from_numpy(data), [0])
+    assert all(torch.allclose(streamed[k], in_memory[k]) for k in in_memory)
+    assert streamed["delta_std"].shape == (1,)

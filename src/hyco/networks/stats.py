@@ -76,6 +76,14 @@ def compute_stats(trajectories: torch.Tensor, dynamic_channels: Sequence[int]) -
     return acc.result()
 
 
+def store_stats(store, split: str = "train") -> dict[str, torch.Tensor]:
+    """Statistics of one split of a `TrajectoryStore`, read one simulation at a time (bounded memory)."""
+    acc = StatsAccumulator(store.num_channels, store.dynamic_channels)
+    for index in range(store.num_sims(split)):
+        acc.add(torch.from_numpy(store.read_simulation(split, index)))
+    return acc.result()
+
+
 def identity_stats(num_channels: int, num_dynamic: int) -> dict[str, torch.Tensor]:
     """No normalisation (used before statistics are known, e.g. when a checkpoint will provide them)."""
     return {"mean": torch.zeros(num_channels), "std": torch.ones(num_channels),
