@@ -69,10 +69,10 @@ class Experiment:
     # ---------------------------------------------------------------- models
     def surrogate(self):
         """A fresh network, its normalisation statistics taken from the training split."""
-        from hyco.networks.stats import compute_stats
+        from hyco.networks.stats import store_stats
         from hyco.networks.surrogate import build_network
 
-        stats = compute_stats(self.store.trajectories("train"), self.physics.dynamic_channels)
+        stats = store_stats(self.store, "train")  # one simulation at a time: memory does not grow with the data
         torch.manual_seed(self.cfg.seed)  # same initial weights for synthetic-only and HYCO
         network = build_network(dict(self.cfg.network), self.physics.num_channels, self.physics.dynamic_channels,
                                 self.physics.ndim, stats)

@@ -6,7 +6,8 @@ import torch
 from hyco.config.errors import ConfigError
 from hyco.networks import Surrogate, build_network, compute_stats
 
-SMALL = {"unet": {"width": 4, "depth": 2}, "resnet": {"width": 4, "depth": 2}, "convnet": {"width": 4, "depth": 2}}
+SMALL = {"unet": {"width": 4, "depth": 2}, "resnet": {"width": 4, "depth": 2}, "convnet": {"width": 4, "depth": 2},
+         "fno": {"width": 4, "depth": 2, "modes": 3}}
 GRIDS = {1: (16,), 2: (8, 12)}
 
 
@@ -23,6 +24,8 @@ def test_output_shape_and_static_channels_copied(name, ndim):
     assert torch.equal(nxt[:, 1], state[:, 1])  # the static channel is an input only
     assert not torch.allclose(nxt[:, [0, 2]], state[:, [0, 2]])
     assert model.rollout(state, 3).shape == (2, 3, 3, *GRIDS[ndim])
+    nxt.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net.parameters())
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -36,7 +39,8 @@ def test_untrained_residual_surrogate_is_identity(name):
 def test_periodic_padding_commutes_with_shifts(name):
     """With periodic padding the network is translation-equivariant on the torus."""
     torch.manual_seed(1)
-    model = build_network({"name": name, **SMALL[name], "padding": "periodic", "residual": False}, 1, [0], 2)
+    periodic = {} if name == "fno" else {"padding": "periodic"}  # the FNO is periodic by construction
+    model = build_network({"name": name, **SMALL[name], **periodic, "residual": False}, 1, [0], 2)
     for p in model.net.parameters():
         torch.nn.init.normal_(p, std=0.2)
     state = torch.randn(1, 1, 8, 8)
@@ -90,3 +94,31 @@ def test_surrogate_rejects_bad_channels():
     model = build_network({"name": "convnet", "width": 4}, 2, [0], 2)
     with pytest.raises(ValueError, match="state: expected"):
         model(torch.zeros(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet", "convnet", "fno"])
+def test_shipped_network_configs_validate_and_build(name):
+    from hyco.config.validate import load
+
+    cfg = load("train", [f"network={name}"])
+    assert cfg.network["name"] == name
+    model = build_network(cfg.network, 2, [0, 1], 2)
+    assert model(torch.zeros(1, 2, 16, 16)).shape == (1, 2, 16, 16)
+
+
+def test_streamed_store_stats_equal_in_memory_stats(tmp_path):
+    import numpy as np
+
+    from hyco.data.store import TrajectoryStore, create_store
+    from hyco.networks.stats import store_stats
+
+    data = (np.random.default_rng(0).normal(size=(3, 4, 2, 8)) * np.array([2.0, 0.5])[:, None] + 1.0).astype(np.float32)
+    attrs = {"config_hash": "h", "field_specs": [{"name": "u", "channels": 1}, {"name": "v", "channels": 1,
+             "dynamic": False}], "dynamic_channels": [0], "bounds": [1.0], "dt": 0.1}
+    with create_store(tmp_path / "d.h5", split_sizes={"train": 3}, num_frames=4, num_channels=2, spatial_shape=(8,),
+                      attrs=attrs, coefficients={}) as writer:
+        writer.write(0, data, np.arange(3))
+    streamed = store_stats(TrajectoryStore(tmp_path / "d.h5"))
+    in_memory = compute_stats(torch.from_numpy(data), [0])
+    assert all(torch.allclose(streamed[k], in_memory[k]) for k in in_memory)
+    assert streamed["delta_std"].shape == (1,)

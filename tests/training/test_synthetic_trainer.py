@@ -192,3 +192,12 @@ def test_normalisation_stats_are_restored_from_the_checkpoint(tmp_path):
     restored = fresh.model.stats()
     assert restored["mean"].item() == pytest.approx(3.0, abs=0.5) and restored["std"].item() > 1.5
     assert all(torch.equal(restored[k], stats[k]) for k in stats)
+
+
+def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
+    from hyco.config.errors import ConfigError
+    from hyco.config.validate import load
+
+    with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
+                                          r"data\.rollout_steps \(2\), got \[1, 4\]$"):
+        load("train", [*fake_overrides, "data.rollout_steps=2", "trainer.synthetic.curriculum=[1,4]"])

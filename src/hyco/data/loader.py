@@ -68,8 +68,9 @@ class WindowLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.device = torch.device(device)
-        cache = dataset.cache
-        blocks = cache.capacity < cache.num_sims and num_workers == 0
+        # Datasets without a simulation cache (generated / augmented windows) are shuffled uniformly.
+        cache = getattr(dataset, "cache", None)
+        blocks = cache is not None and cache.capacity < cache.num_sims and num_workers == 0
         self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last,
                                 windows_per_sim=dataset.windows_per_sim if blocks else None,
                                 sims_per_block=max(1, cache.capacity // 2) if blocks else None)

@@ -46,10 +46,6 @@ def wrap_model(model: nn.Module, device: torch.device, info: ProcessInfo) -> nn.
     return DistributedDataParallel(model, device_ids=device_ids)
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
-
-
 def all_reduce_sum(values: torch.Tensor, info: ProcessInfo) -> torch.Tensor:
     """Sum a metrics tensor over ranks (a no-op in a single process)."""
     if info.initialised and info.world_size > 1:

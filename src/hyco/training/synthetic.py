@@ -23,7 +23,7 @@ from hyco.config.errors import DataError, HycoError
 from hyco.config.schema import SyntheticTrainerConfig
 from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
-from hyco.training.distributed import all_reduce_sum, process_info, unwrap_model, wrap_model
+from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
 from hyco.training.loss import masked_mse
 from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
@@ -47,28 +47,45 @@ def _step_mask(masks: torch.Tensor | None, step: int, num_channels: int, dynamic
     return m
 
 
-def rollout_loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+def masked_rollout_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                        dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """Mean over rollout steps of the masked MSE on the dynamic channels.
 
-    The model is applied autoregressively from `inputs` for `steps` steps; step r is compared with
-    `targets[:, r]`. Steps without a single observed value in the batch (a temporal mask) are left out
-    of the mean instead of counting as zero error.
+    `frames` `[B, R, C, *s]` are the predictions of steps 1..R, compared with `targets[:, :R]`. Steps
+    without a single observed value in the batch (a temporal mask) are left out of the mean instead of
+    counting as zero error.
     """
-    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=inputs.device)
-    num_channels = inputs.shape[1]
-    state = inputs
+    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
+    num_channels = frames.shape[2]
     losses, weights = [], []
-    for r in range(steps):
-        state = model(state)
+    for r in range(frames.shape[1]):
         mask = _step_mask(masks, r, num_channels, dynamic, targets.dim())
-        losses.append(masked_mse(state.index_select(1, dynamic), targets[:, r].index_select(1, dynamic), mask))
+        losses.append(masked_mse(frames[:, r].index_select(1, dynamic), targets[:, r].index_select(1, dynamic),
+                                 mask))
         if mask is not None:
             weights.append((mask.sum() > 0).to(losses[-1].dtype))
     if masks is None:
         return torch.stack(losses).mean()
     w = torch.stack(weights)
     return (torch.stack(losses) * w).sum() / w.sum().clamp_min(1.0)
+
+
+def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """`masked_rollout_loss` of the surrogate's autoregressive rollout of `steps` steps from `inputs`."""
+    return masked_rollout_loss(model.rollout(inputs, steps), targets, masks, dynamic_channels)
+
+
+class RolloutModule(nn.Module):
+    """The whole R-step rollout as ONE forward call, so DistributedDataParallel sees one forward per
+    backward (its gradient hooks then fire once per parameter however many steps are taken)."""
+
+    def __init__(self, surrogate: Surrogate):
+        super().__init__()
+        self.surrogate = surrogate
+
+    def forward(self, state: torch.Tensor, steps: int) -> torch.Tensor:
+        return self.surrogate.rollout(state, steps)
 
 
 def relative_l2(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -83,7 +100,7 @@ class SyntheticTrainer:
     `config` is a `SyntheticTrainerConfig` (or any object with its attributes). `total_epochs` is the
     length of the whole planned run, over which the LR schedule and the curriculum are spread; it
     defaults to `config.epochs` and can be changed with `set_plan`. `run_dir`, when given, receives
-    `best.pt`, `last.pt`, `metrics.jsonl` and `tensorboard/`.
+    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch) and `tensorboard/`.
     """
 
     def __init__(self, config: SyntheticTrainerConfig, model: Surrogate, device: torch.device | str = "cpu",
@@ -93,7 +110,7 @@ class SyntheticTrainer:
         self.device = torch.device(device)
         self.process = process_info()
         self.model = model.to(self.device)
-        self._train_model = wrap_model(self.model, self.device, self.process)
+        self._train_model = wrap_model(RolloutModule(self.model), self.device, self.process)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
@@ -183,7 +200,7 @@ class SyntheticTrainer:
                 self._warned.add("curriculum")
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
-            loss = rollout_loss(self._train_model, inputs, targets, masks, used_steps, dynamic)
+            loss = masked_rollout_loss(self._train_model(inputs, used_steps), targets, masks, dynamic)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip > 0:
@@ -259,7 +276,7 @@ class SyntheticTrainer:
 
     # --- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        model = unwrap_model(self.model)
+        model = self.model
         return {
             "kind": "synthetic",
             "fingerprint": model.fingerprint(),
@@ -294,7 +311,7 @@ class SyntheticTrainer:
                         weights_only_model: bool = False) -> dict[str, Any]:
         """Restore from a `state_dict()` (e.g. nested in a hybrid checkpoint); same checks as loading a file."""
         path = source
-        model = unwrap_model(self.model)
+        model = self.model
         if payload.get("kind") != "synthetic":
             raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
         if payload["fingerprint"] != model.fingerprint():
@@ -327,3 +344,19 @@ class SyntheticTrainer:
 
     def close(self) -> None:
         self._run_log.close()
+
+
+def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
+    """Rebuild a trained Surrogate from a checkpoint alone (architecture, weights and statistics), e.g.
+    `best.pt` for evaluation; the network config is taken from the checkpoint, not from the caller."""
+    from hyco.networks.surrogate import build_network
+
+    payload = ckpt.load_checkpoint(path)
+    if payload.get("kind") != "synthetic":
+        raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
+    config = payload["network_config"]
+    section = {"name": config["name"], **config["params"]}
+    model = build_network(section, config["num_channels"], config["dynamic_channels"], config["ndim"])
+    model.load_state_dict(payload["model"])
+    dtype = next(iter(payload["model"].values())).dtype
+    return model.to(device=torch.device(device), dtype=dtype)
