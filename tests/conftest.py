@@ -14,7 +14,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_SRC, str(PLUGINS), os.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Overrides that select the fake test models (tests/plugins/fake_models.py).
-FAKE = ["plugins=[fake_models]", "physics=plugin", "physics.name=fake_pde", "network.name=fake_net"]
+# `~physics` / `~network` drop the shipped groups (their keys belong to Burgers and the UNet).
+FAKE = ["plugins=[fake_models]", "~physics", "+physics.name=fake_pde", "~network", "+network.name=fake_net"]
 
 
 @pytest.fixture

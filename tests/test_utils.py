@@ -53,3 +53,13 @@ def test_masked_mse_counts_observed_values_only():
     assert masked_mse(pred, target).item() == pytest.approx((25 + 1) / 2)
     full = torch.ones(2, 3, 1, 4, 4)
     assert masked_mse(pred, target, full).item() == pytest.approx(masked_mse(pred, target).item())
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    atomic_torch_save({"a": 1}, tmp_path / "x.pt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.pt").stat().st_mode) == 0o666 & ~umask

@@ -22,16 +22,16 @@ TASK_DESCRIPTIONS = {
 
 # "module:function" implementing each task, or None while it is not built.
 TASK_IMPLEMENTATIONS: dict[str, str | None] = {
-    "generate": None,
-    "evaluate": None,
-    "report": None,
-    "run": None,
+    "generate": "hyco.data.generate:generate_task",
+    "evaluate": "hyco.evaluation.evaluate:evaluate_task",
+    "report": "hyco.evaluation.report_task:report_task",
+    "run": "hyco.pipeline:run",
 }
 # `hyco train mode=<mode>`
 TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
-    "synthetic": None,
-    "physical": None,
-    "hybrid": None,
+    "synthetic": "hyco.training.runs:train_synthetic",
+    "physical": "hyco.training.runs:train_physical",
+    "hybrid": "hyco.training.runs:train_hybrid",
 }
 
 

@@ -21,7 +21,7 @@ def test_readme_plugin_example_registers_and_runs(tmp_path, monkeypatch):
     (tmp_path / "my_pdes.py").write_text(readme_plugin_code())
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "my_pdes", raising=False)
-    cfg = load("generate", ["plugins=[fake_models,my_pdes]", "network.name=fake_net", "physics=plugin",
+    cfg = load("generate", ["plugins=[fake_models,my_pdes]", "~network", "+network.name=fake_net", "physics=plugin",
                             "physics.name=fisher", "+physics.growth.truth.value=3.0", "+physics.resolution=[16,16]"])
     model = build_physics(cfg.physics, "cpu", torch.float64)
     assert model.spec()["name"] == "fisher" and model.spatial_shape == (16, 16)

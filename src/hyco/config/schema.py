@@ -249,5 +249,8 @@ class HycoConfig:
         require(self.mode in TRAIN_MODES, "mode", f"one of {', '.join(TRAIN_MODES)}", self.mode)
         require(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
                 "one of DEBUG, INFO, WARNING, ERROR", self.log_level)
+        curriculum = list(self.trainer.synthetic.curriculum)
+        require(all(r <= self.data.rollout_steps for r in curriculum), "trainer.synthetic.curriculum",
+                f"rollout lengths <= data.rollout_steps ({self.data.rollout_steps})", curriculum)
         require("name" in self.physics, "physics.name", "the name of a registered PDE model", None)
         require("name" in self.network, "network.name", "the name of a registered network", None)

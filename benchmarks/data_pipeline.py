@@ -1,0 +1,222 @@
+"""Data pipeline throughput against bare references measured in the same run.
+
+1. Loader: windows/s of `make_loader(WindowDataset(...))` over a whole epoch against gathering the same
+   windows (same shuffled order, same batch size) from a tensor pre-loaded in memory.  Target >= 0.8x.
+2. Generation: sample-steps/s of `ensure_dataset(..., regenerate=always)` (initial states, batched
+   jit rollout, finiteness check, HDF5 write, atomic rename) against the bare `model.rollout` of the same
+   batches.  Target >= 0.8x.
+
+Every figure is measured after a warm-up, as the median of repeats (min and max reported too).
+Run: ``PYTHONPATH=src python -m benchmarks.data_pipeline [--quick] [--device cpu|cuda]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def _interleaved(cases: dict[str, Callable[[], float]], repeats: int, warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Warm every case up, then run the repeats round-robin so that all cases see the same machine load
+    (the reference and the measured case alternate), and summarise each case."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    values: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            values[name].append(fn())
+    return {name: _stats(v) for name, v in values.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ---------------------------------------------------------------------------- loader
+def _write_random_store(path: Path, sims: int, frames: int, channels: int, space: tuple[int, ...]) -> None:
+    from hyco.data.store import create_store
+
+    rng = np.random.default_rng(0)
+    attrs = {"config_hash": "bench", "config": {}, "dynamic_channels": list(range(channels)),
+             "field_specs": [{"name": "u", "channels": channels, "grid": "centered", "dynamic": True}],
+             "bounds": [1.0] * len(space), "dt": 0.1}
+    with create_store(path, split_sizes={"train": sims}, num_frames=frames, num_channels=channels,
+                      spatial_shape=space, attrs=attrs, coefficients={}) as writer:
+        for first in range(0, sims, 16):
+            n = min(16, sims - first)
+            writer.write(first, rng.standard_normal((n, frames, channels, *space), dtype=np.float32), np.arange(n))
+
+
+def bench_loader(quick: bool, device: torch.device) -> dict:
+    from hyco.config.schema import ObservationConfig
+    from hyco.data.loader import BatchOrder, make_loader
+    from hyco.data.store import TrajectoryStore
+    from hyco.data.windows import WindowDataset
+
+    sims, frames, channels, space = (16, 16, 2, (32, 32)) if quick else (64, 32, 2, (64, 64))
+    rollout, batch_size, repeats = 4, 32, 3 if quick else 5
+    out: dict = {"sims": sims, "frames": frames, "channels": channels, "space": list(space), "rollout_steps": rollout,
+                 "batch_size": batch_size, "device": str(device)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.h5"
+        _write_random_store(path, sims, frames, channels, space)
+        store = TrajectoryStore(path)
+        preloaded = store.trajectories("train")
+        offsets = torch.arange(rollout + 1)
+        windows_per_sim = frames - rollout
+        total = sims * windows_per_sim
+        order = BatchOrder(total, batch_size, shuffle=True, seed=0)
+        pin = device.type == "cuda"
+
+        def reference() -> float:
+            start = time.perf_counter()
+            for index in order:  # the bare loop: gather windows from the in-memory tensor
+                sim, t = index // windows_per_sim, index % windows_per_sim
+                window = preloaded[sim[:, None], t[:, None] + offsets]
+                batch = (window[:, 0], window[:, 1:])
+                if device.type != "cpu":
+                    batch = tuple((b.pin_memory() if pin else b).to(device, non_blocking=True) for b in batch)
+            _sync(device)
+            return total / (time.perf_counter() - start)
+
+        def loader_rate(dataset) -> Callable[[], float]:
+            loader = make_loader(dataset, batch_size, shuffle=True, seed=0, device=device)
+
+            def run() -> float:
+                start = time.perf_counter()
+                for _ in loader:
+                    pass
+                _sync(device)
+                return total / (time.perf_counter() - start)
+
+            return run
+
+        cases = {
+            "preloaded tensor (reference)": reference,
+            "loader, all sims cached": loader_rate(WindowDataset(store, "train", rollout, max_cached_sims=sims)),
+            "loader, centre mask + noise": loader_rate(WindowDataset(
+                store, "train", rollout, max_cached_sims=sims,
+                observation=ObservationConfig(spatial="centre", noise_level=0.05))),
+            "loader, cache = 1/4 of sims": loader_rate(WindowDataset(store, "train", rollout,
+                                                                    max_cached_sims=max(1, sims // 4))),
+        }
+        rates = _interleaved(cases, repeats)
+        store.close()
+    ref = rates["preloaded tensor (reference)"]["median"]
+    out["windows_per_s"] = rates
+    out["ratio"] = {name: r["median"] / ref for name, r in rates.items()}
+    out["target_ratio"] = 0.8
+    out["meets_target"] = out["ratio"]["loader, all sims cached"] >= 0.8
+    return out
+
+
+# ---------------------------------------------------------------------------- generation
+def bench_generation(quick: bool, device: torch.device) -> dict:
+    from hyco.config.schema import DataConfig, HycoConfig
+    from hyco.data.generate import ensure_dataset
+    from hyco.physics import build_physics
+
+    resolution, sims, frames, batch = ([32, 32], 16, 17, 4) if quick else ([64, 64], 32, 33, 8)
+    repeats = 3 if quick else 5
+    # the default experiment's physics (32^2, dt 0.02, 4 substeps); 64^2 needs a smaller dt for stability
+    physics = {"name": "burgers", "resolution": resolution, "bounds": [1.0, 1.0], "dt": 0.02 if quick else 0.01,
+               "substeps": 4}
+    model = build_physics(physics, device, torch.float32)
+    cfg = HycoConfig(task="generate", experiment_name="bench", physics=physics, network={"name": "none"},
+                     data=DataConfig(num_train=sims, num_val=0, num_test=0, num_frames=frames, rollout_steps=1,
+                                     generation_batch=batch, regenerate="always"))
+    coefficients = model.true_coefficients()
+    states = torch.cat([model.initial_state(1, seed) for seed in range(batch)])
+    sample_steps = sims * (frames - 1)
+
+    def bare() -> float:
+        start = time.perf_counter()
+        with torch.no_grad():
+            for _ in range(sims // batch):
+                model.rollout(states, coefficients, frames - 1)
+        _sync(device)
+        return sample_steps / (time.perf_counter() - start)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        def generate() -> float:
+            start = time.perf_counter()
+            ensure_dataset(cfg, model, tmp)
+            return sample_steps / (time.perf_counter() - start)
+
+        rates = _interleaved({"bare model.rollout (reference)": bare, "ensure_dataset (regenerate=always)": generate},
+                             repeats, warmup=2)
+    out = {"resolution": resolution, "sims": sims, "frames": frames, "generation_batch": batch, "device": str(device),
+           "sample_steps_per_s": rates}
+    out["ratio"] = (rates["ensure_dataset (regenerate=always)"]["median"]
+                    / rates["bare model.rollout (reference)"]["median"])
+    out["target_ratio"] = 0.8
+    out["meets_target"] = out["ratio"] >= 0.8
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def _table(title: str, unit: str, rows: dict[str, dict[str, float]], reference: float) -> str:
+    lines = [f"\n{title}", f"{'case':<40} {'min':>12} {'median':>12} {'max':>12} {'ratio':>7}  ({unit})"]
+    for name, r in rows.items():
+        lines.append(f"{name:<40} {r['min']:>12.0f} {r['median']:>12.0f} {r['max']:>12.0f} "
+                     f"{r['median'] / reference:>7.2f}")
+    return "\n".join(lines)
+
+
+def run(quick: bool = True, device: str = "cpu") -> dict:
+    from hyco.utils.warnings import silence_library_warnings
+
+    silence_library_warnings()
+    dev = torch.device(device)
+    loader = bench_loader(quick, dev)
+    generation = bench_generation(quick, dev)
+    result = {"benchmark": "data_pipeline", "quick": quick, "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+              "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew every figure
+              "loader": loader, "generation": generation}
+    ref = loader["windows_per_s"]["preloaded tensor (reference)"]["median"]
+    print(_table(f"loader: {loader['sims']} sims x {loader['frames']} frames, {loader['space']}, "
+                 f"R={loader['rollout_steps']}, batch {loader['batch_size']}, {dev}", "windows/s",
+                 loader["windows_per_s"], ref))
+    gen = generation["sample_steps_per_s"]
+    print(_table(f"generation: burgers {generation['resolution']}, {generation['sims']} sims x "
+                 f"{generation['frames']} frames, batch {generation['generation_batch']}, {dev}", "sample-steps/s",
+                 gen, gen["bare model.rollout (reference)"]["median"]))
+    print(f"\nmachine load average {result['load_average_1min']:.1f} on {os.cpu_count()} CPUs")
+    print(f"loader ratio {loader['ratio']['loader, all sims cached']:.2f} (target >= 0.8), "
+          f"generation ratio {generation['ratio']:.2f} (target >= 0.8)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"data_pipeline{'_quick' if quick else ''}_{dev.type}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS / name}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    run(quick=args.quick, device=args.device)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

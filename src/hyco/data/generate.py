@@ -1,0 +1,329 @@
+"""Simulate the train/val/test trajectories of an experiment into one HDF5 file, or reuse it.
+
+The file name carries a hash of everything that changes the data (the model's spec, the counts and
+length of the trajectories, the seed, the simulation dtype, the format version) and nothing else, so
+trainer settings never trigger a regeneration, datasets of different configurations coexist (a Hydra
+sweep over physics parameters keeps one file each), and two jobs of the same sweep share one file.
+
+Reuse rules (`data.regenerate`):
+- ``auto``: reuse the file of this hash when it is complete and valid; otherwise (missing, truncated,
+  corrupt) generate it, with a warning when a damaged file is replaced;
+- ``always``: generate it anew (unless another process finished generating it while this one waited);
+- ``never``: reuse or refuse; the refusal names the config keys in which the closest existing dataset
+  of the same experiment differs.
+A file lock next to the dataset serialises processes generating the same file: the second waits,
+then finds the file complete and reuses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from hyco.config.errors import DataError
+from hyco.config.schema import HycoConfig
+from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
+
+log = logging.getLogger(__name__)
+
+VERIFY_MAX_BYTES = 1 << 30  # smaller files have every checksum verified before reuse
+
+
+# ---------------------------------------------------------------------------- config hash and names
+def _jsonable(obj: Any) -> Any:
+    """A canonical JSON-able copy (dataclasses, tuples, numpy and torch scalars included)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return _jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot describe {type(obj).__name__} in a dataset config hash")
+
+
+def hashed_config(cfg: HycoConfig, model: Any) -> dict[str, Any]:
+    """Everything that changes the generated data, and nothing that does not."""
+    spec = model.spec() if hasattr(model, "spec") else dict(cfg.physics)
+    return _jsonable({
+        "format_version": FORMAT_VERSION,
+        "physics": spec,
+        "data": {
+            "num_train": cfg.data.num_train,
+            "num_val": cfg.data.num_val,
+            "num_test": cfg.data.num_test,
+            "num_frames": cfg.data.num_frames,
+        },
+        "seed": cfg.seed,
+        "dtype": cfg.dtype,
+    })
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", str(text)).strip("_") or "unnamed"
+
+
+def dataset_prefix(cfg: HycoConfig) -> str:
+    return f"{_slug(cfg.experiment_name)}-{_slug(cfg.physics.get('name', 'physics'))}-"
+
+
+def dataset_path(cfg: HycoConfig, data_dir: str | Path, digest: str) -> Path:
+    return Path(data_dir) / f"{dataset_prefix(cfg)}{digest[:12]}.h5"
+
+
+def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Keys whose values differ, dotted (list items as [i]), each as 'key (old -> new)'."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                out.append(f"{name} (absent -> {new[key]!r})")
+            elif key not in new:
+                out.append(f"{name} ({old[key]!r} -> absent)")
+            else:
+                out.extend(flat_diff(old[key], new[key], name))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [line for i, (a, b) in enumerate(zip(old, new)) for line in flat_diff(a, b, f"{prefix}[{i}]")]
+    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def _summarise(keys: list[str], limit: int = 6) -> str:
+    """The first few differing keys, user-facing ones (physics.params.*) first."""
+    keys = sorted(keys, key=lambda k: (not k.startswith("physics.params"), k))
+    text = "; ".join(keys[:limit])
+    return text + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+# ---------------------------------------------------------------------------- seeds
+def simulation_seed(base_seed: int, split: str, index: int) -> int:
+    """Independent seed of simulation `index` of `split`: the splits never share initial states, and
+    a simulation's data do not depend on how generation is batched."""
+    sequence = np.random.SeedSequence(entropy=int(base_seed), spawn_key=(SPLITS.index(split), int(index)))
+    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for package in ("hyco", "phiflow", "phiml", "torch", "h5py", "numpy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "unknown"
+    import hyco
+
+    out["hyco"] = hyco.__version__
+    out["torch"] = torch.__version__
+    return out
+
+
+# ---------------------------------------------------------------------------- reuse decision
+def _problem_with(path: Path, digest: str) -> str | None:
+    """None if `path` is a complete, valid dataset of hash `digest`; else what is wrong with it."""
+    if not path.exists():
+        return "missing"
+    try:
+        with TrajectoryStore(path) as store:
+            if store.config_hash != digest:
+                return f"made with config hash {store.config_hash}, expected {digest}"
+            if path.stat().st_size <= VERIFY_MAX_BYTES:
+                store.verify()
+    except DataError as exc:
+        return str(exc)
+    return None
+
+
+def _closest_sibling(cfg: HycoConfig, data_dir: Path, exclude: Path) -> tuple[Path, dict] | None:
+    """The most recent valid dataset of the same experiment and physics, with its hashed config."""
+    candidates = sorted(data_dir.glob(f"{dataset_prefix(cfg)}*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for candidate in candidates:
+        if candidate == exclude:
+            continue
+        try:
+            with TrajectoryStore(candidate) as store:
+                return candidate, dict(store.attrs.get("config", {}))
+        except DataError:
+            continue
+    return None
+
+
+def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) -> str:
+    sibling = _closest_sibling(cfg, data_dir, path)
+    if sibling is None:
+        return f"no dataset of experiment {cfg.experiment_name!r} exists in {data_dir}"
+    other, other_config = sibling
+    keys = flat_diff(other_config, config)
+    return f"the existing {other.name} differs in: {_summarise(keys) if keys else '(nothing hashed; format change)'}"
+
+
+# ---------------------------------------------------------------------------- public API
+def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
+    """Path of a complete, valid dataset for this config: reused, or generated under a file lock."""
+    data_dir = Path(data_dir)
+    config = hashed_config(cfg, model)
+    digest = config_hash(config)
+    path = dataset_path(cfg, data_dir, digest)
+    mode = cfg.data.regenerate
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path) + ".lock")
+    waited_since = None
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            waited_since = time.time()
+            log.info("another process is generating %s; waiting up to %.0f s", path, cfg.data.lock_timeout_s)
+            lock.acquire(timeout=cfg.data.lock_timeout_s)
+    except Timeout:
+        raise DataError(f"{path}.lock: still held by another process after data.lock_timeout_s="
+                        f"{cfg.data.lock_timeout_s} s; delete the lock file if no hyco process is running") from None
+    try:
+        if mode == "always" and waited_since is None:
+            problem = "data.regenerate=always"  # no need to read the old file
+        else:
+            problem = _problem_with(path, digest)
+        fresh = waited_since is not None and problem is None and path.stat().st_mtime >= waited_since
+        if problem is None and (mode != "always" or fresh):
+            log.info("reusing dataset %s (config hash %s)", path, digest)
+            return path
+        if mode == "never":
+            detail = _difference_note(cfg, data_dir, path, config) if problem == "missing" else problem
+            raise DataError(f"data.regenerate=never: no usable dataset {path.name} in {data_dir} ({detail}); "
+                            "set data.regenerate=auto to generate it")
+        if problem not in (None, "missing", "data.regenerate=always"):
+            log.warning("%s; generating it anew", problem)
+        elif problem == "missing":
+            log.info("no dataset for config hash %s: %s", digest, _difference_note(cfg, data_dir, path, config))
+        generate_dataset(cfg, model, path, config, digest)
+        return path
+    finally:
+        lock.release()
+
+
+def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:
+    """Simulate every split in batches of `data.generation_batch` and write them to `path` atomically."""
+    path = Path(path)
+    sizes = {"train": cfg.data.num_train, "val": cfg.data.num_val, "test": cfg.data.num_test}
+    rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
+    num_frames = cfg.data.num_frames
+    batch = min(cfg.data.generation_batch, len(rows))
+    coefficients = model.true_coefficients()
+    fields = [_jsonable(f) for f in model.fields]
+    attrs = {
+        "config_hash": digest,
+        "config": dict(config),
+        "field_specs": fields,
+        "dynamic_channels": [int(c) for c in model.dynamic_channels],
+        "bounds": [float(b) for b in model.bounds],
+        "dt": float(model.dt),
+        "substeps": int(getattr(model, "substeps", 1)),
+        "spatial_axes": ",".join("zyx"[3 - model.ndim:]),
+        "physics": config["physics"],
+        "experiment_name": cfg.experiment_name,
+        "versions": dict(_library_versions()),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
+             tuple(model.spatial_shape), batch)
+    started = time.perf_counter()
+    coeff_arrays = {name: value.detach().cpu().numpy() for name, value in coefficients.items()}
+    chunks = [rows[first:first + batch] for first in range(0, len(rows), batch)]
+    seeds = [np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64) for chunk in chunks]
+    # One helper thread overlaps the host work with the rollouts: it samples the next chunk's initial
+    # states and writes the previous chunk while the current one is simulated (at most ~2 chunks in memory).
+    with torch.no_grad(), create_store(
+        path, split_sizes=sizes, num_frames=num_frames, num_channels=model.num_channels,
+        spatial_shape=tuple(model.spatial_shape), attrs=attrs, coefficients=coeff_arrays,
+        window_frames=cfg.data.rollout_steps + 1,
+    ) as writer, ThreadPoolExecutor(max_workers=1) as helper, tqdm(
+        total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None,
+    ) as bar:
+        next_states = helper.submit(initial_states, model, seeds[0])
+        written = None
+        for k, chunk in enumerate(chunks):
+            states = next_states.result()
+            if k + 1 < len(chunks):
+                next_states = helper.submit(initial_states, model, seeds[k + 1])
+            frames = simulate(model, coefficients, states, num_frames, batch)
+            if written is not None:
+                written.result()
+            written = helper.submit(_store_chunk, writer, k * batch, states, frames, seeds[k], chunk,
+                                    cfg.physics.get("name"))
+            bar.update(len(chunk))
+        written.result()
+    elapsed = time.perf_counter() - started
+    log.info("wrote %s in %.1f s (%.0f sample-steps/s)", path, elapsed, len(rows) * (num_frames - 1) / elapsed)
+    return path
+
+
+def initial_states(model: Any, seeds: np.ndarray) -> torch.Tensor:
+    """[len(seeds), C, *space]: each simulation's initial state from its own seed, so a simulation's data
+    do not depend on how generation is batched."""
+    return torch.cat([model.initial_state(1, int(seed)) for seed in seeds])
+
+
+def simulate(model: Any, coefficients: Mapping[str, torch.Tensor], states: torch.Tensor, num_frames: int,
+             batch: int) -> torch.Tensor:
+    """Frames 1..T-1 [len(states), T-1, C, *space] of one batched rollout of `states`.
+
+    A short last chunk is padded to `batch` so the jit-compiled rollout keeps the shape it was traced with.
+    """
+    real = states.shape[0]
+    if real < batch:
+        states = torch.cat([states, states[:1].expand(batch - real, *states.shape[1:])])
+    return model.rollout(states, coefficients, num_frames - 1)[:real]
+
+
+def _store_chunk(writer: Any, first: int, states: torch.Tensor, frames: torch.Tensor, seeds: np.ndarray,
+                 chunk: list[tuple[str, int]], physics_name: str) -> None:
+    """Assemble [b, T, C, *space] float32 trajectories, refuse non-finite ones, write them."""
+    trajectories = torch.cat([states.to(frames.device, frames.dtype)[:, None], frames], dim=1)
+    trajectories = trajectories.to(device="cpu", dtype=torch.float32).numpy()
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf = nan: still non-finite
+        bad = ~np.isfinite(trajectories.sum(axis=tuple(range(1, trajectories.ndim)), dtype=np.float64))
+    if bad.any():
+        split, index = chunk[int(np.argmax(bad))]
+        raise DataError(f"physics.{physics_name}: simulation {index} of split {split!r} produced non-finite "
+                        "values (unstable time step? try a smaller dt or more substeps)")
+    writer.write(first, trajectories, seeds)
+
+
+def generate_task(ctx: Any) -> Path:
+    """`hyco generate`: make sure the experiment's dataset exists; log and print its path."""
+    from hyco.physics import build_physics
+
+    model = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
+    path = ensure_dataset(ctx.cfg, model, ctx.data_dir)
+    log.info("dataset: %s", path)
+    print(path)
+    return path

@@ -1,0 +1,114 @@
+"""Batches of windows for the trainers: seeded shuffling, vectorised fetch, device transfer.
+
+A loader is re-iterable; each pass is one epoch with a new order drawn from (seed, epoch), so a run is
+reproducible and a resumed run can continue the sequence by restoring `epoch`.
+
+Shuffling: when the dataset's simulation cache holds every simulation, the order is a uniform
+permutation of all windows. When it holds fewer (a dataset larger than `max_cached_sims`), a uniform
+permutation would touch a different set of simulations in every batch and read each one from disk
+many times per epoch; instead the simulations are shuffled into blocks of half the cache size and the
+windows are shuffled within each block (block shuffling, as with sharded datasets), so every
+simulation is read about once per epoch while batches still mix windows of many simulations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from hyco.data.windows import Batch, WindowDataset
+
+
+class BatchOrder(Sampler):
+    """Tensors of window indices, one per batch, reshuffled each epoch from (seed, epoch).
+
+    With `windows_per_sim` and `sims_per_block` set, the shuffle is block-wise over simulations (see the
+    module docstring); otherwise it is a uniform permutation.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
+                 windows_per_sim: int | None = None, sims_per_block: int | None = None):
+        self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
+        self.windows_per_sim, self.sims_per_block = windows_per_sim, sims_per_block
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.size)
+        generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
+        if not self.sims_per_block or not self.windows_per_sim:
+            return torch.randperm(self.size, generator=generator)
+        per_sim = self.windows_per_sim
+        sims = torch.randperm(self.size // per_sim, generator=generator)
+        blocks = []
+        for block in sims.split(self.sims_per_block):
+            windows = (block[:, None] * per_sim + torch.arange(per_sim)).reshape(-1)
+            blocks.append(windows[torch.randperm(windows.numel(), generator=generator)])
+        return torch.cat(blocks)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = self.order(self.epoch)
+        self.epoch += 1
+        yield from order.split(self.batch_size)[: len(self)]
+
+
+class WindowLoader:
+    """Iterable of batched tuples (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]]) on `device`."""
+
+    def __init__(self, dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        # Datasets without a simulation cache (generated / augmented windows) are shuffled uniformly.
+        cache = getattr(dataset, "cache", None)
+        blocks = cache is not None and cache.capacity < cache.num_sims and num_workers == 0
+        self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last,
+                                windows_per_sim=dataset.windows_per_sim if blocks else None,
+                                sims_per_block=max(1, cache.capacity // 2) if blocks else None)
+        self.pin = self.device.type == "cuda"
+        self.num_workers = num_workers
+
+    @property
+    def epoch(self) -> int:
+        return self.order.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.order.epoch = int(value)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def _batches(self) -> Iterator[Batch]:
+        if self.num_workers == 0:
+            for indices in self.order:
+                yield self.dataset.batch(indices)
+            return
+        # Workers each hold their own simulation cache (memory = workers x max_cached_sims).
+        loader = DataLoader(self.dataset, sampler=self.order, batch_size=None, num_workers=self.num_workers,
+                            pin_memory=self.pin, persistent_workers=False)
+        yield from loader
+
+    def __iter__(self) -> Iterator[Batch]:
+        for batch in self._batches():
+            if self.device.type == "cpu":
+                yield batch
+            elif self.pin:
+                yield tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
+            else:
+                yield tuple(t.to(self.device) for t in batch)
+
+
+def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
+                device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0) -> WindowLoader:
+    """A re-iterable loader of batched windows; pinned host memory and async copies when `device` is CUDA."""
+    return WindowLoader(dataset, batch_size, shuffle, seed, device, drop_last, num_workers)

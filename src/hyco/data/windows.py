@@ -1,0 +1,208 @@
+"""Sliding windows over every trajectory of a split: the state at t as input, frames t+1..t+R as targets.
+
+Window i is (simulation i // W, start i % W) with W = T - R windows per simulation, so
+``len = sims * (T - R)``, and the tensor view and the PhiFlow field view are indexed alike.
+
+Memory stays bounded whatever the number of simulations: simulations are read lazily from the HDF5
+file into a preallocated slab of ``max_cached_sims`` slots with least-recently-used eviction, and the
+observation noise is added once per load (it is seeded per simulation, so an evicted simulation comes
+back identical). A batch is gathered from the slab with one indexing operation: no per-sample Python.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from hyco.config.errors import DataError
+from hyco.config.schema import ObservationConfig
+from hyco.data.observation import Observation
+from hyco.data.store import TrajectoryStore
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, ...]
+
+
+class SimulationCache:
+    """LRU of decoded simulations in one preallocated slab [capacity, T, C, *space] (float32, CPU)."""
+
+    def __init__(self, store: TrajectoryStore, split: str, capacity: int, observation: Observation | None):
+        self.store, self.split, self.observation = store, split, observation
+        self.num_sims = store.num_sims(split)
+        self.capacity = max(1, min(int(capacity), self.num_sims))
+        self.frame_shape = (store.num_frames, store.num_channels, *store.spatial_shape)
+        self.slab: torch.Tensor | None = None  # allocated on first use
+        self.slot_of = torch.full((self.num_sims,), -1, dtype=torch.long)
+        self._lru: OrderedDict[int, int] = OrderedDict()  # sim -> slot, least recent first
+        self.loads = 0
+        self.hits = 0
+
+    @property
+    def holds_all(self) -> bool:
+        """Every simulation of the split is loaded (then nothing is ever evicted)."""
+        return len(self._lru) == self.num_sims and self.capacity == self.num_sims
+
+    @property
+    def resident(self) -> int:
+        return len(self._lru)
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.slab is None else self.slab.element_size() * self.slab.nelement()
+
+    def ensure(self, sims: Sequence[int]) -> None:
+        """Make every simulation in `sims` (at most `capacity` distinct ones) resident."""
+        if self.slab is None:
+            self.slab = torch.empty((self.capacity, *self.frame_shape), dtype=torch.float32)
+        if len(sims) > self.capacity:
+            raise ValueError(f"{len(sims)} simulations requested at once, cache holds {self.capacity}")
+        full_cache = self.capacity == self.num_sims  # nothing is ever evicted: skip recency bookkeeping
+        missing = []
+        for sim in sims:  # first mark the hits most recent, so loading the misses cannot evict them
+            if sim in self._lru:
+                self.hits += 1
+                if not full_cache:
+                    self._lru.move_to_end(sim)
+            else:
+                missing.append(sim)
+        for sim in missing:
+            if len(self._lru) < self.capacity:
+                slot = len(self._lru)
+            else:
+                evicted, slot = self._lru.popitem(last=False)
+                self.slot_of[evicted] = -1
+            self._load(sim, slot)
+            self._lru[sim] = slot
+            self.slot_of[sim] = slot
+
+    def _load(self, sim: int, slot: int) -> None:
+        target = self.slab[slot]
+        self.store.read_simulation(self.split, sim, out=target.numpy())
+        if self.observation is not None:
+            self.observation.add_noise_(target, self.split, sim)
+        self.loads += 1
+
+
+class WindowDataset(Dataset):
+    """Torch dataset of sliding windows; sample = (input [C,*s], target [R,C,*s][, mask [R,1,*s]]).
+
+    `observation` (an ObservationConfig or Observation) turns the windows into what an observer of the
+    real system sees: noisy values, and a mask over the targets (see hyco.data.observation). Without it
+    the windows are the clean simulated frames. ``dataset[i]`` is one sample; ``dataset.batch(indices)``
+    and ``dataset.__getitems__(indices)`` return the batched tuple directly.
+    """
+
+    def __init__(self, store: TrajectoryStore | str | Path, split: str, rollout_steps: int,
+                 observation: ObservationConfig | Observation | None = None, max_cached_sims: int = 64,
+                 dtype: torch.dtype = torch.float32):
+        self.store = store if isinstance(store, TrajectoryStore) else TrajectoryStore(store)
+        self.split = split
+        self.rollout_steps = int(rollout_steps)
+        self.num_sims = self.store.num_sims(split)
+        self.num_frames = self.store.num_frames
+        if self.rollout_steps < 1 or self.rollout_steps >= self.num_frames:
+            raise DataError(f"{self.store.path}: rollout length {rollout_steps} needs 1 <= R <= "
+                            f"{self.num_frames - 1} (the dataset stores {self.num_frames} frames per simulation)")
+        if isinstance(observation, ObservationConfig):
+            observation = Observation.from_store(observation, self.store)
+        self.observation = observation
+        self.windows_per_sim = self.num_frames - self.rollout_steps
+        self.dtype = dtype
+        self.cache = SimulationCache(self.store, split, max_cached_sims, observation)
+        self._offsets = torch.arange(self.rollout_steps + 1)
+        if observation is not None:
+            log.info("%s split %r: %s", self.store.path.name, split, observation.describe())
+
+    @classmethod
+    def from_config(cls, cfg: Any, store: TrajectoryStore | str | Path, split: str, rollout_steps: int | None = None,
+                    observed: bool = True) -> WindowDataset:
+        """The windows a task uses: `cfg.observation` applied when `observed` (the real training/validation
+        data as an observer sees them), `data.rollout_steps` unless given, `data.max_cached_sims`."""
+        return cls(store, split, cfg.data.rollout_steps if rollout_steps is None else rollout_steps,
+                   observation=cfg.observation if observed else None, max_cached_sims=cfg.data.max_cached_sims)
+
+    @property
+    def has_mask(self) -> bool:
+        return self.observation is not None and self.observation.has_mask
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return self.store.spatial_shape
+
+    @property
+    def num_channels(self) -> int:
+        return self.store.num_channels
+
+    @property
+    def dynamic_channels(self) -> list[int]:
+        return self.store.dynamic_channels
+
+    def __len__(self) -> int:
+        return self.num_sims * self.windows_per_sim
+
+    def locate(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(simulation, start frame) of each window index."""
+        return indices // self.windows_per_sim, indices % self.windows_per_sim
+
+    def _as_index(self, indices: Any) -> torch.Tensor:
+        index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        n = len(self)
+        if index.numel() and (int(index.min()) < -n or int(index.max()) >= n):
+            raise IndexError(f"window index out of range for {n} windows")
+        return torch.where(index < 0, index + n, index)
+
+    def batch(self, indices: Any) -> Batch:
+        """Windows `indices` as (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])."""
+        index = self._as_index(indices)
+        sims, starts = self.locate(index)
+        if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
+            windows = self.cache.slab[self.cache.slot_of[sims][:, None], starts[:, None] + self._offsets]
+            return self._finish(windows, starts)
+        unique = torch.unique(sims)
+        if unique.numel() <= self.cache.capacity:
+            windows = self._gather(sims, starts, unique)
+        else:  # more distinct simulations than the cache holds: gather in groups that fit
+            windows = torch.empty((index.numel(), self.rollout_steps + 1, *self.cache.frame_shape[1:]))
+            for group in unique.split(self.cache.capacity):
+                rows = torch.isin(sims, group).nonzero().squeeze(1)
+                windows[rows] = self._gather(sims[rows], starts[rows], group)
+        return self._finish(windows, starts)
+
+    def _finish(self, windows: torch.Tensor, starts: torch.Tensor) -> Batch:
+        if self.dtype != torch.float32:
+            windows = windows.to(self.dtype)
+        inputs, targets = windows[:, 0], windows[:, 1:]
+        if not self.has_mask:
+            return inputs, targets
+        return inputs, targets, self.observation.window_masks(starts, self.rollout_steps).to(self.dtype)
+
+    def _gather(self, sims: torch.Tensor, starts: torch.Tensor, unique: torch.Tensor) -> torch.Tensor:
+        self.cache.ensure(unique.tolist())
+        slots = self.cache.slot_of[sims]
+        return self.cache.slab[slots[:, None], starts[:, None] + self._offsets]  # [B, R+1, C, *s]
+
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        return self.batch(indices)
+
+    def __getitem__(self, index: Any) -> Batch:
+        if isinstance(index, int) or (isinstance(index, torch.Tensor) and index.ndim == 0):
+            return tuple(t[0] for t in self.batch([int(index)]))
+        return self.batch(index)
+
+    def fields(self, indices: Any, model: Any) -> tuple[Any, ...]:
+        """PhiFlow view of the same windows as :meth:`batch`: (input Fields, target Fields with a ``time``
+        batch dim[, mask]), shaped by `model.templates()` (see hyco.data.field_view)."""
+        from hyco.data.field_view import window_fields
+
+        return window_fields(self.batch(indices), model.templates())
+
+    def __repr__(self) -> str:
+        return (f"WindowDataset({self.store.path.name!r}, split={self.split!r}, sims={self.num_sims}, "
+                f"windows={len(self)}, R={self.rollout_steps}, mask={self.has_mask})")

@@ -1,0 +1,144 @@
+"""`hyco evaluate`: roll every trained model out on held-out simulations and write metrics.json.
+
+Each model starts from frame 0 of every test trajectory and runs autoregressively to the end; errors
+are taken on the dynamic channels only. The rollouts of one simulation are kept for the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hyco.config.errors import DataError
+from hyco.context import RunContext
+from hyco.evaluation.metrics import coefficient_errors, finite_or_none, rollout_metrics, select_channels
+from hyco.experiment import PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.utils.io import atomic_torch_save, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+ROLLOUTS_FILE = "evaluation/rollouts.pt"
+# run key -> (run directory relative to the experiment's run_dir, kind)
+RUNS = {
+    "physical": ("physical", "physical"),
+    "synthetic": ("synthetic", "synthetic"),
+    "hyco_physical": ("hyco/physical", "physical"),
+    "hyco_synthetic": ("hyco/synthetic", "synthetic"),
+}
+_SUMMARY_DIRS = {"physical": "physical", "synthetic": "synthetic", "hyco_physical": "hyco", "hyco_synthetic": "hyco"}
+
+
+def _chunks(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def physical_rollout(exp: Experiment, coefficients: dict[str, torch.Tensor], initial: torch.Tensor,
+                     steps: int, batch: int = 16) -> torch.Tensor:
+    parts = [exp.physics.rollout(initial[rows].to(exp.ctx.device), coefficients, steps).cpu()
+             for rows in _chunks(initial.shape[0], batch)]
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def network_rollout(network, initial: torch.Tensor, steps: int, device: torch.device, batch: int = 16) -> torch.Tensor:
+    network.eval()
+    parts = [network.rollout(initial[rows].to(device), steps).cpu() for rows in _chunks(initial.shape[0], batch)]
+    return torch.cat(parts)
+
+
+def load_network(exp: Experiment, run_dir: Path):
+    """The network of a synthetic run: `best.pt` (chosen on validation loss) if present, else `last.pt`."""
+    from hyco.training import checkpoint as ckpt
+
+    path = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
+    payload = ckpt.load_checkpoint(path)
+    network = exp.surrogate()
+    if payload.get("fingerprint") != network.fingerprint():
+        raise DataError(f"{path}: made for a different network config than the current one; evaluate with the "
+                        "config the run was trained with")
+    network.load_state_dict(payload["model"])
+    return network, path
+
+
+def load_coefficients(exp: Experiment, run_dir: Path) -> dict[str, torch.Tensor]:
+    trainer = exp.physical_trainer(None)
+    trainer.load(run_dir / PHYSICAL_CHECKPOINT)
+    return trainer.coefficients()
+
+
+def evaluate(exp: Experiment) -> dict[str, Any]:
+    ctx, cfg = exp.ctx, exp.cfg
+    split = cfg.evaluation.split
+    if exp.store.num_sims(split) == 0:
+        raise DataError(f"{exp.dataset_path}: the {split} split is empty; set data.num_{split} >= 1")
+    truth = exp.trajectories(split)
+    steps = truth.shape[1] - 1
+    dynamic = exp.physics.dynamic_channels
+    target = select_channels(truth[:, 1:], dynamic)
+    true_coefficients = exp.physics.true_coefficients()
+    runs: dict[str, Any] = {}
+    kept: dict[str, torch.Tensor] = {}
+    learned: dict[str, dict[str, list]] = {}
+    sim = min(cfg.evaluation.animation_sim, truth.shape[0] - 1)
+    for key, (relative, kind) in RUNS.items():
+        run_dir = ctx.run_dir / relative
+        if kind == "physical":
+            if not (run_dir / PHYSICAL_CHECKPOINT).exists():
+                continue
+            coefficients = load_coefficients(exp, run_dir)
+            prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
+            entry: dict[str, Any] = {"coefficients": coefficient_errors(coefficients, true_coefficients)}
+            learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
+            source = str(run_dir / PHYSICAL_CHECKPOINT)
+        else:
+            if not (run_dir / "last.pt").exists():
+                continue
+            network, path = load_network(exp, run_dir)
+            prediction = network_rollout(network, truth[:, 0], steps, ctx.device)
+            entry = {}
+            source = str(path)
+        summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)
+        entry["rollout"] = {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in summary.items()}
+        entry["rollout"]["per_step"] = {k: [finite_or_none(x) for x in v] for k, v in summary["per_step"].items()}
+        entry["train_seconds"] = read_summary(ctx.run_dir / _SUMMARY_DIRS[key]).get("train_seconds")
+        entry["checkpoint"] = source
+        runs[key] = entry
+        kept[key] = prediction[sim]
+        log.info("%s: rel. L2 %s, corr. time %.1f steps%s", key, _fmt(entry["rollout"]["rel_l2"]),
+                 summary["corr_time"],
+                 "".join(f", {n} error {e['rel_error']:.3g}" for n, e in entry.get("coefficients", {}).items()))
+    if not runs:
+        raise DataError(f"{ctx.run_dir}: no trained model found (expected physical/, synthetic/ or hyco/ from "
+                        "`hyco train`); set output_dir to a run directory")
+    metrics = {
+        "experiment": cfg.experiment_name,
+        "split": split,
+        "num_sims": int(truth.shape[0]),
+        "num_steps": steps,
+        "dt": exp.physics.dt,
+        "dataset": str(exp.dataset_path),
+        "true_coefficients": {k: v.cpu().tolist() for k, v in true_coefficients.items()},
+        "learned_coefficients": learned,
+        "runs": runs,
+    }
+    atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
+    atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
+                       "dynamic_channels": dynamic, "fields": [dataclasses.asdict(f) for f in exp.physics.fields],
+                       "dt": exp.physics.dt}, ctx.run_dir / ROLLOUTS_FILE)
+    log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
+    return metrics
+
+
+def _fmt(value) -> str:
+    return "diverged" if value is None else f"{value:.4g}"
+
+
+def evaluate_task(ctx: RunContext) -> dict[str, Any]:
+    return evaluate(open_experiment(ctx))

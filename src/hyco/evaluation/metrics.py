@@ -1,0 +1,86 @@
+"""Error measures of autoregressive rollouts and of learned coefficients against the truth."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+_EPS = 1e-12
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """[N, S, C, *space] -> [N, S, values] in float64 (metrics must not suffer float32 cancellation)."""
+    return x.detach().to(torch.float64).reshape(x.shape[0], x.shape[1], -1)
+
+
+def per_step_errors(prediction: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-simulation, per-step errors of a rollout.
+
+    `prediction` and `truth` are `[N, S, C, *space]` (S predicted steps, the initial state excluded;
+    restrict C to the dynamic channels beforehand). Returns `[N, S]` tensors: rel_l2 (||p - t|| / ||t||),
+    rmse, mae and corr (Pearson correlation over all values of one frame).
+    """
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction {tuple(prediction.shape)} and truth {tuple(truth.shape)} differ in shape")
+    p, t = _flat(prediction), _flat(truth)
+    diff = p - t
+    rel_l2 = diff.norm(dim=-1) / t.norm(dim=-1).clamp_min(_EPS)
+    rmse = diff.pow(2).mean(dim=-1).sqrt()
+    mae = diff.abs().mean(dim=-1)
+    pc = p - p.mean(dim=-1, keepdim=True)
+    tc = t - t.mean(dim=-1, keepdim=True)
+    corr = (pc * tc).sum(dim=-1) / (pc.norm(dim=-1) * tc.norm(dim=-1)).clamp_min(_EPS)
+    return {"rel_l2": rel_l2, "rmse": rmse, "mae": mae, "corr": corr}
+
+
+def correlation_time(corr: torch.Tensor, threshold: float = 0.8) -> torch.Tensor:
+    """Number of leading steps whose correlation stays at or above `threshold`, per simulation.
+
+    `corr` is `[N, S]`; a rollout that never drops below the threshold scores S.
+    """
+    below = corr < threshold
+    steps = corr.shape[1]
+    first_below = torch.where(below.any(dim=1), below.to(torch.int64).argmax(dim=1),
+                              torch.full((corr.shape[0],), steps))
+    return first_below.to(torch.float64)
+
+
+def rollout_metrics(prediction: torch.Tensor, truth: torch.Tensor, corr_threshold: float = 0.8) -> dict:
+    """Summary of a batch of rollouts: means over simulations and steps, plus the per-step curves."""
+    errors = per_step_errors(prediction, truth)
+    corr_time = correlation_time(errors["corr"], corr_threshold)
+    summary: dict = {name: float(values.mean()) for name, values in errors.items()}
+    summary["corr_time"] = float(corr_time.mean())
+    summary["per_step"] = {name: values.mean(dim=0).tolist() for name, values in errors.items()}
+    summary["num_sims"] = int(prediction.shape[0])
+    summary["num_steps"] = int(prediction.shape[1])
+    return summary
+
+
+def coefficient_error(learned: torch.Tensor, true: torch.Tensor) -> float:
+    """Relative error: |l - t| / |t| for a scalar, relative L2 ||l - t|| / ||t|| for a field."""
+    learned = learned.detach().to(torch.float64).cpu()
+    true = true.detach().to(torch.float64).cpu()
+    if learned.shape != true.shape:
+        if learned.numel() == 1:  # a scalar guess against a field truth: compare everywhere
+            learned = learned.reshape(()).expand(true.shape)
+        else:
+            raise ValueError(f"learned {tuple(learned.shape)} and true {tuple(true.shape)} coefficient shapes differ")
+    denominator = float(true.norm())
+    error = float((learned - true).norm())
+    return error / denominator if denominator > 0 else error
+
+
+def coefficient_errors(learned: dict[str, torch.Tensor], true: dict[str, torch.Tensor]) -> dict[str, dict]:
+    return {name: {"rel_error": coefficient_error(learned[name], true[name])} for name in true if name in learned}
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN/inf: a diverged rollout is reported as null, not as a fake number."""
+    return value if math.isfinite(value) else None
+
+
+def select_channels(x: torch.Tensor, channels: Sequence[int], axis: int = 2) -> torch.Tensor:
+    return x.index_select(axis, torch.as_tensor(list(channels), device=x.device))

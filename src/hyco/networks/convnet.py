@@ -1,0 +1,34 @@
+"""ConvNet: plain stacked convolutions; the smallest baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hyco.networks.layers import CommonParams, ConvBlock, conv, zero_init
+from hyco.registry import NETWORKS
+
+
+@NETWORKS.register("convnet")
+class ConvNet(nn.Module):
+    """`depth` hidden conv layers of `width` channels, then a 1x1 projection."""
+
+    @dataclass
+    class Params(CommonParams):
+        depth: int = 3  # hidden conv layers
+
+    def __init__(self, params: Params, in_channels: int, out_channels: int, ndim: int):
+        super().__init__()
+        self.params = params
+        layers = []
+        channels = in_channels
+        for _ in range(params.depth):
+            layers.append(ConvBlock(ndim, channels, params.width, params, "none"))
+            channels = params.width
+        self.hidden = nn.Sequential(*layers)
+        self.head = zero_init(conv(ndim, channels, out_channels, 1, params.padding))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.hidden(x))

@@ -1,0 +1,42 @@
+"""`hyco run`: the whole comparison in one run directory.
+
+Generate (or reuse) the data, train physical-only, synthetic-only and HYCO with comparable budgets,
+evaluate all of them on the held-out simulations, write the report and print its path last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from hyco.context import RunContext
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: RunContext) -> Path:
+    from hyco.evaluation.evaluate import evaluate
+    from hyco.evaluation.report_task import report
+    from hyco.experiment import open_experiment
+    from hyco.training.runs import train_hybrid, train_physical, train_synthetic
+
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    exp = open_experiment(ctx)
+    seconds["data"] = time.perf_counter() - start
+    for name, train in (("physical", train_physical), ("synthetic", train_synthetic), ("hybrid", train_hybrid)):
+        log.info("=== training %s ===", name)
+        start = time.perf_counter()
+        train(ctx, exp)
+        seconds[name] = time.perf_counter() - start
+    log.info("=== evaluation ===")
+    start = time.perf_counter()
+    evaluate(exp)
+    seconds["evaluate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    path = report(ctx)
+    seconds["report"] = time.perf_counter() - start
+    log.info("phases (s): %s", ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
+    print(path)
+    return path

@@ -1,0 +1,362 @@
+"""`SyntheticTrainer`: trains a `Surrogate` on windows `(state, next R states[, mask])`.
+
+The trainer is created once and trained many times (`train(data_source, num_epochs)`), keeping the
+optimizer, the learning-rate schedule, the epoch counter and the curriculum position across calls.
+It knows nothing about where batches come from (real windows, the physical model's predictions, a
+mix), so the hybrid trainer can feed it anything in the batch format of the trainer data contract.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hyco.config.errors import DataError, HycoError
+from hyco.config.schema import SyntheticTrainerConfig
+from hyco.networks.surrogate import Surrogate
+from hyco.training import checkpoint as ckpt
+from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
+from hyco.training.loss import masked_mse
+from hyco.training.run_log import RunLog
+from hyco.training.schedule import EpochSchedule, curriculum_steps
+
+log = logging.getLogger(__name__)
+
+BEST = "best.pt"
+LAST = "last.pt"
+
+
+def _step_mask(masks: torch.Tensor | None, step: int, num_channels: int, dynamic: torch.Tensor,
+               target_dims: int) -> torch.Tensor | None:
+    """The mask of rollout step `step`, broadcastable to `[B, D, *s]` (masks broadcast to `[B,R,1|C,*s]`)."""
+    if masks is None:
+        return None
+    while masks.dim() < target_dims:
+        masks = masks.unsqueeze(0)
+    m = masks[:, step if masks.shape[1] > 1 else 0]
+    if m.shape[1] == num_channels and num_channels > 1:
+        m = m.index_select(1, dynamic)
+    return m
+
+
+def masked_rollout_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                        dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Mean over rollout steps of the masked MSE on the dynamic channels.
+
+    `frames` `[B, R, C, *s]` are the predictions of steps 1..R, compared with `targets[:, :R]`. Steps
+    without a single observed value in the batch (a temporal mask) are left out of the mean instead of
+    counting as zero error.
+    """
+    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
+    num_channels = frames.shape[2]
+    losses, weights = [], []
+    for r in range(frames.shape[1]):
+        mask = _step_mask(masks, r, num_channels, dynamic, targets.dim())
+        losses.append(masked_mse(frames[:, r].index_select(1, dynamic), targets[:, r].index_select(1, dynamic),
+                                 mask))
+        if mask is not None:
+            weights.append((mask.sum() > 0).to(losses[-1].dtype))
+    if masks is None:
+        return torch.stack(losses).mean()
+    w = torch.stack(weights)
+    return (torch.stack(losses) * w).sum() / w.sum().clamp_min(1.0)
+
+
+def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """`masked_rollout_loss` of the surrogate's autoregressive rollout of `steps` steps from `inputs`."""
+    return masked_rollout_loss(model.rollout(inputs, steps), targets, masks, dynamic_channels)
+
+
+class RolloutModule(nn.Module):
+    """The whole R-step rollout as ONE forward call, so DistributedDataParallel sees one forward per
+    backward (its gradient hooks then fire once per parameter however many steps are taken)."""
+
+    def __init__(self, surrogate: Surrogate):
+        super().__init__()
+        self.surrogate = surrogate
+
+    def forward(self, state: torch.Tensor, steps: int) -> torch.Tensor:
+        return self.surrogate.rollout(state, steps)
+
+
+def relative_l2(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per sample and step: ||pred - true|| / ||true|| over channels and space, for `[N, T, C, *s]`."""
+    diff = (prediction - truth).flatten(2).norm(dim=2)
+    return diff / truth.flatten(2).norm(dim=2).clamp_min(1e-12)
+
+
+class SyntheticTrainer:
+    """Trains a Surrogate with an autoregressive rollout loss.
+
+    `config` is a `SyntheticTrainerConfig` (or any object with its attributes). `total_epochs` is the
+    length of the whole planned run, over which the LR schedule and the curriculum are spread; it
+    defaults to `config.epochs` and can be changed with `set_plan`. `run_dir`, when given, receives
+    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch) and `tensorboard/`.
+    """
+
+    def __init__(self, config: SyntheticTrainerConfig, model: Surrogate, device: torch.device | str = "cpu",
+                 run_dir: str | Path | None = None, *, total_epochs: int | None = None, progress: bool = True,
+                 tag: str = "synthetic"):
+        self.config = config
+        self.device = torch.device(device)
+        self.process = process_info()
+        self.model = model.to(self.device)
+        self._train_model = wrap_model(RolloutModule(self.model), self.device, self.process)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
+        self.epoch = 0  # completed epochs over all calls of `train`
+        self.best_val_loss = math.inf
+        self._validation: torch.Tensor | None = None
+        self._warned: set[str] = set()
+        self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
+        self.optimizer = self._make_optimizer()
+        self._schedule = EpochSchedule(config.scheduler, self.total_epochs, config.step_size, config.gamma)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[self.config.optimizer]
+        return cls(self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def set_plan(self, total_epochs: int) -> None:
+        """Declare the length of the whole run (LR schedule and curriculum are spread over it)."""
+        self.total_epochs = int(total_epochs)
+        self._schedule.total_epochs = self.total_epochs
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * self._schedule(self.epoch)
+
+    def set_validation(self, trajectories: torch.Tensor | None) -> None:
+        """Full trajectories `[N, T, C, *s]` validated after every `validate_every` epochs; `best.pt` is
+        chosen on their loss. Without them no `best.pt` is written (never chosen on training loss)."""
+        if trajectories is not None and (trajectories.dim() != self.model.ndim + 3 or trajectories.shape[1] < 2):
+            raise DataError(f"validation trajectories: expected [N, T>=2, C, *space], got shape "
+                            f"{tuple(trajectories.shape)}")
+        self._validation = trajectories
+
+    def rollout_steps(self, epoch: int | None = None) -> int | None:
+        """The curriculum's rollout length for `epoch` (default: the next one); None = all targets."""
+        return curriculum_steps(list(self.config.curriculum), self.epoch if epoch is None else epoch,
+                                self.total_epochs)
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # --- training ---------------------------------------------------------------------------------
+    def train(self, data_source: Iterable, num_epochs: int) -> dict[str, Any]:
+        """Train `num_epochs` more epochs on `data_source`, any re-iterable of batches
+        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Returns metrics of the
+        last epoch plus `history` (one record per epoch)."""
+        history: list[dict[str, Any]] = []
+        if self.epoch + num_epochs > self.total_epochs and num_epochs > 0 and "plan" not in self._warned:
+            self._warned.add("plan")
+            log.warning("training past the planned %d epochs (to %d): the LR schedule and curriculum hold their "
+                        "final values; call set_plan() to plan a longer run", self.total_epochs,
+                        self.epoch + num_epochs)
+        epochs = tqdm(range(num_epochs), desc="synthetic", unit="epoch", disable=self._bars_disabled(), leave=False)
+        for _ in epochs:
+            record = self._train_epoch(data_source)
+            if self._validation is not None and self.epoch % self.config.validate_every == 0:
+                record |= self._validate_and_keep_best()
+            self._write_checkpoint(LAST)
+            self._run_log.write(record)
+            history.append(record)
+            epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
+        epochs.close()
+        metrics: dict[str, Any] = dict(history[-1]) if history else {"epoch": self.epoch}
+        metrics["best_val_loss"] = self.best_val_loss if math.isfinite(self.best_val_loss) else None
+        metrics["history"] = history
+        return metrics
+
+    def _bars_disabled(self) -> bool | None:
+        return True if not (self.progress and self.process.is_main) else None  # None: off when not a TTY
+
+    def _train_epoch(self, data_source: Iterable) -> dict[str, Any]:
+        steps = self.rollout_steps()
+        self._train_model.train()
+        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        samples = 0
+        used_steps = 0
+        start = time.perf_counter()
+        total = len(data_source) if hasattr(data_source, "__len__") else None
+        bar = tqdm(data_source, total=total, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False,
+                   disable=self._bars_disabled())
+        for batch in bar:
+            inputs, targets, masks = self._unpack(batch)
+            available = targets.shape[1]
+            used_steps = available if steps is None else min(steps, available)
+            if steps is not None and steps > available and "curriculum" not in self._warned:
+                self._warned.add("curriculum")
+                log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
+                            steps, available, available)
+            loss = masked_rollout_loss(self._train_model(inputs, used_steps), targets, masks, dynamic)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            loss_sum += loss.detach() * inputs.shape[0]
+            samples += inputs.shape[0]
+        bar.close()
+        totals = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(samples))]), self.process)
+        seconds = time.perf_counter() - start
+        if samples == 0:
+            raise DataError("synthetic training: the data source yielded no batches")
+        train_loss = float(totals[0] / totals[1])
+        if not math.isfinite(train_loss):
+            raise HycoError(f"synthetic training diverged in epoch {self.epoch + 1} (loss {train_loss}); "
+                            "lower trainer.synthetic.lr or set trainer.synthetic.grad_clip")
+        lr = self.lr
+        self.scheduler.step()
+        self.epoch += 1
+        return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
+                "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
+
+    def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+            raise TypeError("a batch must be (inputs, targets) or (inputs, targets, masks)")
+        inputs, targets = batch[0], batch[1]
+        masks = batch[2] if len(batch) == 3 else None
+        if targets.dim() != inputs.dim() + 1 or targets.shape[2:] != inputs.shape[1:]:
+            raise DataError(f"batch: expected targets [B, R, {', '.join(map(str, inputs.shape[1:]))}] for inputs "
+                            f"{list(inputs.shape)}, got {list(targets.shape)}")
+        move = {"device": self.device, "non_blocking": True}
+        dtype = next(self.model.parameters()).dtype
+        inputs = inputs.to(**move, dtype=dtype)
+        targets = targets.to(**move, dtype=dtype)
+        if masks is not None:
+            masks = masks.to(**move)
+        return inputs, targets, masks
+
+    # --- validation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, trajectories: torch.Tensor) -> dict[str, Any]:
+        """Autoregressive rollout from frame 0 over whole trajectories `[N, T, C, *s]`.
+
+        Returns `val_loss` (MSE on the dynamic channels over all predicted frames), `val_rel_l2`
+        (relative L2 per step, mean over trajectories), its mean and its last value.
+        """
+        self.model.eval()
+        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long)
+        dtype = next(self.model.parameters()).dtype
+        sq_sum, count, rel_sum = 0.0, 0, None
+        for chunk in torch.split(trajectories, self.config.batch_size):
+            chunk = chunk.to(self.device, dtype=dtype)
+            pred = self.model.rollout(chunk[:, 0], chunk.shape[1] - 1).index_select(2, dynamic.to(self.device))
+            truth = chunk[:, 1:].index_select(2, dynamic.to(self.device))
+            sq_sum += float(((pred - truth) ** 2).sum(dtype=torch.float64))
+            count += truth.numel()
+            rel = relative_l2(pred, truth).sum(dim=0).double().cpu()
+            rel_sum = rel if rel_sum is None else rel_sum + rel
+        self.model.train()
+        per_step = (rel_sum / trajectories.shape[0]).tolist()
+        return {"val_loss": sq_sum / count, "val_rel_l2": per_step,
+                "val_rel_l2_mean": sum(per_step) / len(per_step), "val_rel_l2_final": per_step[-1]}
+
+    def _validate_and_keep_best(self) -> dict[str, Any]:
+        if not self.process.is_main:  # only the main process writes checkpoints
+            return {}
+        result = self.validate(self._validation)
+        result["best"] = result["val_loss"] < self.best_val_loss
+        if result["best"]:
+            self.best_val_loss = result["val_loss"]
+            self._write_checkpoint(BEST)
+        return result
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        model = self.model
+        return {
+            "kind": "synthetic",
+            "fingerprint": model.fingerprint(),
+            "network_config": model.config,
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": ckpt.pack_rng(),
+            "epoch": self.epoch,
+            "total_epochs": self.total_epochs,
+            "best_val_loss": self.best_val_loss,
+        }
+
+    def _write_checkpoint(self, name: str) -> Path | None:
+        if self.run_dir is None or not self.process.is_main:
+            return None
+        return ckpt.save_checkpoint(self.state_dict(), self.run_dir / name)
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        return ckpt.save_checkpoint(self.state_dict(), path)
+
+    def load_checkpoint(self, path: str | Path, *, weights_only_model: bool = False) -> dict[str, Any]:
+        """Restore from a checkpoint; refuses (DataError) one made for another network config.
+
+        With `weights_only_model` only the weights and statistics are loaded (e.g. `best.pt` for
+        evaluation); otherwise everything, so that training continues exactly where it stopped.
+        """
+        return self.load_state_dict(ckpt.load_checkpoint(path), source=str(path),
+                                    weights_only_model=weights_only_model)
+
+    def load_state_dict(self, payload: dict[str, Any], source: str = "checkpoint", *,
+                        weights_only_model: bool = False) -> dict[str, Any]:
+        """Restore from a `state_dict()` (e.g. nested in a hybrid checkpoint); same checks as loading a file."""
+        path = source
+        model = self.model
+        if payload.get("kind") != "synthetic":
+            raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
+        if payload["fingerprint"] != model.fingerprint():
+            diff = ckpt.config_difference(payload["network_config"], model.config)
+            raise DataError(f"{path}: checkpoint was made for a different network config ("
+                            f"{'; '.join(diff[:4]) or 'fingerprint ' + payload['fingerprint']}); "
+                            "use a new output_dir or the matching network settings")
+        model.load_state_dict(payload["model"])
+        if weights_only_model:
+            return payload
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])  # restores the schedule's plan too
+        self.epoch = int(payload["epoch"])
+        self.best_val_loss = float(payload["best_val_loss"])
+        if int(payload["total_epochs"]) != self.total_epochs:
+            log.info("resuming a run planned for %d epochs; the plan is now %d epochs",
+                     payload["total_epochs"], self.total_epochs)
+        self.set_plan(self.total_epochs)
+        ckpt.unpack_rng(payload["rng"])
+        self._run_log.truncate_after(self.epoch)
+        return payload
+
+    def resume(self) -> bool:
+        """Continue from `<run_dir>/last.pt` if it exists; True when it did."""
+        if self.run_dir is None or not (self.run_dir / LAST).is_file():
+            return False
+        self.load_checkpoint(self.run_dir / LAST)
+        log.info("resumed synthetic training from %s at epoch %d", self.run_dir / LAST, self.epoch)
+        return True
+
+    def close(self) -> None:
+        self._run_log.close()
+
+
+def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
+    """Rebuild a trained Surrogate from a checkpoint alone (architecture, weights and statistics), e.g.
+    `best.pt` for evaluation; the network config is taken from the checkpoint, not from the caller."""
+    from hyco.networks.surrogate import build_network
+
+    payload = ckpt.load_checkpoint(path)
+    if payload.get("kind") != "synthetic":
+        raise DataError(f"{path}: expected a synthetic-trainer checkpoint, got kind {payload.get('kind')!r}")
+    config = payload["network_config"]
+    section = {"name": config["name"], **config["params"]}
+    model = build_network(section, config["num_channels"], config["dynamic_channels"], config["ndim"])
+    model.load_state_dict(payload["model"])
+    dtype = next(iter(payload["model"].values())).dtype
+    return model.to(device=torch.device(device), dtype=dtype)

@@ -1,0 +1,122 @@
+import tracemalloc
+
+import pytest
+import torch
+
+from hyco.config.schema import ObservationConfig
+from hyco.data.generate import ensure_dataset
+from hyco.data.loader import make_loader
+from hyco.data.observation import Observation
+from hyco.data.store import TrajectoryStore
+from hyco.data.windows import WindowDataset
+
+from .conftest import make_config
+from .fake_physics import FakeDiffusion
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    cfg = make_config(num_train=5, num_val=2, num_test=1, num_frames=7)
+    return TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(), tmp_path_factory.mktemp("windows")))
+
+
+@pytest.mark.parametrize("rollout", [1, 3, 6])
+def test_window_count_and_contents_equal_the_stored_frames(store, rollout):
+    for split in ("train", "val", "test"):
+        data = store.trajectories(split)
+        ds = WindowDataset(store, split, rollout, max_cached_sims=2)
+        n, t = data.shape[:2]
+        assert len(ds) == n * (t - rollout)
+        inputs, targets = ds.batch(torch.arange(len(ds)).flip(0))  # more sims than the cache: grouped path
+        expected_in = torch.stack([data[s, k] for s in range(n) for k in range(t - rollout)]).flip(0)
+        expected_tg = torch.stack([data[s, k + 1:k + 1 + rollout] for s in range(n) for k in range(t - rollout)])
+        assert torch.equal(inputs, expected_in) and torch.equal(targets, expected_tg.flip(0))
+        single = ds[len(ds) - 1]
+        assert torch.equal(single[0], data[n - 1, t - rollout - 1]) and len(single) == 2
+
+
+def test_observed_windows_carry_their_masks_and_consistent_noise(store):
+    obs_cfg = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2,
+                                noise_level=0.2, seed=5)
+    ds = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=1)  # evicts constantly
+    again = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=64)
+    inputs, targets, masks = ds.batch(torch.arange(len(ds)))
+    i2, t2, m2 = again[torch.arange(len(ds))]
+    assert torch.equal(inputs, i2) and torch.equal(targets, t2) and torch.equal(masks, m2)
+    assert masks.shape == (len(ds), 2, 1, 16)
+    obs = Observation.from_store(obs_cfg, store)
+    starts = torch.arange(len(ds)) % ds.windows_per_sim
+    assert torch.equal(masks, obs.window_masks(starts, 2))
+    # the noisy frame t+1 is the same as target of window t and as input of window t+1
+    assert torch.equal(targets[:-1, 0][starts[:-1] < ds.windows_per_sim - 1],
+                       inputs[1:][starts[:-1] < ds.windows_per_sim - 1])
+    clean_inputs, _ = WindowDataset(store, "train", 2).batch(torch.arange(len(ds)))
+    noise = inputs - clean_inputs
+    assert torch.equal(noise[:, 1], torch.zeros_like(noise[:, 1]))  # static channel clean
+    assert noise[:, 0].std().item() == pytest.approx(0.2 * store.channel_std[0].item(), rel=0.25)
+
+
+def test_loader_epochs_cover_every_window_once_and_are_reproducible(store):
+    ds = WindowDataset(store, "train", 2, observation=ObservationConfig(spatial="centre"))
+    loader = make_loader(ds, batch_size=4, shuffle=True, seed=3, device="cpu")
+    assert len(loader) == -(-len(ds) // 4)
+    seen_inputs = []
+    for inputs, targets, masks in loader:
+        assert inputs.shape[1:] == (2, 16) and targets.shape[1:] == (2, 2, 16) and masks.shape[1:] == (2, 1, 16)
+        seen_inputs.append(inputs)
+    first_epoch = torch.cat(seen_inputs)
+    all_inputs = ds.batch(torch.arange(len(ds)))[0]
+    key = lambda x: sorted(map(tuple, x.reshape(len(x), -1).tolist()))  # noqa: E731
+    assert key(first_epoch) == key(all_inputs)
+    second_epoch = torch.cat([b[0] for b in loader])
+    assert not torch.equal(first_epoch, second_epoch)
+    replay = make_loader(ds, batch_size=4, shuffle=True, seed=3)
+    assert torch.equal(torch.cat([b[0] for b in replay]), first_epoch)
+    replay.epoch = 1
+    assert torch.equal(torch.cat([b[0] for b in replay]), second_epoch)
+
+
+def test_loader_with_worker_processes_matches(store):
+    ds = WindowDataset(store, "train", 2)
+    plain = [b for b in make_loader(ds, 8, shuffle=True, seed=1)]
+    workers = [b for b in make_loader(ds, 8, shuffle=True, seed=1, num_workers=2)]
+    assert len(plain) == len(workers)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(plain, workers))
+
+
+def test_memory_stays_bounded_with_200_simulations(tmp_path):
+    cfg = make_config(num_train=200, num_val=0, num_test=0, num_frames=6, generation_batch=50)
+    store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(resolution=128, nu=1e-4), tmp_path))
+    ds = WindowDataset(store, "train", 2, max_cached_sims=8)  # 200 sims x 6 KB = 1.2 MB; the cache holds 48 KB
+    loader = make_loader(ds, batch_size=16, shuffle=True, seed=0)
+    tracemalloc.start()
+    count = 0
+    for inputs, _ in loader:
+        count += inputs.shape[0]
+        assert ds.cache.resident <= 8
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 200 * 4
+    assert ds.cache.nbytes == 8 * 6 * 2 * 128 * 4  # the slab never grows
+    assert ds.cache.loads == 200  # block shuffling: every simulation read exactly once per epoch ...
+    assert peak < 256 * 1024  # ... without Python/NumPy-side copies piling up
+
+
+def test_block_shuffle_mixes_simulations_within_cache_sized_blocks():
+    from hyco.data.loader import BatchOrder
+
+    order = BatchOrder(40 * 5, 10, shuffle=True, seed=0, windows_per_sim=5, sims_per_block=4)
+    epoch = order.order(0)
+    assert sorted(epoch.tolist()) == list(range(200))
+    blocks = (epoch // 5).reshape(10, 20)  # 4 sims x 5 windows per block
+    assert all(len(set(b.tolist())) == 4 for b in blocks)
+    assert not torch.equal(epoch, order.order(1))
+
+
+def test_from_config_applies_the_observation_and_cache_size(store):
+    cfg = make_config(observation={"spatial": "centre", "centre_fraction": 0.5}, max_cached_sims=3, rollout_steps=2)
+    observed = WindowDataset.from_config(cfg, store, "train")
+    clean = WindowDataset.from_config(cfg, store, "val", rollout_steps=1, observed=False)
+    assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
+    assert len(observed[0]) == 3 and observed[0][2].mean().item() == 0.5
+    assert not clean.has_mask and len(clean) == 2 * 6

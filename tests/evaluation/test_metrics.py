@@ -1,0 +1,64 @@
+"""Metrics against values computed by hand on tiny arrays."""
+
+import math
+
+import pytest
+import torch
+
+from hyco.evaluation.metrics import (
+    coefficient_error,
+    correlation_time,
+    per_step_errors,
+    rollout_metrics,
+)
+
+
+def test_per_step_errors_by_hand():
+    truth = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])  # [N=1, S=1, C=1, x=4]
+    pred = torch.tensor([[[[1.0, 2.0, 3.0, 6.0]]]])
+    e = per_step_errors(pred, truth)
+    assert e["rel_l2"].item() == pytest.approx(2.0 / math.sqrt(30.0))
+    assert e["rmse"].item() == pytest.approx(math.sqrt(4.0 / 4.0))
+    assert e["mae"].item() == pytest.approx(0.5)
+    # Pearson r of (1,2,3,6) and (1,2,3,4): cov / (sd sd), by hand
+    p, t = [1, 2, 3, 6], [1, 2, 3, 4]
+    mp, mt = sum(p) / 4, sum(t) / 4
+    cov = sum((a - mp) * (b - mt) for a, b in zip(p, t))
+    r = cov / math.sqrt(sum((a - mp) ** 2 for a in p) * sum((b - mt) ** 2 for b in t))
+    assert e["corr"].item() == pytest.approx(r)
+
+
+def test_perfect_prediction_and_sign_flip():
+    truth = torch.randn(3, 5, 2, 8, 8)
+    e = per_step_errors(truth.clone(), truth)
+    assert torch.all(e["rel_l2"] == 0) and torch.allclose(e["corr"], torch.ones(3, 5, dtype=torch.float64))
+    e = per_step_errors(-truth, truth)
+    assert torch.allclose(e["rel_l2"], torch.full((3, 5), 2.0, dtype=torch.float64))
+    assert torch.allclose(e["corr"], -torch.ones(3, 5, dtype=torch.float64))
+
+
+def test_correlation_time_counts_leading_steps_above_threshold():
+    corr = torch.tensor([[0.99, 0.9, 0.85, 0.7, 0.9],   # drops at step index 3 -> 3 steps
+                         [0.5, 0.99, 0.99, 0.99, 0.99],  # below at once -> 0
+                         [0.95, 0.95, 0.95, 0.95, 0.95]])  # never -> 5
+    assert correlation_time(corr, 0.8).tolist() == [3.0, 0.0, 5.0]
+
+
+def test_rollout_metrics_summary():
+    truth = torch.ones(2, 4, 1, 3)
+    pred = truth * 1.1
+    m = rollout_metrics(pred, truth)
+    assert m["rel_l2"] == pytest.approx(0.1)
+    assert m["rmse"] == pytest.approx(0.1)
+    assert len(m["per_step"]["rel_l2"]) == 4 and m["num_sims"] == 2 and m["num_steps"] == 4
+
+
+def test_coefficient_error_scalar_and_field():
+    assert coefficient_error(torch.tensor(0.11), torch.tensor(0.1)) == pytest.approx(0.1)
+    true = torch.tensor([[1.0, 2.0], [2.0, 1.0]])
+    learned = true + torch.tensor([[0.1, 0.0], [0.0, -0.1]])
+    assert coefficient_error(learned, true) == pytest.approx(math.sqrt(0.02) / math.sqrt(10.0))
+    # a constant guess against a field truth is compared everywhere
+    assert coefficient_error(torch.tensor(1.5), true) == pytest.approx(1.0 / math.sqrt(10.0))
+    with pytest.raises(ValueError, match="shapes differ"):
+        coefficient_error(torch.ones(3), true)

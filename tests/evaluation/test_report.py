@@ -1,0 +1,57 @@
+"""Figures and the report from tiny synthetic results."""
+
+import re
+
+import numpy as np
+from PIL import Image
+
+from hyco.evaluation import plots
+from hyco.evaluation.report import Figure, comparison_rows, write_report
+
+METRICS = {
+    "experiment": "tiny",
+    "runs": {
+        "physical": {"rollout": {"rel_l2": 0.5, "rmse": 0.1, "mae": 0.05, "corr_time": 3.0},
+                     "coefficients": {"viscosity": {"rel_error": 0.2}}, "train_seconds": 1.5},
+        "synthetic": {"rollout": {"rel_l2": None, "rmse": 0.2, "mae": 0.1, "corr_time": 1.0},
+                      "train_seconds": 2.0},
+    },
+}
+
+
+def test_comparison_table_rows():
+    header, rows = comparison_rows(METRICS)
+    assert header[-2] == "viscosity rel. error"
+    assert rows[0][0] == "physical only" and rows[0][1] == "0.5" and rows[0][-2] == "0.2"
+    assert rows[1][1] == "diverged" and rows[1][-2] == "–"
+
+
+def test_figures_and_self_contained_html(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((6, 8, 8))
+    preds = {"physical": truth + 0.1, "HYCO": truth * 0.9}
+    snap = plots.plot_snapshots(truth, preds, [0, 2, 5], tmp_path / "figures" / "snapshots.png", dt=0.1)
+    curves = plots.plot_error_curves({"a": [0.1, 0.2, 0.4], "b": [0.05, 0.1, 0.2]}, tmp_path / "figures" / "err.png")
+    field = plots.plot_field_coefficients(rng.random((8, 8)), {"HYCO": rng.random((8, 8))},
+                                          tmp_path / "figures" / "kappa.png", "kappa")
+    trace = plots.plot_scalar_traces({"physical": [0.05, 0.08, 0.1]}, 0.1, tmp_path / "figures" / "nu.png", "nu")
+    train = plots.plot_training_curves({"synthetic": {"train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}},
+                                       tmp_path / "figures" / "train.png")
+    gif = plots.animate(truth, preds, tmp_path / "figures" / "movie.gif")
+    one_d = plots.plot_snapshots(truth[:, 0], {"m": truth[:, 0]}, [0], tmp_path / "figures" / "st.png")
+    for path in (snap, curves, field, trace, train, one_d):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] > 100
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.n_frames == 6
+    figures = [Figure("Snapshots", snap, "truth vs models"), Figure("Animation", gif),
+               Figure("Missing", tmp_path / "x.png")]
+    md, html = write_report(tmp_path, METRICS, figures, "seed: 0\n", summary=["a line"], timings={"generate": 1.0})
+    text = html.read_text()
+    assert text.count("<img") == 2  # the missing figure is left out, the others embedded
+    assert "data:image/png;base64," in text and "data:image/gif;base64," in text
+    assert not re.search(r"src='(?!data:)", text)  # nothing refers to an outside file
+    assert "diverged" in text and "viscosity rel. error" in text
+    md_text = md.read_text()
+    assert "](figures/snapshots.png)" in md_text and "| physical only | 0.5 |" in md_text
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["report.html", "report.md"]

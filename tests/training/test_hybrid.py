@@ -1,0 +1,161 @@
+"""HYCO cycles: count-based balance, the 2-tuple contract, storage strategies, cleanup, exact resume."""
+
+import pytest
+import torch
+
+from hyco.config.schema import HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
+from hyco.networks.surrogate import build_network
+from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
+from hyco.training.hybrid import HybridTrainer
+from hyco.training.physical import PhysicalTrainer
+from hyco.training.synthetic import SyntheticTrainer
+from tests.training.toy_models import ToyDiffusion1D
+
+NET = {"name": "convnet", "width": 8, "depth": 2}
+
+
+class TensorWindows:
+    """In-memory real windows with an observation mask, in the WindowDataset interface."""
+
+    def __init__(self, model, sims=3, frames=6, rollout=2, observed=slice(2, 12)):
+        state = model.initial_state(sims, seed=0)
+        with torch.no_grad():
+            traj = torch.cat([state[:, None], model.rollout(state, model.true_coefficients(), frames - 1)], 1)
+        self.trajectories = traj.float()
+        self.rollout_steps = rollout
+        self.inputs = torch.cat([self.trajectories[:, t] for t in range(frames - rollout)])
+        self.targets = torch.cat([self.trajectories[:, t + 1:t + 1 + rollout] for t in range(frames - rollout)])
+        self.masks = torch.zeros(len(self.inputs), rollout, 1, model.n)
+        self.masks[..., observed] = 1.0
+        self.spatial_shape = (model.n,)
+        self.num_channels = 1
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def batch(self, indices):
+        i = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        return self.inputs[i], self.targets[i], self.masks[i]
+
+    def __getitem__(self, i):
+        return tuple(t[0] for t in self.batch([i]))
+
+
+def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
+                cycles=2, initial_states="real"):
+    torch.manual_seed(0)
+    physics = ToyDiffusion1D(dtype=torch.float32)
+    surrogate = build_network(NET, 1, [0], 1)
+    synthetic = SyntheticTrainer(SyntheticTrainerConfig(epochs=0, batch_size=4, lr=1e-3), surrogate,
+                                 progress=False, total_epochs=2 * cycles + 1)
+    physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="adam", iterations=3, lr=0.05), physics,
+                               true_coefficients=physics.true_coefficients())
+    cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
+                              strategy=strategy, order=order, variant=variant, warm_start_epochs=1,
+                              initial_states=initial_states)
+    hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=tmp_path / "cache", run_dir=run_dir, seed=3,
+                           batch_size=4, chunk_size=3)
+    return hybrid, TensorWindows(physics)
+
+
+def _weights(hybrid):
+    return torch.cat([p.detach().flatten() for p in hybrid.synthetic.model.parameters()])
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.5, 1.0])
+def test_balance_follows_alpha(alpha, tmp_path):
+    hybrid, real = make_hybrid(tmp_path, alpha=alpha, cycles=1)
+    metrics = hybrid.train(real)
+    assert metrics["num_real"] == len(real) == 12
+    assert metrics["num_generated_physical"] == metrics["num_generated_synthetic"] == int(alpha * 12)
+
+
+def test_generated_samples_are_two_tuples_and_mixed_batches_get_masks(tmp_path):
+    hybrid, real = make_hybrid(tmp_path)
+    generated = hybrid._generate("physical", 0, real, 5, "memory")
+    sample = generated[0]
+    assert len(sample) == 2  # (input, target): no weight, no mask
+    assert sample[0].shape == (1, 16) and sample[1].shape == (2, 1, 16)
+    mixed = AugmentedDataset(real, generated).batch([0, 13, 1, 16])
+    assert len(mixed) == 3
+    assert torch.equal(mixed[2][1], torch.ones(2, 1, 16))  # the generated window is complete
+    assert torch.equal(mixed[2][0], real.masks[0])
+    # the generated window's target is the physical model's rollout of its input
+    inputs, targets = generated.batch([1])
+    expected = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
+    assert torch.allclose(targets, expected)
+
+
+@pytest.mark.parametrize("order", ["sequential", "parallel"])
+def test_strategies_give_identical_results(order, tmp_path):
+    results = {}
+    for strategy in ("memory", "cache", "on_the_fly"):
+        hybrid, real = make_hybrid(tmp_path / strategy, strategy=strategy, order=order)
+        metrics = hybrid.train(real)
+        assert metrics["strategy"] == strategy
+        results[strategy] = (_weights(hybrid), hybrid.physical.raw["kappa"].detach().clone())
+        assert not (tmp_path / strategy / "cache" / "generated").exists()  # cleaned after each cycle
+    for strategy in ("cache", "on_the_fly"):
+        assert torch.equal(results[strategy][0], results["memory"][0])
+        assert torch.equal(results[strategy][1], results["memory"][1])
+
+
+def test_exception_inside_a_cycle_leaves_no_cache(tmp_path):
+    hybrid, real = make_hybrid(tmp_path, strategy="cache")
+
+    def explode(*args, **kwargs):
+        assert any((tmp_path / "cache" / "generated").rglob("chunk_*.pt"))  # the cache was in use
+        raise RuntimeError("injected failure")
+
+    hybrid.physical.train = explode
+    with pytest.raises(RuntimeError, match="injected failure"):
+        hybrid.train(real)
+    assert not (tmp_path / "cache" / "generated").exists()
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    straight, real = make_hybrid(tmp_path / "a", cycles=3, variant="warm_start")
+    straight.train(real)
+    interrupted, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run")
+    interrupted.train(real, num_cycles=2)
+    resumed, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run")
+    assert resumed.resume() and resumed.cycle == 2
+    resumed.train(real)
+    assert torch.equal(_weights(resumed), _weights(straight))
+    assert torch.equal(resumed.physical.raw["kappa"], straight.physical.raw["kappa"])
+    lines = (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+
+
+def test_mixed_variant_blends_observed_targets(tmp_path):
+    hybrid, real = make_hybrid(tmp_path, variant="mixed")
+    generated = hybrid._generate("physical", 0, real, 6, "memory").materialize()
+    inputs, targets = generated
+    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(
+        __import__("hyco.training.hybrid", fromlist=["_derived_seed"])._derived_seed(3, 0, 1)))[:6]
+    truth, mask = real.targets[picks], real.masks[picks]
+    pred = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
+    expected = mask * (0.7 * truth + 0.3 * pred) + (1 - mask) * pred
+    assert torch.allclose(targets, expected, atol=1e-6)
+
+
+def test_random_initial_states(tmp_path):
+    hybrid, real = make_hybrid(tmp_path, initial_states="random")
+    inputs, _ = hybrid._generate("physical", 0, real, 4, "memory").materialize()
+    assert not any(torch.equal(inputs[0], real.inputs[i]) for i in range(len(real)))
+
+
+def test_strategy_choice_and_cache_manager(tmp_path):
+    assert choose_strategy(10_000, 1e-6) == "on_the_fly"
+    assert choose_strategy(10, 1.0) == "memory"
+    assert choose_strategy(int(0.75 * 2**30), 1.0) == "cache"
+    assert choose_strategy(10, 1.0, "cache") == "cache"
+    cache = CacheManager(tmp_path)
+    windows = GeneratedWindows(lambda k: (torch.zeros(2, 1, 4), torch.ones(2, 2, 1, 4)), 4, 2, "cache",
+                               cache=cache, kind="synthetic_preds", cycle=7)
+    assert sorted(p.name for p in (tmp_path / "generated" / "synthetic_preds" / "cycle_007").iterdir()) == [
+        "chunk_00000.pt", "chunk_00001.pt"]
+    assert torch.equal(windows.batch([3])[1], torch.ones(1, 2, 1, 4))
+    assert cache.summary()["cache_files_written"] == 2
+    cache.cleanup_cycle(7)
+    assert not (tmp_path / "generated").exists()

@@ -1,0 +1,203 @@
+"""SyntheticTrainer: learning, masked rollout loss, curriculum, checkpoints and exact resume (CPU)."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from hyco.config.errors import DataError
+from hyco.config.schema import SyntheticTrainerConfig
+from hyco.networks import build_network, compute_stats
+from hyco.training.synthetic import SyntheticTrainer, rollout_loss
+
+GRID = 8
+
+
+def shifting_trajectories(n: int, frames: int, seed: int = 0, channels: int = 1) -> torch.Tensor:
+    """[n, frames, C, GRID, GRID]: a random field moving one cell in x per frame (periodic)."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(n, channels, GRID, GRID, generator=g)
+    return torch.stack([torch.roll(x0, t, dims=-1) for t in range(frames)], dim=1)
+
+
+def windows(traj: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n, t = traj.shape[:2]
+    inputs = traj[:, : t - steps].reshape(-1, *traj.shape[2:])
+    targets = torch.stack([traj[:, r + 1: t - steps + r + 1] for r in range(steps)], dim=2)
+    return inputs, targets.reshape(-1, steps, *traj.shape[2:])
+
+
+def small_unet(seed: int = 0, width: int = 4, stats=None, channels: int = 1, dynamic=(0,)):
+    torch.manual_seed(seed)
+    return build_network({"name": "unet", "width": width, "depth": 1, "blocks": 1}, channels, list(dynamic), 2,
+                         stats)
+
+
+def config(**overrides) -> SyntheticTrainerConfig:
+    return SyntheticTrainerConfig(**{"epochs": 4, "batch_size": 4, "lr": 3e-3, "grad_clip": 1.0} | overrides)
+
+
+def test_small_unet_overfits_eight_windows():
+    traj = shifting_trajectories(4, 3)
+    inputs, targets = windows(traj, 1)
+    assert inputs.shape[0] == 8
+    model = small_unet(width=8, stats=compute_stats(traj, [0]))
+    trainer = SyntheticTrainer(config(epochs=150, batch_size=8, lr=1e-2, scheduler="none"), model, progress=False)
+    first = trainer.train([(inputs, targets)], 1)["train_loss"]
+    last = trainer.train([(inputs, targets)], 149)["train_loss"]
+    assert trainer.epoch == 150
+    assert last < first / 10, (first, last)
+
+
+def test_masked_loss_ignores_unobserved_values():
+    torch.manual_seed(3)
+    model = build_network({"name": "convnet", "width": 4, "depth": 1}, 2, [0, 1], 2)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    inputs = torch.randn(2, 2, GRID, GRID)
+    targets = torch.randn(2, 3, 2, GRID, GRID)
+    mask = (torch.rand(2, 3, 1, GRID, GRID) > 0.5).float()
+    changed = targets + 100.0 * (1 - mask) * torch.randn_like(targets)
+
+    def loss_and_grads(t):
+        model.zero_grad()
+        loss = rollout_loss(model, inputs, t, mask, 3, [0, 1])
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    loss_a, grads_a = loss_and_grads(targets)
+    loss_b, grads_b = loss_and_grads(changed)
+    assert loss_a > 0 and torch.equal(loss_a, loss_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+    # the observed values do matter
+    loss_c, _ = loss_and_grads(targets + mask)
+    assert loss_c > loss_a
+
+
+def test_loss_uses_only_dynamic_channels_and_skips_unobserved_steps():
+    model = small_unet(channels=2, dynamic=(1,))  # untrained residual surrogate = identity
+    inputs = torch.zeros(1, 2, GRID, GRID)
+    targets = torch.zeros(1, 2, 2, GRID, GRID)
+    targets[:, :, 0] = 5.0  # the static channel: ignored
+    targets[:, 1, 1] = 2.0  # step 2 of the dynamic channel: squared error 4
+    assert rollout_loss(model, inputs, targets, None, 2, [1]).item() == pytest.approx(2.0)  # mean(0, 4)
+    mask = torch.zeros(1, 2, 1, GRID, GRID)
+    mask[:, 1] = 1.0  # only step 2 observed: the mean is over observed steps
+    assert rollout_loss(model, inputs, targets, mask, 2, [1]).item() == pytest.approx(4.0)
+
+
+def test_rollout_equals_chained_single_steps():
+    model = small_unet()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    state = torch.randn(3, 1, GRID, GRID)
+    frames = model.rollout(state, 4)
+    chained = state
+    with torch.no_grad():
+        for r in range(4):
+            chained = model(chained)
+            assert torch.equal(frames[:, r], chained)
+    targets = torch.randn(3, 4, 1, GRID, GRID)
+    per_step = [((frames[:, r] - targets[:, r]) ** 2).mean() for r in range(4)]
+    assert torch.allclose(rollout_loss(model, state, targets, None, 4, [0]), torch.stack(per_step).mean())
+
+
+def test_curriculum_spans_the_whole_run_across_calls():
+    traj = shifting_trajectories(2, 6)
+    inputs, targets = windows(traj, 3)
+    trainer = SyntheticTrainer(config(epochs=6, curriculum=[1, 2, 3]), small_unet(), progress=False)
+    steps = []
+    for _ in range(3):  # three calls of two epochs: the curriculum does not restart
+        steps += [h["rollout_steps"] for h in trainer.train([(inputs, targets)], 2)["history"]]
+    assert steps == [1, 1, 2, 2, 3, 3]
+    # a longer plan stretches the stages; the cosine schedule's LR decreases monotonically
+    trainer = SyntheticTrainer(config(epochs=2, curriculum=[1, 3]), small_unet(), progress=False, total_epochs=4)
+    history = trainer.train([(inputs, targets)], 4)["history"]
+    assert [h["rollout_steps"] for h in history] == [1, 1, 3, 3]
+    lrs = [h["lr"] for h in history]
+    assert lrs[0] == pytest.approx(3e-3) and all(a > b > 0 for a, b in zip(lrs, lrs[1:]))
+
+
+def _loader(inputs, targets, masks):
+    return DataLoader(TensorDataset(inputs, targets, masks), batch_size=4, shuffle=True)  # global RNG order
+
+
+def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
+    traj = shifting_trajectories(3, 6)
+    inputs, targets = windows(traj, 2)
+    masks = (torch.rand(inputs.shape[0], 2, 1, GRID, GRID, generator=torch.Generator().manual_seed(5)) > 0.3).float()
+    val = shifting_trajectories(2, 5, seed=9)
+    stats = compute_stats(traj, [0])
+    cfg = config(epochs=4, curriculum=[1, 2], scheduler="cosine", optimizer="adamw", weight_decay=0.01)
+
+    torch.manual_seed(0)
+    straight = SyntheticTrainer(cfg, small_unet(stats=stats), run_dir=tmp_path / "a", progress=False)
+    straight.set_validation(val)
+    straight.train(_loader(inputs, targets, masks), 4)
+
+    torch.manual_seed(0)
+    first = SyntheticTrainer(cfg, small_unet(stats=stats), run_dir=tmp_path / "b", progress=False)
+    first.set_validation(val)
+    first.train(_loader(inputs, targets, masks), 2)
+    torch.rand(1000)  # the interruption: other work moves the global RNG
+    resumed = SyntheticTrainer(cfg, small_unet(seed=123), run_dir=tmp_path / "b", progress=False)
+    resumed.set_validation(val)
+    assert resumed.resume() and resumed.epoch == 2
+    resumed.train(_loader(inputs, targets, masks), 2)
+
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.lr == straight.lr and resumed.best_val_loss == straight.best_val_loss
+    log_a = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    log_b = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log_b] == [1, 2, 3, 4]
+    assert [r["train_loss"] for r in log_a] == [r["train_loss"] for r in log_b]
+    assert [r["rollout_steps"] for r in log_b] == [1, 1, 2, 2]
+
+
+def test_best_checkpoint_is_chosen_on_validation_loss(tmp_path):
+    traj = shifting_trajectories(2, 5)
+    inputs, targets = windows(traj, 1)
+    trainer = SyntheticTrainer(config(epochs=5), small_unet(), run_dir=tmp_path, progress=False)
+    trainer.train([(inputs, targets)], 2)
+    assert (tmp_path / "last.pt").is_file() and not (tmp_path / "best.pt").exists()  # no validation data
+    trainer.set_validation(shifting_trajectories(2, 4, seed=4))
+    history = trainer.train([(inputs, targets)], 3)["history"]
+    best = min(history, key=lambda h: h["val_loss"])
+    payload = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert payload["epoch"] == best["epoch"] and payload["best_val_loss"] == best["val_loss"]
+    assert len(history[-1]["val_rel_l2"]) == 3  # one relative L2 per predicted frame
+
+
+def test_checkpoint_for_another_network_is_refused(tmp_path):
+    trainer = SyntheticTrainer(config(), small_unet(width=4), progress=False)
+    path = trainer.save_checkpoint(tmp_path / "w4.pt")
+    other = SyntheticTrainer(config(), small_unet(width=8), progress=False)
+    with pytest.raises(DataError) as info:
+        other.load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message and "different network config" in message and "params.width: 4 -> 8" in message
+    (tmp_path / "broken.pt").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="not a readable hyco checkpoint"):
+        other.load_checkpoint(tmp_path / "broken.pt")
+
+
+def test_normalisation_stats_are_restored_from_the_checkpoint(tmp_path):
+    stats = compute_stats(3.0 + 2.0 * shifting_trajectories(2, 4), [0])
+    trainer = SyntheticTrainer(config(), small_unet(stats=stats), progress=False)
+    path = trainer.save_checkpoint(tmp_path / "c.pt")
+    fresh = SyntheticTrainer(config(), small_unet(), progress=False)  # identity statistics
+    fresh.load_checkpoint(path, weights_only_model=True)
+    restored = fresh.model.stats()
+    assert restored["mean"].item() == pytest.approx(3.0, abs=0.5) and restored["std"].item() > 1.5
+    assert all(torch.equal(restored[k], stats[k]) for k in stats)
+
+
+def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
+    from hyco.config.errors import ConfigError
+    from hyco.config.validate import load
+
+    with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
+                                          r"data\.rollout_steps \(2\), got \[1, 4\]$"):
+        load("train", [*fake_overrides, "data.rollout_steps=2", "trainer.synthetic.curriculum=[1,4]"])
