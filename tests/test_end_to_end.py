@@ -65,3 +65,17 @@ def test_report_without_evaluation_names_the_missing_file(tmp_path):
     result = hyco("report", "experiment=burgers_1d_quick", f"output_dir={tmp_path}/empty", cwd=tmp_path)
     assert result.returncode == 2
     assert "metrics.json: not found" in result.stderr and "hyco evaluate" in result.stderr
+
+
+def test_multirun_sweep_runs_one_job_per_value(tmp_path):
+    result = hyco("train", "-m", "mode=physical", "experiment=burgers_1d_quick", "trainer.physical.epochs=1",
+                  "trainer.physical.optimizer=lbfgsb,adam", f"output_dir={tmp_path}/sweep",
+                  f"data_dir={tmp_path}/data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for job in ("job_0", "job_1"):
+        summary = json.loads((tmp_path / "sweep" / job / "physical" / "summary.json").read_text())
+        assert summary["epochs"] == 1
+        assert (tmp_path / "sweep" / job / "hyco.log").exists()
+    optimizers = {(tmp_path / "sweep" / job / ".hydra" / "overrides.yaml").read_text().count("adam")
+                  for job in ("job_0", "job_1")}
+    assert optimizers == {0, 1}  # one job per swept value

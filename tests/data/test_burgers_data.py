@@ -18,7 +18,8 @@ from hyco.data.store import TrajectoryStore  # noqa: E402
 from hyco.data.windows import WindowDataset  # noqa: E402
 from hyco.physics import build_physics  # noqa: E402
 
-NET = ["plugins=[fake_models]", "~network", "+network.name=fake_net"]  # the test plugin's network; the real Burgers model
+# the test plugin's network; the real Burgers model
+NET = ["plugins=[fake_models]", "~network", "+network.name=fake_net"]
 SMALL = ["physics=burgers_1d", "physics.resolution=[32]", "experiment_name=tiny", "data.num_train=3",
          "data.num_val=1", "data.num_test=1", "data.num_frames=6", "data.rollout_steps=2", "data.generation_batch=2"]
 

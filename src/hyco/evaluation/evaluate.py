@@ -125,6 +125,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "dt": exp.physics.dt,
         "dataset": str(exp.dataset_path),
         "true_coefficients": {k: v.cpu().tolist() for k, v in true_coefficients.items()},
+        "initial_coefficients": {k: v.cpu().tolist() for k, v in exp.physics.initial_guess().items()},
         "learned_coefficients": learned,
         "runs": runs,
     }

@@ -95,14 +95,16 @@ def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Pa
         true = np.asarray(true, dtype=float)
         if true.ndim == 0:
             traces = {}
+            start = metrics.get("initial_coefficients", {}).get(name)
             for key, relative in PHYSICAL_TRACES.items():
                 values = [r[name] for r in _read_jsonl(run_dir / relative / JSONL) if name in r]
                 if values:
-                    traces[RUN_LABELS[key]] = values
+                    traces[RUN_LABELS[key]] = ([start] if start is not None else []) + values
             if traces:
                 figures.append(Figure(f"Learned {name}", plots.plot_scalar_traces(
                     traces, float(true), figures_dir / f"coefficient_{name}.png", name),
-                    f"{name} after each physical training epoch against the true value."))
+                    f"{name}: the initial guess (epoch 0) and the value after each physical training epoch, "
+                    "against the true value."))
         else:
             learned = {RUN_LABELS.get(k, k): np.broadcast_to(np.asarray(v[name], dtype=float), true.shape)
                        for k, v in metrics.get("learned_coefficients", {}).items() if name in v}
