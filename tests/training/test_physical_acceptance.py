@@ -5,6 +5,7 @@ The centre-observed heat case goes through the real data pipeline (ensure_datase
 the observation mask -> make_loader); the others build the windows directly from `model.rollout`.
 """
 
+import pytest
 import torch
 
 from hyco.config.schema import DataConfig, HycoConfig, ObservationConfig, PhysicalTrainerConfig
@@ -84,3 +85,40 @@ def test_heat_2d_diffusivity_field_observed_only_in_the_centre_quarter(tmp_path)
           f"{error_inside:.3g} (observed box)")
     assert torch.isfinite(learned).all() and 0 < error < 1
     assert error_inside < 0.05 < error  # worse than with full observations, good where observed
+
+
+# ---------------------------------------------------------------- robustness with the real models
+
+
+def test_mixed_batches_with_shared_and_missing_masks():
+    """Real windows with a mask shared by all windows ([1, 1, 1, *s], only broadcastable) next to generated
+    windows without one: the trainer completes both to [B, R, 1, *s] and learns from the observed values."""
+    model = build_physics(shipped_config("heat_2d"))
+    (inputs, targets), = rollout_windows(model, sims=4, frames=10, rollout=2)
+    mask = torch.zeros(1, 1, 1, *model.spatial_shape)
+    mask[..., 8:24, 8:24] = 1.0
+    corrupted = targets[:16].clone()
+    corrupted[..., :8, :] += 10.0  # garbage where the real windows are not observed
+    trainer = trainer_for(model, iterations=50)
+    metrics = trainer.train([(inputs[:16], corrupted, mask), (inputs[16:], targets[16:])], 1)
+    assert metrics["windows"] == 32
+    assert metrics["diffusivity_rel_error"] < 0.01
+
+
+def test_float64_burgers_reaches_float64_accuracy():
+    model = build_physics(shipped_config("burgers_2d"), dtype="float64")
+    trainer = trainer_for(model, iterations=10)
+    metrics = trainer.train(rollout_windows(model, sims=2, frames=5, rollout=2), 1)
+    assert trainer.coefficients()["viscosity"].dtype == torch.float64
+    assert metrics["viscosity_rel_error"] < 1e-8  # float32 stops near 1e-7
+
+
+@pytest.mark.slow
+def test_smoke_buoyancy_through_the_staggered_velocity_and_pressure_solve():
+    section = shipped_config("smoke_2d")
+    section["resolution"] = [16, 16]
+    model = build_physics(section)  # truth 1.0, guess 0.5
+    trainer = trainer_for(model, iterations=8)
+    metrics = trainer.train(rollout_windows(model, sims=2, frames=4, rollout=2), 1)
+    assert metrics["rejected_steps"] == 0
+    assert metrics["buoyancy_rel_error"] < 1e-4

@@ -106,6 +106,9 @@ class PhysicalTrainer:
         count, limit = 0, None
         for batch in data_source:
             batch = tuple(t.to(self.device, self.dtype, non_blocking=True) for t in batch)
+            if len(batch) > 2:  # a mask only broadcastable to [B, R, 1, *s] (e.g. one shared by all windows)
+                inputs, targets = batch[0], batch[1]
+                batch = (inputs, targets, batch[2].expand(targets.shape[0], targets.shape[1], 1, *targets.shape[3:]))
             if limit is None:
                 self._rollout_steps_hint = batch[1].shape[1]
                 limit = self.max_windows()
