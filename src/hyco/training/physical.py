@@ -185,17 +185,20 @@ class PhysicalTrainer:
             return raw
 
         x0 = np.concatenate([self.raw[n].detach().cpu().double().reshape(-1).numpy() for n in self.learnable])
-        with torch.no_grad():
-            start_loss = float(self._objective(unflatten(x0), batch))
-        if not math.isfinite(start_loss):
-            raise DataError("physical trainer: the loss is not finite at the current coefficients")
-        scale = 1.0 / max(start_loss, 1e-30)
-        best = {"loss": start_loss, "x": x0.copy()}
+        # SciPy's first evaluation is at x0: its loss sets the scale (no separate forward pass, and no
+        # gradient-free trace of the rollout to compile and warm up).
+        best: dict[str, Any] = {"loss": math.inf, "x": x0.copy(), "scale": None}
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             raw = unflatten(x)
             loss = self._objective(raw, batch)
             value = float(loss.detach())
+            if best["scale"] is None:
+                if not math.isfinite(value):
+                    raise DataError("physical trainer: the loss is not finite at the current coefficients")
+                best["scale"] = 1.0 / max(value, 1e-30)
+                best["loss"] = value
+            scale = best["scale"]
             if not math.isfinite(value):
                 self.rejected_steps += 1
                 log.debug("physical: rejected a non-finite trial point")
