@@ -38,6 +38,7 @@ def test_burgers_2d_scalar_viscosity_from_a_guess_two_times_off():
     trainer = trainer_for(model, iterations=10)
     metrics = trainer.train(rollout_windows(model, sims=2, frames=6, rollout=2), 1)
     assert metrics["windows"] == 8 and metrics["rejected_steps"] == 0
+    assert 1 <= metrics["iterations"] <= 10 and metrics["evaluations"] >= metrics["iterations"]
     print(f"burgers 32x32: relative error of the viscosity {metrics['viscosity_rel_error']:.3g}")
     assert metrics["viscosity_rel_error"] < 1e-3
 

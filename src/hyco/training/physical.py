@@ -59,6 +59,7 @@ class PhysicalTrainer:
         self.epoch = 0
         self.rejected_steps = 0
         self.history: list[dict[str, Any]] = []
+        self._last_iterations = self._last_evaluations = 0  # of the last epoch's optimiser run
         self._adam = (torch.optim.Adam([self.raw[n] for n in self.learnable], lr=config.lr)
                       if config.optimizer == "adam" else None)
         self.run_log = RunLog(run_dir, "physical")
@@ -145,6 +146,7 @@ class PhysicalTrainer:
             self.epoch += 1
             metrics = {"epoch": self.epoch, "loss": loss, "windows": int(batch[0].shape[0]),
                        "rejected_steps": self.rejected_steps - rejected_before,
+                       "iterations": self._last_iterations, "evaluations": self._last_evaluations,
                        "seconds": time.perf_counter() - start}
             metrics.update(self._coefficient_metrics())
             self.history.append(metrics)
@@ -193,7 +195,10 @@ class PhysicalTrainer:
         # gradient-free trace of the rollout to compile and warm up).
         best: dict[str, Any] = {"loss": math.inf, "x": x0.copy(), "scale": None}
 
+        evaluations = [0]
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            evaluations[0] += 1
             raw = unflatten(x)
             loss = self._objective(raw, batch)
             value = float(loss.detach())
@@ -216,9 +221,10 @@ class PhysicalTrainer:
                 best["loss"], best["x"] = value, x.copy()
             return value * scale, grad * scale
 
-        minimize(fun, x0, jac=True, method="L-BFGS-B",
-                 options={"maxiter": self.config.iterations, "ftol": self.config.tolerance,
-                          "gtol": self.config.tolerance * 1e-2, "maxls": 20})
+        result = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                          options={"maxiter": self.config.iterations, "ftol": self.config.tolerance,
+                                   "gtol": self.config.tolerance * 1e-2, "maxls": 20})
+        self._last_iterations, self._last_evaluations = int(result.nit), evaluations[0]
         final = unflatten(best["x"])
         for name in self.learnable:
             self.raw[name] = final[name].detach().clone().requires_grad_(True)
@@ -248,6 +254,7 @@ class PhysicalTrainer:
                 self._reject(last_good)
         with torch.no_grad():
             final = float(self._objective(self.raw, batch))
+        self._last_iterations, self._last_evaluations = self.config.iterations, self.config.iterations + 1
         if not math.isfinite(final):
             self._reject(last_good)
             return loss_value
