@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # A model whose step keeps much more (smoke: advection + pressure solve, measured 81-122) declares its
 # own `memory_buffers_per_substep`.
 _BUFFERS_PER_STEP = 28  # the measured 24 plus a margin for the trace of a new batch size
+# A loss below (this many machine epsilons x the targets' RMS)^2 is round-off: the data are fitted as well
+# as the dtype allows, and rescaling it to O(1) would only hand L-BFGS-B amplified noise (its line search
+# then burns `maxls` evaluations without a step). Such an epoch ends after its first evaluation.
+_ROUND_OFF_EPS = 4
 _REJECTED_LOSS = 1e6  # what a non-finite trial point costs L-BFGS-B (after scaling the loss to O(1))
 
 
@@ -194,6 +198,7 @@ class PhysicalTrainer:
         # SciPy's first evaluation is at x0: its loss sets the scale (no separate forward pass, and no
         # gradient-free trace of the rollout to compile and warm up).
         best: dict[str, Any] = {"loss": math.inf, "x": x0.copy(), "scale": None}
+        floor = self._round_off_floor(batch)
 
         evaluations = [0]
 
@@ -207,6 +212,8 @@ class PhysicalTrainer:
                     raise DataError("physical trainer: the loss is not finite at the current coefficients")
                 best["scale"] = 1.0 / max(value, 1e-30)
                 best["loss"] = value
+                if value <= floor:
+                    raise _Converged
             scale = best["scale"]
             if not math.isfinite(value):
                 self.rejected_steps += 1
@@ -221,14 +228,26 @@ class PhysicalTrainer:
                 best["loss"], best["x"] = value, x.copy()
             return value * scale, grad * scale
 
-        result = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                          options={"maxiter": self.config.iterations, "ftol": self.config.tolerance,
-                                   "gtol": self.config.tolerance * 1e-2, "maxls": 20})
-        self._last_iterations, self._last_evaluations = int(result.nit), evaluations[0]
+        try:
+            result = minimize(fun, x0, jac=True, method="L-BFGS-B",
+                              options={"maxiter": self.config.iterations, "ftol": self.config.tolerance,
+                                       "gtol": self.config.tolerance * 1e-2, "maxls": 20})
+            self._last_iterations = int(result.nit)
+        except _Converged:
+            log.debug("physical: loss %.3g is at round-off level, nothing left to fit", best["loss"])
+            self._last_iterations = 0
+        self._last_evaluations = evaluations[0]
         final = unflatten(best["x"])
         for name in self.learnable:
             self.raw[name] = final[name].detach().clone().requires_grad_(True)
         return best["loss"]
+
+    def _round_off_floor(self, batch: tuple[torch.Tensor, ...]) -> float:
+        """The loss that round-off alone produces on these targets (see `_ROUND_OFF_EPS`)."""
+        targets = batch[1].index_select(2, self.dynamic)
+        with torch.no_grad():
+            mean_square = float(masked_mse(targets, torch.zeros_like(targets), batch[2] if len(batch) > 2 else None))
+        return (_ROUND_OFF_EPS * torch.finfo(self.dtype).eps) ** 2 * mean_square
 
     def _adam_epoch(self, batch: tuple[torch.Tensor, ...]) -> float:
         """`iterations` Adam steps on this epoch's objective.
@@ -311,3 +330,7 @@ class PhysicalTrainer:
         except Exception as exc:  # corrupt or foreign file
             raise DataError(f"{path}: not a readable hyco physical checkpoint ({type(exc).__name__})") from None
         self.load_state_dict(state, source=str(path))
+
+
+class _Converged(Exception):
+    """Ends an L-BFGS-B epoch whose starting loss is already at round-off level."""
