@@ -3,6 +3,7 @@ so that a seed gives the same states on every device and dtype."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math as pymath
 
@@ -21,6 +22,16 @@ def fourier_fields(gen: torch.Generator, n: int, channels: int, resolution: tupl
 
     Periodic (walls=False): cos/sin of 2 pi k.x/L, zero mean. Walls: products of sin(pi k_d x_d / L_d),
     which vanish on the boundary faces (zero-Dirichlet compatible)."""
+    basis_t, scale_t = _fourier_basis(tuple(resolution), tuple(bounds), int(max_mode), bool(walls))
+    weights = torch.randn(n, channels, basis_t.shape[0], generator=gen, dtype=torch.float64)
+    return torch.einsum("ncm,m...->nc...", weights * scale_t, basis_t)
+
+
+@functools.lru_cache(maxsize=16)
+def _fourier_basis(resolution: tuple[int, ...], bounds: tuple[float, ...], max_mode: int,
+                   walls: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The modes and their amplitudes, built once per grid: rebuilding them for every batch of initial
+    states cost a sizeable share of data generation."""
     coords = cell_centers(resolution, bounds)
     ndim = len(resolution)
     basis, scale = [], []
@@ -36,10 +47,7 @@ def fourier_fields(gen: torch.Generator, n: int, channels: int, resolution: tupl
             phase = sum(2 * pymath.pi * k[d] * coords[d] / bounds[d] for d in range(ndim))
             basis += [torch.cos(phase), torch.sin(phase)]
             scale += [1.0 / (1 + sum(x * x for x in k))] * 2
-    basis_t = torch.stack(basis)  # [M, *space]
-    weights = torch.randn(n, channels, len(basis), generator=gen, dtype=torch.float64)
-    weights = weights * torch.tensor(scale, dtype=torch.float64)
-    return torch.einsum("ncm,m...->nc...", weights, basis_t)
+    return torch.stack(basis), torch.tensor(scale, dtype=torch.float64)
 
 
 def normalise_max(t: torch.Tensor, amplitude: float) -> torch.Tensor:
