@@ -14,6 +14,9 @@ _FILTERS = (
     (r".*SparseEfficiencyWarning.*", Warning),
     (r".*is deprecated.*", DeprecationWarning),
     (r".*TypedStorage is deprecated.*", UserWarning),
+    # PhiML counts traces of a jit-compiled function; hyco calls its compiled frame with a handful of
+    # batch sizes (training batch, generation chunks, evaluation), each traced once.
+    (r".*jit-compiled function .* was traced \d+ times", RuntimeWarning),
 )
 
 
