@@ -159,3 +159,14 @@ def test_strategy_choice_and_cache_manager(tmp_path):
     assert cache.summary()["cache_files_written"] == 2
     cache.cleanup_cycle(7)
     assert not (tmp_path / "generated").exists()
+
+
+@pytest.mark.parametrize("strategy", ["memory", "cache", "on_the_fly"])
+def test_cycle_metrics_show_storage_and_regeneration_apart(strategy, tmp_path):
+    hybrid, real = make_hybrid(tmp_path, strategy=strategy, cycles=1)
+    metrics = hybrid.train(real)
+    phases = ["physical_rollouts", "synthetic_training", "synthetic_rollouts", "physical_training", "storage",
+              "regeneration"]
+    assert all(metrics[f"seconds_{p}"] >= 0.0 for p in phases)
+    assert (metrics["seconds_storage"] > 0.0) == (strategy == "cache")  # files written, read and removed
+    assert (metrics["seconds_regeneration"] > 0.0) == (strategy == "on_the_fly")  # chunks re-made for batches

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,6 +122,9 @@ class GeneratedWindows:
     `self[i]` is the 2-tuple `(input, target)`: generated fields are complete, so no mask, and no
     weight either (alpha is a count). `batch(indices)` returns batched tensors; with `weight` != 1 a
     constant weight mask is attached, which `masked_mse` turns into a relative weight.
+    `seconds` accumulates the time spent writing/reading cache files ("storage") and re-generating
+    chunks on the fly ("regeneration"), so a HYCO cycle can show what its storage strategy costs;
+    `seconds_at_creation` is its value once the windows were first produced.
     """
 
     def __init__(self, producer: ChunkProducer, count: int, chunk_size: int, strategy: str,
@@ -136,6 +140,7 @@ class GeneratedWindows:
         self._chunks: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._lru = lru_chunks
         self._files: list[Path] = []
+        self.seconds = {"storage": 0.0, "regeneration": 0.0}
         if strategy == "memory":
             for k in range(self.num_chunks):
                 self._chunks[k] = self._produce(k)
@@ -144,9 +149,12 @@ class GeneratedWindows:
             for k in range(self.num_chunks):
                 path = directory / f"chunk_{k:05d}.pt"
                 inputs, targets = self._produce(k)
+                start = time.perf_counter()
                 torch.save({"inputs": inputs, "targets": targets}, path)
                 cache.note_write()
+                self.seconds["storage"] += time.perf_counter() - start
                 self._files.append(path)
+        self.seconds_at_creation = dict(self.seconds)
 
     def _produce(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.producer(k)
@@ -159,11 +167,14 @@ class GeneratedWindows:
         if k in self._chunks:
             self._chunks.move_to_end(k)
             return self._chunks[k]
+        start = time.perf_counter()
         if self.strategy == "cache":
             data = torch.load(self._files[k], weights_only=True)
             chunk = (data["inputs"], data["targets"])
+            self.seconds["storage"] += time.perf_counter() - start
         else:
             chunk = self._produce(k)
+            self.seconds["regeneration"] += time.perf_counter() - start
         self._chunks[k] = chunk
         while len(self._chunks) > self._lru:
             self._chunks.popitem(last=False)
