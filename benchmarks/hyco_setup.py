@@ -33,6 +33,7 @@ class HycoSize:
     network: dict[str, Any] = field(default_factory=lambda: {"name": "unet", "width": 8, "depth": 2})
     batch_size: int = 16
     physical_iterations: int = 3
+    physical_batch_windows: int = 0  # 0: as many as fit trainer.physical.memory_budget_gb
     chunk_size: int = 64
 
 
@@ -82,7 +83,8 @@ def build(size: HycoSize, data_dir: Path, cache_dir: Path, device: torch.device 
     synthetic = SyntheticTrainer(SyntheticTrainerConfig(epochs=0, batch_size=size.batch_size, lr=1e-3,
                                                         scheduler="none"), network, device, progress=False,
                                  total_epochs=1_000_000)
-    physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="lbfgsb", iterations=size.physical_iterations),
+    physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="lbfgsb", iterations=size.physical_iterations,
+                                                     batch_windows=size.physical_batch_windows),
                                physics, device=device, true_coefficients=physics.true_coefficients())
     config = HybridTrainerConfig(cycles=1_000_000, alpha=size.alpha, synthetic_epochs_per_cycle=1,
                                  physical_epochs_per_cycle=1, strategy=size.strategy,
