@@ -1,7 +1,7 @@
 """Scaling of a HYCO cycle on 2D Burgers with the number of training simulations and the resolution,
 and the memory bound of the generated data.
 
-Every configuration runs in a fresh Python process, so its peak RSS (`ru_maxrss`) is its own: the
+Every configuration runs in a fresh Python process, so its peak RSS (VmHWM) is its own: the
 process builds the trainer on a dataset the parent generated beforehand (generation does not count),
 runs one warm-up cycle (jit tracing) and `repeats` measured cycles; it reports the median cycle time,
 its phases and the peak RSS.
@@ -40,6 +40,20 @@ BASELINE = "one generated chunk (baseline)"
 
 
 # ---------------------------------------------------------------------------- child process
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Linux's `ru_maxrss` survives fork + exec (a child started by a big parent
+    reports the parent's peak), so read the high-water mark of this process image, VmHWM, where it exists."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def measure_one(size: HycoSize, data_dir: Path, repeats: int) -> dict[str, Any]:
     """One configuration, in this (fresh) process: cycle time and peak RSS."""
     import statistics
@@ -47,7 +61,6 @@ def measure_one(size: HycoSize, data_dir: Path, repeats: int) -> dict[str, Any]:
     import torch
 
     from benchmarks.hyco_setup import build, one_cycle, phase_summary
-    from hyco.training.hybrid import peak_rss_mb
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
