@@ -105,7 +105,9 @@ def one_cycle(hybrid, real) -> dict[str, Any]:
 def phase_summary(cycles: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """min / median / max of every phase and of the whole cycle over the measured cycles."""
     out = {}
-    for phase in (*PHASES, "cycle"):
+    for c in cycles:  # what the phases do not cover: the trainer's bookkeeping, per cycle
+        c["seconds_other"] = c["seconds_cycle"] - sum(c.get(f"seconds_{p}", 0.0) for p in PHASES)
+    for phase in (*PHASES, "other", "cycle"):
         values = [c.get(f"seconds_{phase}", 0.0) for c in cycles]
         out[phase] = {"min": min(values), "median": statistics.median(values), "max": max(values)}
     return out

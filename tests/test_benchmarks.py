@@ -90,3 +90,32 @@ def test_command_line_help():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--quick" in done.stdout and "--only" in done.stdout
+
+
+def test_summary_table_shows_misses_skips_and_errors():
+    from benchmarks.__main__ import summary_table
+
+    modules = {
+        "a": {"status": "ran", "figures": [common.figure("speed ratio", 0.5, 0.8), common.figure("seconds", 2.0)]},
+        "b": {"status": "skipped", "note": "benchmarks/b.py is not present", "figures": []},
+        "c": {"status": "error", "error": "RuntimeError: boom", "figures": []},
+    }
+    table = summary_table(modules)
+    assert "BELOW TARGET" in table and ">= 0.8" in table
+    assert "SKIPPED" in table and "ERROR" in table and "RuntimeError: boom" in table
+
+
+def test_physics_rollout_figures_are_wrapper_over_bare_ratios():
+    from benchmarks.__main__ import collect_figures
+
+    result = {"models": [{"config": "heat_2d", "resolution": [32, 32], "mode": "forward", "overhead": 0.25}]}
+    (fig,) = collect_figures("physics_rollout", object(), result)
+    assert fig["value"] == pytest.approx(0.75) and fig["status"] == common.BELOW
+
+
+def test_linear_fit_recovers_slope_and_intercept():
+    from benchmarks.scaling import linear_fit
+
+    slope, intercept = linear_fit([1.0, 2.0, 4.0, 8.0], [0.5 + 0.25 * n for n in (1, 2, 4, 8)])
+    assert slope == pytest.approx(0.25) and intercept == pytest.approx(0.5)
+    assert linear_fit([2.0], [1.0]) == (0.0, 1.0)
