@@ -116,6 +116,16 @@ class CacheManager:
                  s["cache_files_written"])
 
 
+def _compact(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU tensor that owns exactly its values. Producers often return views (a window's input frame is
+    a view of the whole [R+1]-frame window): kept as is, a view holds its whole storage alive in RAM and
+    `torch.save` writes all of it, so stored chunks would be larger than `estimate_bytes` says."""
+    tensor = tensor.detach().cpu()
+    if tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size():
+        tensor = tensor.clone(memory_format=torch.contiguous_format)
+    return tensor
+
+
 class GeneratedWindows:
     """`count` generated windows, produced in fixed chunks of `chunk_size` by `producer`.
 
@@ -161,7 +171,7 @@ class GeneratedWindows:
         expected = min(self.chunk_size, self.count - k * self.chunk_size)
         if inputs.shape[0] != expected or targets.shape[0] != expected:
             raise RuntimeError(f"generated chunk {k}: expected {expected} windows, got {inputs.shape[0]}")
-        return inputs.detach().cpu(), targets.detach().cpu()
+        return _compact(inputs), _compact(targets)
 
     def _chunk(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         if k in self._chunks:
