@@ -13,41 +13,20 @@ Run: ``PYTHONPATH=src python -m benchmarks.data_pipeline [--quick] [--device cpu
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.common import figure, interleaved, machine, rate, write_json
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
-def _interleaved(cases: dict[str, Callable[[], float]], repeats: int, warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Warm every case up, then run the repeats round-robin so that all cases see the same machine load
-    (the reference and the measured case alternate), and summarise each case."""
-    for fn in cases.values():
-        for _ in range(warmup):
-            fn()
-    values: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeats):
-        for name, fn in cases.items():
-            values[name].append(fn())
-    return {name: _stats(v) for name, v in values.items()}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _syncer(device: torch.device) -> Callable[[], None] | None:
+    """Wait for queued GPU work before reading the clock (nothing to wait for on CPU)."""
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
 
 
 # ---------------------------------------------------------------------------- loader
@@ -86,31 +65,26 @@ def bench_loader(quick: bool, device: torch.device) -> dict:
         order = BatchOrder(total, batch_size, shuffle=True, seed=0)
         pin = device.type == "cuda"
 
-        def reference() -> float:
-            start = time.perf_counter()
+        def reference() -> None:
             for index in order:  # the bare loop: gather windows from the in-memory tensor
                 sim, t = index // windows_per_sim, index % windows_per_sim
                 window = preloaded[sim[:, None], t[:, None] + offsets]
                 batch = (window[:, 0], window[:, 1:])
                 if device.type != "cpu":
                     batch = tuple((b.pin_memory() if pin else b).to(device, non_blocking=True) for b in batch)
-            _sync(device)
-            return total / (time.perf_counter() - start)
 
         def loader_rate(dataset) -> Callable[[], float]:
             loader = make_loader(dataset, batch_size, shuffle=True, seed=0, device=device)
 
-            def run() -> float:
-                start = time.perf_counter()
+            def epoch() -> None:
                 for _ in loader:
                     pass
-                _sync(device)
-                return total / (time.perf_counter() - start)
 
-            return run
+            return rate(total, epoch, sync=sync)
 
+        sync = _syncer(device)
         cases = {
-            "preloaded tensor (reference)": reference,
+            "preloaded tensor (reference)": rate(total, reference, sync=sync),
             "loader, all sims cached": loader_rate(WindowDataset(store, "train", rollout, max_cached_sims=sims)),
             "loader, centre mask + noise": loader_rate(WindowDataset(
                 store, "train", rollout, max_cached_sims=sims,
@@ -118,11 +92,11 @@ def bench_loader(quick: bool, device: torch.device) -> dict:
             "loader, cache = 1/4 of sims": loader_rate(WindowDataset(store, "train", rollout,
                                                                     max_cached_sims=max(1, sims // 4))),
         }
-        rates = _interleaved(cases, repeats)
+        measured = interleaved(cases, repeats, reference="preloaded tensor (reference)")
         store.close()
-    ref = rates["preloaded tensor (reference)"]["median"]
-    out["windows_per_s"] = rates
-    out["ratio"] = {name: r["median"] / ref for name, r in rates.items()}
+    out["windows_per_s"] = measured["cases"]
+    out["ratio"] = measured["ratio"]
+    out["machine"] = measured["machine"]
     out["target_ratio"] = 0.8
     out["meets_target"] = out["ratio"]["loader, all sims cached"] >= 0.8
     return out
@@ -147,26 +121,20 @@ def bench_generation(quick: bool, device: torch.device) -> dict:
     states = torch.cat([model.initial_state(1, seed) for seed in range(batch)])
     sample_steps = sims * (frames - 1)
 
-    def bare() -> float:
-        start = time.perf_counter()
+    def bare() -> None:
         with torch.no_grad():
             for _ in range(sims // batch):
                 model.rollout(states, coefficients, frames - 1)
-        _sync(device)
-        return sample_steps / (time.perf_counter() - start)
 
+    sync = _syncer(device)
     with tempfile.TemporaryDirectory() as tmp:
-        def generate() -> float:
-            start = time.perf_counter()
-            ensure_dataset(cfg, model, tmp)
-            return sample_steps / (time.perf_counter() - start)
-
-        rates = _interleaved({"bare model.rollout (reference)": bare, "ensure_dataset (regenerate=always)": generate},
-                             repeats, warmup=2)
+        measured = interleaved({"bare model.rollout (reference)": rate(sample_steps, bare, sync=sync),
+                                "ensure_dataset (regenerate=always)": rate(sample_steps,
+                                                                           lambda: ensure_dataset(cfg, model, tmp))},
+                               repeats, warmup=2, reference="bare model.rollout (reference)")
     out = {"resolution": resolution, "sims": sims, "frames": frames, "generation_batch": batch, "device": str(device),
-           "sample_steps_per_s": rates}
-    out["ratio"] = (rates["ensure_dataset (regenerate=always)"]["median"]
-                    / rates["bare model.rollout (reference)"]["median"])
+           "sample_steps_per_s": measured["cases"], "machine": measured["machine"]}
+    out["ratio"] = measured["ratio"]["ensure_dataset (regenerate=always)"]
     out["target_ratio"] = 0.8
     out["meets_target"] = out["ratio"] >= 0.8
     return out
@@ -188,10 +156,16 @@ def run(quick: bool = True, device: str = "cpu") -> dict:
     dev = torch.device(device)
     loader = bench_loader(quick, dev)
     generation = bench_generation(quick, dev)
+    env = machine()  # other processes on the machine skew every figure
     result = {"benchmark": "data_pipeline", "quick": quick, "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-              "load_average_1min": os.getloadavg()[0],  # other processes on the machine skew every figure
-              "loader": loader, "generation": generation}
+              "threads": env["torch_threads"], "cpus": env["cpus"], "load_average_1min": env["load_average"][0],
+              "machine": env, "loader": loader, "generation": generation,
+              "figures": [
+                  figure("loader windows/s vs preloaded tensor", loader["ratio"]["loader, all sims cached"], 0.8),
+                  figure("loader with mask + noise vs preloaded tensor",
+                         loader["ratio"]["loader, centre mask + noise"], note="information: observation cost"),
+                  figure("generation sample-steps/s vs bare rollout", generation["ratio"], 0.8),
+              ]}
     ref = loader["windows_per_s"]["preloaded tensor (reference)"]["median"]
     print(_table(f"loader: {loader['sims']} sims x {loader['frames']} frames, {loader['space']}, "
                  f"R={loader['rollout_steps']}, batch {loader['batch_size']}, {dev}", "windows/s",
@@ -200,13 +174,10 @@ def run(quick: bool = True, device: str = "cpu") -> dict:
     print(_table(f"generation: burgers {generation['resolution']}, {generation['sims']} sims x "
                  f"{generation['frames']} frames, batch {generation['generation_batch']}, {dev}", "sample-steps/s",
                  gen, gen["bare model.rollout (reference)"]["median"]))
-    print(f"\nmachine load average {result['load_average_1min']:.1f} on {os.cpu_count()} CPUs")
+    print(f"\nmachine load average {result['load_average_1min']:.1f} on {env['cpus']} CPUs")
     print(f"loader ratio {loader['ratio']['loader, all sims cached']:.2f} (target >= 0.8), "
           f"generation ratio {generation['ratio']:.2f} (target >= 0.8)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"data_pipeline{'_quick' if quick else ''}_{dev.type}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS / name}")
+    print(f"wrote {write_json('data_pipeline', result)}")
     return result
 
 

@@ -22,7 +22,8 @@ import time
 
 import torch
 
-from benchmarks.common import summary, write_result
+from benchmarks.common import figure, machine, write_json
+from benchmarks.common import summarize as summary
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.physics import build_physics, shipped_config
 from hyco.training.physical import PhysicalTrainer
@@ -91,6 +92,16 @@ def run(quick: bool = True) -> dict:
     b, p = result["cases"]["batched"], result["cases"]["per-sample loop"]
     result["speedup_per_window_evaluation"] = (p["s_per_window_evaluation"]["median"]
                                                / b["s_per_window_evaluation"]["median"])
+    result["machine"] = machine()
+    result["figures"] = [
+        figure("physical L-BFGS: s per iteration, batched", b["s_per_iteration"]["median"], unit="s",
+               higher_is_better=False, note=f"all {windows} windows per iteration"),
+        figure("physical L-BFGS: s per iteration, per-sample loop", p["s_per_iteration"]["median"], unit="s",
+               higher_is_better=False, note="one window per iteration"),
+        figure("physical L-BFGS: per-window cost, per-sample / batched", result["speedup_per_window_evaluation"],
+               unit="x"),
+        figure("physical L-BFGS: final coefficient error, batched", b["final_rel_error"], higher_is_better=False),
+    ]
     return result
 
 
@@ -115,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = run(quick=args.quick)
     print(table(result))
-    path = write_result(f"physical_training{'_quick' if args.quick else ''}", result)
+    path = write_json(f"physical_training{'_quick' if args.quick else ''}", result)
     print(f"wrote {path}")
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import figure, interleaved, rate, write_json
 from hyco.config.schema import ObservationConfig, SyntheticTrainerConfig
 from hyco.data.loader import make_loader
 from hyco.data.store import TrajectoryStore, create_store
@@ -31,9 +30,7 @@ from hyco.data.windows import WindowDataset
 from hyco.networks import build_network, compute_stats
 from hyco.training.synthetic import SyntheticTrainer
 from hyco.utils.device import resolve_device
-from hyco.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).parent / "results" / "synthetic_training.json"
 TARGET = 0.8
 
 
@@ -79,17 +76,12 @@ def _bare_epoch(model, optimizer, batches: ShuffledBatches, steps: int) -> None:
         optimizer.step()
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run(quick: bool = False, device: str = "auto") -> dict:
     dev = resolve_device(device)
     sims, frames, grid, steps, batch_size = (8, 10, 32, 2, 16) if quick else (32, 10, 32, 2, 16)
     repeats = 3 if quick else 7
     section = {"name": "unet", "width": 16, "depth": 2}
-    timings: dict[str, list[float]] = {"bare": [], "trainer": [], "trainer+loader": []}
+    loops = ("bare", "trainer", "trainer+loader")
     with tempfile.TemporaryDirectory() as tmp:
         traj = _write_dataset(Path(tmp) / "bench.h5", sims, frames, grid)
         dataset = WindowDataset(TrajectoryStore(Path(tmp) / "bench.h5"), "train", steps,
@@ -98,7 +90,7 @@ def run(quick: bool = False, device: str = "auto") -> dict:
         preloaded = tuple(t.to(dev) for t in dataset.batch(torch.arange(num)))
         torch.manual_seed(0)
         base = build_network(section, 2, [0, 1], 2, compute_stats(traj, [0, 1])).to(dev)
-        models = {name: copy.deepcopy(base) for name in timings}
+        models = {name: copy.deepcopy(base) for name in loops}
         config = SyntheticTrainerConfig(epochs=repeats + 1, batch_size=batch_size, lr=1e-3, scheduler="none",
                                         grad_clip=0.0)
         optimizer = torch.optim.Adam(models["bare"].parameters(), lr=1e-3)
@@ -107,26 +99,22 @@ def run(quick: bool = False, device: str = "auto") -> dict:
         sources = {"bare": ShuffledBatches(preloaded, batch_size, seed=1),
                    "trainer": ShuffledBatches(preloaded, batch_size, seed=1),
                    "trainer+loader": make_loader(dataset, batch_size, shuffle=True, seed=1, device=dev)}
-        for repeat in range(repeats + 1):  # the first round is warm-up
-            for name in timings:
-                _sync(dev)
-                start = time.perf_counter()
-                if name == "bare":
-                    _bare_epoch(models[name], optimizer, sources[name], steps)
-                else:
-                    trainers[name].train(sources[name], 1)
-                _sync(dev)
-                if repeat > 0:
-                    timings[name].append(num / (time.perf_counter() - start))
+        sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
+        cases = {"bare": rate(num, lambda: _bare_epoch(models["bare"], optimizer, sources["bare"], steps), sync=sync)}
+        for name, trainer in trainers.items():
+            cases[name] = rate(num, lambda trainer=trainer, name=name: trainer.train(sources[name], 1), sync=sync)
+        measured = interleaved(cases, repeats, warmup=1, reference="bare")  # one epoch of each per round
         for trainer in trainers.values():
             trainer.close()
-    summary = {name: {"min": min(v), "median": statistics.median(v), "max": max(v)} for name, v in timings.items()}
-    ratios = {name: summary[name]["median"] / summary["bare"]["median"] for name in ("trainer", "trainer+loader")}
+    summary = measured["cases"]
+    ratios = {name: measured["ratio"][name] for name in ("trainer", "trainer+loader")}
     result = {
         "benchmark": "synthetic_training", "quick": quick, "device": str(dev), "threads": torch.get_num_threads(),
         "network": section, "grid": [grid, grid], "windows": num, "batch_size": batch_size, "rollout_steps": steps,
         "repeats": repeats, "samples_per_s": summary, "ratio_median": ratios, "target": TARGET,
-        "passed": all(r >= TARGET for r in ratios.values()),
+        "passed": all(r >= TARGET for r in ratios.values()), "machine": measured["machine"],
+        "figures": [figure("synthetic training samples/s vs bare torch loop", ratios["trainer"], TARGET),
+                    figure("synthetic training + HDF5 loader vs bare torch loop", ratios["trainer+loader"], TARGET)],
     }
     print(f"samples/s on {dev} ({torch.get_num_threads()} threads): {num} windows {grid}x{grid}, batch {batch_size}, "
           f"R={steps}, UNet width 16 depth 2, median of {repeats} epochs after warm-up")
@@ -135,7 +123,7 @@ def run(quick: bool = False, device: str = "auto") -> dict:
         ratio = s["median"] / summary["bare"]["median"]
         print(f"{name:<16}{s['min']:>10.1f}{s['median']:>10.1f}{s['max']:>10.1f}{ratio:>10.3f}")
     print(f"target >= {TARGET}x: {'PASS' if result['passed'] else 'FAIL'}")
-    atomic_write_json(result, RESULTS)
+    print(f"wrote {write_json('synthetic_training', result)}")
     return result
 
 

@@ -159,3 +159,25 @@ def test_strategy_choice_and_cache_manager(tmp_path):
     assert cache.summary()["cache_files_written"] == 2
     cache.cleanup_cycle(7)
     assert not (tmp_path / "generated").exists()
+
+
+@pytest.mark.parametrize("strategy", ["memory", "cache", "on_the_fly"])
+def test_cycle_metrics_show_storage_and_regeneration_apart(strategy, tmp_path):
+    hybrid, real = make_hybrid(tmp_path, strategy=strategy, cycles=1)
+    metrics = hybrid.train(real)
+    phases = ["physical_rollouts", "synthetic_training", "synthetic_rollouts", "physical_training", "storage",
+              "regeneration"]
+    assert all(metrics[f"seconds_{p}"] >= 0.0 for p in phases)
+    assert (metrics["seconds_storage"] > 0.0) == (strategy == "cache")  # files written, read and removed
+    assert (metrics["seconds_regeneration"] > 0.0) == (strategy == "on_the_fly")  # chunks re-made for batches
+
+
+def test_generated_chunks_own_only_their_values():
+    """A view (e.g. a window's first frame) must not keep its whole window alive in the stored chunk."""
+    window = torch.randn(6, 3, 1, 16)  # [n, R+1, C, x]
+
+    generated = GeneratedWindows(lambda k: (window[:, 0], window[:, 1:]), 6, 6, "memory")
+    inputs, targets = generated._chunks[0]
+    assert inputs.untyped_storage().nbytes() == inputs.numel() * 4
+    assert targets.untyped_storage().nbytes() == targets.numel() * 4
+    assert torch.equal(inputs, window[:, 0]) and torch.equal(targets, window[:, 1:])

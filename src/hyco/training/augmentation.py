@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -115,12 +116,25 @@ class CacheManager:
                  s["cache_files_written"])
 
 
+def _compact(tensor: torch.Tensor) -> torch.Tensor:
+    """A CPU tensor that owns exactly its values. Producers often return views (a window's input frame is
+    a view of the whole [R+1]-frame window): kept as is, a view holds its whole storage alive in RAM and
+    `torch.save` writes all of it, so stored chunks would be larger than `estimate_bytes` says."""
+    tensor = tensor.detach().cpu()
+    if tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size():
+        tensor = tensor.clone(memory_format=torch.contiguous_format)
+    return tensor
+
+
 class GeneratedWindows:
     """`count` generated windows, produced in fixed chunks of `chunk_size` by `producer`.
 
     `self[i]` is the 2-tuple `(input, target)`: generated fields are complete, so no mask, and no
     weight either (alpha is a count). `batch(indices)` returns batched tensors; with `weight` != 1 a
     constant weight mask is attached, which `masked_mse` turns into a relative weight.
+    `seconds` accumulates the time spent writing/reading cache files ("storage") and re-generating
+    chunks on the fly ("regeneration"), so a HYCO cycle can show what its storage strategy costs;
+    `seconds_at_creation` is its value once the windows were first produced.
     """
 
     def __init__(self, producer: ChunkProducer, count: int, chunk_size: int, strategy: str,
@@ -136,6 +150,7 @@ class GeneratedWindows:
         self._chunks: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._lru = lru_chunks
         self._files: list[Path] = []
+        self.seconds = {"storage": 0.0, "regeneration": 0.0}
         if strategy == "memory":
             for k in range(self.num_chunks):
                 self._chunks[k] = self._produce(k)
@@ -144,26 +159,32 @@ class GeneratedWindows:
             for k in range(self.num_chunks):
                 path = directory / f"chunk_{k:05d}.pt"
                 inputs, targets = self._produce(k)
+                start = time.perf_counter()
                 torch.save({"inputs": inputs, "targets": targets}, path)
                 cache.note_write()
+                self.seconds["storage"] += time.perf_counter() - start
                 self._files.append(path)
+        self.seconds_at_creation = dict(self.seconds)
 
     def _produce(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs, targets = self.producer(k)
         expected = min(self.chunk_size, self.count - k * self.chunk_size)
         if inputs.shape[0] != expected or targets.shape[0] != expected:
             raise RuntimeError(f"generated chunk {k}: expected {expected} windows, got {inputs.shape[0]}")
-        return inputs.detach().cpu(), targets.detach().cpu()
+        return _compact(inputs), _compact(targets)
 
     def _chunk(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         if k in self._chunks:
             self._chunks.move_to_end(k)
             return self._chunks[k]
+        start = time.perf_counter()
         if self.strategy == "cache":
             data = torch.load(self._files[k], weights_only=True)
             chunk = (data["inputs"], data["targets"])
+            self.seconds["storage"] += time.perf_counter() - start
         else:
             chunk = self._produce(k)
+            self.seconds["regeneration"] += time.perf_counter() - start
         self._chunks[k] = chunk
         while len(self._chunks) > self._lru:
             self._chunks.popitem(last=False)

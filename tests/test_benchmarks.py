@@ -1,0 +1,121 @@
+"""The benchmark suite's timing helper and command line (no timing assertions: only arithmetic)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from benchmarks import common
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    """A clock that advances by a scripted duration each time a measured function runs."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self, duration: float):
+        def fn():
+            self.now += duration
+        return fn
+
+
+def test_summarize_min_median_max():
+    s = common.summarize([3.0, 1.0, 2.0, 10.0])
+    assert (s["min"], s["median"], s["max"]) == (1.0, 2.5, 10.0)
+    assert s["values"] == [3.0, 1.0, 2.0, 10.0]
+    with pytest.raises(ValueError):
+        common.summarize([])
+
+
+def test_rate_and_seconds_use_the_clock():
+    clock = FakeClock()
+    assert common.rate(100, clock.work(0.5), clock=clock)() == pytest.approx(200.0)
+    assert common.seconds(clock.work(0.25), clock=clock)() == pytest.approx(0.25)
+
+
+def test_interleaved_alternates_cases_and_computes_ratios():
+    clock = FakeClock()
+    order = []
+    durations = {"ref": iter([9.0, 1.0, 2.0, 4.0]), "case": iter([9.0, 2.0, 8.0, 4.0])}  # first = warm-up
+
+    def case(name):
+        def fn():
+            order.append(name)
+            clock.now += next(durations[name])
+        return common.rate(8.0, fn, clock=clock)
+
+    out = common.interleaved({"ref": case("ref"), "case": case("case")}, repeats=3, warmup=1, reference="ref")
+    assert order == ["ref", "case"] + ["ref", "case"] * 3  # warm-up, then round-robin
+    ref, measured = out["cases"]["ref"], out["cases"]["case"]
+    assert (ref["min"], ref["median"], ref["max"]) == (2.0, 4.0, 8.0)  # rates 8/1, 8/2, 8/4
+    assert (measured["min"], measured["median"], measured["max"]) == (1.0, 2.0, 4.0)
+    assert out["ratio"] == {"ref": 1.0, "case": 0.5}
+    assert out["repeats"] == 3 and out["warmup"] == 1
+    assert len(out["machine"]["load_average"]) == 3 and out["machine"]["torch_threads"] >= 1
+
+
+def test_interleaved_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        common.interleaved({"a": lambda: 1.0}, repeats=0)
+    with pytest.raises(ValueError):
+        common.interleaved({"a": lambda: 1.0}, repeats=1, reference="b")
+
+
+def test_figure_status_never_hides_a_miss():
+    assert common.figure("x", 0.79, 0.8)["status"] == common.BELOW
+    assert common.figure("x", 0.8, 0.8)["status"] == common.OK
+    assert common.figure("mem", 1.5, 1.0, higher_is_better=False)["status"] == common.ABOVE
+    assert common.figure("x", 3.0)["status"] == common.INFO
+    assert common.figure("x", None, 0.8)["status"] == common.INFO
+
+
+def test_write_json_names_the_file_with_a_timestamp(tmp_path):
+    path = common.write_json("demo", {"a": 1}, directory=tmp_path)
+    assert path.parent == tmp_path and path.name.startswith("demo_") and path.suffix == ".json"
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert not common.write_json(None, {}, directory=tmp_path).name.startswith("_")
+
+
+def test_command_line_help():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--quick" in done.stdout and "--only" in done.stdout
+
+
+def test_summary_table_shows_misses_skips_and_errors():
+    from benchmarks.__main__ import summary_table
+
+    modules = {
+        "a": {"status": "ran", "figures": [common.figure("speed ratio", 0.5, 0.8), common.figure("seconds", 2.0)]},
+        "b": {"status": "skipped", "note": "benchmarks/b.py is not present", "figures": []},
+        "c": {"status": "error", "error": "RuntimeError: boom", "figures": []},
+    }
+    table = summary_table(modules)
+    assert "BELOW TARGET" in table and ">= 0.8" in table
+    assert "SKIPPED" in table and "ERROR" in table and "RuntimeError: boom" in table
+
+
+def test_physics_rollout_figures_are_wrapper_over_bare_ratios():
+    from benchmarks.__main__ import collect_figures
+
+    result = {"models": [{"config": "heat_2d", "resolution": [32, 32], "mode": "forward", "overhead": 0.25}]}
+    (fig,) = collect_figures("physics_rollout", object(), result)
+    assert fig["value"] == pytest.approx(0.75) and fig["status"] == common.BELOW
+
+
+def test_linear_fit_recovers_slope_and_intercept():
+    from benchmarks.scaling import linear_fit
+
+    slope, intercept = linear_fit([1.0, 2.0, 4.0, 8.0], [0.5 + 0.25 * n for n in (1, 2, 4, 8)])
+    assert slope == pytest.approx(0.25) and intercept == pytest.approx(0.5)
+    assert linear_fit([2.0], [1.0]) == (0.0, 1.0)
