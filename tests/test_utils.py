@@ -55,6 +55,24 @@ def test_masked_mse_counts_observed_values_only():
     assert masked_mse(pred, target, full).item() == pytest.approx(masked_mse(pred, target).item())
 
 
+def test_masked_mse_weighs_every_sample_the_same():
+    pred = torch.zeros(2, 1, 1, 4, 4)
+    target = torch.zeros_like(pred)
+    target[0] = 1.0  # sample 0: error 1 everywhere, fully observed
+    target[1] = 3.0  # sample 1: error 3, observed on a quarter of the grid only
+    mask = torch.ones(2, 1, 1, 4, 4)
+    mask[1] = 0.0
+    mask[1, ..., :2, :2] = 1.0
+    assert masked_mse(pred, target, mask).item() == pytest.approx((1.0 + 9.0) / 2)
+    # a sample without any observed value is left out instead of counting as zero error
+    mask[1] = 0.0
+    assert masked_mse(pred, target, mask).item() == pytest.approx(1.0)
+    # non-binary mask values weight a sample on top of the per-sample mean
+    weights = torch.ones(2, 1, 1, 4, 4)
+    weights[1] = 0.5
+    assert masked_mse(pred, target, weights).item() == pytest.approx((1.0 + 0.5 * 9.0) / 2)
+
+
 def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
     import stat
