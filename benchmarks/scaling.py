@@ -33,6 +33,7 @@ from typing import Any
 
 from benchmarks.common import figure, machine, write_json
 from benchmarks.hyco_setup import HycoSize
+from hyco.utils.memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "SCALING_RESULT "
@@ -40,20 +41,6 @@ BASELINE = "one generated chunk (baseline)"
 
 
 # ---------------------------------------------------------------------------- child process
-def peak_rss_mb() -> float:
-    """This process's peak RSS. Linux's `ru_maxrss` survives fork + exec (a child started by a big parent
-    reports the parent's peak), so read the high-water mark of this process image, VmHWM, where it exists."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def measure_one(size: HycoSize, data_dir: Path, repeats: int) -> dict[str, Any]:
     """One configuration, in this (fresh) process: cycle time and peak RSS."""
     import statistics

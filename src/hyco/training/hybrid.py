@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from hyco.training.augmentation import (
     num_generated,
 )
 from hyco.training.run_log import RunLog
+from hyco.utils.memory import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,6 @@ def _derived_seed(*parts: int) -> int:
     for part in parts:
         seed = (seed * 1_000_003 + int(part)) % (2**31 - 1)
     return seed
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class HybridTrainer:
