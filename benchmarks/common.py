@@ -49,22 +49,6 @@ def machine() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- timing
-def rate(count: float, fn: Callable[[], Any], clock: Clock = time.perf_counter,
-         sync: Callable[[], None] | None = None) -> Callable[[], float]:
-    """A case measuring `count / seconds of fn()` (items per second; higher is better)."""
-
-    def case() -> float:
-        if sync:
-            sync()
-        start = clock()
-        fn()
-        if sync:
-            sync()
-        return count / (clock() - start)
-
-    return case
-
-
 def seconds(fn: Callable[[], Any], clock: Clock = time.perf_counter,
             sync: Callable[[], None] | None = None) -> Callable[[], float]:
     """A case measuring the seconds of fn() (lower is better)."""
@@ -79,6 +63,13 @@ def seconds(fn: Callable[[], Any], clock: Clock = time.perf_counter,
         return clock() - start
 
     return case
+
+
+def rate(count: float, fn: Callable[[], Any], clock: Clock = time.perf_counter,
+         sync: Callable[[], None] | None = None) -> Callable[[], float]:
+    """A case measuring `count / seconds of fn()` (items per second; higher is better)."""
+    timed = seconds(fn, clock, sync)
+    return lambda: count / timed()
 
 
 def interleaved(cases: Mapping[str, Callable[[], float]], repeats: int, warmup: int = 1,
