@@ -181,3 +181,24 @@ def test_generated_chunks_own_only_their_values():
     assert inputs.untyped_storage().nbytes() == inputs.numel() * 4
     assert targets.untyped_storage().nbytes() == targets.numel() * 4
     assert torch.equal(inputs, window[:, 0]) and torch.equal(targets, window[:, 1:])
+
+
+def test_epoch_order_keeps_generated_chunks_together(tmp_path):
+    real = TensorWindows(ToyDiffusion1D(dtype=torch.float32), sims=4, frames=12)  # 40 real windows
+    produced = []
+
+    def producer(k):
+        produced.append(k)
+        return torch.zeros(min(4, 30 - 4 * k), 1, 16), torch.zeros(min(4, 30 - 4 * k), 2, 1, 16)
+
+    generated = GeneratedWindows(producer, 30, 4, "on_the_fly", lru_chunks=2)  # 8 chunks, 2 kept
+    dataset = AugmentedDataset(real, generated)
+    order = dataset.epoch_order(torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(70))  # a permutation of every window
+    from hyco.data.loader import WindowLoader
+
+    loader = WindowLoader(dataset, batch_size=5, seed=1)
+    batches = list(loader)
+    assert sum(len(b[0]) for b in batches) == 70
+    assert sorted(produced) == list(range(8))  # each chunk generated once per epoch, not per batch
+    assert sum(len(b) == 3 for b in batches) >= len(batches) - 2  # batches mix real and generated windows

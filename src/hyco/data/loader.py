@@ -14,7 +14,7 @@ simulation is read about once per epoch while batches still mix windows of many 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -30,9 +30,11 @@ class BatchOrder(Sampler):
     """
 
     def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
-                 windows_per_sim: int | None = None, sims_per_block: int | None = None):
+                 windows_per_sim: int | None = None, sims_per_block: int | None = None,
+                 order_fn: Callable[[torch.Generator], torch.Tensor] | None = None):
         self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
         self.windows_per_sim, self.sims_per_block = windows_per_sim, sims_per_block
+        self.order_fn = order_fn  # a dataset's own locality-aware shuffle (e.g. generated chunks kept together)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -42,6 +44,8 @@ class BatchOrder(Sampler):
         if not self.shuffle:
             return torch.arange(self.size)
         generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
+        if self.order_fn is not None:
+            return self.order_fn(generator)
         if not self.sims_per_block or not self.windows_per_sim:
             return torch.randperm(self.size, generator=generator)
         per_sim = self.windows_per_sim
@@ -68,12 +72,14 @@ class WindowLoader:
         self.dataset = dataset
         self.batch_size = batch_size
         self.device = torch.device(device)
-        # Datasets without a simulation cache (generated / augmented windows) are shuffled uniformly.
+        # A dataset may define its own shuffle (`epoch_order(generator)`); one with a simulation cache smaller
+        # than its data is block-shuffled; any other is shuffled uniformly.
         cache = getattr(dataset, "cache", None)
         blocks = cache is not None and cache.capacity < cache.num_sims and num_workers == 0
         self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last,
                                 windows_per_sim=dataset.windows_per_sim if blocks else None,
-                                sims_per_block=max(1, cache.capacity // 2) if blocks else None)
+                                sims_per_block=max(1, cache.capacity // 2) if blocks else None,
+                                order_fn=getattr(dataset, "epoch_order", None))
         self.pin = self.device.type == "cuda"
         self.num_workers = num_workers
 

@@ -148,7 +148,7 @@ class GeneratedWindows:
         self.weight = float(weight)
         self.num_chunks = -(-count // self.chunk_size) if count else 0
         self._chunks: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._lru = lru_chunks
+        self.lru_chunks = lru_chunks
         self._files: list[Path] = []
         self.seconds = {"storage": 0.0, "regeneration": 0.0}
         if strategy == "memory":
@@ -186,7 +186,7 @@ class GeneratedWindows:
             chunk = self._produce(k)
             self.seconds["regeneration"] += time.perf_counter() - start
         self._chunks[k] = chunk
-        while len(self._chunks) > self._lru:
+        while len(self._chunks) > self.lru_chunks:
             self._chunks.popitem(last=False)
         return chunk
 
@@ -264,3 +264,26 @@ class AugmentedDataset:
         if index < self.num_real:
             return self.real[index]
         return self.generated[index - self.num_real]
+
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's shuffle that keeps generated chunks together.
+
+        The generated chunks are shuffled and taken `lru_chunks - 1` at a time (so a batch straddling two
+        blocks still finds its chunks in the LRU); each such block is mixed with
+        an equal share of the (uniformly shuffled) real windows and shuffled. Batches still mix real and
+        generated windows, but each chunk is needed during one stretch of the epoch only, so the cache
+        and on-the-fly strategies load or re-generate each chunk about once per epoch instead of for
+        almost every batch. Used for every strategy, so all three see the same order.
+        """
+        real = torch.randperm(self.num_real, generator=generator)
+        gen = self.generated
+        if gen is None or self.num_generated == 0:
+            return real
+        blocks = torch.randperm(gen.num_chunks, generator=generator).split(max(1, gen.lru_chunks - 1))
+        parts = []
+        for block, real_part in zip(blocks, real.tensor_split(len(blocks))):
+            generated = torch.cat([torch.arange(k * gen.chunk_size, min((k + 1) * gen.chunk_size, gen.count))
+                                   for k in block.tolist()]) + self.num_real
+            mixed = torch.cat([real_part, generated])
+            parts.append(mixed[torch.randperm(mixed.numel(), generator=generator)])
+        return torch.cat(parts)
