@@ -358,31 +358,21 @@ class _BackwardScope:
             context.__exit__(None, None, None)
 
     def wrap_outputs(self, t: torch.Tensor) -> torch.Tensor:
-        return _EnterOnBackward.apply(self, t)
+        return _OnBackward.apply(self.enter, t)
 
     def wrap_input(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        return t if t is None or not t.requires_grad else _LeaveOnBackward.apply(self, t)
+        return t if t is None or not t.requires_grad else _OnBackward.apply(self.leave, t)
 
 
-class _EnterOnBackward(torch.autograd.Function):
+class _OnBackward(torch.autograd.Function):
+    """Identity whose backward pass first calls `action` (entering or leaving a `_BackwardScope`)."""
+
     @staticmethod
-    def forward(ctx, scope: _BackwardScope, x: torch.Tensor) -> torch.Tensor:
-        ctx.scope = scope
+    def forward(ctx, action, x: torch.Tensor) -> torch.Tensor:
+        ctx.action = action
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        ctx.scope.enter()
-        return None, grad
-
-
-class _LeaveOnBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, scope: _BackwardScope, x: torch.Tensor) -> torch.Tensor:
-        ctx.scope = scope
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        ctx.scope.leave()
+        ctx.action()
         return None, grad
