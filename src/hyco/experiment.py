@@ -3,14 +3,16 @@
 Every task (`train`, `evaluate`, `run`) goes through here, so the physical-only, synthetic-only and HYCO
 runs are built the same way and differ only in how they are trained. Run-directory layout:
 
-    <run_dir>/physical/   physical-only: physical.pt, metrics.jsonl, tensorboard/, summary.json
+    <run_dir>/physical/   physical-only: physical.pt, best.pt, metrics.jsonl, tensorboard/, summary.json
     <run_dir>/synthetic/  synthetic-only: best.pt, last.pt, metrics.jsonl, tensorboard/, summary.json
-    <run_dir>/hyco/       HYCO: hybrid_last.pt, metrics.jsonl, summary.json, and synthetic/ + physical/
+    <run_dir>/hyco/       HYCO: hybrid_last.pt, metrics.jsonl, summary.json, and synthetic/ + physical/ (best.pt:
+                          the best cycle by observed validation error)
     <run_dir>/metrics.json, evaluation/, figures/, report.html, report.md
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 RUN_DIRS = {"physical": "physical", "synthetic": "synthetic", "hybrid": "hyco"}
 PHYSICAL_CHECKPOINT = "physical.pt"
+PHYSICAL_BEST = "best.pt"  # the physical model of the epoch/cycle with the lowest observed validation error
 SUMMARY = "summary.json"
 
 
@@ -50,12 +53,45 @@ class Experiment:
         return self.ctx.run_dir / RUN_DIRS[mode]
 
     # ---------------------------------------------------------------- data
-    def train_windows(self):
-        """Real training windows as an observer sees them (mask + noise from `observation`)."""
+    def windows(self, split: str = "train", rollout_steps: int | None = None):
+        """Real windows as an observer sees them (mask, noise, hidden states from `observation`)."""
         from hyco.data.windows import WindowDataset
 
-        return WindowDataset(self.store, "train", self.cfg.data.rollout_steps, observation=self.cfg.observation,
+        steps = self.cfg.data.rollout_steps if rollout_steps is None else rollout_steps
+        return WindowDataset(self.store, split, steps, observation=self.cfg.observation,
                              max_cached_sims=self.cfg.data.max_cached_sims, dtype=self.ctx.dtype)
+
+    def train_windows(self):
+        """The real training windows (R = `data.rollout_steps`) as an observer sees them."""
+        return self.windows("train")
+
+    def trajectory_windows(self, split: str = "train"):
+        """One window per simulation, from frame 0 (known in full) to the end: whole-trajectory rollouts."""
+        return self.windows(split, self.store.num_frames - 1)
+
+    def validation_data(self) -> tuple[torch.Tensor, ...]:
+        """What an observer has of the validation split: frame 0 of every simulation and the observed values
+        of all later frames, `(inputs [N, C, *s], targets [N, T-1, C, *s][, masks])`. Validation losses,
+        `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
+        Without validation simulations the training split's observations stand in."""
+        split = "val" if self.store.num_sims("val") > 0 else "train"
+        if split == "train":
+            log.warning("data.num_val = 0: validating on the training split's observations")
+        windows = self.trajectory_windows(split)
+        return windows.batch(torch.arange(len(windows)))
+
+    def completion(self, windows, cache=None):
+        """A StateCompletion for `windows` whose later input states are partly hidden, else None."""
+        if not windows.needs_completion:
+            return None
+        from hyco.data.chunks import CacheManager
+        from hyco.data.completion import StateCompletion
+
+        data = self.cfg.data
+        completion = StateCompletion(windows, data.completion_memory_gb, data.completion_strategy,
+                                     cache=cache or CacheManager(self.ctx.cache_dir))
+        windows.attach_completion(completion)
+        return completion
 
     def loader(self, dataset, batch_size: int, seed_offset: int = 0):
         from hyco.data.loader import make_loader
@@ -64,15 +100,16 @@ class Experiment:
                            num_workers=self.cfg.trainer.synthetic.num_workers)
 
     def trajectories(self, split: str) -> torch.Tensor:
+        """The full, clean trajectories of a split: the hidden truth, for the held-out TEST evaluation only."""
         return self.store.trajectories(split).to(self.ctx.dtype)
 
     # ---------------------------------------------------------------- models
     def surrogate(self):
-        """A fresh network, its normalisation statistics taken from the training split."""
-        from hyco.networks.stats import store_stats
+        """A fresh network, its normalisation statistics taken from the observed training data."""
+        from hyco.networks.stats import observed_stats
         from hyco.networks.surrogate import build_network
 
-        stats = store_stats(self.store, "train")  # one simulation at a time: memory does not grow with the data
+        stats = observed_stats(self.train_windows())  # one simulation at a time, observed values only
         torch.manual_seed(self.cfg.seed)  # same initial weights for synthetic-only and HYCO
         network = build_network(dict(self.cfg.network), self.physics.num_channels, self.physics.dynamic_channels,
                                 self.physics.ndim, stats)
@@ -83,8 +120,8 @@ class Experiment:
 
         trainer = SyntheticTrainer(self.cfg.trainer.synthetic, self.surrogate(), self.ctx.device, run_dir,
                                    total_epochs=total_epochs)
-        if validation and self.store.num_sims("val") > 0:
-            trainer.set_validation(self.trajectories("val"))
+        if validation:
+            trainer.set_validation(self.validation_data())
         return trainer
 
     def physical_trainer(self, run_dir: Path | None):
@@ -98,9 +135,12 @@ class Experiment:
 def open_experiment(ctx: RunContext) -> Experiment:
     """Build the PDE model and make sure its dataset exists (generated or reused)."""
     from hyco.data.generate import ensure_dataset
+    from hyco.data.observation import check_observation
     from hyco.physics import build_physics
 
     physics = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
+    check_observation(ctx.cfg.observation, [dataclasses.asdict(f) for f in physics.fields], physics.spatial_shape,
+                      ctx.cfg.data.num_frames)  # before any data are made
     path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)
     return Experiment(ctx=ctx, physics=physics, dataset_path=path)
 

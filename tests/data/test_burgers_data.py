@@ -50,7 +50,8 @@ def test_generate_task_writes_burgers_rollouts(generated, capsys):
 def test_field_view_matches_tensor_view(generated):
     cfg, path = generated
     model = build_physics(cfg.physics, "cpu", torch.float32)
-    ds = WindowDataset(path, "train", 2, observation=ObservationConfig(spatial="centre", centre_fraction=0.5))
+    observation = ObservationConfig(spatial="centre", centre_fraction=0.5, states="full")
+    ds = WindowDataset(path, "train", 2, observation=observation)
     index = torch.tensor([0, 5, 11])
     inputs, targets, masks = ds.batch(index)
     in_fields, target_fields, mask = ds.fields(index, model)

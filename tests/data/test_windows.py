@@ -37,7 +37,8 @@ def test_window_count_and_contents_equal_the_stored_frames(store, rollout):
 
 def test_observed_windows_carry_their_masks_and_consistent_noise(store):
     obs_cfg = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2,
-                                noise_level=0.2, seed=5)
+                                noise_level=0.2, seed=5,
+                                states="full")  # the window pipeline itself: oracle states
     ds = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=1)  # evicts constantly
     again = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=64)
     inputs, targets, masks = ds.batch(torch.arange(len(ds)))
@@ -57,7 +58,7 @@ def test_observed_windows_carry_their_masks_and_consistent_noise(store):
 
 
 def test_loader_epochs_cover_every_window_once_and_are_reproducible(store):
-    ds = WindowDataset(store, "train", 2, observation=ObservationConfig(spatial="centre"))
+    ds = WindowDataset(store, "train", 2, observation=ObservationConfig(spatial="centre", states="full"))
     loader = make_loader(ds, batch_size=4, shuffle=True, seed=3, device="cpu")
     assert len(loader) == -(-len(ds) // 4)
     seen_inputs = []

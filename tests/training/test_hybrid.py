@@ -6,7 +6,8 @@ import torch
 from hyco.config.schema import HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
 from hyco.networks.surrogate import build_network
 from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
-from hyco.training.hybrid import HybridTrainer
+from hyco.training.hybrid import HybridTrainer, _derived_seed
+from hyco.training.loss import DATA, INTERACTION
 from hyco.training.physical import PhysicalTrainer
 from hyco.training.synthetic import SyntheticTrainer
 from tests.training.toy_models import ToyDiffusion1D
@@ -42,7 +43,7 @@ class TensorWindows:
 
 
 def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
-                cycles=2, initial_states="real"):
+                cycles=2, initial_states="real", **hybrid_keys):
     torch.manual_seed(0)
     physics = ToyDiffusion1D(dtype=torch.float32)
     surrogate = build_network(NET, 1, [0], 1)
@@ -52,7 +53,7 @@ def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", vari
                                true_coefficients=physics.true_coefficients())
     cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
                               strategy=strategy, order=order, variant=variant, warm_start_epochs=1,
-                              initial_states=initial_states)
+                              initial_states=initial_states, **hybrid_keys)
     hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=tmp_path / "cache", run_dir=run_dir, seed=3,
                            batch_size=4, chunk_size=3)
     return hybrid, TensorWindows(physics)
@@ -70,20 +71,28 @@ def test_balance_follows_alpha(alpha, tmp_path):
     assert metrics["num_generated_physical"] == metrics["num_generated_synthetic"] == int(alpha * 12)
 
 
-def test_generated_samples_are_two_tuples_and_mixed_batches_get_masks(tmp_path):
+def test_generated_windows_carry_the_ghost_region_and_the_interaction_term(tmp_path):
     hybrid, real = make_hybrid(tmp_path)
     generated = hybrid._generate("physical", 0, real, 5, "memory")
-    sample = generated[0]
-    assert len(sample) == 2  # (input, target): no weight, no mask
-    assert sample[0].shape == (1, 16) and sample[1].shape == (2, 1, 16)
+    inputs, targets, region, term = generated[0]
+    assert inputs.shape == (1, 16) and targets.shape == (2, 1, 16) and term.item() == INTERACTION
+    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(_derived_seed(3, 0, 1)))[:5]
+    assert torch.equal(inputs, real.inputs[picks[0]])
+    assert torch.equal(region, 1.0 - real.masks[picks[0]])  # the exact complement: the ghost points
     mixed = AugmentedDataset(real, generated).batch([0, 13, 1, 16])
-    assert len(mixed) == 3
-    assert torch.equal(mixed[2][1], torch.ones(2, 1, 16))  # the generated window is complete
-    assert torch.equal(mixed[2][0], real.masks[0])
+    assert len(mixed) == 4 and mixed[3].tolist() == [DATA, INTERACTION, DATA, INTERACTION]
+    assert torch.equal(mixed[2][0], real.masks[0]) and torch.equal(mixed[2][1], region)
     # the generated window's target is the physical model's rollout of its input
-    inputs, targets = generated.batch([1])
+    inputs, targets, _, _ = generated.batch([1])
     expected = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
     assert torch.allclose(targets, expected)
+
+
+def test_interaction_everywhere_and_random_states_cover_every_value(tmp_path):
+    hybrid, real = make_hybrid(tmp_path, interaction_region="everywhere")
+    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize()[2].all())
+    hybrid, real = make_hybrid(tmp_path, initial_states="random")
+    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize()[2].all())
 
 
 @pytest.mark.parametrize("order", ["sequential", "parallel"])
@@ -128,11 +137,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_mixed_variant_blends_observed_targets(tmp_path):
-    hybrid, real = make_hybrid(tmp_path, variant="mixed")
-    generated = hybrid._generate("physical", 0, real, 6, "memory").materialize()
-    inputs, targets = generated
-    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(
-        __import__("hyco.training.hybrid", fromlist=["_derived_seed"])._derived_seed(3, 0, 1)))[:6]
+    hybrid, real = make_hybrid(tmp_path, variant="mixed", interaction_region="everywhere")
+    inputs, targets, _, _ = hybrid._generate("physical", 0, real, 6, "memory").materialize()
+    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(_derived_seed(3, 0, 1)))[:6]
     truth, mask = real.targets[picks], real.masks[picks]
     pred = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
     expected = mask * (0.7 * truth + 0.3 * pred) + (1 - mask) * pred
@@ -141,7 +148,7 @@ def test_mixed_variant_blends_observed_targets(tmp_path):
 
 def test_random_initial_states(tmp_path):
     hybrid, real = make_hybrid(tmp_path, initial_states="random")
-    inputs, _ = hybrid._generate("physical", 0, real, 4, "memory").materialize()
+    inputs = hybrid._generate("physical", 0, real, 4, "memory").materialize()[0]
     assert not any(torch.equal(inputs[0], real.inputs[i]) for i in range(len(real)))
 
 
@@ -156,6 +163,7 @@ def test_strategy_choice_and_cache_manager(tmp_path):
     assert sorted(p.name for p in (tmp_path / "generated" / "synthetic_preds" / "cycle_007").iterdir()) == [
         "chunk_00000.pt", "chunk_00001.pt"]
     assert torch.equal(windows.batch([3])[1], torch.ones(1, 2, 1, 4))
+    assert torch.equal(windows.batch([3])[2], torch.ones(1, 2, 1, 4))  # no region given: every value
     assert cache.summary()["cache_files_written"] == 2
     cache.cleanup_cycle(7)
     assert not (tmp_path / "generated").exists()
@@ -177,7 +185,7 @@ def test_generated_chunks_own_only_their_values():
     window = torch.randn(6, 3, 1, 16)  # [n, R+1, C, x]
 
     generated = GeneratedWindows(lambda k: (window[:, 0], window[:, 1:]), 6, 6, "memory")
-    inputs, targets = generated._chunks[0]
+    inputs, targets = generated._store.chunk(0)
     assert inputs.untyped_storage().nbytes() == inputs.numel() * 4
     assert targets.untyped_storage().nbytes() == targets.numel() * 4
     assert torch.equal(inputs, window[:, 0]) and torch.equal(targets, window[:, 1:])
@@ -201,4 +209,5 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
     batches = list(loader)
     assert sum(len(b[0]) for b in batches) == 70
     assert sorted(produced) == list(range(8))  # each chunk generated once per epoch, not per batch
-    assert sum(len(b) == 3 for b in batches) >= len(batches) - 2  # batches mix real and generated windows
+    mixing = sum(bool((b[3] == DATA).any() and (b[3] == INTERACTION).any()) for b in batches)
+    assert mixing >= len(batches) - 2  # batches mix real and generated windows

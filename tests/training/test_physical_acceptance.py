@@ -74,7 +74,7 @@ def test_heat_2d_diffusivity_field_observed_only_in_the_centre_quarter(tmp_path)
     """Acceptance figure, not a bound: outside the observed box (and the few cells the R-step rollout
     carries information from) the data say nothing about kappa, so the error over the whole domain stays
     large while the error inside the box is small. That gap is what HYCO is for."""
-    observation = ObservationConfig(spatial="centre", centre_fraction=0.25)
+    observation = ObservationConfig(spatial="centre", centre_fraction=0.25, states="full")  # oracle states
     model, windows = heat_dataset(tmp_path, observation)
     assert windows.has_mask
     loader = make_loader(windows, batch_size=16, shuffle=True, seed=0)  # 32 windows in 2 batches

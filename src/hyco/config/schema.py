@@ -35,6 +35,11 @@ class DataConfig:
     generation_batch: int = 8  # simulations per batched rollout during generation
     max_cached_sims: int = 64  # decoded trajectories kept in the loader's LRU
     lock_timeout_s: float = 600.0  # wait this long for another process generating the same file
+    # Completed input states (observation.states=initial): refreshed every `completion_every` epochs of
+    # physical-only / synthetic-only training; stored like HYCO's generated data (memory | cache | on_the_fly)
+    completion_every: int = 1
+    completion_memory_gb: float = 1.0
+    completion_strategy: str = "auto"
 
     def __post_init__(self) -> None:
         require(self.num_train >= 1, "data.num_train", "an integer >= 1", self.num_train)
@@ -56,10 +61,16 @@ class DataConfig:
         require(self.generation_batch >= 1, "data.generation_batch", "an integer >= 1", self.generation_batch)
         require(self.max_cached_sims >= 1, "data.max_cached_sims", "an integer >= 1", self.max_cached_sims)
         require(self.lock_timeout_s > 0, "data.lock_timeout_s", "a number > 0", self.lock_timeout_s)
+        require(self.completion_every >= 1, "data.completion_every", "an integer >= 1", self.completion_every)
+        require(self.completion_memory_gb > 0, "data.completion_memory_gb", "a number > 0",
+                self.completion_memory_gb)
+        require(self.completion_strategy in ("auto", "memory", "cache", "on_the_fly"), "data.completion_strategy",
+                "one of auto, memory, cache, on_the_fly", self.completion_strategy)
 
 
 SPATIAL_MASKS = ("full", "box", "centre", "random_points")
-TEMPORAL_MASKS = ("all", "every_k", "first_last")
+TEMPORAL_MASKS = ("all", "every_k", "first_last", "frames")
+STATES = ("initial", "full")
 
 
 @dataclass
@@ -71,9 +82,15 @@ class ObservationConfig:
     box_upper: list[float] = field(default_factory=lambda: [0.75, 0.75])
     centre_fraction: float = 0.25  # fraction of the domain's volume, centred
     point_fraction: float = 0.1  # fraction of grid points observed (random_points)
-    temporal: str = "all"  # all | every_k | first_last
+    temporal: str = "all"  # all | every_k | first_last | frames
     every_k: int = 1
+    frames: list[int] = field(default_factory=list)  # temporal=frames: the observed frame indices
     noise_level: float = 0.0  # std of additive noise, relative to the data's std per channel
+    noise_levels: dict[str, float] = field(default_factory=dict)  # per dynamic field, overrides noise_level
+    fields: list[str] = field(default_factory=list)  # observed dynamic fields; empty = all of them
+    # What is known of a state: `initial` = frame 0 in full, later frames only where observed (inputs of
+    # later windows are completed from a model's prediction); `full` = every state in full ("oracle states").
+    states: str = "initial"
     seed: int = 1234
 
     def __post_init__(self) -> None:
@@ -81,6 +98,17 @@ class ObservationConfig:
                 self.spatial)
         require(self.temporal in TEMPORAL_MASKS, "observation.temporal",
                 f"one of {', '.join(TEMPORAL_MASKS)}", self.temporal)
+        require(self.states in STATES, "observation.states", f"one of {', '.join(STATES)}", self.states)
+        if self.temporal == "frames":
+            require(len(self.frames) > 0 and all(f >= 0 for f in self.frames), "observation.frames",
+                    "a non-empty list of frame indices >= 0 (temporal=frames)", list(self.frames))
+            require(self.states != "initial" or 0 in self.frames, "observation.frames",
+                    "a list that includes frame 0: observation.states=initial declares frame 0 known in full",
+                    list(self.frames))
+        require(len(set(self.fields)) == len(self.fields), "observation.fields", "distinct field names",
+                list(self.fields))
+        for name, level in self.noise_levels.items():
+            require(level >= 0.0, f"observation.noise_levels.{name}", "a number >= 0", level)
         require(len(self.box_lower) == len(self.box_upper), "observation.box_upper",
                 f"as many entries as observation.box_lower ({len(self.box_lower)})", list(self.box_upper))
         for i, (lo, hi) in enumerate(zip(self.box_lower, self.box_upper)):
@@ -141,9 +169,14 @@ class PhysicalTrainerConfig:
     batch_windows: int = 0  # windows per objective; 0 = as many as fit memory_budget_gb
     smoothness: float = 0.0  # weight of the gradient penalty on field coefficients
     memory_budget_gb: float = 2.0
+    # sliding: the data's R-step windows; trajectory: one window per simulation from frame 0 to its end
+    # (shooting: no input state after frame 0 is needed, so nothing is completed)
+    windows: str = "sliding"
 
     def __post_init__(self) -> None:
         p = "trainer.physical."
+        require(self.windows in ("sliding", "trajectory"), p + "windows", "one of sliding, trajectory",
+                self.windows)
         require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
         require(self.optimizer in ("lbfgsb", "adam"), p + "optimizer", "one of lbfgsb, adam", self.optimizer)
         require(self.iterations >= 1, p + "iterations", "an integer >= 1", self.iterations)
@@ -152,6 +185,32 @@ class PhysicalTrainerConfig:
         require(self.batch_windows >= 0, p + "batch_windows", "an integer >= 0", self.batch_windows)
         require(self.smoothness >= 0, p + "smoothness", "a number >= 0", self.smoothness)
         require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
+
+
+INTERACTION_REGIONS = ("unobserved", "everywhere")
+COMPLETIONS = ("blend", "partner")
+
+
+@dataclass
+class CouplingConfig:
+    """One model's HYCO loss: `data_weight * L_data + interaction_weight * L_int` (see training/loss.py).
+
+    `interaction_weight` is a number >= 0 or `auto` (trust weighting: each cycle, the ratio of this model's
+    observed-validation error to its partner's, clipped to [0, 1])."""
+
+    data_weight: float = 1.0
+    interaction_weight: Any = "auto"
+
+    def check(self, key: str) -> None:
+        require(self.data_weight >= 0, f"{key}.data_weight", "a number >= 0", self.data_weight)
+        weight = self.interaction_weight
+        if isinstance(weight, str):
+            require(weight == "auto", f"{key}.interaction_weight", "auto or a number >= 0", weight)
+        else:
+            require(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                    f"{key}.interaction_weight", "auto or a number >= 0", weight)
+        require(self.data_weight > 0 or weight == "auto" or weight > 0, f"{key}.interaction_weight",
+                f"a weight > 0 (or auto) when {key}.data_weight is 0: the model would learn nothing", weight)
 
 
 @dataclass
@@ -166,8 +225,12 @@ class HybridTrainerConfig:
     warm_start_epochs: int = 0  # network epochs on real data before the first cycle (warm_start)
     mix: float = 0.7  # mixed variant: weight of the real target in the blended target
     order: str = "sequential"  # sequential | parallel
-    generated_weight: float = 1.0  # optional extra weight on generated samples (1 = pure count-based)
     initial_states: str = "real"  # real | random (fresh random states, "ghost points")
+    physical: CouplingConfig = field(default_factory=CouplingConfig)  # the solver's loss terms
+    synthetic: CouplingConfig = field(default_factory=CouplingConfig)  # the network's loss terms
+    interaction_region: str = "unobserved"  # where L_int applies: unobserved (ghost points) | everywhere
+    interaction_ramp_cycles: int = 0  # ramp the interaction weights linearly over the first cycles
+    completion: str = "blend"  # inputs after frame 0 (states=initial): blend of both models | partner
     memory_budget_gb: float = 2.0
     strategy: str = "auto"  # auto | memory | cache | on_the_fly
 
@@ -184,9 +247,16 @@ class HybridTrainerConfig:
         require(self.warm_start_epochs >= 0, p + "warm_start_epochs", "an integer >= 0", self.warm_start_epochs)
         require(0.0 <= self.mix <= 1.0, p + "mix", "a number in [0, 1]", self.mix)
         require(self.order in ("sequential", "parallel"), p + "order", "one of sequential, parallel", self.order)
-        require(self.generated_weight > 0, p + "generated_weight", "a number > 0", self.generated_weight)
         require(self.initial_states in ("real", "random"), p + "initial_states", "one of real, random",
                 self.initial_states)
+        self.physical.check(p + "physical")
+        self.synthetic.check(p + "synthetic")
+        require(self.interaction_region in INTERACTION_REGIONS, p + "interaction_region",
+                f"one of {', '.join(INTERACTION_REGIONS)}", self.interaction_region)
+        require(self.interaction_ramp_cycles >= 0, p + "interaction_ramp_cycles", "an integer >= 0",
+                self.interaction_ramp_cycles)
+        require(self.completion in COMPLETIONS, p + "completion", f"one of {', '.join(COMPLETIONS)}",
+                self.completion)
         require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
         require(self.strategy in ("auto", "memory", "cache", "on_the_fly"), p + "strategy",
                 "one of auto, memory, cache, on_the_fly", self.strategy)

@@ -44,8 +44,10 @@ class BatchOrder(Sampler):
         if not self.shuffle:
             return torch.arange(self.size)
         generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
-        if self.order_fn is not None:
-            return self.order_fn(generator)
+        if self.order_fn is not None:  # a dataset's own order, or None when it has no preference
+            order = self.order_fn(generator)
+            if order is not None:
+                return order
         if not self.sims_per_block or not self.windows_per_sim:
             return torch.randperm(self.size, generator=generator)
         per_sim = self.windows_per_sim

@@ -1,4 +1,4 @@
-"""What the trainers may see of the REAL data: a spatial mask, a temporal mask, additive noise.
+"""What the models may see of the REAL data: a spatial mask, a temporal mask, per-field selection, noise.
 
 HYCO exists for sparse, noisy observations, and this module is where the data become sparse and noisy:
 
@@ -7,22 +7,22 @@ HYCO exists for sparse, noisy observations, and this module is where the data be
   domain bounds); ``centre`` (a centred box covering ``centre_fraction`` of the domain's volume, the same
   fraction of cells along every axis); ``random_points`` (``point_fraction`` of the grid points, drawn once
   from ``observation.seed``).
-- **Temporal masks** over the stored frames: ``all``; ``every_k`` (frames 0, k, 2k, ...); ``first_last``.
-- **Noise**: Gaussian, added to the dynamic channels with a standard deviation of ``noise_level`` times
-  the channel's standard deviation over the train split (stored in the dataset file). Static channels
-  (known inputs such as a prescribed velocity) stay clean. The noise of a frame is drawn from a seed
-  derived from (``observation.seed``, split, simulation), so it is the same in every epoch, in every
-  window that contains the frame, and whether or not the simulation was evicted from a cache meanwhile.
+- **Temporal masks** over the stored frames: ``all``; ``every_k`` (frames 0, k, 2k, ...); ``first_last``;
+  ``frames`` (an explicit list).
+- **Fields**: ``fields`` names the observed dynamic fields (default: all); the others are never observed.
+- **Noise**: Gaussian, added to the dynamic channels with a standard deviation of ``noise_level`` (or the
+  field's entry in ``noise_levels``) times the channel's standard deviation over the train split (stored in
+  the dataset file). Static channels (known inputs such as a prescribed velocity) stay clean. The noise of
+  a frame is drawn from a seed derived from (``observation.seed``, split, simulation), so it is the same in
+  every epoch, in every window that contains the frame, and whether or not the simulation was evicted from
+  a cache meanwhile.
 
-Masks and noise apply to real data only; generated (augmentation) data are complete fields.
-
-Inputs versus targets. Each window's mask ``[R, 1, *space]`` covers its TARGET frames only (spatial mask
-times the temporal mask of frames t+1..t+R). The INPUT of a window is the full noisy state at t: both
-models need a complete state to take a step, and filling unobserved regions of the input (data
-assimilation) is a different problem than the one HYCO addresses. Only the loss sees the mask, which is
-what makes the comparison physical vs synthetic vs HYCO fair: all three start from the same states and
-are judged on the same observed values, and what the network learns about unobserved regions comes
-from the physics model's predictions (the interaction term), not from hidden ground truth.
+**What is known of a state** (``states``). With ``initial`` (the default) frame 0 of every trajectory is
+known in full (with its noise) and every later frame only where the masks say so: the unobserved values
+are erased (set to 0) the moment a simulation is read, so no model, validator or statistic can read them.
+A window starting at t > 0 then needs its input state completed from a model's prediction (see
+hyco.data.completion). With ``full`` ("oracle states", for studies) every state is known in full and noisy,
+and only the loss targets are masked. Generated (HYCO) data are complete fields either way.
 """
 
 from __future__ import annotations
@@ -94,31 +94,117 @@ def temporal_mask(config: ObservationConfig, num_frames: int) -> torch.Tensor:
         return frames % config.every_k == 0
     if config.temporal == "first_last":
         return (frames == 0) | (frames == num_frames - 1)
-    raise ConfigError("observation.temporal", "one of all, every_k, first_last", config.temporal)
+    if config.temporal == "frames":
+        outside = [f for f in config.frames if f >= num_frames]
+        if outside:
+            raise ConfigError("observation.frames", f"frame indices < {num_frames} (the frames per trajectory)",
+                              list(config.frames))
+        return torch.isin(frames, torch.as_tensor(list(config.frames), dtype=torch.long))
+    raise ConfigError("observation.temporal", "one of all, every_k, first_last, frames", config.temporal)
+
+
+def observed_channels(config: ObservationConfig, field_specs: Sequence[dict]) -> torch.Tensor:
+    """Bool [C]: the channels of the observed dynamic fields (``observation.fields``; empty = all dynamic)."""
+    dynamic = [f["name"] for f in field_specs if f["dynamic"]]
+    static = [f["name"] for f in field_specs if not f["dynamic"]]
+    for name in config.fields:
+        if name in static:
+            raise ConfigError("observation.fields", f"dynamic fields ({', '.join(dynamic)}); {name!r} is a static "
+                              "input, known in full", list(config.fields))
+        if name not in dynamic:
+            raise ConfigError("observation.fields", f"names of dynamic fields ({', '.join(dynamic)})",
+                              list(config.fields))
+    for name in config.noise_levels:
+        if name not in dynamic:
+            raise ConfigError(f"observation.noise_levels.{name}", f"a dynamic field ({', '.join(dynamic)})", name)
+    chosen = set(config.fields) if config.fields else set(dynamic)
+    return torch.tensor([f["dynamic"] and f["name"] in chosen for f in field_specs
+                         for _ in range(int(f["channels"]))], dtype=torch.bool)
+
+
+def check_observation(config: ObservationConfig, field_specs: Sequence[dict], spatial_shape: Sequence[int],
+                      num_frames: int) -> None:
+    """Refuse, in one line, an observation that leaves nothing to learn from: every observed field needs
+    at least one observed value in frames 1..T-1 (frame 0 is an initial state, never a target)."""
+    spatial = spatial_mask(config, spatial_shape)
+    temporal = temporal_mask(config, num_frames)
+    observed_channels(config, field_specs)
+    if num_frames > 1 and not bool(temporal[1:].any()):
+        raise ConfigError("observation.temporal", "a temporal mask that observes at least one frame after frame 0 "
+                          f"(the data have {num_frames} frames)", config.temporal)
+    if not bool(spatial.any()):
+        raise ConfigError("observation.spatial", "a mask that observes at least one grid point", config.spatial)
+
+
+def _field_specs_of(num_channels: int, dynamic_channels: Sequence[int]) -> list[dict]:
+    """One single-channel field per channel, named c0, c1, ... (when no field specs are given)."""
+    dynamic = set(int(c) for c in dynamic_channels)
+    return [{"name": f"c{c}", "channels": 1, "dynamic": c in dynamic} for c in range(num_channels)]
 
 
 class Observation:
-    """The observation operator of one dataset: masks for windows and noise for whole simulations."""
+    """The observation operator of one dataset: per-frame masks, noise, and what is known of a state.
+
+    - ``frame_masks`` ``[T, 1|C, *space]`` (float, 1 = observed): the values of each frame an observer sees;
+      one channel when every dynamic channel is observed alike, else one per channel (static ones 0).
+    - ``known`` ``[T, 1|C, *space]`` (bool) or None: what is known of each STATE; None when everything is
+      (``states=full``). With ``states=initial``: frame 0 in full, later frames where observed, static
+      channels always.
+    """
 
     def __init__(self, config: ObservationConfig, spatial_shape: Sequence[int], num_frames: int,
-                 channel_std: torch.Tensor, dynamic_channels: Sequence[int]):
+                 channel_std: torch.Tensor, dynamic_channels: Sequence[int], field_specs: Sequence[dict] | None = None):
         self.config = config
+        num_channels = len(channel_std)
+        specs = list(field_specs) if field_specs is not None else _field_specs_of(num_channels, dynamic_channels)
         self.spatial = spatial_mask(config, spatial_shape)
         self.temporal = temporal_mask(config, num_frames)
-        self.has_mask = config.spatial != "full" or config.temporal != "all"
-        sigma = torch.zeros(len(channel_std))
-        dynamic = torch.as_tensor(list(dynamic_channels), dtype=torch.long)
-        sigma[dynamic] = config.noise_level * channel_std.float()[dynamic]
-        self.noise_std = sigma  # [C]
+        self.channels = observed_channels(config, specs)  # [C] bool
+        self.dynamic = torch.as_tensor(list(dynamic_channels), dtype=torch.long)
+        all_dynamic = bool(self.channels[self.dynamic].all())
+        self.has_mask = config.spatial != "full" or config.temporal != "all" or not all_dynamic
+        self.num_frames = int(num_frames)
         self._ndim = len(spatial_shape)
+        shape_1 = [1] * self._ndim
+        frames = self.temporal.to(torch.float32).reshape(-1, 1, *shape_1) * self.spatial  # [T, 1, *s]
+        if all_dynamic:
+            self.frame_masks = frames
+        else:
+            self.frame_masks = frames * self.channels.to(torch.float32).reshape(1, -1, *shape_1)
+        self.known = None
+        if config.states == "initial" and self.has_mask:
+            static = torch.ones(num_channels, dtype=torch.bool)
+            static[self.dynamic] = False
+            known = self.frame_masks.bool()
+            if bool(static.any()):  # static inputs are known in full: one mask per channel
+                known = known.expand(-1, num_channels, *known.shape[2:]) | static.reshape(1, -1, *shape_1)
+            known = known.clone()
+            known[0] = True
+            self.known = known
+        sigma = torch.zeros(num_channels)
+        start = 0
+        std = channel_std.float()
+        for spec in specs:
+            stop = start + int(spec["channels"])
+            if spec["dynamic"]:
+                level = config.noise_levels.get(spec["name"], config.noise_level)
+                sigma[start:stop] = level * std[start:stop]
+            start = stop
+        self.noise_std = sigma  # [C]
 
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
-        return cls(config, store.spatial_shape, store.num_frames, store.channel_std, store.dynamic_channels)
+        return cls(config, store.spatial_shape, store.num_frames, store.channel_std, store.dynamic_channels,
+                   store.field_specs)
 
     @property
     def has_noise(self) -> bool:
         return bool(self.noise_std.gt(0).any())
+
+    @property
+    def hides_states(self) -> bool:
+        """Some value of a state after frame 0 is unknown (inputs of later windows need completing)."""
+        return self.known is not None
 
     @property
     def spatial_fraction(self) -> float:
@@ -129,15 +215,13 @@ class Observation:
         return float(self.temporal.float().mean())
 
     def window_masks(self, starts: torch.Tensor, steps: int) -> torch.Tensor:
-        """Masks [B, R, 1, *space] of the target frames t+1..t+R of windows starting at `starts` [B].
+        """Masks [B, R, 1|C, *space] of the target frames t+1..t+R of windows starting at `starts` [B].
 
-        Read-only: when every frame is observed the result is a broadcast view of the spatial mask
-        (no copy per batch)."""
-        if self.config.temporal == "all":
+        Read-only: when every frame is observed alike the result is a broadcast view (no copy per batch)."""
+        if self.config.temporal == "all" and self.frame_masks.shape[1] == 1:
             return self.spatial.expand(starts.shape[0], steps, *self.spatial.shape)
         frames = starts[:, None] + 1 + torch.arange(steps)
-        observed = self.temporal[frames].to(self.spatial.dtype)  # [B, R]
-        return observed.reshape(*observed.shape, 1, *([1] * self._ndim)) * self.spatial
+        return self.frame_masks[frames]
 
     def add_noise_(self, trajectory: torch.Tensor, split: str, index: int) -> torch.Tensor:
         """Add this simulation's noise to `trajectory` [T, C, *space] in place (and return it)."""
@@ -148,9 +232,21 @@ class Observation:
         trajectory += (noise * scale).to(trajectory.dtype)
         return trajectory
 
+    def hide_(self, trajectory: torch.Tensor) -> torch.Tensor:
+        """Erase (set to 0) every value of `trajectory` [T, C, *space] that is not known, in place. NaN or
+        inf in an unknown place are erased too: nothing of the hidden truth survives."""
+        if self.known is not None:
+            trajectory.masked_fill_(~self.known.expand_as(trajectory), 0.0)
+        return trajectory
+
     def describe(self) -> str:
         parts = [f"spatial={self.config.spatial} ({self.spatial_fraction:.1%} of the grid)",
                  f"temporal={self.config.temporal} ({self.temporal_fraction:.1%} of the frames)"]
+        if self.config.fields:
+            parts.append(f"fields={','.join(self.config.fields)}")
         if self.has_noise:
-            parts.append(f"noise={self.config.noise_level:g} x channel std")
+            parts.append(f"noise={self.config.noise_level:g} x channel std"
+                         + (f" ({self.config.noise_levels})" if self.config.noise_levels else ""))
+        parts.append("states: frame 0 known, later ones only where observed" if self.hides_states
+                     else "states: known in full" + (" (oracle)" if self.has_mask else ""))
         return ", ".join(parts)

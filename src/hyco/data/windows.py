@@ -7,6 +7,10 @@ Memory stays bounded whatever the number of simulations: simulations are read la
 file into a preallocated slab of ``max_cached_sims`` slots with least-recently-used eviction, and the
 observation noise is added once per load (it is seeded per simulation, so an evicted simulation comes
 back identical). A batch is gathered from the slab with one indexing operation: no per-sample Python.
+
+With ``observation.states=initial`` the slab holds only what is known (see hyco.data.observation: the
+unknown values are erased on load), and the input of a window starting after frame 0 comes from an
+attached `StateCompletion` (hyco.data.completion): observed values kept, the rest predicted by a model.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ class SimulationCache:
         self.store.read_simulation(self.split, sim, out=target.numpy())
         if self.observation is not None:
             self.observation.add_noise_(target, self.split, sim)
+            self.observation.hide_(target)
         self.loads += 1
 
 
@@ -117,6 +122,7 @@ class WindowDataset(Dataset):
         self.dtype = dtype
         self.cache = SimulationCache(self.store, split, max_cached_sims, observation)
         self._offsets = torch.arange(self.rollout_steps + 1)
+        self.completion = None  # a StateCompletion, for inputs after frame 0 when states are hidden
         if observation is not None:
             log.info("%s split %r: %s", self.store.path.name, split, observation.describe())
 
@@ -131,6 +137,23 @@ class WindowDataset(Dataset):
     @property
     def has_mask(self) -> bool:
         return self.observation is not None and self.observation.has_mask
+
+    @property
+    def needs_completion(self) -> bool:
+        """Windows start after frame 0 whose input states are only partly known."""
+        return self.observation is not None and self.observation.hides_states and self.windows_per_sim > 1
+
+    def attach_completion(self, completion) -> None:
+        """Take the inputs of windows starting after frame 0 from `completion` (`states(sims, starts)`)."""
+        self.completion = completion
+
+    def observed_trajectories(self, sims: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Whole trajectories `[n, T, C, *space]` of `sims` as observed (noisy; unknown values erased), a
+        copy. At most `max_cached_sims` distinct simulations per call."""
+        sims = torch.as_tensor(sims, dtype=torch.long).reshape(-1)
+        self.cache.ensure(sims.tolist())
+        out = self.cache.slab[self.cache.slot_of[sims]]
+        return out if self.dtype == torch.float32 else out.to(self.dtype)
 
     @property
     def spatial_shape(self) -> tuple[int, ...]:
@@ -164,7 +187,7 @@ class WindowDataset(Dataset):
         sims, starts = self.locate(index)
         if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
             windows = self.cache.slab[self.cache.slot_of[sims][:, None], starts[:, None] + self._offsets]
-            return self._finish(windows, starts)
+            return self._finish(windows, sims, starts)
         unique = torch.unique(sims)
         if unique.numel() <= self.cache.capacity:
             windows = self._gather(sims, starts, unique)
@@ -173,12 +196,19 @@ class WindowDataset(Dataset):
             for group in unique.split(self.cache.capacity):
                 rows = torch.isin(sims, group).nonzero().squeeze(1)
                 windows[rows] = self._gather(sims[rows], starts[rows], group)
-        return self._finish(windows, starts)
+        return self._finish(windows, sims, starts)
 
-    def _finish(self, windows: torch.Tensor, starts: torch.Tensor) -> Batch:
+    def _finish(self, windows: torch.Tensor, sims: torch.Tensor, starts: torch.Tensor) -> Batch:
         if self.dtype != torch.float32:
             windows = windows.to(self.dtype)
         inputs, targets = windows[:, 0], windows[:, 1:]
+        if self.observation is not None and self.observation.hides_states and bool((starts > 0).any()):
+            if self.completion is None:
+                raise RuntimeError(f"{self!r}: windows after frame 0 have partly unknown input states "
+                                   "(observation.states=initial); attach a StateCompletion first")
+            later = (starts > 0).nonzero().squeeze(1)
+            inputs = inputs.clone()
+            inputs[later] = self.completion.states(sims[later], starts[later]).to(inputs.dtype)
         if not self.has_mask:
             return inputs, targets
         return inputs, targets, self.observation.window_masks(starts, self.rollout_steps).to(self.dtype)
@@ -187,6 +217,21 @@ class WindowDataset(Dataset):
         self.cache.ensure(unique.tolist())
         slots = self.cache.slot_of[sims]
         return self.cache.slab[slots[:, None], starts[:, None] + self._offsets]  # [B, R+1, C, *s]
+
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor | None:
+        """A completion stored in chunks of simulations (cache or on-the-fly storage) is read or
+        re-generated once per chunk and epoch when windows come grouped by chunk; None = the loader's own
+        order (a uniform or block shuffle)."""
+        if self.completion is None or self.completion.strategy == "memory":
+            return None
+        per_chunk = self.completion.sims_per_chunk * self.windows_per_sim
+        chunks = torch.randperm(self.completion.num_chunks, generator=generator)
+        parts = []
+        for k in chunks.tolist():
+            stop = min(len(self), (k + 1) * per_chunk)
+            windows = torch.arange(k * per_chunk, stop)
+            parts.append(windows[torch.randperm(windows.numel(), generator=generator)])
+        return torch.cat(parts)
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
         return self.batch(indices)

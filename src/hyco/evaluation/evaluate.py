@@ -16,7 +16,7 @@ import torch
 from hyco.config.errors import DataError
 from hyco.context import RunContext
 from hyco.evaluation.metrics import coefficient_errors, finite_or_none, rollout_metrics, select_channels
-from hyco.experiment import PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,13 @@ def load_network(exp: Experiment, run_dir: Path):
     return network, path
 
 
-def load_coefficients(exp: Experiment, run_dir: Path) -> dict[str, torch.Tensor]:
+def load_coefficients(exp: Experiment, run_dir: Path) -> tuple[dict[str, torch.Tensor], Path]:
+    """The coefficients of a physical run: `best.pt` (the epoch or HYCO cycle with the lowest observed
+    validation error) if present, else the last state `physical.pt`."""
+    path = run_dir / PHYSICAL_BEST if (run_dir / PHYSICAL_BEST).exists() else run_dir / PHYSICAL_CHECKPOINT
     trainer = exp.physical_trainer(None)
-    trainer.load(run_dir / PHYSICAL_CHECKPOINT)
-    return trainer.coefficients()
+    trainer.load(path)
+    return trainer.coefficients(), path
 
 
 def evaluate(exp: Experiment) -> dict[str, Any]:
@@ -92,11 +95,11 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         if kind == "physical":
             if not (run_dir / PHYSICAL_CHECKPOINT).exists():
                 continue
-            coefficients = load_coefficients(exp, run_dir)
+            coefficients, path = load_coefficients(exp, run_dir)
             prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
             entry: dict[str, Any] = {"coefficients": coefficient_errors(coefficients, true_coefficients)}
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
-            source = str(run_dir / PHYSICAL_CHECKPOINT)
+            source = str(path)
         else:
             if not (run_dir / "last.pt").exists():
                 continue

@@ -16,25 +16,34 @@ MIN_STD = 1e-6
 
 
 class _Moments:
-    """Running per-channel sum and sum of squares of `[N, C, *space]` blocks."""
+    """Running per-channel count, sum and sum of squares of `[N, C, *space]` blocks (optionally masked)."""
 
     def __init__(self, channels: int):
-        self.count = 0
+        self.count = torch.zeros(channels, dtype=torch.float64)
         self.sum = torch.zeros(channels, dtype=torch.float64)
         self.sumsq = torch.zeros(channels, dtype=torch.float64)
 
-    def add(self, x: torch.Tensor) -> None:
+    def add(self, x: torch.Tensor, known: torch.Tensor | None = None) -> None:
         flat = x.detach().to(torch.float64).transpose(0, 1).reshape(x.shape[1], -1)
-        self.count += flat.shape[1]
+        if known is None:
+            self.count += flat.shape[1]
+        else:
+            weight = torch.broadcast_to(known, x.shape).transpose(0, 1).reshape(x.shape[1], -1).to(torch.float64)
+            flat = flat * weight
+            self.count += weight.sum(dim=1)
         self.sum += flat.sum(dim=1)
         self.sumsq += (flat * flat).sum(dim=1)
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if self.count == 0:
+        """Per-channel mean and std; a channel without any value gets mean 0 and std 1 (None: no channel
+        has a value)."""
+        seen = self.count > 0
+        if not bool(seen.any()):
             return None
-        mean = self.sum / self.count
-        var = (self.sumsq / self.count - mean * mean).clamp_min(0.0)
-        return mean.float(), var.sqrt().clamp_min(MIN_STD).float()
+        count = self.count.clamp_min(1.0)
+        mean = self.sum / count
+        std = (self.sumsq / count - mean * mean).clamp_min(0.0).sqrt().clamp_min(MIN_STD)
+        return torch.where(seen, mean, 0.0).float(), torch.where(seen, std, 1.0).float()
 
 
 class StatsAccumulator:
@@ -45,20 +54,26 @@ class StatsAccumulator:
         self.frames = _Moments(num_channels)
         self.deltas = _Moments(len(self.dynamic))
 
-    def add(self, trajectory: torch.Tensor) -> StatsAccumulator:
-        """One trajectory `[T, C, *space]`."""
+    def add(self, trajectory: torch.Tensor, known: torch.Tensor | None = None) -> StatsAccumulator:
+        """One trajectory `[T, C, *space]`; with `known` (bool, broadcastable to it) only its known values
+        count (an increment needs both of its frames known)."""
         if trajectory.dim() < 3 or trajectory.shape[1] != self.frames.sum.numel():
             raise ValueError(f"trajectory: expected [T, {self.frames.sum.numel()}, *space], "
                              f"got shape {tuple(trajectory.shape)}")
-        self.frames.add(trajectory)
+        self.frames.add(trajectory, known)
         if trajectory.shape[0] > 1:
-            self.deltas.add((trajectory[1:] - trajectory[:-1])[:, self.dynamic])
+            both = None
+            if known is not None:
+                full = torch.broadcast_to(known, trajectory.shape)
+                both = (full[1:] & full[:-1])[:, self.dynamic]
+            self.deltas.add((trajectory[1:] - trajectory[:-1])[:, self.dynamic], both)
         return self
 
     def result(self) -> dict[str, torch.Tensor]:
         """`mean`, `std` per channel (all C: the input scale) and `delta_mean`, `delta_std` per DYNAMIC
         channel of the one-frame increments `x[t+1] - x[t]` (the output scale of a residual surrogate).
-        Without any increment (single frames) the increments are taken as zero-mean, unit-scale."""
+        Without any increment (single frames, or none observed) the increments are taken as zero-mean,
+        unit-scale."""
         frames = self.frames.result()
         if frames is None:
             raise ValueError("normalisation statistics: no data was added")
@@ -81,6 +96,17 @@ def store_stats(store, split: str = "train") -> dict[str, torch.Tensor]:
     acc = StatsAccumulator(store.num_channels, store.dynamic_channels)
     for index in range(store.num_sims(split)):
         acc.add(torch.from_numpy(store.read_simulation(split, index)))
+    return acc.result()
+
+
+def observed_stats(windows) -> dict[str, torch.Tensor]:
+    """Statistics of what an observer of a WindowDataset's split has (noisy values; with hidden states only
+    the known ones), read one simulation at a time: a model's normalisation never sees the hidden truth."""
+    acc = StatsAccumulator(windows.num_channels, windows.dynamic_channels)
+    observation = windows.observation
+    known = observation.known if observation is not None else None
+    for index in range(windows.num_sims):
+        acc.add(windows.observed_trajectories([index])[0], known)
     return acc.result()
 
 

@@ -20,7 +20,7 @@ import torch
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.evaluation.metrics import coefficient_errors
-from hyco.training.loss import masked_mse
+from hyco.training.loss import dynamic_mask, hyco_loss, observed_mse, with_terms
 from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
 
@@ -37,6 +37,7 @@ _BUFFERS_PER_STEP = 28  # the measured 24 plus a margin for the trace of a new b
 # then burns `maxls` evaluations without a step). Such an epoch ends after its first evaluation.
 _ROUND_OFF_EPS = 4
 _REJECTED_LOSS = 1e6  # what a non-finite trial point costs L-BFGS-B (after scaling the loss to O(1))
+_VALIDATION_CHUNK = 64  # simulations per gradient-free validation rollout
 
 
 class PhysicalTrainer:
@@ -60,6 +61,7 @@ class PhysicalTrainer:
         self.raw = {name: value.detach().clone().requires_grad_(name in self.learnable) for name, value in raw.items()}
         self.true_coefficients = true_coefficients
         self.dynamic = torch.as_tensor(model.dynamic_channels, device=self.device)
+        self.loss_weights: tuple[float, float] = (1.0, 1.0)  # (data, interaction): see hyco.training.loss
         self.epoch = 0
         self.rejected_steps = 0
         self.history: list[dict[str, Any]] = []
@@ -89,14 +91,40 @@ class PhysicalTrainer:
 
     # ---------------------------------------------------------------- objective
     def _objective(self, raw: dict[str, torch.Tensor], batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The HYCO loss (hyco.training.loss) of one batched rollout, plus the smoothness penalty."""
         inputs, targets = batch[0], batch[1]
-        mask = batch[2] if len(batch) > 2 else None
+        mask = dynamic_mask(batch[2], self.dynamic) if len(batch) > 2 else None
+        terms = batch[3] if len(batch) > 3 else None
         prediction = self.model.rollout(inputs, self.model.decode(raw), targets.shape[1])
         prediction = prediction.index_select(2, self.dynamic)
-        loss = masked_mse(prediction, targets.index_select(2, self.dynamic), mask)
+        loss = hyco_loss(prediction, targets.index_select(2, self.dynamic), mask, terms, self.loss_weights)
         if self.config.smoothness > 0:
             loss = loss + self.config.smoothness * self._smoothness(raw)
         return loss
+
+    @torch.no_grad()
+    def validate(self, data: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        """The error of a rollout from the validation data's initial states `(inputs [N, C, *s], targets
+        [N, S, C, *s][, masks])` with the current coefficients: `val_loss`, the MSE over the observed values
+        of the dynamic channels, and `val_loss_se`, its standard error (how much of a difference between two
+        validation losses is only noise)."""
+        inputs, targets = data[0], data[1]
+        masks = data[2] if len(data) > 2 else None
+        coefficients = self.coefficients()
+        total = torch.zeros(3, dtype=torch.float64)  # sum of squared errors, of their squares, count
+        for rows in torch.arange(inputs.shape[0]).split(_VALIDATION_CHUNK):
+            prediction = self.model.rollout(inputs[rows].to(self.device, self.dtype), coefficients, targets.shape[1])
+            truth = targets[rows].to(self.device, self.dtype).index_select(2, self.dynamic)
+            error2 = (prediction.index_select(2, self.dynamic).double() - truth.double()) ** 2
+            mask = torch.ones_like(error2)
+            if masks is not None:
+                mask = torch.broadcast_to(dynamic_mask(masks[rows] if masks.shape[0] > 1 else masks, self.dynamic)
+                                          .to(self.device, torch.float64), error2.shape)
+            total += torch.stack([(error2 * mask).sum(), (error2 ** 2 * mask).sum(), (mask != 0).sum()]).cpu()
+        count = float(total[2].clamp_min(1.0))
+        mean = float(total[0]) / count
+        variance = max(float(total[1]) / count - mean * mean, 0.0)
+        return {"val_loss": mean, "val_loss_se": math.sqrt(variance / count)}
 
     def _smoothness(self, raw: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean squared finite-difference gradient of every field coefficient (periodic differences)."""
@@ -114,10 +142,12 @@ class PhysicalTrainer:
         parts: list[tuple[torch.Tensor, ...]] = []
         count, limit = 0, None
         for batch in data_source:
-            batch = tuple(t.to(self.device, self.dtype, non_blocking=True) for t in batch)
-            if len(batch) > 2:  # a mask only broadcastable to [B, R, 1, *s] (e.g. one shared by all windows)
-                inputs, targets = batch[0], batch[1]
-                batch = (inputs, targets, batch[2].expand(targets.shape[0], targets.shape[1], 1, *targets.shape[3:]))
+            batch = tuple(t.to(self.device, self.dtype if t.is_floating_point() else t.dtype, non_blocking=True)
+                          for t in batch)
+            if len(batch) > 2:  # a mask only broadcastable to [B, R, 1|C, *s] (e.g. one shared by all windows)
+                inputs, targets, mask = batch[0], batch[1], batch[2]
+                batch = (inputs, targets, mask.expand(targets.shape[0], targets.shape[1], *mask.shape[2:]),
+                         *batch[3:])
             if limit is None:
                 self._rollout_steps_hint = batch[1].shape[1]
                 limit = self.max_windows()
@@ -128,9 +158,11 @@ class PhysicalTrainer:
                 break
         if not parts:
             return None
-        arity = {len(p) for p in parts}
-        if len(arity) > 1:  # some batches carry masks, others (generated) do not: complete the missing ones
-            parts = [p if len(p) == 3 else (*p, torch.ones_like(p[1][:, :, :1])) for p in parts]
+        if any(len(p) > 2 for p in parts) and len({(len(p), p[2].shape[2] if len(p) > 2 else 0) for p in parts}) > 1:
+            # some batches carry masks or loss terms, others not, or masks of 1 and of C channels: unify
+            parts = [with_terms(p) for p in parts]
+            channels = max(p[2].shape[2] for p in parts)
+            parts = [(p[0], p[1], p[2].expand(*p[2].shape[:2], channels, *p[2].shape[3:]), p[3]) for p in parts]
         return tuple(torch.cat(items) for items in zip(*parts))
 
     # ---------------------------------------------------------------- training
@@ -246,7 +278,8 @@ class PhysicalTrainer:
         """The loss that round-off alone produces on these targets (see `_ROUND_OFF_EPS`)."""
         targets = batch[1].index_select(2, self.dynamic)
         with torch.no_grad():
-            mean_square = float(masked_mse(targets, torch.zeros_like(targets), batch[2] if len(batch) > 2 else None))
+            mask = dynamic_mask(batch[2], self.dynamic) if len(batch) > 2 else None
+            mean_square = float(observed_mse(targets, torch.zeros_like(targets), mask))
         return (_ROUND_OFF_EPS * torch.finfo(self.dtype).eps) ** 2 * mean_square
 
     def _adam_epoch(self, batch: tuple[torch.Tensor, ...]) -> float:
@@ -330,6 +363,13 @@ class PhysicalTrainer:
         except Exception as exc:  # corrupt or foreign file
             raise DataError(f"{path}: not a readable hyco physical checkpoint ({type(exc).__name__})") from None
         self.load_state_dict(state, source=str(path))
+
+
+def better_within_noise(loss: float, loss_se: float, best_loss: float) -> bool:
+    """Whether a later model should replace the best one so far: its validation loss is lower, or higher by
+    less than the loss's standard error (a difference that is only noise goes to the more trained model).
+    Compared with the lowest loss seen, so small drifts cannot add up."""
+    return loss <= best_loss + loss_se
 
 
 class _Converged(Exception):

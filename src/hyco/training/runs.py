@@ -7,12 +7,20 @@ already holds one without it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
 from hyco.config.errors import DataError
 from hyco.context import RunContext
-from hyco.experiment import PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary, write_summary
+from hyco.experiment import (
+    PHYSICAL_BEST,
+    PHYSICAL_CHECKPOINT,
+    Experiment,
+    open_experiment,
+    read_summary,
+    write_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,53 +37,112 @@ def _guard(run_dir: Path, checkpoint: Path, resume: bool, mode: str) -> bool:
     return False
 
 
+def _refresh(completion, predictor, epoch: int, every: int) -> float:
+    """Complete the hidden parts of the input states with `predictor` (a model snapshot), every `every`
+    epochs; returns the seconds it took."""
+    if completion is None or (completion.ready and epoch % every != 0):
+        return 0.0
+    from hyco.training.predictors import one_step
+
+    return completion.refresh(one_step(predictor))
+
+
 def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dict:
+    """Physical-only: the coefficients fitted to the observations. With `trainer.physical.windows=sliding`
+    and hidden states, the inputs after frame 0 are completed from the model's own rollout (refreshed every
+    `data.completion_every` epochs); with `trajectory` every simulation is rolled out from frame 0 whole.
+    The epoch with the lowest observed validation error is kept as `best.pt`."""
+    from hyco.training.physical import better_within_noise
+    from hyco.training.predictors import physical_predictor
+
     exp = experiment or open_experiment(ctx)
     run_dir = exp.run_dir("physical")
     checkpoint = run_dir / PHYSICAL_CHECKPOINT
     resuming = _guard(run_dir, checkpoint, ctx.cfg.resume, "physical")
     trainer = exp.physical_trainer(run_dir)
-    previous_seconds = 0.0
+    previous: dict = {}
     if resuming:
         trainer.load(checkpoint)
-        previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
+        previous = read_summary(run_dir)
         log.info("resumed physical training at epoch %d", trainer.epoch)
-    windows = exp.train_windows()
+    config = ctx.cfg.trainer.physical
+    windows = exp.trajectory_windows() if config.windows == "trajectory" else exp.train_windows()
+    completion = exp.completion(windows)
+    validation = exp.validation_data()
     loader = exp.loader(windows, batch_size=min(len(windows), 256), seed_offset=11)
     loader.epoch = trainer.epoch
+    best = previous.get("best_val_loss", math.inf)
+    best = math.inf if best is None else best
     start = time.perf_counter()
+    completion_seconds = previous.get("completion_seconds", 0.0)
     metrics: dict = {}
-    while trainer.epoch < ctx.cfg.trainer.physical.epochs:
-        metrics = trainer.train(loader, 1)
-        trainer.save(checkpoint)
-        write_summary(run_dir, mode="physical", epochs=trainer.epoch,
-                      train_seconds=previous_seconds + time.perf_counter() - start,
-                      coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+
+    def summary(epochs: int) -> None:
+        write_summary(run_dir, mode="physical", epochs=epochs,
+                      train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
+                      completion_seconds=completion_seconds, best_val_loss=best if math.isfinite(best) else None,
+                      best_epoch=best_epoch, coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+
+    best_epoch = previous.get("best_epoch")
+    try:
+        while trainer.epoch < config.epochs:
+            predictor = physical_predictor(exp.physics, trainer.coefficients())
+            completion_seconds += _refresh(completion, predictor, trainer.epoch, ctx.cfg.data.completion_every)
+            metrics = trainer.train(loader, 1)
+            result = trainer.validate(validation)
+            if better_within_noise(result["val_loss"], result["val_loss_se"], best):
+                best_epoch = trainer.epoch
+                trainer.save(run_dir / PHYSICAL_BEST)
+            best = min(best, result["val_loss"])
+            trainer.save(checkpoint)
+            summary(trainer.epoch)
+    finally:
+        if completion is not None:
+            completion.close()
     if not checkpoint.exists():  # zero epochs asked for: still leave a usable run
         trainer.save(checkpoint)
-        write_summary(run_dir, mode="physical", epochs=0, train_seconds=0.0,
-                      coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+        summary(0)
     return metrics
 
 
 def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> dict:
+    """Synthetic-only: the network trained on the observations. With hidden states, the inputs after frame
+    0 are completed from the network's own rollout, refreshed every `data.completion_every` epochs."""
+    from hyco.training.predictors import network_predictor
+
     exp = experiment or open_experiment(ctx)
     run_dir = exp.run_dir("synthetic")
     resuming = _guard(run_dir, run_dir / "last.pt", ctx.cfg.resume, "synthetic")
     epochs = ctx.cfg.trainer.synthetic.epochs
     trainer = exp.synthetic_trainer(run_dir, total_epochs=epochs)
-    previous_seconds = 0.0
+    previous: dict = {}
     if resuming:
         trainer.resume()
-        previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
-    loader = exp.loader(exp.train_windows(), ctx.cfg.trainer.synthetic.batch_size, seed_offset=0)
+        previous = read_summary(run_dir)
+    windows = exp.train_windows()
+    completion = exp.completion(windows)
+    loader = exp.loader(windows, ctx.cfg.trainer.synthetic.batch_size, seed_offset=0)
     loader.epoch = trainer.epoch
     start = time.perf_counter()
-    metrics = trainer.train(loader, max(0, epochs - trainer.epoch))
+    completion_seconds = previous.get("completion_seconds", 0.0)
+    metrics: dict = {"epoch": trainer.epoch}
+    history: list = []
+    try:
+        while trainer.epoch < epochs:
+            completion_seconds += _refresh(completion, network_predictor(trainer.model, ctx.device), trainer.epoch,
+                                           ctx.cfg.data.completion_every)
+            # one epoch per call when inputs are refreshed between epochs, else all at once
+            metrics = trainer.train(loader, 1 if completion is not None else epochs - trainer.epoch)
+            history += metrics["history"]
+    finally:
+        if completion is not None:
+            completion.close()
+    metrics["history"] = history
     if not (run_dir / "last.pt").exists():
         trainer.save_checkpoint(run_dir / "last.pt")
-    write_summary(run_dir, mode="synthetic", epochs=trainer.epoch,
-                  train_seconds=previous_seconds + time.perf_counter() - start)
+    write_summary(run_dir, mode="synthetic", epochs=trainer.epoch, completion_seconds=completion_seconds,
+                  best_val_loss=trainer.best_val_loss if math.isfinite(trainer.best_val_loss) else None,
+                  train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start)
     trainer.close()
     return metrics
 
@@ -91,19 +158,35 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     total_epochs = warm + cfg.cycles * cfg.synthetic_epochs_per_cycle
     synthetic = exp.synthetic_trainer(run_dir / "synthetic", total_epochs=total_epochs)
     physical = exp.physical_trainer(run_dir / "physical")
+    windows = exp.train_windows()
+    completion = exp.completion(windows)
     hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=ctx.cache_dir, run_dir=run_dir, seed=ctx.cfg.seed,
-                           batch_size=ctx.cfg.trainer.synthetic.batch_size, device=ctx.device)
+                           batch_size=ctx.cfg.trainer.synthetic.batch_size, device=ctx.device,
+                           validation=exp.validation_data(), completion=completion,
+                           physical_best_path=run_dir / "physical" / PHYSICAL_BEST)
     previous_seconds = 0.0
     if resuming:
         hybrid.resume()
         previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
     start = time.perf_counter()
-    metrics = hybrid.train(exp.train_windows())
+    try:
+        metrics = hybrid.train(windows)
+    finally:
+        if completion is not None:
+            completion.close()
     if not (run_dir / CHECKPOINT_NAME).exists():
         hybrid.save(run_dir / CHECKPOINT_NAME)
     physical.save(run_dir / "physical" / PHYSICAL_CHECKPOINT)
     write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle,
                   train_seconds=previous_seconds + time.perf_counter() - start,
+                  completion_seconds=completion.seconds if completion is not None else 0.0,
+                  best_physical_cycle=hybrid.best["physical_cycle"],
+                  best_physical_val_loss=_finite(hybrid.best["physical_val_loss"]),
+                  best_synthetic_val_loss=_finite(synthetic.best_val_loss),
                   coefficients={k: v.tolist() for k, v in physical.coefficients().items()})
     synthetic.close()
     return metrics
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -24,7 +24,7 @@ from hyco.config.schema import SyntheticTrainerConfig
 from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
-from hyco.training.loss import masked_mse
+from hyco.training.loss import dynamic_mask, hyco_loss, term_sums
 from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
 
@@ -34,46 +34,23 @@ BEST = "best.pt"
 LAST = "last.pt"
 
 
-def _step_mask(masks: torch.Tensor | None, step: int, num_channels: int, dynamic: torch.Tensor,
-               target_dims: int) -> torch.Tensor | None:
-    """The mask of rollout step `step`, broadcastable to `[B, D, *s]` (masks broadcast to `[B,R,1|C,*s]`)."""
-    if masks is None:
-        return None
-    while masks.dim() < target_dims:
-        masks = masks.unsqueeze(0)
-    m = masks[:, step if masks.shape[1] > 1 else 0]
-    if m.shape[1] == num_channels and num_channels > 1:
-        m = m.index_select(1, dynamic)
-    return m
-
-
-def masked_rollout_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                        dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """Mean over rollout steps of the masked MSE on the dynamic channels.
-
-    `frames` `[B, R, C, *s]` are the predictions of steps 1..R, compared with `targets[:, :R]`. Steps
-    without a single observed value in the batch (a temporal mask) are left out of the mean instead of
-    counting as zero error.
-    """
-    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
-    num_channels = frames.shape[2]
-    losses, weights = [], []
-    for r in range(frames.shape[1]):
-        mask = _step_mask(masks, r, num_channels, dynamic, targets.dim())
-        losses.append(masked_mse(frames[:, r].index_select(1, dynamic), targets[:, r].index_select(1, dynamic),
-                                 mask))
-        if mask is not None:
-            weights.append((mask.sum() > 0).to(losses[-1].dtype))
-    if masks is None:
-        return torch.stack(losses).mean()
-    w = torch.stack(weights)
-    return (torch.stack(losses) * w).sum() / w.sum().clamp_min(1.0)
-
-
 def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor) -> torch.Tensor:
-    """`masked_rollout_loss` of the surrogate's autoregressive rollout of `steps` steps from `inputs`."""
-    return masked_rollout_loss(model.rollout(inputs, steps), targets, masks, dynamic_channels)
+                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
+                 weights: Sequence[float] | None = None) -> torch.Tensor:
+    """The HYCO loss (hyco.training.loss) of the surrogate's autoregressive rollout of `steps` steps from
+    `inputs`, against `targets[:, :steps]` on the dynamic channels."""
+    return frames_loss(model.rollout(inputs, steps), targets, masks, dynamic_channels, terms, weights)
+
+
+def frames_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
+                weights: Sequence[float] | None = None) -> torch.Tensor:
+    """`hyco_loss` of predicted frames `[B, S, C, *s]` against the first S targets, dynamic channels only."""
+    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
+    steps = frames.shape[1]
+    mask = None if masks is None else dynamic_mask(masks[:, :steps] if masks.shape[1] > 1 else masks, dynamic)
+    return hyco_loss(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms,
+                     weights)
 
 
 class RolloutModule(nn.Module):
@@ -88,10 +65,13 @@ class RolloutModule(nn.Module):
         return self.surrogate.rollout(state, steps)
 
 
-def relative_l2(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per sample and step: ||pred - true|| / ||true|| over channels and space, for `[N, T, C, *s]`."""
-    diff = (prediction - truth).flatten(2).norm(dim=2)
-    return diff / truth.flatten(2).norm(dim=2).clamp_min(1e-12)
+def relative_l2(prediction: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per sample and step: ||pred - true|| / ||true|| over channels and space (observed values only when
+    `mask` is given), for `[N, T, C, *s]`."""
+    diff, ref = prediction - truth, truth
+    if mask is not None:
+        diff, ref = diff * mask, torch.broadcast_to(truth * mask, diff.shape)
+    return diff.flatten(2).norm(dim=2) / ref.flatten(2).norm(dim=2).clamp_min(1e-12)
 
 
 class SyntheticTrainer:
@@ -116,7 +96,8 @@ class SyntheticTrainer:
         self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
         self.epoch = 0  # completed epochs over all calls of `train`
         self.best_val_loss = math.inf
-        self._validation: torch.Tensor | None = None
+        self.loss_weights: tuple[float, float] = (1.0, 1.0)  # (data, interaction): see hyco.training.loss
+        self._validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
@@ -135,13 +116,20 @@ class SyntheticTrainer:
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             group["lr"] = base * self._schedule(self.epoch)
 
-    def set_validation(self, trajectories: torch.Tensor | None) -> None:
-        """Full trajectories `[N, T, C, *s]` validated after every `validate_every` epochs; `best.pt` is
-        chosen on their loss. Without them no `best.pt` is written (never chosen on training loss)."""
-        if trajectories is not None and (trajectories.dim() != self.model.ndim + 3 or trajectories.shape[1] < 2):
-            raise DataError(f"validation trajectories: expected [N, T>=2, C, *space], got shape "
-                            f"{tuple(trajectories.shape)}")
-        self._validation = trajectories
+    def set_validation(self, data: torch.Tensor | tuple | None) -> None:
+        """Validation data, rolled out after every `validate_every` epochs; `best.pt` is chosen on its loss
+        (never on training loss; without validation data no `best.pt` is written). `data` is what an
+        observer of the validation split has: `(initial states [N, C, *s], later frames [N, T-1, C, *s],
+        masks broadcastable to them or None)`, e.g. the one frame-0 window per simulation of a
+        WindowDataset with `rollout_steps = T - 1`; or full trajectories `[N, T, C, *s]` (all observed)."""
+        if isinstance(data, torch.Tensor):
+            if data.dim() != self.model.ndim + 3 or data.shape[1] < 2:
+                raise DataError(f"validation trajectories: expected [N, T>=2, C, *space], got shape "
+                                f"{tuple(data.shape)}")
+            data = (data[:, 0], data[:, 1:], None)
+        elif data is not None:
+            data = (data[0], data[1], data[2] if len(data) > 2 else None)
+        self._validation = data
 
     def rollout_steps(self, epoch: int | None = None) -> int | None:
         """The curriculum's rollout length for `epoch` (default: the next one); None = all targets."""
@@ -193,14 +181,14 @@ class SyntheticTrainer:
         bar = tqdm(data_source, total=total, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False,
                    disable=self._bars_disabled())
         for batch in bar:
-            inputs, targets, masks = self._unpack(batch)
+            inputs, targets, masks, terms = self._unpack(batch)
             available = targets.shape[1]
             used_steps = available if steps is None else min(steps, available)
             if steps is not None and steps > available and "curriculum" not in self._warned:
                 self._warned.add("curriculum")
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
-            loss = masked_rollout_loss(self._train_model(inputs, used_steps), targets, masks, dynamic)
+            loss = frames_loss(self._train_model(inputs, used_steps), targets, masks, dynamic, terms, self.loss_weights)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip > 0:
@@ -223,11 +211,13 @@ class SyntheticTrainer:
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
 
-    def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
-            raise TypeError("a batch must be (inputs, targets) or (inputs, targets, masks)")
+    def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3, 4):
+            raise TypeError("a batch must be (inputs, targets), (inputs, targets, masks) or "
+                            "(inputs, targets, masks, terms)")
         inputs, targets = batch[0], batch[1]
-        masks = batch[2] if len(batch) == 3 else None
+        masks = batch[2] if len(batch) >= 3 else None
+        terms = batch[3] if len(batch) == 4 else None
         if targets.dim() != inputs.dim() + 1 or targets.shape[2:] != inputs.shape[1:]:
             raise DataError(f"batch: expected targets [B, R, {', '.join(map(str, inputs.shape[1:]))}] for inputs "
                             f"{list(inputs.shape)}, got {list(targets.shape)}")
@@ -237,37 +227,55 @@ class SyntheticTrainer:
         targets = targets.to(**move, dtype=dtype)
         if masks is not None:
             masks = masks.to(**move)
-        return inputs, targets, masks
+        if terms is not None:
+            terms = terms.to(**move)
+        return inputs, targets, masks, terms
 
     # --- validation -------------------------------------------------------------------------------
     @torch.no_grad()
-    def validate(self, trajectories: torch.Tensor) -> dict[str, Any]:
-        """Autoregressive rollout from frame 0 over whole trajectories `[N, T, C, *s]`.
+    def validate(self, data: torch.Tensor | tuple | None = None) -> dict[str, Any]:
+        """Autoregressive rollout from the initial states of the validation data over all their frames.
 
-        Returns `val_loss` (MSE on the dynamic channels over all predicted frames), `val_rel_l2`
-        (relative L2 per step, mean over trajectories), its mean and its last value.
+        Returns `val_loss` (the MSE over the observed values of the dynamic channels), `val_rel_l2` (the
+        relative L2 error over the observed values per step, mean over simulations), its mean and its last
+        value. `data` defaults to what `set_validation` was given.
         """
+        if data is not None and not isinstance(data, tuple):
+            self.set_validation(data)
+        inputs, targets, masks = self._validation
         self.model.eval()
-        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long)
+        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
         dtype = next(self.model.parameters()).dtype
-        sq_sum, count, rel_sum = 0.0, 0, None
-        for chunk in torch.split(trajectories, self.config.batch_size):
-            chunk = chunk.to(self.device, dtype=dtype)
-            pred = self.model.rollout(chunk[:, 0], chunk.shape[1] - 1).index_select(2, dynamic.to(self.device))
-            truth = chunk[:, 1:].index_select(2, dynamic.to(self.device))
-            sq_sum += float(((pred - truth) ** 2).sum(dtype=torch.float64))
-            count += truth.numel()
-            rel = relative_l2(pred, truth).sum(dim=0).double().cpu()
-            rel_sum = rel if rel_sum is None else rel_sum + rel
+        steps = targets.shape[1]
+        sq_sum = torch.zeros((), dtype=torch.float64)
+        count = torch.zeros((), dtype=torch.float64)
+        rel_sum = torch.zeros(steps, dtype=torch.float64)
+        rel_n = torch.zeros(steps, dtype=torch.float64)
+        for rows in torch.arange(inputs.shape[0]).split(self.config.batch_size):
+            pred = self.model.rollout(inputs[rows].to(self.device, dtype), steps).index_select(2, dynamic)
+            truth = targets[rows].to(self.device, dtype).index_select(2, dynamic)
+            mask = None
+            if masks is not None:
+                mask = dynamic_mask(masks[rows] if masks.shape[0] > 1 else masks, dynamic).to(self.device, dtype)
+            sums, counts = term_sums(pred.double(), truth.double(), mask)
+            sq_sum += sums[0].cpu()
+            count += counts[0].cpu()
+            rel = relative_l2(pred, truth, mask).double().cpu()  # [n, steps]
+            seen = torch.ones_like(rel) if mask is None else (
+                torch.broadcast_to(mask, pred.shape).flatten(2).amax(dim=2).double().cpu())
+            rel_sum += (rel * seen).sum(dim=0)
+            rel_n += seen.sum(dim=0)
         self.model.train()
-        per_step = (rel_sum / trajectories.shape[0]).tolist()
-        return {"val_loss": sq_sum / count, "val_rel_l2": per_step,
-                "val_rel_l2_mean": sum(per_step) / len(per_step), "val_rel_l2_final": per_step[-1]}
+        per_step = [float(r / n) if n > 0 else None for r, n in zip(rel_sum, rel_n)]
+        observed = [r for r in per_step if r is not None]
+        return {"val_loss": float(sq_sum / count.clamp_min(1.0)), "val_rel_l2": per_step,
+                "val_rel_l2_mean": sum(observed) / max(1, len(observed)),
+                "val_rel_l2_final": observed[-1] if observed else None}
 
     def _validate_and_keep_best(self) -> dict[str, Any]:
         if not self.process.is_main:  # only the main process writes checkpoints
             return {}
-        result = self.validate(self._validation)
+        result = self.validate()
         result["best"] = result["val_loss"] < self.best_val_loss
         if result["best"]:
             self.best_val_loss = result["val_loss"]
