@@ -33,6 +33,19 @@ BAD_INPUTS = [
     (["observation.box_lower=[0.5,0.5]", "observation.box_upper=[0.4,0.9]"],
      "observation.box_lower[0]", "lower < upper"),
     (["a==b"], "command line", "key=value"),
+    (["trainer.hybrid.physical.data_weight=-1"], "trainer.hybrid.physical.data_weight", ">= 0"),
+    (["trainer.hybrid.synthetic.interaction_weight=-0.5"], "trainer.hybrid.synthetic.interaction_weight",
+     "auto or a number >= 0"),
+    (["trainer.hybrid.synthetic.interaction_weight=sometimes"], "trainer.hybrid.synthetic.interaction_weight",
+     "auto or a number >= 0"),
+    (["trainer.hybrid.physical.data_weight=0", "trainer.hybrid.physical.interaction_weight=0"],
+     "trainer.hybrid.physical.interaction_weight", "would learn nothing"),
+    (["trainer.hybrid.interaction_region=ghosts"], "trainer.hybrid.interaction_region", "unobserved, everywhere"),
+    (["trainer.hybrid.completion=mine"], "trainer.hybrid.completion", "blend, partner"),
+    (["observation.states=some"], "observation.states", "initial, full"),
+    (["observation.temporal=frames", "observation.frames=[2,4]"], "observation.frames", "includes frame 0"),
+    (["observation.temporal=frames"], "observation.frames", "non-empty"),
+    (["trainer.physical.windows=all"], "trainer.physical.windows", "sliding, trajectory"),
 ]
 
 
@@ -127,3 +140,36 @@ def test_task_not_built_says_so(fake_overrides, tmp_path, monkeypatch):
     with pytest.raises(NotBuiltError, match="not built yet") as info:
         tasks.run_task("report", ctx)
     assert info.value.exit_code == 3
+
+
+OBSERVATION_ERRORS = [
+    (["observation.fields=[pressure]"], "observation.fields", "names of dynamic fields (velocity)"),
+    (["observation.temporal=frames", "observation.frames=[0]"], "observation.temporal", "after frame 0"),
+    (["observation.temporal=frames", "observation.frames=[0,99]"], "observation.frames", "frame indices < "),
+    (["+observation.noise_levels.density=0.1"], "observation.noise_levels.density", "a dynamic field"),
+]
+
+
+@pytest.mark.parametrize("overrides,key,expected", OBSERVATION_ERRORS, ids=[" ".join(b[0]) for b in OBSERVATION_ERRORS])
+def test_observations_that_leave_nothing_to_learn_are_refused_before_any_data(overrides, key, expected, tmp_path):
+    """Checked against the PDE's fields before a dataset is made (`ensure_dataset`), as a ConfigError: the
+    CLI prints it as one line with exit code 2."""
+    from hyco.data.generate import ensure_dataset
+    from hyco.physics import build_physics
+
+    cfg = load("generate", ["experiment=burgers_1d_quick", *overrides])
+    with pytest.raises(ConfigError) as info:
+        ensure_dataset(cfg, build_physics(dict(cfg.physics)), tmp_path / "data")
+    message = str(info.value)
+    assert message.startswith(f"{key}:") and expected in message and "\n" not in message
+    assert not list(tmp_path.rglob("*.h5"))  # no dataset was made
+
+
+def test_a_static_field_cannot_be_observed(tmp_path):
+    from hyco.config.schema import ObservationConfig
+    from hyco.data.observation import observed_channels
+
+    specs = [{"name": "density", "channels": 1, "dynamic": True}, {"name": "flow", "channels": 2, "dynamic": False}]
+    with pytest.raises(ConfigError, match="'flow' is a static input"):
+        observed_channels(ObservationConfig(fields=["flow"]), specs)
+    assert observed_channels(ObservationConfig(fields=["density"]), specs).tolist() == [True, False, False]

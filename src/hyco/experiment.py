@@ -12,7 +12,6 @@ runs are built the same way and differ only in how they are trained. Run-directo
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -135,13 +134,15 @@ class Experiment:
 def open_experiment(ctx: RunContext) -> Experiment:
     """Build the PDE model and make sure its dataset exists (generated or reused)."""
     from hyco.data.generate import ensure_dataset
-    from hyco.data.observation import check_observation
     from hyco.physics import build_physics
 
     physics = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
-    check_observation(ctx.cfg.observation, [dataclasses.asdict(f) for f in physics.fields], physics.spatial_shape,
-                      ctx.cfg.data.num_frames)  # before any data are made
-    path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)
+    path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)  # checks the observation against the fields first
+    from hyco.data.observation import Observation
+    from hyco.data.store import TrajectoryStore
+
+    with TrajectoryStore(path) as store:
+        log.info("what the models see: %s", Observation.from_store(ctx.cfg.observation, store).describe())
     return Experiment(ctx=ctx, physics=physics, dataset_path=path)
 
 

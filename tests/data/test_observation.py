@@ -72,3 +72,39 @@ def test_noise_statistics_and_determinism():
     assert torch.equal(obs.add_noise_(clean.clone(), "train", 4), noisy)  # same simulation -> same noise
     assert not torch.equal(obs.add_noise_(clean.clone(), "train", 5), noisy)
     assert not torch.equal(obs.add_noise_(clean.clone(), "val", 4), noisy)
+
+
+def test_hidden_states_know_frame_0_and_the_observed_values_only():
+    cfg = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2)
+    obs = Observation(cfg, (8,), 6, torch.ones(2), [0])  # channel 1 is a static input
+    assert obs.hides_states and obs.known.shape == (6, 2, 8)
+    assert bool(obs.known[0].all())  # frame 0 in full
+    assert bool(obs.known[:, 1].all())  # the static channel always
+    assert torch.equal(obs.known[2, 0], obs.spatial[0].bool()) and not bool(obs.known[1, 0].any())
+    trajectory = torch.randn(6, 2, 8)
+    trajectory[1, 0] = float("nan")  # a hidden frame: erased, NaN included
+    hidden = obs.hide_(trajectory.clone())
+    assert torch.isfinite(hidden).all() and bool((hidden[~obs.known] == 0).all())
+    assert torch.equal(hidden[obs.known], trajectory[obs.known])
+    oracle = Observation(ObservationConfig(spatial="centre", states="full"), (8,), 6, torch.ones(1), [0])
+    clean = torch.randn(6, 1, 8)
+    assert oracle.known is None and torch.equal(oracle.hide_(clean.clone()), clean)
+    full = Observation(ObservationConfig(), (8,), 6, torch.ones(1), [0])
+    assert not full.hides_states  # nothing hidden when everything is observed
+
+
+def test_per_field_observation_masks_and_noise():
+    specs = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "v", "channels": 1, "dynamic": True}]
+    cfg = ObservationConfig(spatial="centre", centre_fraction=0.5, fields=["v"], noise_level=0.1,
+                            noise_levels={"v": 0.3})
+    obs = Observation(cfg, (8,), 5, torch.tensor([1.0, 2.0]), [0, 1], field_specs=specs)
+    masks = obs.window_masks(torch.tensor([0, 2]), 2)
+    assert masks.shape == (2, 2, 2, 8)
+    assert not bool(masks[:, :, 0].any()) and torch.equal(masks[0, 0, 1], obs.spatial[0])  # u never observed
+    assert obs.noise_std.tolist() == pytest.approx([0.1, 0.6])
+    assert bool(obs.known[1:, 0].logical_not().all()) and bool(obs.known[0].all())
+
+
+def test_explicit_observed_frames():
+    assert temporal_mask(ObservationConfig(temporal="frames", frames=[0, 2, 5]), 7).nonzero().squeeze(1).tolist() == [
+        0, 2, 5]

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from hyco.config.errors import DataError
 from hyco.config.schema import HycoConfig
+from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) 
 
 # ---------------------------------------------------------------------------- public API
 def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
-    """Path of a complete, valid dataset for this config: reused, or generated under a file lock."""
+    """Path of a complete, valid dataset for this config: reused, or generated under a file lock. The
+    observation settings are checked against the model's fields first: a bad one costs no generation."""
+    check_observation(cfg.observation, [dataclasses.asdict(f) for f in model.fields], model.spatial_shape,
+                      cfg.data.num_frames)
     data_dir = Path(data_dir)
     config = hashed_config(cfg, model)
     digest = config_hash(config)

@@ -124,7 +124,7 @@ class WindowDataset(Dataset):
         self._offsets = torch.arange(self.rollout_steps + 1)
         self.completion = None  # a StateCompletion, for inputs after frame 0 when states are hidden
         if observation is not None:
-            log.info("%s split %r: %s", self.store.path.name, split, observation.describe())
+            log.debug("%s split %r: %s", self.store.path.name, split, observation.describe())
 
     @classmethod
     def from_config(cls, cfg: Any, store: TrajectoryStore | str | Path, split: str, rollout_steps: int | None = None,

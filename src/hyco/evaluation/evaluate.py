@@ -15,7 +15,14 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.context import RunContext
-from hyco.evaluation.metrics import coefficient_errors, finite_or_none, rollout_metrics, select_channels
+from hyco.data.observation import Observation
+from hyco.evaluation.metrics import (
+    coefficient_errors,
+    field_rollout_metrics,
+    finite_or_none,
+    rollout_metrics,
+    select_channels,
+)
 from hyco.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 
@@ -86,6 +93,9 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     dynamic = exp.physics.dynamic_channels
     target = select_channels(truth[:, 1:], dynamic)
     true_coefficients = exp.physics.true_coefficients()
+    fields = [dataclasses.asdict(f) for f in exp.physics.fields]
+    observation = Observation.from_store(cfg.observation, exp.store)
+    observed_region = observation.frame_masks[1:].amax(dim=(0, 1)).bool()  # [*space]: observed in some frame
     runs: dict[str, Any] = {}
     kept: dict[str, torch.Tensor] = {}
     learned: dict[str, dict[str, list]] = {}
@@ -97,7 +107,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                 continue
             coefficients, path = load_coefficients(exp, run_dir)
             prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
-            entry: dict[str, Any] = {"coefficients": coefficient_errors(coefficients, true_coefficients)}
+            entry: dict[str, Any] = {"coefficients": coefficient_errors(coefficients, true_coefficients,
+                                                                        observed_region)}
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
         else:
@@ -110,6 +121,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)
         entry["rollout"] = {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in summary.items()}
         entry["rollout"]["per_step"] = {k: [finite_or_none(x) for x in v] for k, v in summary["per_step"].items()}
+        entry["fields"] = field_rollout_metrics(prediction, truth[:, 1:], fields, cfg.evaluation.corr_threshold)
+        entry["selected"] = _selection(ctx.run_dir, key, path)
         entry["train_seconds"] = read_summary(ctx.run_dir / _SUMMARY_DIRS[key]).get("train_seconds")
         entry["checkpoint"] = source
         runs[key] = entry
@@ -130,14 +143,43 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "true_coefficients": {k: v.cpu().tolist() for k, v in true_coefficients.items()},
         "initial_coefficients": {k: v.cpu().tolist() for k, v in exp.physics.initial_guess().items()},
         "learned_coefficients": learned,
+        "observation": _observation_summary(cfg.observation, observation, observed_region),
+        "judge": f"the full, noise-free truth of the held-out {split} split (seen by no model during training)",
         "runs": runs,
     }
     atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
     atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
-                       "dynamic_channels": dynamic, "fields": [dataclasses.asdict(f) for f in exp.physics.fields],
-                       "dt": exp.physics.dt}, ctx.run_dir / ROLLOUTS_FILE)
+                       "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
+                       "observed_space": observation.frame_masks.amax(dim=0).float(),
+                       "observed_frames": observation.temporal}, ctx.run_dir / ROLLOUTS_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
     return metrics
+
+
+def _observation_summary(config, observation: Observation, observed_region: torch.Tensor) -> dict[str, Any]:
+    """What the models saw, for metrics.json and the report."""
+    return {"spatial": config.spatial, "temporal": config.temporal, "fields": list(config.fields) or "all dynamic",
+            "states": config.states, "noise_level": config.noise_level, "noise_levels": dict(config.noise_levels),
+            "observed_space_fraction": float(observed_region.float().mean()),
+            "observed_frame_fraction": observation.temporal_fraction,
+            "description": observation.describe()}
+
+
+def _selection(run_dir: Path, key: str, checkpoint: Path) -> str:
+    """Which state of a run is evaluated, and why (always chosen on observed validation data)."""
+    if key == "hyco_physical":
+        cycle = read_summary(run_dir / "hyco").get("best_physical_cycle")
+        if checkpoint.name == PHYSICAL_BEST and cycle is not None:
+            return f"cycle {cycle} (lowest observed validation error)"
+    if key == "physical" and checkpoint.name == PHYSICAL_BEST:
+        epoch = read_summary(run_dir / "physical").get("best_epoch")
+        return f"epoch {epoch} (lowest observed validation error)"
+    if checkpoint.name == "best.pt":
+        from hyco.training import checkpoint as ckpt
+
+        epoch = ckpt.load_checkpoint(checkpoint).get("epoch")
+        return f"epoch {epoch} (lowest observed validation error)"
+    return "the last state"
 
 
 def _fmt(value) -> str:

@@ -73,8 +73,42 @@ def coefficient_error(learned: torch.Tensor, true: torch.Tensor) -> float:
     return error / denominator if denominator > 0 else error
 
 
-def coefficient_errors(learned: dict[str, torch.Tensor], true: dict[str, torch.Tensor]) -> dict[str, dict]:
-    return {name: {"rel_error": coefficient_error(learned[name], true[name])} for name in true if name in learned}
+def coefficient_errors(learned: dict[str, torch.Tensor], true: dict[str, torch.Tensor],
+                       observed: torch.Tensor | None = None) -> dict[str, dict]:
+    """`rel_error` per coefficient; for a field, with `observed` (bool [*space], where any value is
+    observed), also `rel_error_observed` and `rel_error_unobserved`: fitting versus inference."""
+    out = {}
+    for name in true:
+        if name not in learned:
+            continue
+        entry = {"rel_error": coefficient_error(learned[name], true[name])}
+        truth = true[name].detach().cpu()
+        if observed is not None and truth.dim() > 0 and tuple(observed.shape) == tuple(truth.shape):
+            value = learned[name].detach().cpu().to(torch.float64).reshape(()).expand(truth.shape) \
+                if learned[name].numel() == 1 else learned[name].detach().cpu()
+            inside = observed.bool().cpu()
+            for key, region in (("rel_error_observed", inside), ("rel_error_unobserved", ~inside)):
+                entry[key] = coefficient_error(value[region], truth[region]) if bool(region.any()) else None
+        out[name] = entry
+    return out
+
+
+def field_rollout_metrics(prediction: torch.Tensor, truth: torch.Tensor, fields: Sequence[dict],
+                          corr_threshold: float = 0.8) -> dict[str, dict]:
+    """`rollout_metrics` of each dynamic field on its own (`prediction`/`truth` `[N, S, C, *space]` with all
+    C channels): a pooled figure can hide a large error on a field of small magnitude."""
+    out, start = {}, 0
+    for spec in fields:
+        stop = start + int(spec["channels"])
+        if spec["dynamic"]:
+            channels = list(range(start, stop))
+            summary = rollout_metrics(select_channels(prediction, channels), select_channels(truth, channels),
+                                      corr_threshold)
+            out[spec["name"]] = {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in summary.items()
+                                 if k != "per_step"}
+            out[spec["name"]]["per_step_rel_l2"] = [finite_or_none(x) for x in summary["per_step"]["rel_l2"]]
+        start = stop
+    return out
 
 
 def finite_or_none(value: float) -> float | None:

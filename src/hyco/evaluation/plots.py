@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # headless: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
@@ -188,3 +189,57 @@ def animate(truth: np.ndarray, predictions: Mapping[str, np.ndarray], path: Path
         movie.save(tmp, writer=animation.PillowWriter(fps=fps), dpi=70)
     plt.close(fig)
     return path
+
+
+def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_names: Sequence[str] = ()) -> Path:
+    """What the models saw: the observed grid points (one panel per observed channel group) and frames.
+
+    `space` `[1|C, *space]` (1 = observed in some frame), `frames` `[T]` (1 = observed frame)."""
+    panels = space.shape[0]
+    fig, axes = plt.subplots(1, panels + 1, figsize=(2.8 * panels + 4.0, 2.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * panels + [1.6]})
+    for c in range(panels):
+        ax = axes[0][c]
+        values = space[c]
+        if values.ndim == 1:
+            ax.imshow(values[None], origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1)
+            ax.set_yticks([])
+        else:
+            ax.imshow(values, origin="lower", cmap="Greys", vmin=0, vmax=1)
+            ax.set_yticks([])
+        ax.set_xticks([])
+        name = field_names[c] if c < len(field_names) else "all fields"
+        ax.set_title(f"{name}: {values.mean():.0%} of the grid", fontsize=9)
+    ax = axes[0][panels]
+    t = np.arange(len(frames))
+    ax.bar(t, frames.astype(float), width=0.8, color=["#444" if f else "#ddd" for f in frames])
+    ax.set_yticks([])
+    ax.set_xlabel("frame")
+    ax.set_title(f"observed frames: {int(frames.sum())} of {len(frames)}", fontsize=9)
+    fig.suptitle("observed (dark) and hidden (light) values", fontsize=10, y=1.06)
+    return _save(fig, path)
+
+
+def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_cycle: int | None = None) -> Path:
+    """HYCO over its cycles: one panel per group of series keyed `group: label` (errors on a log scale,
+    trust weights on a linear one); the evaluated (best) cycle is marked."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, values in series.items():
+        group, _, label = key.partition(": ")
+        groups.setdefault(group, {})[label or group] = np.asarray([np.nan if v is None else v for v in values],
+                                                                  dtype=float)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.3 * len(groups), 3.4), squeeze=False)
+    for ax, (group, curves) in zip(axes[0], groups.items()):
+        for label, values in curves.items():
+            ax.plot(np.arange(1, values.size + 1), values, marker="o", markersize=3, label=label)
+        positive = all(np.all(v[np.isfinite(v)] > 0) for v in curves.values())
+        if positive and "weight" not in group:
+            ax.set_yscale("log")
+        if best_cycle is not None:
+            ax.axvline(best_cycle, color="k", linestyle=":", linewidth=1, label="evaluated cycle")
+        ax.set_title(group, fontsize=10)
+        ax.set_xlabel("cycle")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -35,17 +35,32 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
-    """The comparison table: one row per run, rollout errors, coefficient errors, training time."""
+    """The comparison table: one row per run, rollout errors (pooled, and per field when there are several),
+    coefficient errors (for a field also inside and outside the observed region), training time."""
     runs = metrics.get("runs", {})
     coefficient_names = sorted({name for run in runs.values() for name in run.get("coefficients", {})})
-    header = ["run", "rel. L2", "RMSE", "MAE", "corr. time (steps)"]
-    header += [f"{name} rel. error" for name in coefficient_names] + ["train s"]
+    regional = {name for run in runs.values() for name, e in run.get("coefficients", {}).items()
+                if e.get("rel_error_observed") is not None or e.get("rel_error_unobserved") is not None}
+    field_names = list(next(iter(runs.values()), {}).get("fields", {})) if runs else []
+    per_field = field_names if len(field_names) > 1 else []
+    header = ["run", "rel. L2", "RMSE", "MAE", "corr. time (steps)"] + [f"rel. L2 {f}" for f in per_field]
+    for name in coefficient_names:
+        header.append(f"{name} rel. error")
+        if name in regional:
+            header += [f"{name} observed region", f"{name} unobserved region"]
+    header.append("train s")
     rows = []
     for key, run in runs.items():
         rollout = run.get("rollout", {})
         row = [RUN_LABELS.get(key, key)]
         row += [_fmt(rollout.get(m)) for m in ("rel_l2", "rmse", "mae", "corr_time")]
-        row += [_fmt(run.get("coefficients", {}).get(name, {}).get("rel_error", "–")) for name in coefficient_names]
+        row += [_fmt(run.get("fields", {}).get(f, {}).get("rel_l2", "–")) for f in per_field]
+        for name in coefficient_names:
+            errors = run.get("coefficients", {}).get(name, {})
+            row.append(_fmt(errors.get("rel_error", "–")))
+            if name in regional:
+                row += [_fmt(errors.get(k, "–") if errors.get(k) is not None else "–")
+                        for k in ("rel_error_observed", "rel_error_unobserved")]
         row.append(_fmt(run.get("train_seconds", "–"), 3))
         rows.append(row)
     return header, rows

@@ -15,6 +15,7 @@ from hyco.context import RunContext
 from hyco.evaluation import plots
 from hyco.evaluation.evaluate import METRICS_FILE, ROLLOUTS_FILE
 from hyco.evaluation.report import RUN_LABELS, Figure, write_report
+from hyco.experiment import read_summary
 from hyco.training.run_log import METRICS_FILE as JSONL
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,19 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def display_quantity(frames: np.ndarray, fields: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
-    """One scalar per grid point for the figures: the first dynamic field (its magnitude if a vector)."""
+def field_quantity(frames: np.ndarray, fields: list[dict[str, Any]], name: str) -> np.ndarray:
+    """One scalar per grid point of field `name` for the figures (its magnitude if a vector)."""
     start = 0
     for field in fields:
-        if field["dynamic"]:
-            part = frames[:, start:start + field["channels"]]
-            if field["channels"] == 1:
-                return part[:, 0], field["name"]
-            return np.sqrt((part**2).sum(axis=1)), f"|{field['name']}|"
+        part = frames[:, start:start + field["channels"]]
+        if field["name"] == name:
+            return part[:, 0] if field["channels"] == 1 else np.sqrt((part**2).sum(axis=1))
         start += field["channels"]
-    return frames[:, 0], "channel 0"
+    raise KeyError(name)
+
+
+def _label(field: dict[str, Any]) -> str:
+    return field["name"] if field["channels"] == 1 else f"|{field['name']}|"
 
 
 def make_figures(run_dir: Path, metrics: dict[str, Any], rollouts: dict[str, Any], cfg) -> list[Figure]:
@@ -52,25 +55,47 @@ def make_figures(run_dir: Path, metrics: dict[str, Any], rollouts: dict[str, Any
     dt = float(metrics.get("dt", 1.0))
     truth = rollouts["truth"].numpy()
     fields = rollouts["fields"]
-    shown_truth, quantity = display_quantity(truth, fields)
-    shown = {}
-    for key, prediction in rollouts["predictions"].items():
-        frames = np.concatenate([truth[:1], prediction.numpy()], axis=0)  # align: frame 0 is the shared start
-        shown[RUN_LABELS.get(key, key)] = display_quantity(frames, fields)[0]
+    dynamic = [f for f in fields if f["dynamic"]]
     figures: list[Figure] = []
-    steps = shown_truth.shape[0] - 1
+    if "observed_space" in rollouts:
+        figures.append(_observation_figure(rollouts, fields, figures_dir, metrics))
+    steps = truth.shape[0] - 1
     times = sorted({int(round(x)) for x in np.linspace(0, steps, cfg.evaluation.plot_times + 1)[1:]} | {0})
-    figures.append(Figure(
-        "Truth and models on a held-out simulation",
-        plots.plot_snapshots(shown_truth, shown, times, figures_dir / "snapshots.png", dt=dt,
-                             title=f"{quantity}, test simulation {rollouts['sim']}"),
-        f"{quantity}; every model starts from the same initial state and rolls out on its own; one colour scale."))
+    for field in dynamic:
+        name = field["name"]
+        shown_truth = field_quantity(truth, fields, name)
+        shown = {}
+        for key, prediction in rollouts["predictions"].items():
+            frames = np.concatenate([truth[:1], prediction.numpy()], axis=0)  # align: frame 0 is the shared start
+            shown[RUN_LABELS.get(key, key)] = field_quantity(frames, fields, name)
+        suffix = "" if len(dynamic) == 1 else f"_{name}"
+        figures.append(Figure(
+            "Truth and models on a held-out simulation" + ("" if len(dynamic) == 1 else f": {name}"),
+            plots.plot_snapshots(shown_truth, shown, times, figures_dir / f"snapshots{suffix}.png", dt=dt,
+                                 title=f"{_label(field)}, test simulation {rollouts['sim']}"),
+            f"{_label(field)}; every model starts from the same (fully known) initial state and rolls out on its "
+            "own; one colour scale."))
+        if field is dynamic[0] and cfg.evaluation.animation:
+            animation_args = (shown_truth, shown, figures_dir / "rollout.gif")
     curves = {RUN_LABELS.get(k, k): [np.nan if x is None else x for x in run["rollout"]["per_step"]["rel_l2"]]
               for k, run in metrics["runs"].items()}
     figures.append(Figure("Error over the rollout",
                           plots.plot_error_curves(curves, figures_dir / "rollout_error.png", dt=dt),
-                          "Relative L2 error per step, mean over the held-out simulations."))
+                          "Relative L2 error per step (all dynamic fields), mean over the held-out simulations, "
+                          "against the full truth."))
+    if len(dynamic) > 1:
+        for field in dynamic:
+            name = field["name"]
+            curves = {RUN_LABELS.get(k, k): [np.nan if x is None else x
+                                            for x in run.get("fields", {}).get(name, {}).get("per_step_rel_l2", [])]
+                      for k, run in metrics["runs"].items()}
+            figures.append(Figure(f"Error over the rollout: {name}",
+                                  plots.plot_error_curves(curves, figures_dir / f"rollout_error_{name}.png", dt=dt),
+                                  f"Relative L2 error per step of {name} alone."))
     figures += _coefficient_figures(run_dir, metrics, figures_dir)
+    cycles = _cycle_figure(run_dir, metrics, figures_dir)
+    if cycles is not None:
+        figures.append(cycles)
     curves_by_run: dict[str, dict[str, list[float]]] = {}
     for label, relative in TRAINING_LOGS.items():
         records = _read_jsonl(run_dir / relative / JSONL)
@@ -82,11 +107,55 @@ def make_figures(run_dir: Path, metrics: dict[str, Any], rollouts: dict[str, Any
     if curves_by_run:
         figures.append(Figure("Training curves", plots.plot_training_curves(curves_by_run,
                                                                              figures_dir / "training.png"),
-                              "Per epoch (per cycle for HYCO): training loss, validation loss, physical loss."))
-    if cfg.evaluation.animation:
-        figures.append(Figure("Animation", plots.animate(shown_truth, shown, figures_dir / "rollout.gif", dt=dt),
-                              f"{quantity} over the whole held-out trajectory."))
+                              "Per epoch (per cycle for HYCO): training loss, observed validation loss, "
+                              "physical loss."))
+    if cfg.evaluation.animation and dynamic:
+        figures.append(Figure("Animation", plots.animate(*animation_args, dt=dt),
+                              f"{_label(dynamic[0])} over the whole held-out trajectory."))
     return figures
+
+
+def _observation_figure(rollouts: dict[str, Any], fields: list[dict[str, Any]], figures_dir: Path,
+                        metrics: dict[str, Any]) -> Figure:
+    space = rollouts["observed_space"].numpy()  # [1|C, *space]
+    names: list[str] = []
+    if space.shape[0] > 1:  # one mask per channel: one panel per dynamic field
+        panels, start = [], 0
+        for field in fields:
+            if field["dynamic"]:
+                panels.append(space[start:start + field["channels"]].max(axis=0))
+                names.append(field["name"])
+            start += field["channels"]
+        space = np.stack(panels)
+    observation = metrics.get("observation", {})
+    states = ("frame 0 of every trajectory is known in full; later frames only where observed"
+              if observation.get("states") == "initial" else
+              "every input state is known in full (oracle states); only the targets are masked")
+    return Figure("What the models saw",
+                  plots.plot_observation(space, rollouts["observed_frames"].numpy(), figures_dir / "observation.png",
+                                         names),
+                  f"Observed grid points and frames of the training and validation data ({states}). "
+                  f"{metrics.get('judge', '').capitalize()} is the judge of the comparison.")
+
+
+def _cycle_figure(run_dir: Path, metrics: dict[str, Any], figures_dir: Path) -> Figure | None:
+    records = _read_jsonl(run_dir / "hyco" / JSONL)
+    if not records:
+        return None
+    series: dict[str, list] = {}
+    for name in metrics.get("true_coefficients", {}):
+        if any(f"{name}_rel_error" in r for r in records):
+            series[f"coefficient error: {name}"] = [r.get(f"{name}_rel_error") for r in records]
+    series["observed validation error: physical"] = [r.get("physical_val_loss") for r in records]
+    series["observed validation error: network"] = [r.get("synthetic_val_loss") for r in records]
+    for model, label in (("physical", "solver listens to network"), ("synthetic", "network listens to solver")):
+        if any(f"{model}_interaction_weight" in r for r in records):
+            series[f"interaction weights: {label}"] = [r.get(f"{model}_interaction_weight") for r in records]
+    best = read_summary(run_dir / "hyco").get("best_physical_cycle")
+    return Figure("HYCO over its cycles", plots.plot_cycles(series, figures_dir / "cycles.png", best),
+                  "Per cycle: the coefficient error against the truth (shown, never used), the observed "
+                  "validation errors both models are judged on, and the interaction weights they got. The dotted "
+                  "line marks the cycle whose physical model is evaluated (lowest observed validation error).")
 
 
 def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Path) -> list[Figure]:
@@ -117,9 +186,15 @@ def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Pa
 
 def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
     lines = [f"Experiment `{metrics['experiment']}`: {metrics['num_sims']} held-out {metrics['split']} "
-             f"simulations of {metrics['num_steps']} steps (dt = {metrics['dt']:.4g}).",
-             f"Observations: {cfg.observation.spatial} in space, {cfg.observation.temporal} in time, "
-             f"noise level {cfg.observation.noise_level:g}."]
+             f"simulations of {metrics['num_steps']} steps (dt = {metrics['dt']:.4g})."]
+    observation = metrics.get("observation")
+    if observation:
+        lines.append(f"What the models saw: {observation['description']}.")
+    else:
+        lines.append(f"Observations: {cfg.observation.spatial} in space, {cfg.observation.temporal} in time, "
+                     f"noise level {cfg.observation.noise_level:g}.")
+    if metrics.get("judge"):
+        lines.append(f"Judge: {metrics['judge']}.")
     runs = metrics["runs"]
     rel = {k: r["rollout"]["rel_l2"] for k, r in runs.items() if r["rollout"]["rel_l2"] is not None}
     if rel:
@@ -130,6 +205,9 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
         if errors:
             text = ", ".join(f"{RUN_LABELS.get(k, k)} {v:.3g}" for k, v in errors.items())
             lines.append(f"Relative error of the learned {name}: {text}.")
+    selected = [f"{RUN_LABELS.get(k, k)}: {r['selected']}" for k, r in runs.items() if r.get("selected")]
+    if selected:
+        lines.append("Evaluated states: " + "; ".join(selected) + ".")
     return lines
 
 

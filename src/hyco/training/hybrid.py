@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import DataError
+from hyco.config.errors import ConfigError, DataError
 from hyco.config.schema import HybridTrainerConfig
 from hyco.training import checkpoint as ckpt
 from hyco.training.augmentation import (
@@ -294,6 +294,11 @@ class HybridTrainer:
         cfg = self.config
         use_real = cfg.initial_states == "real" or cfg.variant == "mixed"
         no_ghosts = cfg.interaction_region == "unobserved" and use_real and not getattr(real, "has_mask", True)
+        learner = PARTNER[source]
+        if no_ghosts and getattr(self.config, learner).data_weight == 0:
+            raise ConfigError(f"trainer.hybrid.{learner}.data_weight", "a weight > 0, or "
+                              "trainer.hybrid.interaction_region=everywhere: every value is observed, so there are "
+                              "no ghost points and the model would learn nothing", 0)
         if not needed or no_ghosts:
             log.info("no %s predictions generated: %s", source,
                      "every value is observed (no ghost points)" if no_ghosts else "the interaction weight is 0")

@@ -122,14 +122,15 @@ class SyntheticTrainer:
         observer of the validation split has: `(initial states [N, C, *s], later frames [N, T-1, C, *s],
         masks broadcastable to them or None)`, e.g. the one frame-0 window per simulation of a
         WindowDataset with `rollout_steps = T - 1`; or full trajectories `[N, T, C, *s]` (all observed)."""
+        self._validation = None if data is None else self._as_validation(data)
+
+    def _as_validation(self, data: torch.Tensor | tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         if isinstance(data, torch.Tensor):
             if data.dim() != self.model.ndim + 3 or data.shape[1] < 2:
                 raise DataError(f"validation trajectories: expected [N, T>=2, C, *space], got shape "
                                 f"{tuple(data.shape)}")
-            data = (data[:, 0], data[:, 1:], None)
-        elif data is not None:
-            data = (data[0], data[1], data[2] if len(data) > 2 else None)
-        self._validation = data
+            return data[:, 0], data[:, 1:], None
+        return data[0], data[1], data[2] if len(data) > 2 else None
 
     def rollout_steps(self, epoch: int | None = None) -> int | None:
         """The curriculum's rollout length for `epoch` (default: the next one); None = all targets."""
@@ -240,9 +241,7 @@ class SyntheticTrainer:
         relative L2 error over the observed values per step, mean over simulations), its mean and its last
         value. `data` defaults to what `set_validation` was given.
         """
-        if data is not None and not isinstance(data, tuple):
-            self.set_validation(data)
-        inputs, targets, masks = self._validation
+        inputs, targets, masks = self._validation if data is None else self._as_validation(data)
         self.model.eval()
         dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
         dtype = next(self.model.parameters()).dtype

@@ -1,0 +1,161 @@
+"""HYCO against physical-only and synthetic-only on the same data and budget: the acceptance study.
+
+    python -m benchmarks.hyco_study [--cases NAME ...] [--out results/study.json] [--list]
+
+Each case is one `hyco run` (data generation or reuse, physical-only, synthetic-only and HYCO training with
+the shipped budgets, evaluation on held-out simulations against the full truth) in a fresh process with
+one thread, so cases do not disturb each other's timing. The table shows, per case, the coefficient error
+of each physical model (whole domain, and inside/outside the observed region for a field), the rollout
+error of each model and the wall time of each training; `checks` evaluates the issues' acceptance rules
+on those figures and prints them as met or NOT MET, never hiding one. Results are written as JSON after
+every case, so an interrupted study keeps what it measured.
+
+Compute matching: synthetic-only trains `trainer.synthetic.epochs` epochs over the real windows; HYCO's
+network trains `cycles x synthetic_epochs_per_cycle` epochs (the shipped configs make these equal) over
+the real windows plus `alpha x` as many generated ones, i.e. (1 + alpha) x the samples (1.5x at the
+default alpha 0.5). Both see the same real windows and observations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+QUARTER = ["observation=box", "observation.box_lower=[0.0,0.0]", "observation.box_upper=[0.5,0.5]"]
+CASES: dict[str, list[str]] = {
+    # the default experiment: Burgers 2D, viscosity, centre 25 % observed
+    "default": ["experiment=burgers_2d_sparse"],
+    "default_oracle_states": ["experiment=burgers_2d_sparse", "observation.states=full"],
+    "default_trajectory": ["experiment=burgers_2d_sparse", "trainer.physical.windows=trajectory"],
+    # heat 2D, periodic, diffusivity field, centre 25 % observed
+    "heat_centre": ["experiment=heat_2d"],
+    "heat_centre_oracle_states": ["experiment=heat_2d", "observation.states=full"],
+    # no harm with full data
+    "heat_dirichlet_full": ["experiment=heat_2d", "physics=heat_2d_dirichlet", "observation=full"],
+    "burgers_2d_full": ["experiment=burgers_2d"],
+    # a weak solver: Dirichlet heat, only one quarter observed
+    "heat_quarter": ["experiment=heat_2d_quarter"],
+    # the solver trained through the network only
+    "heat_through_network": ["experiment=heat_2d", "physics=heat_2d_dirichlet", "observation=full",
+                             "trainer.hybrid.physical.data_weight=0", "trainer.hybrid.interaction_region=everywhere"],
+}
+
+
+def run_case(name: str, overrides: list[str], root: Path, data_dir: Path) -> dict[str, Any]:
+    run_dir = root / name
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "hyco", "run", *overrides, f"output_dir={run_dir}",
+                             f"data_dir={data_dir}", "evaluation.animation=false"],
+                            capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        return {"case": name, "overrides": overrides, "error": result.stderr[-2000:], "wall_s": wall}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    hyco_records = [json.loads(line) for line in (run_dir / "hyco" / "metrics.jsonl").read_text().splitlines()]
+    runs = {}
+    for key, run in metrics["runs"].items():
+        runs[key] = {"rel_l2": run["rollout"]["rel_l2"], "corr_time": run["rollout"]["corr_time"],
+                     "train_seconds": run.get("train_seconds"), "selected": run.get("selected"),
+                     "coefficients": run.get("coefficients", {}),
+                     "fields": {f: v.get("rel_l2") for f, v in run.get("fields", {}).items()}}
+    return {"case": name, "overrides": overrides, "wall_s": wall, "runs": runs,
+            "observation": metrics.get("observation", {}).get("description"),
+            "trust": [{k: r.get(k) for k in ("cycle", "physical_interaction_weight", "synthetic_interaction_weight",
+                                             "physical_val_loss", "synthetic_val_loss")} for r in hyco_records]}
+
+
+def _coefficient(run: dict, key: str = "rel_error") -> float | None:
+    values = [c.get(key) for c in run.get("coefficients", {}).values() if c.get(key) is not None]
+    return max(values) if values else None
+
+
+def checks(results: dict[str, dict]) -> list[tuple[str, bool | None, str]]:
+    """The acceptance rules of issue 13 on the measured figures: (rule, met, figures)."""
+    out = []
+
+    def get(case: str):
+        r = results.get(case)
+        return None if r is None or "runs" not in r else r["runs"]
+
+    for case in ("heat_dirichlet_full", "burgers_2d_full"):
+        runs = get(case)
+        if runs:
+            alone, hyco = _coefficient(runs["physical"]), _coefficient(runs["hyco_physical"])
+            out.append((f"{case}: HYCO solver <= 1.05 x solver alone + 1e-4", hyco <= 1.05 * alone + 1e-4,
+                        f"{hyco:.3g} vs {alone:.3g}"))
+    runs = get("default")
+    if runs:
+        alone, hyco = _coefficient(runs["physical"]), _coefficient(runs["hyco_physical"])
+        out.append(("default: HYCO solver <= 1.05 x solver alone + 1e-3", hyco <= 1.05 * alone + 1e-3,
+                    f"{hyco:.3g} vs {alone:.3g}"))
+        net, hyco_net = runs["synthetic"]["rel_l2"], runs["hyco_synthetic"]["rel_l2"]
+        out.append(("default: HYCO network rollout <= 0.8 x network alone (1.5x the samples)",
+                    hyco_net is not None and net is not None and hyco_net <= 0.8 * net, f"{hyco_net} vs {net}"))
+    runs = get("heat_quarter")
+    if runs:
+        for key, label in (("rel_error", "whole domain"), ("rel_error_unobserved", "outside the observed box")):
+            alone, hyco = _coefficient(runs["physical"], key), _coefficient(runs["hyco_physical"], key)
+            out.append((f"heat_quarter: HYCO solver kappa error < solver alone ({label})",
+                        None if alone is None or hyco is None else hyco < alone, f"{hyco} vs {alone}"))
+    runs = get("heat_through_network")
+    if runs:
+        hyco = _coefficient(runs["hyco_physical"])
+        out.append(("heat_through_network: solver trained through the network only within 5 %", hyco <= 0.05,
+                    f"{hyco:.3g}"))
+    return out
+
+
+def print_table(results: dict[str, dict]) -> None:
+    print(f"{'case':<26} {'run':<16} {'coef err':>9} {'observed':>9} {'unobs.':>9} {'rel L2':>9} {'train s':>8}")
+    for name, result in results.items():
+        if "runs" not in result:
+            print(f"{name:<26} ERROR {result.get('error', '')[-300:]}")
+            continue
+        for key, run in result["runs"].items():
+            def fmt(v):
+                return f"{v:9.3g}" if isinstance(v, (int, float)) else f"{'–':>9}"
+            print(f"{name:<26} {key:<16} {fmt(_coefficient(run))} {fmt(_coefficient(run, 'rel_error_observed'))} "
+                  f"{fmt(_coefficient(run, 'rel_error_unobserved'))} {fmt(run['rel_l2'])} {fmt(run['train_seconds'])}")
+    for rule, met, figures in checks(results):
+        status = "n/a" if met is None else ("met" if met else "NOT MET")
+        print(f"[{status:>7}] {rule}: {figures}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", nargs="*", default=list(CASES), help="cases to run (default: all)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "hyco_study.json"))
+    parser.add_argument("--workdir", default=None, help="where run directories and datasets go (default: a temp dir)")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, overrides in CASES.items():
+            print(f"{name:<26} {' '.join(overrides)}")
+        return 0
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; --list shows them")
+    out = Path(args.out)
+    results: dict[str, dict] = json.loads(out.read_text()) if out.exists() else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.workdir or tmp)
+        for name in args.cases:
+            print(f"--- {name}: hyco run {' '.join(CASES[name])}", flush=True)
+            results[name] = run_case(name, CASES[name], root / "runs", root / "data")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=1))
+            print_table({name: results[name]})
+    print_table({k: results[k] for k in CASES if k in results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
