@@ -1,5 +1,7 @@
 """HYCO cycles: count-based balance, the 2-tuple contract, storage strategies, cleanup, exact resume."""
 
+import json
+
 import pytest
 import torch
 
@@ -43,7 +45,7 @@ class TensorWindows:
 
 
 def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
-                cycles=2, initial_states="real", **hybrid_keys):
+                cycles=2, initial_states="real", validation=False, **hybrid_keys):
     torch.manual_seed(0)
     physics = ToyDiffusion1D(dtype=torch.float32)
     surrogate = build_network(NET, 1, [0], 1)
@@ -54,8 +56,12 @@ def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", vari
     cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
                               strategy=strategy, order=order, variant=variant, warm_start_epochs=1,
                               initial_states=initial_states, **hybrid_keys)
+    observed = None
+    if validation:  # observed validation data: trust weights and the best cycle are then in play
+        val = TensorWindows(physics, sims=2, frames=6, rollout=5)
+        observed = (val.inputs, val.targets, val.masks)
     hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=tmp_path / "cache", run_dir=run_dir, seed=3,
-                           batch_size=4, chunk_size=3)
+                           batch_size=4, chunk_size=3, validation=observed)
     return hybrid, TensorWindows(physics)
 
 
@@ -122,16 +128,26 @@ def test_exception_inside_a_cycle_leaves_no_cache(tmp_path):
     assert not (tmp_path / "cache" / "generated").exists()
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    straight, real = make_hybrid(tmp_path / "a", cycles=3, variant="warm_start")
+@pytest.mark.parametrize("validation", [False, True])
+def test_resume_equals_uninterrupted(tmp_path, validation):
+    straight, real = make_hybrid(tmp_path / "a", cycles=3, variant="warm_start", validation=validation)
     straight.train(real)
-    interrupted, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run")
+    interrupted, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run",
+                                    validation=validation)
     interrupted.train(real, num_cycles=2)
-    resumed, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run")
+    resumed, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run",
+                                validation=validation)
     assert resumed.resume() and resumed.cycle == 2
     resumed.train(real)
     assert torch.equal(_weights(resumed), _weights(straight))
     assert torch.equal(resumed.physical.raw["kappa"], straight.physical.raw["kappa"])
+    def untimed(history):
+        return json.dumps([{k: v for k, v in h.items() if not k.startswith("seconds") and k != "peak_rss_mb"}
+                           for h in history], sort_keys=True)
+
+    assert untimed(resumed.history) == untimed(straight.history)  # losses, errors, trust weights, best flags
+    if validation:
+        assert resumed.best == straight.best and 0 < straight.history[-1]["physical_interaction_weight"] < 1
     lines = (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3
 

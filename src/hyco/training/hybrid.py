@@ -196,8 +196,8 @@ class HybridTrainer:
             "strategy": strategy,
             "synthetic_loss": synthetic_metrics.get("train_loss"),
             "physical_loss": physical_metrics.get("loss"),
-            "physical_val_loss": self.errors["physical"],
-            "synthetic_val_loss": self.errors["synthetic"],
+            "physical_val_loss": _finite_or_none(self.errors["physical"]),
+            "synthetic_val_loss": _finite_or_none(self.errors["synthetic"]),
             "peak_rss_mb": peak_rss_mb(),
         }
         for model, (data_w, interaction_w) in weights.items():
@@ -212,9 +212,10 @@ class HybridTrainer:
         metrics.update({f"seconds_{k}": v for k, v in _storage_apart(seconds, from_physics, from_network).items()})
         if torch.cuda.is_available() and self.device.type == "cuda":
             metrics["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-        log.info("cycle %d done: trust (physical %s, network %s), observed val loss physical %.4g, network %.4g%s",
+        log.info("cycle %d done: trust (physical %s, network %s), observed val loss physical %s, network %s%s",
                  cycle + 1, _fmt(metrics.get("physical_interaction_weight")),
-                 _fmt(metrics.get("synthetic_interaction_weight")), self.errors["physical"], self.errors["synthetic"],
+                 _fmt(metrics.get("synthetic_interaction_weight")), _fmt(metrics["physical_val_loss"]),
+                 _fmt(metrics["synthetic_val_loss"]),
                  "".join(f", {k} {v:.3g}" for k, v in metrics.items() if k.endswith("_rel_error")))
         return metrics
 
@@ -384,6 +385,10 @@ def _storage_apart(seconds: dict[str, float], from_physics: GeneratedWindows,
             if training in out:
                 out[training] -= during_training
     return out
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _fmt(value) -> str:
