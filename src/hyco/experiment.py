@@ -68,6 +68,15 @@ class Experiment:
         """One window per simulation, from frame 0 (known in full) to the end: whole-trajectory rollouts."""
         return self.windows(split, self.store.num_frames - 1)
 
+    def physical_windows(self):
+        """The real windows of the physical model's data term (`trainer.physical.windows`): whole trajectories
+        from frame 0 (`trajectory`, and `auto` when states are hidden: nothing to complete, and one fit
+        instead of a fixed-point iteration with the completion) or the sliding R-step windows."""
+        choice = self.cfg.trainer.physical.windows
+        if choice == "auto":
+            choice = "trajectory" if self.train_windows().needs_completion else "sliding"
+        return self.trajectory_windows() if choice == "trajectory" else self.train_windows()
+
     def validation_data(self) -> tuple[torch.Tensor, ...]:
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
         of all later frames, `(inputs [N, C, *s], targets [N, T-1, C, *s][, masks])`. Validation losses,

@@ -170,12 +170,13 @@ class PhysicalTrainerConfig:
     smoothness: float = 0.0  # weight of the gradient penalty on field coefficients
     memory_budget_gb: float = 2.0
     # sliding: the data's R-step windows; trajectory: one window per simulation from frame 0 to its end
-    # (shooting: no input state after frame 0 is needed, so nothing is completed)
-    windows: str = "sliding"
+    # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
+    # states are hidden (observation.states=initial with a sparse observation), else sliding
+    windows: str = "auto"
 
     def __post_init__(self) -> None:
         p = "trainer.physical."
-        require(self.windows in ("sliding", "trajectory"), p + "windows", "one of sliding, trajectory",
+        require(self.windows in ("auto", "sliding", "trajectory"), p + "windows", "one of auto, sliding, trajectory",
                 self.windows)
         require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
         require(self.optimizer in ("lbfgsb", "adam"), p + "optimizer", "one of lbfgsb, adam", self.optimizer)

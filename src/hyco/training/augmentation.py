@@ -107,6 +107,14 @@ class GeneratedWindows:
     def __getitem__(self, index: int) -> Batch:
         return tuple(t[0] for t in self.batch([int(index)]))
 
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """A shuffle that keeps each chunk's windows together (each chunk read or made once per epoch)."""
+        parts = []
+        for k in torch.randperm(self.num_chunks, generator=generator).tolist():
+            rows = torch.arange(k * self.chunk_size, min((k + 1) * self.chunk_size, self.count))
+            parts.append(rows[torch.randperm(rows.numel(), generator=generator)])
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
     def materialize(self) -> Batch:
         """All windows at once (small data and tests)."""
         return self.batch(torch.arange(self.count))

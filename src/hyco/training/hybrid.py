@@ -98,6 +98,7 @@ class HybridTrainer:
         self.validation = validation  # observed validation data (inputs, targets[, masks]): trust and best cycle
         self.completion = completion  # StateCompletion of the real windows, or None
         self.physical_best_path = Path(physical_best_path) if physical_best_path is not None else None
+        self.real_physical = None
         self.cycle = 0
         self.warm_started = False
         self.errors: dict[str, float] | None = None  # observed-validation errors of the models as they are now
@@ -107,9 +108,12 @@ class HybridTrainer:
         self.run_log = RunLog(self.run_dir, "hybrid", step_key="cycle")
 
     # ------------------------------------------------------------------ public
-    def train(self, real, num_cycles: int | None = None) -> dict[str, Any]:
-        """Run cycles until `num_cycles` (default: config.cycles) have been completed in total."""
+    def train(self, real, num_cycles: int | None = None, real_physical=None) -> dict[str, Any]:
+        """Run cycles until `num_cycles` (default: config.cycles) have been completed in total. `real` are the
+        real windows (the network's data term, and the states the partner's predictions start from);
+        `real_physical`, when given, the physical model's data term instead (e.g. whole trajectories)."""
         total = self.config.cycles if num_cycles is None else num_cycles
+        self.real_physical = real_physical
         if self.errors is None:
             self.errors = self._errors()
         if self.config.variant == "warm_start" and not self.warm_started and self.config.warm_start_epochs > 0:
@@ -185,7 +189,7 @@ class HybridTrainer:
         if cfg.physical_epochs_per_cycle:
             self.physical.loss_weights = weights["physical"]
             physical_metrics = timed("physical_training", self.physical.train,
-                                     self._loader(AugmentedDataset(real, from_network), "physical", cycle),
+                                     self._physical_source(real, from_network, cycle),
                                      cfg.physical_epochs_per_cycle)
             self.errors["physical"] = timed("validation", self._error, "physical")
         metrics: dict[str, Any] = {
@@ -245,6 +249,17 @@ class HybridTrainer:
         shape = tuple(real.spatial_shape)
         estimated = estimate_bytes(count, real.rollout_steps + 1, real.num_channels, shape)
         return choose_strategy(2 * estimated, self.config.memory_budget_gb, self.config.strategy)
+
+    def _physical_source(self, real, generated: GeneratedWindows, cycle: int):
+        """The physical model's batches: real and generated windows shuffled together, or, with separate
+        real windows of another rollout length (whole trajectories), those first and then the generated
+        ones (the physical trainer groups windows by length into one objective)."""
+        if self.real_physical is None:
+            return self._loader(AugmentedDataset(real, generated), "physical", cycle)
+        sources = [self._loader(self.real_physical, "physical", cycle)]
+        if len(generated):
+            sources.append(self._loader(generated, "physical_generated", cycle))
+        return _Chain(sources)
 
     def _loader(self, dataset, kind: str, cycle: int):
         return self.loader_factory(dataset, self.batch_size, _derived_seed(self.seed, cycle, len(kind)), self.device)
@@ -393,6 +408,17 @@ def _finite_or_none(value: float) -> float | None:
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4g}"
+
+
+class _Chain:
+    """Re-iterable: the batches of several loaders, one after the other."""
+
+    def __init__(self, sources):
+        self.sources = sources
+
+    def __iter__(self):
+        for source in self.sources:
+            yield from source
 
 
 def _default_loader(dataset, batch_size: int, seed: int, device: torch.device):

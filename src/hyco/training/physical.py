@@ -20,7 +20,7 @@ import torch
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.evaluation.metrics import coefficient_errors
-from hyco.training.loss import dynamic_mask, hyco_loss, observed_mse, with_terms
+from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
 
@@ -76,28 +76,38 @@ class PhysicalTrainer:
         with torch.no_grad():
             return {k: v.detach().clone() for k, v in self.model.decode(self.raw).items()}
 
-    def max_windows(self) -> int:
-        """Windows per objective: `batch_windows`, or as many as fit `memory_budget_gb`."""
-        if self.config.batch_windows > 0:
-            return self.config.batch_windows
+    def _window_step_bytes(self) -> int:
+        """Autograd memory of one window and one stored frame of its rollout (see `_BUFFERS_PER_STEP`)."""
         values = self.model.num_channels * int(np.prod(self.model.spatial_shape))
-        steps = max(1, getattr(self.model, "substeps", 1))
+        substeps = max(1, getattr(self.model, "substeps", 1))
         itemsize = torch.finfo(self.dtype).bits // 8
         buffers = getattr(self.model, "memory_buffers_per_substep", _BUFFERS_PER_STEP)
-        per_window = values * itemsize * buffers * steps * self._rollout_steps_hint
-        return max(1, int(self.config.memory_budget_gb * 2**30 // per_window))
+        return values * itemsize * buffers * substeps
 
-    _rollout_steps_hint = 4
+    def max_windows(self, rollout_steps: int = 4) -> int:
+        """Windows of `rollout_steps` frames per objective: `batch_windows`, or as many as fit
+        `memory_budget_gb`."""
+        if self.config.batch_windows > 0:
+            return self.config.batch_windows
+        return max(1, int(self.config.memory_budget_gb * 2**30 // (self._window_step_bytes() * rollout_steps)))
 
     # ---------------------------------------------------------------- objective
-    def _objective(self, raw: dict[str, torch.Tensor], batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """The HYCO loss (hyco.training.loss) of one batched rollout, plus the smoothness penalty."""
-        inputs, targets = batch[0], batch[1]
-        mask = dynamic_mask(batch[2], self.dynamic) if len(batch) > 2 else None
-        terms = batch[3] if len(batch) > 3 else None
-        prediction = self.model.rollout(inputs, self.model.decode(raw), targets.shape[1])
-        prediction = prediction.index_select(2, self.dynamic)
-        loss = hyco_loss(prediction, targets.index_select(2, self.dynamic), mask, terms, self.loss_weights)
+    def _objective(self, raw: dict[str, torch.Tensor], groups: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """The HYCO loss (hyco.training.loss) over every group of windows, plus the smoothness penalty.
+
+        A group holds windows of one rollout length (one batched rollout each): e.g. whole trajectories of
+        the real data next to R-step windows of the partner's predictions. The terms are pooled over the
+        groups before they are weighted, so each is still the mean over its own values."""
+        coefficients = self.model.decode(raw)
+        sums = counts = None
+        for group in groups:
+            inputs, targets = group[0], group[1]
+            mask = dynamic_mask(group[2], self.dynamic) if len(group) > 2 else None
+            terms = group[3] if len(group) > 3 else None
+            prediction = self.model.rollout(inputs, coefficients, targets.shape[1]).index_select(2, self.dynamic)
+            s, c = term_sums(prediction, targets.index_select(2, self.dynamic), mask, terms)
+            sums, counts = (s, c) if sums is None else (sums + s, counts + c)
+        loss = weighted_loss(sums, counts, self.loss_weights)
         if self.config.smoothness > 0:
             loss = loss + self.config.smoothness * self._smoothness(raw)
         return loss
@@ -137,29 +147,41 @@ class PhysicalTrainer:
                     total = total + (torch.roll(value, -1, axis) - value).pow(2).mean()
         return total
 
-    def _gather(self, data_source: Iterable) -> tuple[torch.Tensor, ...] | None:
-        """Concatenate batches from the source up to `max_windows` windows: this epoch's objective."""
-        parts: list[tuple[torch.Tensor, ...]] = []
-        count, limit = 0, None
+    def _gather(self, data_source: Iterable) -> list[tuple[torch.Tensor, ...]]:
+        """This epoch's objective: batches from the source, grouped by rollout length and concatenated, up to
+        `batch_windows` windows or as many window-frames as fit `memory_budget_gb` (at least one window)."""
+        by_length: dict[int, list[tuple[torch.Tensor, ...]]] = {}
+        if self.config.batch_windows > 0:
+            budget, cost = self.config.batch_windows, (lambda steps: 1)
+        else:
+            budget = max(1, int(self.config.memory_budget_gb * 2**30 // self._window_step_bytes()))
+            cost = (lambda steps: steps)  # noqa: E731 - a window costs one unit per stored frame
+        used = 0
         for batch in data_source:
             batch = tuple(t.to(self.device, self.dtype if t.is_floating_point() else t.dtype, non_blocking=True)
                           for t in batch)
+            inputs, targets = batch[0], batch[1]
             if len(batch) > 2:  # a mask only broadcastable to [B, R, 1|C, *s] (e.g. one shared by all windows)
-                inputs, targets, mask = batch[0], batch[1], batch[2]
+                mask = batch[2]
                 batch = (inputs, targets, mask.expand(targets.shape[0], targets.shape[1], *mask.shape[2:]),
                          *batch[3:])
-            if limit is None:
-                self._rollout_steps_hint = batch[1].shape[1]
-                limit = self.max_windows()
-            take = min(batch[0].shape[0], limit - count)
-            parts.append(tuple(t[:take] for t in batch))
-            count += take
-            if count >= limit:
+            per_window = cost(targets.shape[1])
+            take = min(inputs.shape[0], (budget - used) // per_window)
+            if take <= 0 and used == 0:
+                take = 1
+            if take <= 0:
                 break
-        if not parts:
-            return None
+            by_length.setdefault(targets.shape[1], []).append(tuple(t[:take] for t in batch))
+            used += take * per_window
+            if used >= budget:
+                break
+        return [self._join(parts) for parts in by_length.values()]
+
+    @staticmethod
+    def _join(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        """Concatenate batches of one rollout length; batches with and without masks or loss terms, or with
+        masks of 1 and of C channels, are completed to one form first."""
         if any(len(p) > 2 for p in parts) and len({(len(p), p[2].shape[2] if len(p) > 2 else 0) for p in parts}) > 1:
-            # some batches carry masks or loss terms, others not, or masks of 1 and of C channels: unify
             parts = [with_terms(p) for p in parts]
             channels = max(p[2].shape[2] for p in parts)
             parts = [(p[0], p[1], p[2].expand(*p[2].shape[:2], channels, *p[2].shape[3:]), p[3]) for p in parts]
@@ -171,16 +193,16 @@ class PhysicalTrainer:
         epochs: list[dict[str, Any]] = []
         for _ in range(num_epochs):
             start = time.perf_counter()
-            batch = self._gather(data_source)
-            if batch is None:
+            groups = self._gather(data_source)
+            if not groups:
                 raise DataError("physical trainer: the data source yielded no batch")
             rejected_before = self.rejected_steps
             if self.config.optimizer == "lbfgsb":
-                loss = self._lbfgsb_epoch(batch)
+                loss = self._lbfgsb_epoch(groups)
             else:
-                loss = self._adam_epoch(batch)
+                loss = self._adam_epoch(groups)
             self.epoch += 1
-            metrics = {"epoch": self.epoch, "loss": loss, "windows": int(batch[0].shape[0]),
+            metrics = {"epoch": self.epoch, "loss": loss, "windows": sum(int(g[0].shape[0]) for g in groups),
                        "rejected_steps": self.rejected_steps - rejected_before,
                        "iterations": self._last_iterations, "evaluations": self._last_evaluations,
                        "seconds": time.perf_counter() - start}
@@ -205,7 +227,7 @@ class PhysicalTrainer:
                 out[f"{name}_rel_error"] = err["rel_error"]
         return out
 
-    def _lbfgsb_epoch(self, batch: tuple[torch.Tensor, ...]) -> float:
+    def _lbfgsb_epoch(self, batch: list[tuple[torch.Tensor, ...]]) -> float:
         """SciPy L-BFGS-B on the raw parameters with torch gradients.
 
         The loss is rescaled by its value at the start of the epoch: SciPy's stopping test is relative to
@@ -274,15 +296,19 @@ class PhysicalTrainer:
             self.raw[name] = final[name].detach().clone().requires_grad_(True)
         return best["loss"]
 
-    def _round_off_floor(self, batch: tuple[torch.Tensor, ...]) -> float:
+    def _round_off_floor(self, groups: list[tuple[torch.Tensor, ...]]) -> float:
         """The loss that round-off alone produces on these targets (see `_ROUND_OFF_EPS`)."""
-        targets = batch[1].index_select(2, self.dynamic)
+        total = torch.zeros(2, dtype=torch.float64)
         with torch.no_grad():
-            mask = dynamic_mask(batch[2], self.dynamic) if len(batch) > 2 else None
-            mean_square = float(observed_mse(targets, torch.zeros_like(targets), mask))
+            for group in groups:
+                targets = group[1].index_select(2, self.dynamic)
+                mask = dynamic_mask(group[2], self.dynamic) if len(group) > 2 else None
+                sums, counts = term_sums(targets.double(), torch.zeros_like(targets, dtype=torch.float64), mask)
+                total += torch.stack([sums.sum(), counts.sum()]).cpu()
+        mean_square = float(total[0] / total[1].clamp_min(1.0))
         return (_ROUND_OFF_EPS * torch.finfo(self.dtype).eps) ** 2 * mean_square
 
-    def _adam_epoch(self, batch: tuple[torch.Tensor, ...]) -> float:
+    def _adam_epoch(self, batch: list[tuple[torch.Tensor, ...]]) -> float:
         """`iterations` Adam steps on this epoch's objective.
 
         A step that lands on a non-finite loss (e.g. past the explicit scheme's stability limit) is

@@ -48,9 +48,10 @@ def _refresh(completion, predictor, epoch: int, every: int) -> float:
 
 
 def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dict:
-    """Physical-only: the coefficients fitted to the observations. With `trainer.physical.windows=sliding`
-    and hidden states, the inputs after frame 0 are completed from the model's own rollout (refreshed every
-    `data.completion_every` epochs); with `trajectory` every simulation is rolled out from frame 0 whole.
+    """Physical-only: the coefficients fitted to the observations. With `trajectory` windows (the default
+    when states are hidden) every simulation is rolled out from frame 0 whole; with `sliding` windows and
+    hidden states, the inputs after frame 0 are completed from the model's own rollout (refreshed every
+    `data.completion_every` epochs).
     The epoch with the lowest observed validation error is kept as `best.pt`."""
     from hyco.training.physical import better_within_noise
     from hyco.training.predictors import physical_predictor
@@ -66,7 +67,7 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
         previous = read_summary(run_dir)
         log.info("resumed physical training at epoch %d", trainer.epoch)
     config = ctx.cfg.trainer.physical
-    windows = exp.trajectory_windows() if config.windows == "trajectory" else exp.train_windows()
+    windows = exp.physical_windows()
     completion = exp.completion(windows)
     validation = exp.validation_data()
     loader = exp.loader(windows, batch_size=min(len(windows), 256), seed_offset=11)
@@ -160,6 +161,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     physical = exp.physical_trainer(run_dir / "physical")
     windows = exp.train_windows()
     completion = exp.completion(windows)
+    physical_windows = exp.physical_windows()
     hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=ctx.cache_dir, run_dir=run_dir, seed=ctx.cfg.seed,
                            batch_size=ctx.cfg.trainer.synthetic.batch_size, device=ctx.device,
                            validation=exp.validation_data(), completion=completion,
@@ -170,7 +172,8 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
         previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
     start = time.perf_counter()
     try:
-        metrics = hybrid.train(windows)
+        metrics = hybrid.train(windows, real_physical=None if physical_windows.rollout_steps == windows.rollout_steps
+                               else physical_windows)
     finally:
         if completion is not None:
             completion.close()
