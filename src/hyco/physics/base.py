@@ -31,6 +31,7 @@ from phiml.math import channel, extrapolation
 
 from hyco.data.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.coefficients import (
+    LEARNING_KEYS,
     CoefficientParams,
     CoefficientSpec,
     check_in_bounds,
@@ -166,26 +167,50 @@ class PhysicalModel:
                              f"{sorted(self.coefficient_config)} must name the same coefficients")
         for spec in self.coefficient_specs:
             cfg = self.coefficient_config[spec.name]
-            for which in ("truth", "guess"):
+            for which in ("truth", "guess") if cfg.learn else ("truth",):
                 check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds), spec,
                                 f"physics.{spec.name}.{which}")
 
     # ----------------------------------------------------------------- coefficients
+    @property
+    def learnable_coefficients(self) -> list[str]:
+        """Names of the coefficients the config marks as learned (`physics.<name>.learn`, default true):
+        what `PhysicalTrainer` learns unless told otherwise."""
+        return [s.name for s in self.coefficient_specs if self.coefficient_config[s.name].learn]
+
+    @property
+    def known_coefficients(self) -> list[str]:
+        """Names of the coefficients that are known (`learn: false`): their true value is used throughout."""
+        return [s.name for s in self.coefficient_specs if not self.coefficient_config[s.name].learn]
+
+    def is_known(self, name: str) -> bool:
+        return name in self.known_coefficients
+
     def _coefficients(self, which: str) -> dict[str, torch.Tensor]:
-        return {s.name: coefficient_value(self.coefficient_config[s.name], which, self.resolution, self.bounds)
-                .to(device=self.device, dtype=self.dtype) for s in self.coefficient_specs}
+        out = {}
+        for s in self.coefficient_specs:
+            config = self.coefficient_config[s.name]
+            source = "truth" if not config.learn else which  # a known coefficient starts (and stays) at the truth
+            out[s.name] = coefficient_value(config, source, self.resolution, self.bounds).to(
+                device=self.device, dtype=self.dtype)
+        return out
 
     def true_coefficients(self) -> dict[str, torch.Tensor]:
         return self._coefficients("truth")
 
     def initial_guess(self) -> dict[str, torch.Tensor]:
+        """Where learning starts; a known coefficient's guess is its truth."""
         return self._coefficients("guess")
 
     def encode(self, coeffs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s.name: encode_value(torch.as_tensor(coeffs[s.name]), s) for s in self.coefficient_specs}
+        """Physical values -> unconstrained raw parameters. A known coefficient passes through unchanged,
+        so that decoding gives back exactly its true value (no round-off through the parametrisation)."""
+        return {s.name: torch.as_tensor(coeffs[s.name]) if self.is_known(s.name)
+                else encode_value(torch.as_tensor(coeffs[s.name]), s) for s in self.coefficient_specs}
 
     def decode(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s.name: decode_value(torch.as_tensor(raw[s.name]), s) for s in self.coefficient_specs}
+        return {s.name: torch.as_tensor(raw[s.name]) if self.is_known(s.name)
+                else decode_value(torch.as_tensor(raw[s.name]), s) for s in self.coefficient_specs}
 
     # ----------------------------------------------------------------- states and rollouts
     def initial_state(self, n: int, seed: int) -> torch.Tensor:
@@ -312,6 +337,8 @@ class PhysicalModel:
         return cls.__name__
 
     def spec(self) -> dict:
+        """What determines the generated data (it is hashed to name and validate datasets): the learning
+        setup of the coefficients (guess, learn, parameters) is left out, so changing it reuses the data."""
         return {
             "name": self.registered_name(),
             "fields": [dataclasses.asdict(f) for f in self.fields],
@@ -325,8 +352,19 @@ class PhysicalModel:
             "dt": self.dt,
             "substeps": self.substeps,
             "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
-            "params": dataclasses.asdict(self.params) if dataclasses.is_dataclass(self.params) else {},
+            "params": _data_params(self.params),
         }
+
+
+def _data_params(params) -> dict:
+    """`params` as a dict without the learning-only keys of its coefficients (see `PhysicalModel.spec`)."""
+    if not dataclasses.is_dataclass(params):
+        return {}
+    out = dataclasses.asdict(params)
+    for f in dataclasses.fields(params):
+        if isinstance(getattr(params, f.name), CoefficientParams):
+            out[f.name] = {k: v for k, v in out[f.name].items() if k not in LEARNING_KEYS}
+    return out
 
 
 def _requiring_grad(t: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from hyco.config.errors import require
 
 PROFILES = ("constant", "sinusoid", "gaussians")
 KINDS = ("scalar", "field")
+LEARNING_KEYS = ("guess", "learn")  # keys of a coefficient's config that do not change the generated data
 _EPS = 1e-6  # how close to a bound `encode` may put a value (keeps raw parameters finite)
 
 
@@ -74,9 +75,11 @@ def _constant(value: float) -> ProfileParams:
 @dataclass
 class CoefficientParams:
     """Config of one coefficient: what is learned (kind), the truth used to generate data, the
-    initial guess for learning."""
+    initial guess for learning, and whether it is learned at all (`learn: false`: the coefficient is
+    known, the truth is used and never changed)."""
 
     kind: str = "scalar"  # scalar | field
+    learn: bool = True  # false: known coefficient (the truth is used, the guess ignored, nothing is learned)
     truth: ProfileParams = field(default_factory=lambda: _constant(1.0))
     guess: ProfileParams = field(default_factory=lambda: _constant(1.0))
 

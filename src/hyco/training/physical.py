@@ -52,10 +52,14 @@ class PhysicalTrainer:
         self.device = device or torch.device("cpu")
         self.dtype = getattr(model, "dtype", torch.float32)
         names = [spec.name for spec in model.coefficient_specs]
-        self.learnable = list(learnable_params) if learnable_params is not None else names
+        learned = list(getattr(model, "learnable_coefficients", names))  # the config's `physics.<name>.learn`
+        self.learnable = list(learnable_params) if learnable_params is not None else learned
         unknown = sorted(set(self.learnable) - set(names))
         if unknown:
             raise ValueError(f"learnable_params: unknown coefficient(s) {unknown}; the model has {names}")
+        known = sorted(set(self.learnable) - set(learned))
+        if known:
+            raise ValueError(f"learnable_params: {known} known to the model (physics.<name>.learn: false)")
         raw = model.encode({k: v.to(self.device, self.dtype) for k, v in model.initial_guess().items()})
         self.raw = {name: value.detach().clone().requires_grad_(name in self.learnable) for name, value in raw.items()}
         self.true_coefficients = true_coefficients
@@ -65,7 +69,7 @@ class PhysicalTrainer:
         self.history: list[dict[str, Any]] = []
         self._last_iterations = self._last_evaluations = 0  # of the last epoch's optimiser run
         self._adam = (torch.optim.Adam([self.raw[n] for n in self.learnable], lr=config.lr)
-                      if config.optimizer == "adam" else None)
+                      if config.optimizer == "adam" and self.learnable else None)
         self.run_log = RunLog(run_dir, "physical")
 
     # ---------------------------------------------------------------- coefficients
@@ -143,7 +147,11 @@ class PhysicalTrainer:
             if batch is None:
                 raise DataError("physical trainer: the data source yielded no batch")
             rejected_before = self.rejected_steps
-            if self.config.optimizer == "lbfgsb":
+            if not self.learnable:  # every coefficient is known: nothing to fit, report the loss
+                with torch.no_grad():
+                    loss = float(self._objective(self.raw, batch))
+                self._last_iterations, self._last_evaluations = 0, 1
+            elif self.config.optimizer == "lbfgsb":
                 loss = self._lbfgsb_epoch(batch)
             else:
                 loss = self._adam_epoch(batch)
