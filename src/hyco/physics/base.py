@@ -29,6 +29,7 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
+from hyco.config.errors import require
 from hyco.data.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.coefficients import (
     LEARNING_KEYS,
@@ -37,9 +38,11 @@ from hyco.physics.coefficients import (
     check_in_bounds,
     coefficient_value,
     decode_value,
+    domain_range,
     encode_value,
 )
 from hyco.physics.initial import generator
+from hyco.physics.parametric import ParametricCoefficient
 
 GRIDS = ("centered", "staggered")
 CPU = torch.device("cpu")
@@ -105,10 +108,13 @@ class PhysicalModel:
         return extrapolation.PERIODIC if self.boundary == "periodic" else extrapolation.ZERO
 
     # ----------------------------------------------------------------- domain
-    def set_domain(self, resolution, bounds, dt: float, substeps: int = 1) -> None:
-        """Grid cells and domain size per axis (x first), time between stored frames, substeps per frame."""
+    def set_domain(self, resolution, bounds, dt: float, substeps: int = 1, origin=None) -> None:
+        """Grid cells and domain size per axis (x first), time between stored frames, substeps per frame;
+        `origin`: the coordinates of the domain's lower corner (default 0), used by profiles and initial
+        states given in domain coordinates (`units: domain`)."""
         self.resolution = tuple(int(n) for n in resolution)
         self.bounds = tuple(float(b) for b in bounds)
+        self.origin = tuple(float(o) for o in origin) if origin is not None else (0.0,) * len(self.resolution)
         self.ndim = len(self.resolution)
         self.spatial_shape = tuple(reversed(self.resolution))
         self.dx = tuple(b / n for b, n in zip(self.bounds, self.resolution))
@@ -134,7 +140,7 @@ class PhysicalModel:
 
     def make_template(self, spec: FieldSpec) -> Field:
         """A zero-valued Field with the geometry, boundary and channel layout of `spec`."""
-        box = Box(**{AXES[d]: self.bounds[d] for d in range(self.ndim)})
+        box = Box(**{AXES[d]: (self.origin[d], self.origin[d] + self.bounds[d]) for d in range(self.ndim)})
         res = {AXES[d]: self.resolution[d] for d in range(self.ndim)}
         bc = self.field_boundary(spec)
         if spec.grid == "staggered":
@@ -165,10 +171,19 @@ class PhysicalModel:
         if sorted(spec_names) != sorted(self.coefficient_config):
             raise ValueError(f"coefficient_specs {spec_names} and coefficient_config "
                              f"{sorted(self.coefficient_config)} must name the same coefficients")
+        self._parametric: dict[str, ParametricCoefficient] = {}
         for spec in self.coefficient_specs:
             cfg = self.coefficient_config[spec.name]
+            if cfg.kind == "parametric" and cfg.learn:
+                self._parametric[spec.name] = ParametricCoefficient(
+                    f"physics.{spec.name}", cfg, spec, self.resolution, self.bounds, self.origin)
+            elif cfg.truth.type == "gaussians" and cfg.kind != "scalar":
+                ranges = domain_range(cfg.truth.units, self.bounds, self.origin)
+                for j, centre in enumerate(cfg.truth.centers):
+                    require(all(lo <= float(c) <= hi for c, (lo, hi) in zip(centre, ranges)),
+                            f"physics.{spec.name}.truth.centers[{j}]", "a centre inside the domain", list(centre))
             for which in ("truth", "guess") if cfg.learn else ("truth",):
-                check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds), spec,
+                check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds, self.origin), spec,
                                 f"physics.{spec.name}.{which}")
 
     # ----------------------------------------------------------------- coefficients
@@ -191,7 +206,7 @@ class PhysicalModel:
         for s in self.coefficient_specs:
             config = self.coefficient_config[s.name]
             source = "truth" if not config.learn else which  # a known coefficient starts (and stays) at the truth
-            out[s.name] = coefficient_value(config, source, self.resolution, self.bounds).to(
+            out[s.name] = coefficient_value(config, source, self.resolution, self.bounds, self.origin).to(
                 device=self.device, dtype=self.dtype)
         return out
 
@@ -204,13 +219,66 @@ class PhysicalModel:
 
     def encode(self, coeffs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Physical values -> unconstrained raw parameters. A known coefficient passes through unchanged,
-        so that decoding gives back exactly its true value (no round-off through the parametrisation)."""
-        return {s.name: torch.as_tensor(coeffs[s.name]) if self.is_known(s.name)
-                else encode_value(torch.as_tensor(coeffs[s.name]), s) for s in self.coefficient_specs}
+        so that decoding gives back exactly its true value (no round-off through the parametrisation).
+        A parametric coefficient's raw parameters are its learned numbers: see `encode_parameters`."""
+        out = {}
+        for s in self.coefficient_specs:
+            if s.name in self._parametric:
+                raise ValueError(f"coefficient {s.name!r} is parametric: a field does not give its numbers back; "
+                                 "use initial_raw() or encode_parameters()")
+            value = torch.as_tensor(coeffs[s.name])
+            out[s.name] = value if self.is_known(s.name) else encode_value(value, s)
+        return out
 
     def decode(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s.name: torch.as_tensor(raw[s.name]) if self.is_known(s.name)
-                else decode_value(torch.as_tensor(raw[s.name]), s) for s in self.coefficient_specs}
+        """Raw parameters -> coefficient values (a parametric coefficient's field from its numbers)."""
+        out = {}
+        for s in self.coefficient_specs:
+            value = torch.as_tensor(raw[s.name])
+            if s.name in self._parametric:
+                out[s.name] = self._parametric[s.name].field(value)
+            else:
+                out[s.name] = value if self.is_known(s.name) else decode_value(value, s)
+        return out
+
+    def initial_raw(self) -> dict[str, torch.Tensor]:
+        """The raw parameters learning starts from (on the model's device and dtype): the encoded guess,
+        a parametric coefficient's guessed numbers, a known coefficient's truth."""
+        guess = self.initial_guess()
+        out = {}
+        for s in self.coefficient_specs:
+            if s.name in self._parametric:
+                numbers = self._parametric[s.name].guess_numbers()
+                out[s.name] = self._parametric[s.name].encode(numbers).to(device=self.device, dtype=self.dtype)
+            else:
+                out[s.name] = guess[s.name] if self.is_known(s.name) else encode_value(guess[s.name], s)
+        return out
+
+    # ----------------------------------------------------------------- parametric coefficients
+    @property
+    def parametric_coefficients(self) -> list[str]:
+        """Names of the learned parametric coefficients (`kind: parametric`)."""
+        return list(self._parametric)
+
+    def parametric(self, name: str) -> ParametricCoefficient:
+        return self._parametric[name]
+
+    def parameter_values(self, raw: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        """The learned numbers of every parametric coefficient, by coefficient and group (e.g.
+        `{"diffusivity": {"heights": [2], "centers": [2, 2]}}`), from raw parameters such as a trainer's."""
+        return {name: p.decode(torch.as_tensor(raw[name])) for name, p in self._parametric.items()}
+
+    def true_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The true values of the learned numbers (float64), shaped as `parameter_values`."""
+        return {name: p.true_numbers() for name, p in self._parametric.items()}
+
+    def initial_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The guessed values of the learned numbers (float64), shaped as `parameter_values`."""
+        return {name: p.guess_numbers() for name, p in self._parametric.items()}
+
+    def encode_parameters(self, name: str, numbers: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Learned numbers of parametric coefficient `name` -> its raw parameters (model dtype and device)."""
+        return self._parametric[name].encode(numbers).to(device=self.device, dtype=self.dtype)
 
     # ----------------------------------------------------------------- states and rollouts
     def initial_state(self, n: int, seed: int) -> torch.Tensor:
@@ -348,6 +416,7 @@ class PhysicalModel:
             "spatial_shape": list(self.spatial_shape),
             "resolution": list(self.resolution),
             "bounds": list(self.bounds),
+            "origin": list(self.origin),
             "boundary": self.boundary,
             "dt": self.dt,
             "substeps": self.substeps,

@@ -39,6 +39,7 @@ class Heat(PhysicalModel):
     class Params:
         resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
         bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
+        origin: list[float] = field(default_factory=list)  # coordinates of the lower corner, x first ([] = zeros)
         boundary: str = "periodic"  # periodic | dirichlet (T = 0 on the walls)
         dt: float = 0.01  # time between stored frames
         substeps: int = 4  # solver steps per stored frame
@@ -48,6 +49,8 @@ class Heat(PhysicalModel):
 
         def __post_init__(self) -> None:
             check_domain(self.resolution, self.bounds, self.dt, self.substeps)
+            require(len(self.origin) in (0, len(self.resolution)), "origin",
+                    f"{len(self.resolution)} numbers like resolution (x first), or []", list(self.origin))
             require(self.boundary in (PERIODIC, DIRICHLET), "boundary", "one of periodic, dirichlet", self.boundary)
             self.diffusivity.check("diffusivity", len(self.resolution))
             require(self.init_modes >= 1, "init_modes", "an integer >= 1", self.init_modes)
@@ -55,7 +58,7 @@ class Heat(PhysicalModel):
 
     def setup(self, p: Params) -> None:
         self.boundary = p.boundary
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
+        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps, origin=p.origin or None)
         self.fields = (FieldSpec("temperature", 1),)
         self.coefficient_specs = (diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt),)
         self.coefficient_config = {"diffusivity": p.diffusivity}

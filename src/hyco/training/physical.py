@@ -19,7 +19,7 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
-from hyco.evaluation.metrics import coefficient_errors
+from hyco.evaluation.metrics import coefficient_errors, parameter_error
 from hyco.training.loss import masked_mse
 from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
@@ -60,7 +60,10 @@ class PhysicalTrainer:
         known = sorted(set(self.learnable) - set(learned))
         if known:
             raise ValueError(f"learnable_params: {known} known to the model (physics.<name>.learn: false)")
-        raw = model.encode({k: v.to(self.device, self.dtype) for k, v in model.initial_guess().items()})
+        if hasattr(model, "initial_raw"):  # PhysicalModel: parametric coefficients start from their guessed numbers
+            raw = {k: v.to(self.device, self.dtype) for k, v in model.initial_raw().items()}
+        else:
+            raw = model.encode({k: v.to(self.device, self.dtype) for k, v in model.initial_guess().items()})
         self.raw = {name: value.detach().clone().requires_grad_(name in self.learnable) for name, value in raw.items()}
         self.true_coefficients = true_coefficients
         self.dynamic = torch.as_tensor(model.dynamic_channels, device=self.device)
@@ -179,6 +182,12 @@ class PhysicalTrainer:
         if self.true_coefficients is not None:
             for name, err in coefficient_errors(current, self.true_coefficients).items():
                 out[f"{name}_rel_error"] = err["rel_error"]
+        if hasattr(self.model, "parameter_values"):  # parametric coefficients: their learned numbers, by name
+            truth = self.model.true_parameters()
+            for name, numbers in self.model.parameter_values(self.raw).items():
+                out.update({f"{name}.{group}": v.detach().cpu().reshape(-1).tolist() for group, v in numbers.items()})
+                if self.true_coefficients is not None:
+                    out[f"{name}_parameter_rel_error"] = parameter_error(numbers, truth[name])["rel_error"]
         return out
 
     def _lbfgsb_epoch(self, batch: tuple[torch.Tensor, ...]) -> float:
