@@ -11,7 +11,7 @@ from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
 from hyco.registry import PHYSICS
 
-SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d"]
+SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d", "gray_scott"]
 
 
 def _keys(obj, prefix=""):

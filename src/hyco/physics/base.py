@@ -70,6 +70,10 @@ class PhysicalModel:
 
     Params: type | None = None
     boundary: str = "periodic"  # periodic | closed/dirichlet/neumann: chooses the Field templates' extrapolation
+    # Substeps per compiled call. torch.jit.trace's warm-up (trace + profiling-executor optimisation) grows
+    # faster than linearly with the traced graph -- measured for Gray-Scott at 32x32: 3 s for 10 substeps,
+    # 100 s for 50, 12 min for 100 -- while running a frame as several calls costs next to nothing.
+    max_substeps_per_call: int = 16
 
     def __init__(self, params=None, device: torch.device | str = CPU,
                  dtype: torch.dtype | str = torch.float32):
@@ -84,11 +88,12 @@ class PhysicalModel:
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
         self._layouts = tuple(FieldLayout(t) for t in self._templates)
-        # Two compiled versions: torch.jit.trace bakes in which inputs required grad when it traced, and a
+        # A frame runs as one compiled call per chunk of substeps (see `max_substeps_per_call`). Two compiled
+        # versions per chunk size: torch.jit.trace bakes in which inputs required grad when it traced, and a
         # trace made without grad on an input silently drops gradients that flow through it later (e.g.
         # through grid_sample coordinates). The grad version always gets inputs that all require grad.
-        self._jit_frame = math.jit_compile(self._frame)
-        self._jit_frame_grad = math.jit_compile(self._frame)
+        self._chunks = substep_chunks(self.substeps, self.max_substeps_per_call)
+        self._compiled: dict[tuple[int, bool], object] = {}
 
     # ----------------------------------------------------------------- subclass hooks
     def setup(self, params) -> None:
@@ -304,15 +309,27 @@ class PhysicalModel:
             out.append(tensor_to_grid_values(value, self.ndim))
         return tuple(out)
 
-    def _frame(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...]
-               ) -> tuple[math.Tensor, ...]:
-        """All substeps of one stored frame; jit-compiled as one unit. Takes and returns field VALUES:
-        rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
+    def _advance(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...], substeps: int
+                 ) -> tuple[math.Tensor, ...]:
+        """`substeps` solver substeps; jit-compiled as one unit. Takes field VALUES and returns the dynamic
+        ones: rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
         state = {f.name: t.with_values(v) for f, t, v in zip(self.fields, self._templates, values)}
         coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
-        for _ in range(self.substeps):
+        for _ in range(substeps):
             state.update(self.step(state, coeffs, self.substep_dt))
         return tuple(state[f.name].values for f in self.fields if f.dynamic)
+
+    def _advancer(self, substeps: int, grad: bool):
+        """The function running `substeps` substeps: compiled (one per chunk size and grad flag) or eager."""
+        if not self.jit:
+            return lambda values, coefficients: self._advance(values, coefficients, substeps)
+        key = (substeps, grad)
+        if key not in self._compiled:
+            def advance(values, coefficients):
+                return self._advance(values, coefficients, substeps)
+
+            self._compiled[key] = math.jit_compile(advance)
+        return self._compiled[key]
 
     def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
         """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
@@ -331,12 +348,10 @@ class PhysicalModel:
                         for s in self.coefficient_specs}
         need_grad = torch.is_grad_enabled() and (state.requires_grad or any(
             c is not None and c.requires_grad for c in coefficients.values()))
-        frame = self._frame
-        if self.jit:
-            frame = self._jit_frame_grad if need_grad else self._jit_frame
-            if need_grad:  # see __init__: every input of the grad trace requires grad
-                state = _requiring_grad(state)
-                coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
+        advancers = [self._advancer(n, need_grad) for n in self._chunks]
+        if self.jit and need_grad:  # see __init__: every input of the grad trace requires grad
+            state = _requiring_grad(state)
+            coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
         scope = None
         if need_grad and (self.dtype != torch.float32 or self.device.type != "cpu"):
             scope = _BackwardScope(self)
@@ -353,9 +368,12 @@ class PhysicalModel:
             out = None if need_grad else state.new_empty((state.shape[0], int(steps), *state.shape[1:]))
             starts = [sum(f.channels for f in self.fields[:i]) for i in range(len(self.fields))]
             for k in range(int(steps)):
-                new = frame(tuple(values), coeffs)
-                for i, value in zip(dynamic, new):
-                    values[i] = value
+                for advance in advancers:  # the frame's substeps, in one or a few compiled calls
+                    new = advance(tuple(values), coeffs)
+                    for i, value in zip(dynamic, new):
+                        values[i] = value
+                for i in dynamic:
+                    value = values[i]
                     tensor = self._layouts[i].to_tensor(value)
                     if out is None:
                         history[i].append(tensor)
@@ -423,6 +441,21 @@ class PhysicalModel:
             "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
             "params": _data_params(self.params),
         }
+
+
+def substep_chunks(substeps: int, limit: int) -> list[int]:
+    """Split a frame's substeps into compiled calls of at most `limit`: equal chunks (a divisor of
+    `substeps` of at least limit / 2) when there is one, so that only one chunk size is traced, else
+    balanced chunks of two neighbouring sizes."""
+    limit = max(1, int(limit))
+    if substeps <= limit:
+        return [substeps]
+    for size in range(limit, (limit + 1) // 2 - 1, -1):
+        if substeps % size == 0:
+            return [size] * (substeps // size)
+    calls = -(-substeps // limit)
+    base, extra = divmod(substeps, calls)
+    return [base + 1] * extra + [base] * (calls - extra)
 
 
 def _data_params(params) -> dict:
