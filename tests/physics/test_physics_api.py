@@ -11,7 +11,8 @@ from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
 from hyco.registry import PHYSICS
 
-SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d"]
+SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d", "gray_scott",
+           "heat_paper"]
 
 
 def _keys(obj, prefix=""):
@@ -28,7 +29,7 @@ def _yaml_keys(d, prefix=""):
     out = set()
     for k, v in d.items():
         out.add(prefix + k)
-        if isinstance(v, dict):
+        if isinstance(v, dict) and k != "parameter_bounds":  # a free-form dict: group -> [lower, upper]
             out |= _yaml_keys(v, prefix + k + ".")
     return out
 

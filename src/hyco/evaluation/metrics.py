@@ -73,6 +73,35 @@ def coefficient_error(learned: torch.Tensor, true: torch.Tensor) -> float:
     return error / denominator if denominator > 0 else error
 
 
+def parameter_error(learned: dict[str, torch.Tensor], true: dict[str, torch.Tensor]) -> dict:
+    """Relative error of a parametric coefficient's learned numbers (groups such as heights, centers):
+    ||p - t|| / ||t|| over all the numbers together -- the HYCO paper's parameter error -- and per group.
+    The numbers are compared in the units the profile is written in (domain coordinates for `units: domain`)."""
+    groups = [g for g in true if g in learned]
+    if not groups:
+        raise ValueError(f"no common parameter groups: learned {sorted(learned)}, true {sorted(true)}")
+    per_group, diff2, norm2 = {}, 0.0, 0.0
+    for g in groups:
+        p = torch.as_tensor(learned[g]).detach().to(torch.float64).cpu().reshape(-1)
+        t = torch.as_tensor(true[g]).detach().to(torch.float64).cpu().reshape(-1)
+        if p.shape != t.shape:
+            raise ValueError(f"parameter group {g!r}: learned {list(p.shape)} and true {list(t.shape)} numbers differ")
+        d2, n2 = float((p - t).square().sum()), float(t.square().sum())
+        per_group[g] = math.sqrt(d2 / n2) if n2 > 0 else math.sqrt(d2)
+        diff2, norm2 = diff2 + d2, norm2 + n2
+    total = math.sqrt(diff2 / norm2) if norm2 > 0 else math.sqrt(diff2)
+    return {"rel_error": total, "groups": per_group}
+
+
+def parametric_coefficient_error(learned_numbers: dict[str, torch.Tensor], true_numbers: dict[str, torch.Tensor],
+                                 learned_field: torch.Tensor, true_field: torch.Tensor) -> dict:
+    """Both errors of a parametric coefficient: on its learned numbers (`parameter_error`) and on the field
+    they make (`coefficient_error`, relative L2)."""
+    numbers = parameter_error(learned_numbers, true_numbers)
+    return {"parameter_rel_error": numbers["rel_error"], "parameter_groups": numbers["groups"],
+            "field_rel_error": coefficient_error(learned_field, true_field)}
+
+
 def coefficient_errors(learned: dict[str, torch.Tensor], true: dict[str, torch.Tensor],
                        observed: torch.Tensor | None = None) -> dict[str, dict]:
     """`rel_error` per coefficient; for a field, with `observed` (bool [*space], where any value is

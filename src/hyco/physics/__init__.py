@@ -15,7 +15,7 @@ silence_library_warnings()
 # solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
 set_global_default_backend(TORCH)
 
-from hyco.physics import advection, burgers, heat, smoke  # noqa: E402,F401  (registers the shipped models)
+from hyco.physics import advection, burgers, gray_scott, heat, smoke  # noqa: E402,F401  (registers the shipped models)
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32

@@ -29,16 +29,20 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
+from hyco.config.errors import require
 from hyco.data.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.coefficients import (
+    LEARNING_KEYS,
     CoefficientParams,
     CoefficientSpec,
     check_in_bounds,
     coefficient_value,
     decode_value,
+    domain_range,
     encode_value,
 )
 from hyco.physics.initial import generator
+from hyco.physics.parametric import ParametricCoefficient
 
 GRIDS = ("centered", "staggered")
 CPU = torch.device("cpu")
@@ -66,6 +70,10 @@ class PhysicalModel:
 
     Params: type | None = None
     boundary: str = "periodic"  # periodic | closed/dirichlet/neumann: chooses the Field templates' extrapolation
+    # Substeps per compiled call. torch.jit.trace's warm-up (trace + profiling-executor optimisation) grows
+    # faster than linearly with the traced graph -- measured for Gray-Scott at 32x32: 3 s for 10 substeps,
+    # 100 s for 50, 12 min for 100 -- while running a frame as several calls costs next to nothing.
+    max_substeps_per_call: int = 16
 
     def __init__(self, params=None, device: torch.device | str = CPU,
                  dtype: torch.dtype | str = torch.float32):
@@ -80,11 +88,12 @@ class PhysicalModel:
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
         self._layouts = tuple(FieldLayout(t) for t in self._templates)
-        # Two compiled versions: torch.jit.trace bakes in which inputs required grad when it traced, and a
+        # A frame runs as one compiled call per chunk of substeps (see `max_substeps_per_call`). Two compiled
+        # versions per chunk size: torch.jit.trace bakes in which inputs required grad when it traced, and a
         # trace made without grad on an input silently drops gradients that flow through it later (e.g.
         # through grid_sample coordinates). The grad version always gets inputs that all require grad.
-        self._jit_frame = math.jit_compile(self._frame)
-        self._jit_frame_grad = math.jit_compile(self._frame)
+        self._chunks = substep_chunks(self.substeps, self.max_substeps_per_call)
+        self._compiled: dict[tuple[int, bool], object] = {}
 
     # ----------------------------------------------------------------- subclass hooks
     def setup(self, params) -> None:
@@ -104,10 +113,13 @@ class PhysicalModel:
         return extrapolation.PERIODIC if self.boundary == "periodic" else extrapolation.ZERO
 
     # ----------------------------------------------------------------- domain
-    def set_domain(self, resolution, bounds, dt: float, substeps: int = 1) -> None:
-        """Grid cells and domain size per axis (x first), time between stored frames, substeps per frame."""
+    def set_domain(self, resolution, bounds, dt: float, substeps: int = 1, origin=None) -> None:
+        """Grid cells and domain size per axis (x first), time between stored frames, substeps per frame;
+        `origin`: the coordinates of the domain's lower corner (default 0), used by profiles and initial
+        states given in domain coordinates (`units: domain`)."""
         self.resolution = tuple(int(n) for n in resolution)
         self.bounds = tuple(float(b) for b in bounds)
+        self.origin = tuple(float(o) for o in origin) if origin is not None else (0.0,) * len(self.resolution)
         self.ndim = len(self.resolution)
         self.spatial_shape = tuple(reversed(self.resolution))
         self.dx = tuple(b / n for b, n in zip(self.bounds, self.resolution))
@@ -133,7 +145,7 @@ class PhysicalModel:
 
     def make_template(self, spec: FieldSpec) -> Field:
         """A zero-valued Field with the geometry, boundary and channel layout of `spec`."""
-        box = Box(**{AXES[d]: self.bounds[d] for d in range(self.ndim)})
+        box = Box(**{AXES[d]: (self.origin[d], self.origin[d] + self.bounds[d]) for d in range(self.ndim)})
         res = {AXES[d]: self.resolution[d] for d in range(self.ndim)}
         bc = self.field_boundary(spec)
         if spec.grid == "staggered":
@@ -164,28 +176,114 @@ class PhysicalModel:
         if sorted(spec_names) != sorted(self.coefficient_config):
             raise ValueError(f"coefficient_specs {spec_names} and coefficient_config "
                              f"{sorted(self.coefficient_config)} must name the same coefficients")
+        self._parametric: dict[str, ParametricCoefficient] = {}
         for spec in self.coefficient_specs:
             cfg = self.coefficient_config[spec.name]
-            for which in ("truth", "guess"):
-                check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds), spec,
+            if cfg.kind == "parametric" and cfg.learn:
+                self._parametric[spec.name] = ParametricCoefficient(
+                    f"physics.{spec.name}", cfg, spec, self.resolution, self.bounds, self.origin)
+            elif cfg.truth.type == "gaussians" and cfg.kind != "scalar":
+                ranges = domain_range(cfg.truth.units, self.bounds, self.origin)
+                for j, centre in enumerate(cfg.truth.centers):
+                    require(all(lo <= float(c) <= hi for c, (lo, hi) in zip(centre, ranges)),
+                            f"physics.{spec.name}.truth.centers[{j}]", "a centre inside the domain", list(centre))
+            for which in ("truth", "guess") if cfg.learn else ("truth",):
+                check_in_bounds(coefficient_value(cfg, which, self.resolution, self.bounds, self.origin), spec,
                                 f"physics.{spec.name}.{which}")
 
     # ----------------------------------------------------------------- coefficients
+    @property
+    def learnable_coefficients(self) -> list[str]:
+        """Names of the coefficients the config marks as learned (`physics.<name>.learn`, default true):
+        what `PhysicalTrainer` learns unless told otherwise."""
+        return [s.name for s in self.coefficient_specs if self.coefficient_config[s.name].learn]
+
+    @property
+    def known_coefficients(self) -> list[str]:
+        """Names of the coefficients that are known (`learn: false`): their true value is used throughout."""
+        return [s.name for s in self.coefficient_specs if not self.coefficient_config[s.name].learn]
+
+    def is_known(self, name: str) -> bool:
+        return name in self.known_coefficients
+
     def _coefficients(self, which: str) -> dict[str, torch.Tensor]:
-        return {s.name: coefficient_value(self.coefficient_config[s.name], which, self.resolution, self.bounds)
-                .to(device=self.device, dtype=self.dtype) for s in self.coefficient_specs}
+        out = {}
+        for s in self.coefficient_specs:
+            config = self.coefficient_config[s.name]
+            source = "truth" if not config.learn else which  # a known coefficient starts (and stays) at the truth
+            out[s.name] = coefficient_value(config, source, self.resolution, self.bounds, self.origin).to(
+                device=self.device, dtype=self.dtype)
+        return out
 
     def true_coefficients(self) -> dict[str, torch.Tensor]:
         return self._coefficients("truth")
 
     def initial_guess(self) -> dict[str, torch.Tensor]:
+        """Where learning starts; a known coefficient's guess is its truth."""
         return self._coefficients("guess")
 
     def encode(self, coeffs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s.name: encode_value(torch.as_tensor(coeffs[s.name]), s) for s in self.coefficient_specs}
+        """Physical values -> unconstrained raw parameters. A known coefficient passes through unchanged,
+        so that decoding gives back exactly its true value (no round-off through the parametrisation).
+        A parametric coefficient's raw parameters are its learned numbers: see `encode_parameters`."""
+        out = {}
+        for s in self.coefficient_specs:
+            if s.name in self._parametric:
+                raise ValueError(f"coefficient {s.name!r} is parametric: a field does not give its numbers back; "
+                                 "use initial_raw() or encode_parameters()")
+            value = torch.as_tensor(coeffs[s.name])
+            out[s.name] = value if self.is_known(s.name) else encode_value(value, s)
+        return out
 
     def decode(self, raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {s.name: decode_value(torch.as_tensor(raw[s.name]), s) for s in self.coefficient_specs}
+        """Raw parameters -> coefficient values (a parametric coefficient's field from its numbers)."""
+        out = {}
+        for s in self.coefficient_specs:
+            value = torch.as_tensor(raw[s.name])
+            if s.name in self._parametric:
+                out[s.name] = self._parametric[s.name].field(value)
+            else:
+                out[s.name] = value if self.is_known(s.name) else decode_value(value, s)
+        return out
+
+    def initial_raw(self) -> dict[str, torch.Tensor]:
+        """The raw parameters learning starts from (on the model's device and dtype): the encoded guess,
+        a parametric coefficient's guessed numbers, a known coefficient's truth."""
+        guess = self.initial_guess()
+        out = {}
+        for s in self.coefficient_specs:
+            if s.name in self._parametric:
+                numbers = self._parametric[s.name].guess_numbers()
+                out[s.name] = self._parametric[s.name].encode(numbers).to(device=self.device, dtype=self.dtype)
+            else:
+                out[s.name] = guess[s.name] if self.is_known(s.name) else encode_value(guess[s.name], s)
+        return out
+
+    # ----------------------------------------------------------------- parametric coefficients
+    @property
+    def parametric_coefficients(self) -> list[str]:
+        """Names of the learned parametric coefficients (`kind: parametric`)."""
+        return list(self._parametric)
+
+    def parametric(self, name: str) -> ParametricCoefficient:
+        return self._parametric[name]
+
+    def parameter_values(self, raw: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        """The learned numbers of every parametric coefficient, by coefficient and group (e.g.
+        `{"diffusivity": {"heights": [2], "centers": [2, 2]}}`), from raw parameters such as a trainer's."""
+        return {name: p.decode(torch.as_tensor(raw[name])) for name, p in self._parametric.items()}
+
+    def true_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The true values of the learned numbers (float64), shaped as `parameter_values`."""
+        return {name: p.true_numbers() for name, p in self._parametric.items()}
+
+    def initial_parameters(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The guessed values of the learned numbers (float64), shaped as `parameter_values`."""
+        return {name: p.guess_numbers() for name, p in self._parametric.items()}
+
+    def encode_parameters(self, name: str, numbers: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Learned numbers of parametric coefficient `name` -> its raw parameters (model dtype and device)."""
+        return self._parametric[name].encode(numbers).to(device=self.device, dtype=self.dtype)
 
     # ----------------------------------------------------------------- states and rollouts
     def initial_state(self, n: int, seed: int) -> torch.Tensor:
@@ -211,15 +309,27 @@ class PhysicalModel:
             out.append(tensor_to_grid_values(value, self.ndim))
         return tuple(out)
 
-    def _frame(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...]
-               ) -> tuple[math.Tensor, ...]:
-        """All substeps of one stored frame; jit-compiled as one unit. Takes and returns field VALUES:
-        rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
+    def _advance(self, values: tuple[math.Tensor, ...], coefficients: tuple[math.Tensor, ...], substeps: int
+                 ) -> tuple[math.Tensor, ...]:
+        """`substeps` solver substeps; jit-compiled as one unit. Takes field VALUES and returns the dynamic
+        ones: rebuilding Fields (StaggeredGrid geometry) outside the compiled code costs more than a step."""
         state = {f.name: t.with_values(v) for f, t, v in zip(self.fields, self._templates, values)}
         coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
-        for _ in range(self.substeps):
+        for _ in range(substeps):
             state.update(self.step(state, coeffs, self.substep_dt))
         return tuple(state[f.name].values for f in self.fields if f.dynamic)
+
+    def _advancer(self, substeps: int, grad: bool):
+        """The function running `substeps` substeps: compiled (one per chunk size and grad flag) or eager."""
+        if not self.jit:
+            return lambda values, coefficients: self._advance(values, coefficients, substeps)
+        key = (substeps, grad)
+        if key not in self._compiled:
+            def advance(values, coefficients):
+                return self._advance(values, coefficients, substeps)
+
+            self._compiled[key] = math.jit_compile(advance)
+        return self._compiled[key]
 
     def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
         """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
@@ -238,12 +348,10 @@ class PhysicalModel:
                         for s in self.coefficient_specs}
         need_grad = torch.is_grad_enabled() and (state.requires_grad or any(
             c is not None and c.requires_grad for c in coefficients.values()))
-        frame = self._frame
-        if self.jit:
-            frame = self._jit_frame_grad if need_grad else self._jit_frame
-            if need_grad:  # see __init__: every input of the grad trace requires grad
-                state = _requiring_grad(state)
-                coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
+        advancers = [self._advancer(n, need_grad) for n in self._chunks]
+        if self.jit and need_grad:  # see __init__: every input of the grad trace requires grad
+            state = _requiring_grad(state)
+            coefficients = {k: None if c is None else _requiring_grad(c) for k, c in coefficients.items()}
         scope = None
         if need_grad and (self.dtype != torch.float32 or self.device.type != "cpu"):
             scope = _BackwardScope(self)
@@ -260,9 +368,12 @@ class PhysicalModel:
             out = None if need_grad else state.new_empty((state.shape[0], int(steps), *state.shape[1:]))
             starts = [sum(f.channels for f in self.fields[:i]) for i in range(len(self.fields))]
             for k in range(int(steps)):
-                new = frame(tuple(values), coeffs)
-                for i, value in zip(dynamic, new):
-                    values[i] = value
+                for advance in advancers:  # the frame's substeps, in one or a few compiled calls
+                    new = advance(tuple(values), coeffs)
+                    for i, value in zip(dynamic, new):
+                        values[i] = value
+                for i in dynamic:
+                    value = values[i]
                     tensor = self._layouts[i].to_tensor(value)
                     if out is None:
                         history[i].append(tensor)
@@ -312,6 +423,8 @@ class PhysicalModel:
         return cls.__name__
 
     def spec(self) -> dict:
+        """What determines the generated data (it is hashed to name and validate datasets): the learning
+        setup of the coefficients (guess, learn, parameters) is left out, so changing it reuses the data."""
         return {
             "name": self.registered_name(),
             "fields": [dataclasses.asdict(f) for f in self.fields],
@@ -321,12 +434,39 @@ class PhysicalModel:
             "spatial_shape": list(self.spatial_shape),
             "resolution": list(self.resolution),
             "bounds": list(self.bounds),
+            "origin": list(self.origin),
             "boundary": self.boundary,
             "dt": self.dt,
             "substeps": self.substeps,
             "coefficients": [dataclasses.asdict(c) for c in self.coefficient_specs],
-            "params": dataclasses.asdict(self.params) if dataclasses.is_dataclass(self.params) else {},
+            "params": _data_params(self.params),
         }
+
+
+def substep_chunks(substeps: int, limit: int) -> list[int]:
+    """Split a frame's substeps into compiled calls of at most `limit`: equal chunks (a divisor of
+    `substeps` of at least limit / 2) when there is one, so that only one chunk size is traced, else
+    balanced chunks of two neighbouring sizes."""
+    limit = max(1, int(limit))
+    if substeps <= limit:
+        return [substeps]
+    for size in range(limit, (limit + 1) // 2 - 1, -1):
+        if substeps % size == 0:
+            return [size] * (substeps // size)
+    calls = -(-substeps // limit)
+    base, extra = divmod(substeps, calls)
+    return [base + 1] * extra + [base] * (calls - extra)
+
+
+def _data_params(params) -> dict:
+    """`params` as a dict without the learning-only keys of its coefficients (see `PhysicalModel.spec`)."""
+    if not dataclasses.is_dataclass(params):
+        return {}
+    out = dataclasses.asdict(params)
+    for f in dataclasses.fields(params):
+        if isinstance(getattr(params, f.name), CoefficientParams):
+            out[f.name] = {k: v for k, v in out[f.name].items() if k not in LEARNING_KEYS}
+    return out
 
 
 def _requiring_grad(t: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
-from hyco.evaluation.metrics import coefficient_errors
+from hyco.evaluation.metrics import coefficient_errors, parameter_error
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
@@ -53,11 +53,18 @@ class PhysicalTrainer:
         self.device = device or torch.device("cpu")
         self.dtype = getattr(model, "dtype", torch.float32)
         names = [spec.name for spec in model.coefficient_specs]
-        self.learnable = list(learnable_params) if learnable_params is not None else names
+        learned = list(getattr(model, "learnable_coefficients", names))  # the config's `physics.<name>.learn`
+        self.learnable = list(learnable_params) if learnable_params is not None else learned
         unknown = sorted(set(self.learnable) - set(names))
         if unknown:
             raise ValueError(f"learnable_params: unknown coefficient(s) {unknown}; the model has {names}")
-        raw = model.encode({k: v.to(self.device, self.dtype) for k, v in model.initial_guess().items()})
+        known = sorted(set(self.learnable) - set(learned))
+        if known:
+            raise ValueError(f"learnable_params: {known} known to the model (physics.<name>.learn: false)")
+        if hasattr(model, "initial_raw"):  # PhysicalModel: parametric coefficients start from their guessed numbers
+            raw = {k: v.to(self.device, self.dtype) for k, v in model.initial_raw().items()}
+        else:
+            raw = model.encode({k: v.to(self.device, self.dtype) for k, v in model.initial_guess().items()})
         self.raw = {name: value.detach().clone().requires_grad_(name in self.learnable) for name, value in raw.items()}
         self.true_coefficients = true_coefficients
         self.dynamic = torch.as_tensor(model.dynamic_channels, device=self.device)
@@ -67,7 +74,7 @@ class PhysicalTrainer:
         self.history: list[dict[str, Any]] = []
         self._last_iterations = self._last_evaluations = 0  # of the last epoch's optimiser run
         self._adam = (torch.optim.Adam([self.raw[n] for n in self.learnable], lr=config.lr)
-                      if config.optimizer == "adam" else None)
+                      if config.optimizer == "adam" and self.learnable else None)
         self.run_log = RunLog(run_dir, "physical")
 
     # ---------------------------------------------------------------- coefficients
@@ -197,7 +204,11 @@ class PhysicalTrainer:
             if not groups:
                 raise DataError("physical trainer: the data source yielded no batch")
             rejected_before = self.rejected_steps
-            if self.config.optimizer == "lbfgsb":
+            if not self.learnable:  # every coefficient is known: nothing to fit, report the loss
+                with torch.no_grad():
+                    loss = float(self._objective(self.raw, groups))
+                self._last_iterations, self._last_evaluations = 0, 1
+            elif self.config.optimizer == "lbfgsb":
                 loss = self._lbfgsb_epoch(groups)
             else:
                 loss = self._adam_epoch(groups)
@@ -225,6 +236,12 @@ class PhysicalTrainer:
         if self.true_coefficients is not None:
             for name, err in coefficient_errors(current, self.true_coefficients).items():
                 out[f"{name}_rel_error"] = err["rel_error"]
+        if hasattr(self.model, "parameter_values"):  # parametric coefficients: their learned numbers, by name
+            truth = self.model.true_parameters()
+            for name, numbers in self.model.parameter_values(self.raw).items():
+                out.update({f"{name}.{group}": v.detach().cpu().reshape(-1).tolist() for group, v in numbers.items()})
+                if self.true_coefficients is not None:
+                    out[f"{name}_parameter_rel_error"] = parameter_error(numbers, truth[name])["rel_error"]
         return out
 
     def _lbfgsb_epoch(self, batch: list[tuple[torch.Tensor, ...]]) -> float:

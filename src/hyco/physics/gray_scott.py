@@ -1,0 +1,146 @@
+"""Gray-Scott reaction-diffusion: two coupled dynamic fields u, v on a periodic box.
+
+    du/dt = ∇·(D_u ∇u) - u v² + f (1 - u)
+    dv/dt = ∇·(D_v ∇v) + u v² - (f + k) v
+
+Explicit Euler per substep h = dt / substeps, conservative finite-volume diffusion (torch.roll, periodic).
+D_u and D_v are learnable (scalar, field or parametric); the feed rate f and kill rate k are known by
+default (`learn: false`) and learnable on request.
+
+Stability bound. For u, v in [0, 1] (where these dynamics keep them), a Fourier mode of u is damped by
+the factor 1 - h (D λ + v² + f) with λ up to Σ_d 4/dx_d²; explicit Euler needs h (D λ + a) <= 2 with
+a = v² + f <= 1 + f for u, and a = f + k for v. The rates are kept at h·f, h·k <= 0.25 (so h (f + k) <=
+0.5), which leaves the diffusion the share s = max(h (1 + 0.25/h), 0.5) = max(h + 0.25, 0.5) of the
+budget; the diffusivities are kept below
+
+    D_max = 0.9 (1 - s/2) / (2 h Σ_d 1/dx_d²)
+
+(0.9 x the pure-diffusion limit, shrunk by the reaction's share; hyco requires h < 1.5). At 64² on a
+100 x 100 box with h = 0.5: D_max = 0.687; with h = 1: 0.206.
+
+Initial states: u = 1, v = 0, plus `seeds` random squares (or gaussian bumps) where v = seed_v and u =
+seed_u, and uniform noise of amplitude `noise` on both fields (clipped to [0, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hyco.config.errors import require
+from hyco.physics.base import FieldSpec, PhysicalModel
+from hyco.physics.burgers import SAFETY, check_domain
+from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, cell_centers, coefficient
+from hyco.physics.ops import PERIODIC, diffusion, stability_limit
+from hyco.registry import PHYSICS
+
+RATE_SHARE = 0.25  # h * f and h * k are kept at most this (explicit Euler of the reaction terms)
+LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
+MAX_SUBSTEP = 1.5  # largest h = dt / substeps (at 1.75 the reaction would take the whole budget)
+SEED_SHAPES = ("square", "gaussian")
+
+
+def _known(value: float) -> CoefficientParams:
+    params = coefficient("scalar", value, value)
+    params.learn = False
+    return params
+
+
+def diffusivity_limit(dx: tuple[float, ...], h: float) -> float:
+    """The largest D_u, D_v allowed (see the module docstring): 0.9 x the pure-diffusion limit, shrunk by
+    the reaction terms' share of the explicit Euler budget."""
+    share = max(h + RATE_SHARE, 2 * RATE_SHARE)
+    return SAFETY * (1 - share / 2) * stability_limit(dx, h)
+
+
+@PHYSICS.register("gray_scott")
+class GrayScott(PhysicalModel):
+    """Gray-Scott on a periodic box (1D, 2D or 3D from the length of `resolution`)."""
+
+    @dataclass
+    class Params:
+        resolution: list[int] = field(default_factory=lambda: [64, 64])  # cells per axis, x first
+        bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])  # domain size per axis, x first
+        dt: float = 100.0  # time between stored frames
+        substeps: int = 200  # solver steps per stored frame (h = dt / substeps; h < 1.75, see the bound)
+        D_u: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.2, 0.1))
+        D_v: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.08, 0.05))
+        f: CoefficientParams = field(default_factory=lambda: _known(0.018))  # feed rate
+        k: CoefficientParams = field(default_factory=lambda: _known(0.051))  # kill rate
+        seeds: int = 4  # initial state: random seeds of v per sample
+        seed_shape: str = "square"  # square | gaussian
+        seed_size: float = 0.1  # square side / gaussian std, fraction of the domain
+        seed_u: float = 0.5  # u inside a seed (u = 1 elsewhere)
+        seed_v: float = 0.25  # v inside a seed (v = 0 elsewhere)
+        noise: float = 0.01  # uniform noise amplitude added to u and v
+
+        def __post_init__(self) -> None:
+            check_domain(self.resolution, self.bounds, self.dt, self.substeps)
+            h = self.dt / self.substeps
+            require(h < MAX_SUBSTEP, "substeps",
+                    f"at least {int(self.dt / MAX_SUBSTEP) + 1} (h = dt / substeps < {MAX_SUBSTEP} leaves the "
+                    "diffusion a share of the explicit Euler budget)", self.substeps)
+            for name in ("D_u", "D_v", "f", "k"):
+                getattr(self, name).check(name, len(self.resolution))
+            require(self.seeds >= 0, "seeds", "an integer >= 0", self.seeds)
+            require(self.seed_shape in SEED_SHAPES, "seed_shape", f"one of {', '.join(SEED_SHAPES)}", self.seed_shape)
+            require(0 < self.seed_size < 1, "seed_size", "a number in (0, 1)", self.seed_size)
+            require(0 <= self.seed_u <= 1, "seed_u", "a number in [0, 1]", self.seed_u)
+            require(0 <= self.seed_v <= 1, "seed_v", "a number in [0, 1]", self.seed_v)
+            require(0 <= self.noise < 0.5, "noise", "a number in [0, 0.5)", self.noise)
+
+    boundary = PERIODIC
+
+    def setup(self, p: Params) -> None:
+        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
+        h = self.substep_dt
+        self.fields = (FieldSpec("u", 1), FieldSpec("v", 1))
+        d_max = diffusivity_limit(self.dx, h)
+        rate_max = RATE_SHARE / h
+        self.coefficient_specs = (
+            CoefficientSpec("D_u", p.D_u.kind, lower=LOWER_FRACTION * d_max, upper=d_max),
+            CoefficientSpec("D_v", p.D_v.kind, lower=LOWER_FRACTION * d_max, upper=d_max),
+            CoefficientSpec("f", p.f.kind, lower=0.0, upper=rate_max),
+            CoefficientSpec("k", p.k.kind, lower=0.0, upper=rate_max),
+        )
+        self.coefficient_config = {"D_u": p.D_u, "D_v": p.D_v, "f": p.f, "k": p.k}
+
+    def step(self, state, coefficients, dt):
+        u, v = state["u"], state["v"]
+        uu, vv = u.values, v.values
+        f, k = coefficients["f"], coefficients["k"]
+        uvv = uu * vv * vv
+        du = diffusion(uu, coefficients["D_u"], self.dx, PERIODIC) - uvv + f * (1 - uu)
+        dv = diffusion(vv, coefficients["D_v"], self.dx, PERIODIC) + uvv - (f + k) * vv
+        return {"u": u.with_values(uu + dt * du), "v": v.with_values(vv + dt * dv)}
+
+    def sample_initial(self, gen, n):
+        p = self.params
+        weight = seed_weights(gen, n, self.resolution, self.bounds, p.seeds, p.seed_size, p.seed_shape)
+        u = 1 - (1 - p.seed_u) * weight
+        v = p.seed_v * weight
+        u = u + p.noise * (2 * torch.rand(u.shape, generator=gen, dtype=torch.float64) - 1)
+        v = v + p.noise * (2 * torch.rand(v.shape, generator=gen, dtype=torch.float64) - 1)
+        return {"u": u.clamp(0, 1).unsqueeze(1), "v": v.clamp(0, 1).unsqueeze(1)}
+
+
+def seed_weights(gen: torch.Generator, n: int, resolution, bounds, count: int, size: float, shape: str) -> torch.Tensor:
+    """[n, *space] in [0, 1]: 1 inside `count` random periodic squares of side `size` (fraction of the
+    domain), or the largest of `count` periodic gaussian bumps of std `size`."""
+    coords = cell_centers(tuple(resolution), tuple(bounds))
+    ndim = len(resolution)
+    centres = torch.rand(n, max(count, 1), ndim, generator=gen, dtype=torch.float64)
+    out = torch.zeros(n, *reversed(resolution), dtype=torch.float64)
+    for j in range(count):
+        offsets = []
+        for d in range(ndim):
+            delta = (coords[d] / bounds[d]).unsqueeze(0) - centres[:, j, d].reshape(-1, *[1] * ndim)
+            offsets.append(torch.remainder(delta + 0.5, 1.0) - 0.5)  # periodic distance, fractions of the domain
+        if shape == "square":
+            inside = torch.stack([o.abs() <= size / 2 for o in offsets]).all(dim=0)
+            out = torch.maximum(out, inside.to(torch.float64))
+        else:
+            bump = torch.exp(-sum(o**2 for o in offsets) / (2 * size**2))
+            out = torch.maximum(out, bump)
+    return out
