@@ -20,6 +20,7 @@ from hyco.evaluation.metrics import (
     coefficient_errors,
     field_rollout_metrics,
     finite_or_none,
+    parameter_error,
     rollout_metrics,
     select_channels,
 )
@@ -74,13 +75,31 @@ def load_network(exp: Experiment, run_dir: Path):
     return network, path
 
 
-def load_coefficients(exp: Experiment, run_dir: Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """The coefficients of a physical run: `best.pt` (the epoch or HYCO cycle with the lowest observed
-    validation error) if present, else the last state `physical.pt`."""
+def load_physical(exp: Experiment, run_dir: Path):
+    """The trainer state of a physical run: `best.pt` (the epoch or HYCO cycle with the lowest observed
+    validation error) if present, else the last state `physical.pt`; and the file it came from."""
     path = run_dir / PHYSICAL_BEST if (run_dir / PHYSICAL_BEST).exists() else run_dir / PHYSICAL_CHECKPOINT
     trainer = exp.physical_trainer(None)
     trainer.load(path)
-    return trainer.coefficients(), path
+    return trainer, path
+
+
+def _coefficient_report(exp: Experiment, trainer, observed_region: torch.Tensor) -> dict[str, dict]:
+    """Errors of every coefficient against the truth (inside/outside the observed region for fields), the
+    learned numbers' error for parametric ones, and which coefficients were known (never learned)."""
+    coefficients = trainer.coefficients()
+    report = coefficient_errors(coefficients, exp.physics.true_coefficients(), observed_region)
+    if hasattr(exp.physics, "parameter_values"):
+        truth = exp.physics.true_parameters()
+        for name, numbers in exp.physics.parameter_values(trainer.raw).items():
+            errors = parameter_error(numbers, truth[name])
+            report[name].update({"parameter_rel_error": errors["rel_error"], "parameter_groups": errors["groups"],
+                                 "parameters": {g: v.detach().cpu().reshape(-1).tolist() for g, v in numbers.items()},
+                                 "true_parameters": {g: v.reshape(-1).tolist() for g, v in truth[name].items()}})
+    for name in getattr(exp.physics, "known_coefficients", []):
+        if name in report:
+            report[name]["known"] = True
+    return report
 
 
 def evaluate(exp: Experiment) -> dict[str, Any]:
@@ -105,10 +124,10 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         if kind == "physical":
             if not (run_dir / PHYSICAL_CHECKPOINT).exists():
                 continue
-            coefficients, path = load_coefficients(exp, run_dir)
+            trainer, path = load_physical(exp, run_dir)
+            coefficients = trainer.coefficients()
             prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
-            entry: dict[str, Any] = {"coefficients": coefficient_errors(coefficients, true_coefficients,
-                                                                        observed_region)}
+            entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
         else:

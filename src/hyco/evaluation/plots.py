@@ -243,3 +243,26 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def plot_parameter_traces(traces: Mapping[str, Mapping[str, Sequence[Sequence[float]]]],
+                          truth: Mapping[str, Sequence[float]], path: Path, name: str) -> Path:
+    """One panel per group of learned numbers (heights, centers, ...): every number's value over training,
+    per run (line style), against its true value (dashed, same colour)."""
+    fig, axes = plt.subplots(1, len(traces), figsize=(4.3 * len(traces), 3.4), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, (group, runs) in zip(axes[0], traces.items()):
+        true_values = np.asarray(truth[group], dtype=float).reshape(-1)
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for r, (label, values) in enumerate(runs.items()):
+            values = np.asarray(values, dtype=float).reshape(len(values), -1)
+            for j in range(values.shape[1]):
+                ax.plot(np.arange(1, len(values) + 1), values[:, j], styles[r % len(styles)], marker="o",
+                        markersize=2, color=colours[j % len(colours)], label=f"{label} [{j}]")
+        for j, value in enumerate(true_values):
+            ax.axhline(value, color=colours[j % len(colours)], linestyle=(0, (2, 3)), linewidth=1)
+        ax.set_title(f"{name}: {group}", fontsize=10)
+        ax.set_xlabel("physical epoch / HYCO cycle")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    return _save(fig, path)

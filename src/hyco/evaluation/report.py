@@ -41,10 +41,16 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     coefficient_names = sorted({name for run in runs.values() for name in run.get("coefficients", {})})
     regional = {name for run in runs.values() for name, e in run.get("coefficients", {}).items()
                 if e.get("rel_error_observed") is not None or e.get("rel_error_unobserved") is not None}
+    parametric = {name for run in runs.values() for name, e in run.get("coefficients", {}).items()
+                  if "parameter_rel_error" in e}
+    known = {name for run in runs.values() for name, e in run.get("coefficients", {}).items() if e.get("known")}
+    coefficient_names = [n for n in coefficient_names if n not in known]
     field_names = list(next(iter(runs.values()), {}).get("fields", {})) if runs else []
     per_field = field_names if len(field_names) > 1 else []
     header = ["run", "rel. L2", "RMSE", "MAE", "corr. time (steps)"] + [f"rel. L2 {f}" for f in per_field]
     for name in coefficient_names:
+        if name in parametric:
+            header.append(f"{name} parameters rel. error")
         header.append(f"{name} rel. error")
         if name in regional:
             header += [f"{name} observed region", f"{name} unobserved region"]
@@ -57,6 +63,8 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
         row += [_fmt(run.get("fields", {}).get(f, {}).get("rel_l2", "–")) for f in per_field]
         for name in coefficient_names:
             errors = run.get("coefficients", {}).get(name, {})
+            if name in parametric:
+                row.append(_fmt(errors.get("parameter_rel_error", "–")))
             row.append(_fmt(errors.get("rel_error", "–")))
             if name in regional:
                 row += [_fmt(errors.get(k, "–") if errors.get(k) is not None else "–")

@@ -175,6 +175,7 @@ def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Pa
                     f"{name}: the initial guess (epoch 0) and the value after each physical training epoch, "
                     "against the true value."))
         else:
+            figures += _parameter_figures(run_dir, metrics, name, figures_dir)
             learned = {RUN_LABELS.get(k, k): np.broadcast_to(np.asarray(v[name], dtype=float), true.shape)
                        for k, v in metrics.get("learned_coefficients", {}).items() if name in v}
             if learned:
@@ -182,6 +183,28 @@ def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Pa
                     true, learned, figures_dir / f"coefficient_{name}.png", name),
                     f"The true field {name} and the learned ones."))
     return figures
+
+
+def _parameter_figures(run_dir: Path, metrics: dict[str, Any], name: str, figures_dir: Path) -> list[Figure]:
+    """A parametric coefficient: each learned number over the physical epochs (HYCO: cycles), per run,
+    against its true value."""
+    truth = next((r["coefficients"][name].get("true_parameters") for r in metrics["runs"].values()
+                  if name in r.get("coefficients", {}) and r["coefficients"][name].get("true_parameters")), None)
+    if not truth:
+        return []
+    traces: dict[str, dict[str, list[list[float]]]] = {}
+    for key, relative in PHYSICAL_TRACES.items():
+        records = _read_jsonl(run_dir / relative / JSONL)
+        for group in truth:
+            values = [r[f"{name}.{group}"] for r in records if f"{name}.{group}" in r]
+            if values:
+                traces.setdefault(group, {})[RUN_LABELS[key]] = values
+    if not traces:
+        return []
+    return [Figure(f"Learned numbers of {name}", plots.plot_parameter_traces(
+        traces, truth, figures_dir / f"parameters_{name}.png", name),
+        f"The learned numbers of the parametric {name} after each physical epoch (HYCO: each cycle), against "
+        "their true values (dashed).")]
 
 
 def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
