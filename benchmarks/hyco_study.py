@@ -33,7 +33,7 @@ CASES: dict[str, list[str]] = {
     # the default experiment: Burgers 2D, viscosity, centre 25 % observed
     "default": ["experiment=burgers_2d_sparse"],
     "default_oracle_states": ["experiment=burgers_2d_sparse", "observation.states=full"],
-    "default_trajectory": ["experiment=burgers_2d_sparse", "trainer.physical.windows=trajectory"],
+    "default_sliding": ["experiment=burgers_2d_sparse", "trainer.physical.windows=sliding"],
     # heat 2D, periodic, diffusivity field, centre 25 % observed
     "heat_centre": ["experiment=heat_2d"],
     "heat_centre_oracle_states": ["experiment=heat_2d", "observation.states=full"],
@@ -42,9 +42,17 @@ CASES: dict[str, list[str]] = {
     "burgers_2d_full": ["experiment=burgers_2d"],
     # a weak solver: Dirichlet heat, only one quarter observed
     "heat_quarter": ["experiment=heat_2d_quarter"],
-    # the solver trained through the network only
+    # the solver trained through the network only (a scalar diffusivity, every value observed)
     "heat_through_network": ["experiment=heat_2d", "physics=heat_2d_dirichlet", "observation=full",
-                             "trainer.hybrid.physical.data_weight=0", "trainer.hybrid.interaction_region=everywhere"],
+                             "physics.diffusivity.kind=scalar", "physics.diffusivity.truth.type=constant",
+                             "physics.diffusivity.truth.value=0.03", "trainer.hybrid.physical.data_weight=0",
+                             "trainer.hybrid.interaction_region=everywhere"],
+    # the HYCO paper's cases (issue 14)
+    "heat_paper": ["experiment=heat_paper"],
+    "heat_paper_half": ["experiment=heat_paper_half"],
+    "heat_paper_full": ["experiment=heat_paper_full"],
+    "gray_scott_paper": ["experiment=gray_scott_paper"],
+    "gray_scott_paper_data": ["experiment=gray_scott_paper", "trainer.hybrid.physical.data_weight=1"],
 }
 
 
@@ -73,7 +81,8 @@ def run_case(name: str, overrides: list[str], root: Path, data_dir: Path) -> dic
 
 
 def _coefficient(run: dict, key: str = "rel_error") -> float | None:
-    values = [c.get(key) for c in run.get("coefficients", {}).values() if c.get(key) is not None]
+    """The largest error of the learned coefficients (known ones left out)."""
+    values = [c.get(key) for c in run.get("coefficients", {}).values() if c.get(key) is not None and not c.get("known")]
     return max(values) if values else None
 
 
@@ -110,6 +119,30 @@ def checks(results: dict[str, dict]) -> list[tuple[str, bool | None, str]]:
         hyco = _coefficient(runs["hyco_physical"])
         out.append(("heat_through_network: solver trained through the network only within 5 %", hyco <= 0.05,
                     f"{hyco:.3g}"))
+    runs = get("heat_paper")
+    if runs:
+        alone = _coefficient(runs["physical"], "parameter_rel_error")
+        hyco = _coefficient(runs["hyco_physical"], "parameter_rel_error")
+        if alone is not None and alone <= 0.2:
+            out.append(("heat_paper quarter: solver alone <= 0.2 already, so HYCO <= 1.05 x solver alone",
+                        hyco <= 1.05 * alone, f"{hyco:.3g} vs {alone:.3g}"))
+        elif alone is not None:
+            out.append(("heat_paper quarter: HYCO parameter error <= 0.6 and <= 0.5 x solver alone",
+                        hyco <= 0.6 and hyco <= 0.5 * alone, f"{hyco:.3g} vs {alone:.3g}"))
+    for case in ("heat_paper_half", "heat_paper_full"):
+        runs = get(case)
+        if runs:
+            alone = _coefficient(runs["physical"], "parameter_rel_error")
+            hyco = _coefficient(runs["hyco_physical"], "parameter_rel_error")
+            out.append((f"{case}: HYCO parameter error <= 1.05 x solver alone", hyco <= 1.05 * alone,
+                        f"{hyco:.3g} vs {alone:.3g}"))
+    for case, bound, label in (("gray_scott_paper", 0.02, "through the network only, within 2 %"),
+                               ("gray_scott_paper_data", 1e-3, "with real data on the solver, within 1e-3")):
+        runs = get(case)
+        if runs:
+            hyco = _coefficient(runs["hyco_physical"])
+            out.append((f"{case}: D_u, D_v {label}", hyco <= bound, f"{hyco:.3g} (solver alone "
+                        f"{_coefficient(runs['physical']):.3g})"))
     return out
 
 
@@ -120,10 +153,13 @@ def print_table(results: dict[str, dict]) -> None:
             print(f"{name:<26} ERROR {result.get('error', '')[-300:]}")
             continue
         for key, run in result["runs"].items():
+            parameters = _coefficient(run, "parameter_rel_error")
+
             def fmt(v):
                 return f"{v:9.3g}" if isinstance(v, (int, float)) else f"{'–':>9}"
             print(f"{name:<26} {key:<16} {fmt(_coefficient(run))} {fmt(_coefficient(run, 'rel_error_observed'))} "
-                  f"{fmt(_coefficient(run, 'rel_error_unobserved'))} {fmt(run['rel_l2'])} {fmt(run['train_seconds'])}")
+                  f"{fmt(_coefficient(run, 'rel_error_unobserved'))} {fmt(run['rel_l2'])} {fmt(run['train_seconds'])}"
+                  + (f"  parameters {parameters:.3g}" if parameters is not None else ""))
     for rule, met, figures in checks(results):
         status = "n/a" if met is None else ("met" if met else "NOT MET")
         print(f"[{status:>7}] {rule}: {figures}")

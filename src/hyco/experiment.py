@@ -68,13 +68,23 @@ class Experiment:
         """One window per simulation, from frame 0 (known in full) to the end: whole-trajectory rollouts."""
         return self.windows(split, self.store.num_frames - 1)
 
-    def physical_windows(self):
+    def physical_windows(self, trainer=None):
         """The real windows of the physical model's data term (`trainer.physical.windows`): whole trajectories
-        from frame 0 (`trajectory`, and `auto` when states are hidden: nothing to complete, and one fit
-        instead of a fixed-point iteration with the completion) or the sliding R-step windows."""
+        from frame 0 (shooting: nothing to complete, and one fit instead of a fixed-point iteration with the
+        completion) or the sliding R-step windows. `auto` takes trajectories when states are hidden and the
+        trajectories of every training simulation fit the physical memory budget in one objective (`trainer`
+        says how many do), else the sliding windows."""
         choice = self.cfg.trainer.physical.windows
         if choice == "auto":
-            choice = "trajectory" if self.train_windows().needs_completion else "sliding"
+            choice = "sliding"
+            if self.train_windows().needs_completion:
+                frames = self.store.num_frames - 1
+                fits = trainer is None or trainer.max_windows(frames) >= self.store.num_sims("train")
+                choice = "trajectory" if fits else "sliding"
+                if not fits:
+                    log.info("trainer.physical.windows=auto: %d whole trajectories do not fit "
+                             "trainer.physical.memory_budget_gb; using sliding windows with completed inputs",
+                             self.store.num_sims("train"))
         return self.trajectory_windows() if choice == "trajectory" else self.train_windows()
 
     def validation_data(self) -> tuple[torch.Tensor, ...]:

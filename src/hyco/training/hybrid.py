@@ -178,9 +178,9 @@ class HybridTrainer:
         synthetic_metrics: dict[str, Any] = {}
         if cfg.synthetic_epochs_per_cycle:
             self.synthetic.loss_weights = weights["synthetic"]
+            data = from_physics if weights["synthetic"][0] == 0 else AugmentedDataset(real, from_physics)
             synthetic_metrics = timed("synthetic_training", self.synthetic.train,
-                                      self._loader(AugmentedDataset(real, from_physics), "synthetic", cycle),
-                                      cfg.synthetic_epochs_per_cycle)
+                                      self._loader(data, "synthetic", cycle), cfg.synthetic_epochs_per_cycle)
             self.errors["synthetic"] = timed("validation", self._error, "synthetic")
         if from_network is None:
             timed("completion", self._complete, real, "physical")
@@ -254,6 +254,8 @@ class HybridTrainer:
         """The physical model's batches: real and generated windows shuffled together, or, with separate
         real windows of another rollout length (whole trajectories), those first and then the generated
         ones (the physical trainer groups windows by length into one objective)."""
+        if self.physical.loss_weights[0] == 0:  # trained through the partner only: real windows would not count
+            return self._loader(generated, "physical", cycle)
         if self.real_physical is None:
             return self._loader(AugmentedDataset(real, generated), "physical", cycle)
         sources = [self._loader(self.real_physical, "physical", cycle)]

@@ -67,7 +67,7 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
         previous = read_summary(run_dir)
         log.info("resumed physical training at epoch %d", trainer.epoch)
     config = ctx.cfg.trainer.physical
-    windows = exp.physical_windows()
+    windows = exp.physical_windows(trainer)
     completion = exp.completion(windows)
     validation = exp.validation_data()
     loader = exp.loader(windows, batch_size=min(len(windows), 256), seed_offset=11)
@@ -161,7 +161,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     physical = exp.physical_trainer(run_dir / "physical")
     windows = exp.train_windows()
     completion = exp.completion(windows)
-    physical_windows = exp.physical_windows()
+    physical_windows = exp.physical_windows(physical)
     hybrid = HybridTrainer(cfg, synthetic, physical, cache_dir=ctx.cache_dir, run_dir=run_dir, seed=ctx.cfg.seed,
                            batch_size=ctx.cfg.trainer.synthetic.batch_size, device=ctx.device,
                            validation=exp.validation_data(), completion=completion,
