@@ -16,6 +16,7 @@ from hyco.context import RunContext
 from hyco.experiment import (
     PHYSICAL_BEST,
     PHYSICAL_CHECKPOINT,
+    RUN_DIRS,
     Experiment,
     open_experiment,
     read_summary,
@@ -56,10 +57,10 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     from hyco.training.physical import better_within_noise
     from hyco.training.predictors import physical_predictor
 
-    exp = experiment or open_experiment(ctx)
-    run_dir = exp.run_dir("physical")
+    run_dir = ctx.run_dir / RUN_DIRS["physical"]
     checkpoint = run_dir / PHYSICAL_CHECKPOINT
-    resuming = _guard(run_dir, checkpoint, ctx.cfg.resume, "physical")
+    resuming = _guard(run_dir, checkpoint, ctx.cfg.resume, "physical")  # before any work
+    exp = experiment or open_experiment(ctx)
     trainer = exp.physical_trainer(run_dir)
     previous: dict = {}
     if resuming:
@@ -111,9 +112,9 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
     0 are completed from the network's own rollout, refreshed every `data.completion_every` epochs."""
     from hyco.training.predictors import network_predictor
 
+    run_dir = ctx.run_dir / RUN_DIRS["synthetic"]
+    resuming = _guard(run_dir, run_dir / "last.pt", ctx.cfg.resume, "synthetic")  # before any work
     exp = experiment or open_experiment(ctx)
-    run_dir = exp.run_dir("synthetic")
-    resuming = _guard(run_dir, run_dir / "last.pt", ctx.cfg.resume, "synthetic")
     epochs = ctx.cfg.trainer.synthetic.epochs
     trainer = exp.synthetic_trainer(run_dir, total_epochs=epochs)
     previous: dict = {}
@@ -151,10 +152,10 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
 def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     from hyco.training.hybrid import CHECKPOINT_NAME, HybridTrainer
 
-    exp = experiment or open_experiment(ctx)
     cfg = ctx.cfg.trainer.hybrid
-    run_dir = exp.run_dir("hybrid")
-    resuming = _guard(run_dir, run_dir / CHECKPOINT_NAME, ctx.cfg.resume, "hybrid")
+    run_dir = ctx.run_dir / RUN_DIRS["hybrid"]
+    resuming = _guard(run_dir, run_dir / CHECKPOINT_NAME, ctx.cfg.resume, "hybrid")  # before any work
+    exp = experiment or open_experiment(ctx)
     warm = cfg.warm_start_epochs if cfg.variant == "warm_start" else 0
     total_epochs = warm + cfg.cycles * cfg.synthetic_epochs_per_cycle
     synthetic = exp.synthetic_trainer(run_dir / "synthetic", total_epochs=total_epochs)
