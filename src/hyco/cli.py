@@ -102,7 +102,9 @@ def _run_hydra(task: str, rest: list[str]) -> None:
 
     register_schema()
     program = sys.argv[0]
-    sys.argv = [program, *rest, f"task={task}"]
+    flags, overrides = _split(rest)
+    # flags first: Hydra's argparse refuses overrides on both sides of a flag (`a=1 --cfg job task=x`)
+    sys.argv = [program, *flags, *overrides, f"task={task}"]
     try:
         hydra.main(config_path="conf", config_name="config", version_base="1.3")(_run_job)()
     finally:
