@@ -62,12 +62,14 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def validate_command_line(task: str, overrides: list[str], multirun: bool) -> None:
-    """Compose and validate the config of every job the command would start."""
+    """Compose and validate the config of every job the command would start, and probe the
+    directories each will write (before Hydra creates any of them)."""
+    from hyco.config.paths import check_task_paths
     from hyco.config.validate import expand_sweeps, load
 
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     for job_overrides in jobs:
-        load(task, job_overrides)
+        check_task_paths(load(task, job_overrides))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from hyco.config.errors import DataError
 from hyco.config.schema import HycoConfig
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
+from hyco.utils.paths import write_problem
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,13 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
     digest = config_hash(config)
     path = dataset_path(cfg, data_dir, digest)
     mode = cfg.data.regenerate
-    data_dir.mkdir(parents=True, exist_ok=True)
+    read_only = write_problem(data_dir) if data_dir.is_dir() else None
+    if read_only is not None:
+        return _reuse_read_only(cfg, data_dir, path, digest, config, read_only)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise DataError(f"data_dir: {write_problem(data_dir) or f'cannot create {data_dir}'}") from None
     lock = FileLock(str(path) + ".lock")
     waited_since = None
     try:
@@ -228,6 +235,20 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         return path
     finally:
         lock.release()
+
+
+def _reuse_read_only(cfg: HycoConfig, data_dir: Path, path: Path, digest: str, config: dict, why: str) -> Path:
+    """A data_dir this process cannot write (a shared, read-only dataset folder): use a valid file as it
+    is, without the lock file (nothing will be written, so no writer can race this reader)."""
+    problem = "data.regenerate=always" if cfg.data.regenerate == "always" else _problem_with(path, digest)
+    if problem is None:
+        log.info("reusing dataset %s from a read-only data_dir (no lock: nothing is written there)", path)
+        return path
+    if cfg.data.regenerate == "never":
+        detail = _difference_note(cfg, data_dir, path, config) if problem == "missing" else problem
+        raise DataError(f"data.regenerate=never: no usable dataset {path.name} in {data_dir} ({detail})")
+    raise DataError(f"data_dir: {why}, and dataset {path.name} would have to be written ({problem}); "
+                    "set data_dir to a writable directory")
 
 
 def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:
