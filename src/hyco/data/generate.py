@@ -215,6 +215,7 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         raise DataError(f"{path}.lock: still held by another process after data.lock_timeout_s="
                         f"{cfg.data.lock_timeout_s} s; delete the lock file if no hyco process is running") from None
     try:
+        _remove_stray_writes(path)
         if mode == "always" and waited_since is None:
             problem = "data.regenerate=always"  # no need to read the old file
         else:
@@ -235,6 +236,18 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         return path
     finally:
         lock.release()
+
+
+def _remove_stray_writes(path: Path) -> None:
+    """Temporary files of `path` left by a generating process that was killed (SIGKILL, power loss); only
+    called under the dataset's lock, so no live writer owns them."""
+    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}\.tmp{re.escape(path.suffix)}$")
+    stray = [p for p in path.parent.iterdir() if pattern.match(p.name) and p.is_file()]
+    for leftover in stray:
+        leftover.unlink(missing_ok=True)
+    if stray:
+        log.info("removed %d temporary file(s) of an interrupted generation of %s (%s)", len(stray), path.name,
+                 ", ".join(p.name for p in stray))
 
 
 def _reuse_read_only(cfg: HycoConfig, data_dir: Path, path: Path, digest: str, config: dict, why: str) -> Path:
