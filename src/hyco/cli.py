@@ -63,16 +63,18 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def validate_command_line(task: str, overrides: list[str], multirun: bool) -> list:
-    """Compose and validate the config of every job the command would start, and probe the
-    directories each will write (before Hydra creates any of them); returns the typed configs."""
+    """Compose and validate the config of every job the command would start, probe the directories
+    each will write and check its memory estimate (before Hydra creates anything); returns the configs."""
     from hyco.config.paths import check_task_paths
     from hyco.config.validate import expand_sweeps, load
+    from hyco.resources import check_resources
 
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     configs = []
     for job_overrides in jobs:
         cfg = load(task, job_overrides)
         check_task_paths(cfg)
+        check_resources(cfg)
         configs.append(cfg)
     return configs
 
