@@ -29,6 +29,7 @@ cgroup limit when lower).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ PER_WINDOW = 32  # an epoch's permutation and per-simulation blocks of window in
 # L-BFGS-B) a window keeps about 1.6 times that.
 PHYSICAL_MEASURED_OVER_BUDGETED = 1.6
 GIB = 2**30
+
+log = logging.getLogger(__name__)
+
+
+class NotEstimable(Exception):
+    """The model cannot be described without building it (a plugin that is not a PhysicalModel)."""
 
 
 @dataclass
@@ -80,11 +87,18 @@ def _probe_model(physics: dict):
     the domain and fields (the constructor then allocates state-sized templates, which an absurd
     resolution must never reach)."""
     from hyco.config.validate import model_params
+    from hyco.physics.base import PhysicalModel
 
     cls, params = model_params(dict(physics), "physics")
+    if not (isinstance(cls, type) and issubclass(cls, PhysicalModel)):
+        raise NotEstimable(f"{cls!r} is not a PhysicalModel")
     probe = object.__new__(cls)
     probe.params, probe.fields, probe.coefficient_specs, probe.coefficient_config = params, (), (), {}
-    cls.setup(probe, params)
+    try:
+        cls.setup(probe, params)
+        probe.resolution  # noqa: B018 (set by set_domain)
+    except Exception as exc:  # a plugin's setup that needs more than its params: its build will say why
+        raise NotEstimable(f"{cls.__name__}.setup on a bare instance: {exc!r}") from None
     dynamic, channels = [], 0
     for spec in probe.fields:
         if spec.dynamic:
@@ -142,7 +156,11 @@ def estimate_memory(cfg: HycoConfig, with_network: bool = True) -> MemoryEstimat
                       "the loader's cache of decoded trajectories"),
                  Term(W * PER_WINDOW, ("data.num_train", "data.num_frames"), f"the order of {W} training windows")]
         if with_network:
-            per_cell, fixed = network_activation_bytes(cfg.network, channels, dynamic, len(resolution))
+            try:
+                per_cell, fixed = network_activation_bytes(cfg.network, channels, dynamic, len(resolution))
+            except Exception as exc:  # a plugin network the probe cannot run: leave its activations out
+                log.debug("no activation estimate for network %s: %r", cfg.network.get("name"), exc)
+                return terms
             batch_size = cfg.trainer.synthetic.batch_size
             terms.append(Term(batch_size * R * (per_cell * cells + fixed) * s / 4,
                               res + ("trainer.synthetic.batch_size", "network.width"),
@@ -250,8 +268,11 @@ def check_resources(cfg: HycoConfig) -> None:
     """Memory and disk checks of a task that touches the dataset (all but `report`)."""
     if cfg.task == "report":
         return
-    check_memory(cfg)
-    check_disk(cfg)
+    try:
+        check_memory(cfg)
+        check_disk(cfg)
+    except NotEstimable as exc:
+        log.debug("no memory estimate: %s", exc)
 
 
 def _lookup(cfg: HycoConfig, key: str):
