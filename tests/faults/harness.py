@@ -66,14 +66,17 @@ def run(args: list[str], log_path: Path, timeout: float = 600) -> tuple[int, str
 
 
 def kill_at(args: list[str], log_path: Path, start_pattern: str, delay: float,
-            signum: int = signal.SIGKILL) -> tuple[int, str]:
-    """Start, wait for `start_pattern`, sleep `delay` s, send `signum`; returns (exit code, output)."""
+            signum: int = signal.SIGKILL) -> tuple[int, str, float]:
+    """Start, wait for `start_pattern`, sleep `delay` s, send `signum`; returns (exit code, output, seconds
+    from the pattern to the end of the process)."""
     process = Hyco(args, log_path)
-    if process.wait_for(start_pattern):
+    seen = process.wait_for(start_pattern)
+    started = time.monotonic()
+    if seen:
         time.sleep(delay)
         process.signal(signum)
     code = process.wait()
-    return code, process.text()
+    return code, process.text(), time.monotonic() - started
 
 
 def _flatten(value, prefix=""):

@@ -70,7 +70,7 @@ def test_sigterm_mid_cycle_with_the_cache_strategy_leaves_nothing_and_says_how_t
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     args = ["train", "mode=hybrid", *QUICK, "trainer.hybrid.strategy=cache", f"output_dir={run_dir}",
             f"data_dir={data_dir}"]
-    code, output = kill_at(args, tmp_path / "log", r"cycle 1/2: .*storage cache", 0.3, signal.SIGTERM)
+    code, output, _ = kill_at(args, tmp_path / "log", r"cycle 1/2: .*storage cache", 0.3, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM, output[-3000:]
     assert "Traceback" not in output
     last = output.strip().splitlines()[-1]

@@ -69,15 +69,21 @@ def test_kill_9_at_random_moments_resumes_bit_identical(tmp_path, data_dir):
     figures = {"trials": 0, "bit_identical": 0, "metrics_consistent": 0, "leftovers_seen": 0,
                "leftover_lines": 0}
     failures = []
-    for mode, trials in (("physical", 7), ("synthetic", 7), ("hybrid", 7)):
+    for mode, wanted in (("physical", 6), ("synthetic", 6), ("hybrid", 6)):
         extra = ["trainer.hybrid.strategy=cache"] if mode == "hybrid" else []
         reference, seconds = _reference(tmp_path, data_dir, mode, extra)
-        for trial in range(trials):
+        killed_here = 0
+        for trial in range(3 * wanted):
+            if killed_here == wanted:
+                break
             run_dir = tmp_path / f"{mode}-{trial}"
             args = ["train", *MODES[mode], *QUICK, *extra, f"data_dir={data_dir}", f"output_dir={run_dir}"]
             delay = rng.uniform(0.0, 0.8 * seconds)
-            code, output = kill_at(args, tmp_path / f"{mode}-{trial}.log", STARTED, delay, signal.SIGKILL)
+            code, output, lasted = kill_at(args, tmp_path / f"{mode}-{trial}.log", STARTED, delay, signal.SIGKILL)
             killed = code == -signal.SIGKILL
+            killed_here += killed
+            if not killed:  # it ended first (the machine is shared, so durations vary): aim earlier
+                seconds = min(seconds, lasted)
             figures["leftovers_seen"] += bool(leftovers(run_dir))
             code, output = run([*args, "resume=true"], tmp_path / f"{mode}-{trial}-resume.log")
             assert code == 0, output[-3000:]
@@ -90,11 +96,11 @@ def test_kill_9_at_random_moments_resumes_bit_identical(tmp_path, data_dir):
                 failures.append((mode, trial, f"{delay:.2f} s", problems))
             print(f"kill -9 {mode} #{trial} after {delay:.2f} s of {seconds:.1f} s: killed={killed} "
                   f"problems={problems}")
-    for trial in range(4):  # generation: killed, then run again into the same data_dir
+    for trial in range(5):  # generation: killed, then run again into the same data_dir
         root = tmp_path / f"generate-{trial}"
         args = ["generate", *QUICK, f"data_dir={root}/data", f"output_dir={root}/out"]
-        code, _ = kill_at(args, tmp_path / f"generate-{trial}.log", r"generating .*\.h5", rng.uniform(0.0, 1.5),
-                          signal.SIGKILL)
+        code, _, _ = kill_at(args, tmp_path / f"generate-{trial}.log", r"generating .*\.h5", rng.uniform(0.0, 1.5),
+                             signal.SIGKILL)
         killed = code == -signal.SIGKILL
         code, output = run(args, tmp_path / f"generate-{trial}-again.log")
         assert code == 0, output[-3000:]
