@@ -81,9 +81,11 @@ def validate_command_line(task: str, overrides: list[str], multirun: bool) -> li
 
 def _fixed_output_dir(task: str, overrides: list[str]) -> bool:
     """Whether the run directory is known before Hydra starts (it is not when it names `${now:...}`)."""
+    from omegaconf import OmegaConf
+
     from hyco.config.validate import compose
 
-    return "${now:" not in str(compose(task, overrides)._get_node("output_dir")._value())
+    return "${now:" not in str(OmegaConf.to_container(compose(task, overrides), resolve=False)["output_dir"])
 
 
 def main(argv: list[str] | None = None) -> None:
