@@ -168,10 +168,11 @@ def estimate_memory(cfg: HycoConfig, with_network: bool = True) -> MemoryEstimat
         return terms
 
     def physical() -> list[Term]:
-        from hyco.training.physical import _BUFFERS_PER_STEP
+        import hyco.training.physical as trainer_module
 
         p = cfg.trainer.physical
-        per_window = F * s * getattr(model_class, "memory_buffers_per_substep", _BUFFERS_PER_STEP) * substeps * 4
+        budgeted = getattr(model_class, "memory_buffers_per_substep", getattr(trainer_module, "_BUFFERS_PER_STEP", 28))
+        per_window = F * s * budgeted * substeps * 4
         windows = p.batch_windows or max(1, int(p.memory_budget_gb * GIB // per_window))
         windows = min(windows, W)
         keys = res + ("trainer.physical.batch_windows", "trainer.physical.memory_budget_gb")
