@@ -46,6 +46,18 @@ BAD_INPUTS = [
     (["observation.temporal=frames", "observation.frames=[2,4]"], "observation.frames", "includes frame 0"),
     (["observation.temporal=frames"], "observation.frames", "non-empty"),
     (["trainer.physical.windows=all"], "trainer.physical.windows", "sliding, trajectory"),
+    # appended keys (`+key=value`) are checked against the schema like plain ones
+    (["+foo=1"], "foo", "unknown key"),
+    (["+trainer.hybrid.foo=1"], "trainer.hybrid.foo", "unknown key"),
+    (["+data.nested.deeper=1"], "data.nested", "unknown key"),
+    # no number may be infinite or NaN, in the typed sections or the model's own
+    (["trainer.physical.lr=inf"], "trainer.physical.lr", "a finite number, got inf"),
+    (["trainer.synthetic.lr=nan"], "trainer.synthetic.lr", "a finite number, got nan"),
+    (["trainer.hybrid.memory_budget_gb=inf"], "trainer.hybrid.memory_budget_gb", "a finite number"),
+    (["data.lock_timeout_s=inf"], "data.lock_timeout_s", "a finite number"),
+    (["observation.box_upper=[0.9,inf]"], "observation.box_upper[1]", "a finite number"),
+    (["+physics.dt=inf"], "physics.dt", "a finite number, got inf"),
+    (["+physics.dt=-inf"], "physics.dt", "a finite number, got -inf"),
 ]
 
 
@@ -57,6 +69,39 @@ def test_bad_input_names_the_key(overrides, key, expected, fake_overrides):
     assert "\n" not in message
     assert message.startswith(key + ":"), message
     assert expected in message, message
+
+
+def test_every_float_key_of_the_schema_refuses_infinity(fake_overrides):
+    """Walks the typed schema, so a float key added later is covered without a new test line."""
+    import dataclasses
+
+    from hyco.config.schema import HycoConfig
+
+    def float_keys(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                yield from float_keys(type(default), f"{prefix}{f.name}.")
+            elif isinstance(default, float):
+                yield f"{prefix}{f.name}"
+
+    keys = list(float_keys(HycoConfig))
+    assert "trainer.physical.lr" in keys and len(keys) >= 15
+    for key in keys:
+        with pytest.raises(ConfigError, match=rf"^{key}: expected a finite number, got inf$"):
+            load("run", fake_overrides + [f"{key}=inf"])
+
+
+def test_physics_bounds_infinity_is_one_line():
+    """Shipped model: `physics.bounds=[inf]` used to end in ZeroDivisionError inside the stability limit."""
+    with pytest.raises(ConfigError, match=r"^physics\.bounds\[0\]: expected a finite number, got inf$"):
+        load("train", ["experiment=burgers_1d_quick", "physics.bounds=[inf]"])
+
+
+def test_cli_flags_and_overrides_in_any_order(tmp_path):
+    result = _hyco("train", "experiment=burgers_2d_quick", "--cfg", "job", "trainer.hybrid.cycles=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "experiment_name: burgers_2d_quick" in result.stdout and "cycles: 3" in result.stdout
 
 
 def test_defaults_compose_and_validate(fake_overrides):

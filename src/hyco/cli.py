@@ -13,6 +13,7 @@ import sys
 from hyco.config.errors import HycoError
 
 USAGE = "usage: hyco <task> [experiment=<name>] [key=value ...] [-m] [--cfg job]"
+PRINT_ONLY_FLAGS = {"--cfg", "-c", "--info", "-i"}  # Hydra prints something and runs no task
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                           "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
 
@@ -61,13 +62,30 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def validate_command_line(task: str, overrides: list[str], multirun: bool) -> None:
-    """Compose and validate the config of every job the command would start."""
+def validate_command_line(task: str, overrides: list[str], multirun: bool) -> list:
+    """Compose and validate the config of every job the command would start, probe the directories
+    each will write and check its memory estimate (before Hydra creates anything); returns the configs."""
+    from hyco.config.paths import check_task_paths
     from hyco.config.validate import expand_sweeps, load
+    from hyco.resources import check_resources
 
     jobs = expand_sweeps(overrides) if multirun else [overrides]
+    configs = []
     for job_overrides in jobs:
-        load(task, job_overrides)
+        cfg = load(task, job_overrides)
+        check_task_paths(cfg)
+        check_resources(cfg)
+        configs.append(cfg)
+    return configs
+
+
+def _fixed_output_dir(task: str, overrides: list[str]) -> bool:
+    """Whether the run directory is known before Hydra starts (it is not when it names `${now:...}`)."""
+    from omegaconf import OmegaConf
+
+    from hyco.config.validate import compose
+
+    return "${now:" not in str(OmegaConf.to_container(compose(task, overrides), resolve=False)["output_dir"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,11 +106,25 @@ def main(argv: list[str] | None = None) -> None:
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
-    try:
-        validate_command_line(task, overrides, multirun)
-    except HycoError as error:
-        _fail(error)
-    _run_hydra(task, rest)
+    from hyco.run_safety import LOCKED_TASKS, lock_directory, release_all
+    from hyco.utils.signals import Interrupted, stop_on_signals
+
+    with stop_on_signals():
+        try:
+            try:
+                configs = validate_command_line(task, overrides, multirun)
+                if (task in LOCKED_TASKS and not multirun and not set(flags) & PRINT_ONLY_FLAGS
+                        and _fixed_output_dir(task, overrides)):
+                    # before Hydra writes .hydra/ and the log into a directory another run is using
+                    lock_directory(configs[0].output_dir, "output_dir")
+            except HycoError as error:
+                _fail(error)
+            _run_hydra(task, rest)
+        except Interrupted as stop:  # before the task started: nothing of it exists yet
+            print(f"hyco: stopped by {stop.name} before the task started; nothing was written", file=sys.stderr)
+            sys.exit(stop.exit_code)
+        finally:
+            release_all()
 
 
 def _run_hydra(task: str, rest: list[str]) -> None:
@@ -102,7 +134,9 @@ def _run_hydra(task: str, rest: list[str]) -> None:
 
     register_schema()
     program = sys.argv[0]
-    sys.argv = [program, *rest, f"task={task}"]
+    flags, overrides = _split(rest)
+    # flags first: Hydra's argparse refuses overrides on both sides of a flag (`a=1 --cfg job task=x`)
+    sys.argv = [program, *flags, *overrides, f"task={task}"]
     try:
         hydra.main(config_path="conf", config_name="config", version_base="1.3")(_run_job)()
     finally:
@@ -117,10 +151,12 @@ def _run_job(dict_cfg) -> None:
 
     from hyco.config.validate import to_typed
     from hyco.context import RunContext
+    from hyco.run_safety import claim_run, stop_message, sweep_after_stop
     from hyco.tasks import run_task
     from hyco.utils.device import resolve_device
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
+    from hyco.utils.signals import Interrupted
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
@@ -133,9 +169,15 @@ def _run_job(dict_cfg) -> None:
         except ValueError as exc:
             raise HycoError(str(exc)) from None
         seed_everything(cfg.seed)
-        log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
-                 run_dir, device)
-        run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+        try:
+            claim_run(cfg, run_dir)
+            log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
+                     run_dir, device)
+            run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+        except Interrupted as stop:  # the stack has unwound: every finally block has run
+            sweep_after_stop(cfg, run_dir)
+            log.warning("%s", stop_message(stop.name, cfg, run_dir, list(HydraConfig.get().overrides.task)))
+            sys.exit(stop.exit_code)
     except HycoError as error:
         log.debug("task failed", exc_info=True)
         _fail(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -82,9 +83,65 @@ def _group_options(group: str) -> list[str]:
         return []
 
 
+def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Keys of schema-typed nodes that their dataclass does not declare.
+
+    Hydra's append syntax (`+foo=1`, `+trainer.hybrid.foo=1`) adds keys even to a struct config, and
+    `OmegaConf.to_object` drops them silently; a typo would then change nothing without a word.
+    The free-form `physics`/`network` sections are checked against their model's schema instead.
+    """
+    node_type = OmegaConf.get_type(cfg)
+    if not (isinstance(node_type, type) and dataclasses.is_dataclass(node_type)):
+        return []
+    declared = {f.name for f in dataclasses.fields(node_type)}
+    out = []
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in declared:
+            out.append(name)
+            continue
+        child = cfg._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+            out += unknown_keys(child, prefix=f"{name}.")
+    return out
+
+
+def non_finite_numbers(value: Any, key: str = "") -> list[tuple[str, float]]:
+    """Every float in a (resolved) config container that is inf or nan, with its dotted key.
+
+    No hyco setting means anything at infinity (a learning rate, a domain size, a budget, a timeout),
+    and an infinite or NaN value slips through range checks such as `lr > 0` only to fail deep inside
+    the solver; one walk over the whole tree covers the typed sections and the model sections alike.
+    """
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(key, value)]
+    if isinstance(value, dict):
+        return [bad for k, v in value.items() for bad in non_finite_numbers(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [bad for i, v in enumerate(value) for bad in non_finite_numbers(v, f"{key}[{i}]")]
+    return []
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Refuse appended unknown keys and non-finite numbers before any range check runs."""
+    extra = unknown_keys(cfg)
+    if extra:
+        raise unknown_key(extra[0])
+    try:
+        container = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc) from None
+    bad = non_finite_numbers(container)
+    if bad:
+        key, value = bad[0]
+        raise ConfigError(key, "a finite number", value)
+
+
 def to_typed(cfg: DictConfig) -> HycoConfig:
-    """Resolve interpolations, instantiate the schema's dataclasses (which range-check themselves)
-    and validate the model sections against their registered schemas."""
+    """Refuse unknown appended keys and non-finite numbers, resolve interpolations, instantiate the
+    schema's dataclasses (which range-check themselves) and validate the model sections against
+    their registered schemas."""
+    check_values(cfg)
     try:
         typed = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as exc:

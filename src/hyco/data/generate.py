@@ -40,6 +40,7 @@ from hyco.config.errors import DataError
 from hyco.config.schema import HycoConfig
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
+from hyco.utils.paths import write_problem
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +150,23 @@ def _library_versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- reuse decision
-def _problem_with(path: Path, digest: str) -> str | None:
-    """None if `path` is a complete, valid dataset of hash `digest`; else what is wrong with it."""
+def expected_shape(cfg: HycoConfig, model: Any) -> tuple[int, ...]:
+    """`[sim, time, channel, *space]` of the trajectories this config generates."""
+    sims = cfg.data.num_train + cfg.data.num_val + cfg.data.num_test
+    return (sims, cfg.data.num_frames, int(model.num_channels), *(int(n) for n in model.spatial_shape))
+
+
+def _problem_with(path: Path, digest: str, shape: tuple[int, ...] | None = None) -> str | None:
+    """None if `path` is a complete, valid dataset of hash `digest` (and trajectories of `shape`); else what
+    is wrong with it."""
     if not path.exists():
         return "missing"
     try:
         with TrajectoryStore(path) as store:
             if store.config_hash != digest:
                 return f"made with config hash {store.config_hash}, expected {digest}"
+            if shape is not None and store.shape != tuple(shape):
+                return f"{path}: trajectories of shape {list(store.shape)}, the config asks for {list(shape)}"
             if path.stat().st_size <= VERIFY_MAX_BYTES:
                 store.verify()
     except DataError as exc:
@@ -164,9 +174,16 @@ def _problem_with(path: Path, digest: str) -> str | None:
     return None
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # a dangling symbolic link
+        return 0.0
+
+
 def _closest_sibling(cfg: HycoConfig, data_dir: Path, exclude: Path) -> tuple[Path, dict] | None:
     """The most recent valid dataset of the same experiment and physics, with its hashed config."""
-    candidates = sorted(data_dir.glob(f"{dataset_prefix(cfg)}*.h5"), key=lambda p: p.stat().st_mtime, reverse=True)
+    candidates = sorted(data_dir.glob(f"{dataset_prefix(cfg)}*.h5"), key=_mtime, reverse=True)
     for candidate in candidates:
         if candidate == exclude:
             continue
@@ -198,7 +215,13 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
     digest = config_hash(config)
     path = dataset_path(cfg, data_dir, digest)
     mode = cfg.data.regenerate
-    data_dir.mkdir(parents=True, exist_ok=True)
+    read_only = write_problem(data_dir) if data_dir.is_dir() else None
+    if read_only is not None:
+        return _reuse_read_only(cfg, model, data_dir, path, digest, config, read_only)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise DataError(f"data_dir: {write_problem(data_dir) or f'cannot create {data_dir}'}") from None
     lock = FileLock(str(path) + ".lock")
     waited_since = None
     try:
@@ -212,10 +235,14 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         raise DataError(f"{path}.lock: still held by another process after data.lock_timeout_s="
                         f"{cfg.data.lock_timeout_s} s; delete the lock file if no hyco process is running") from None
     try:
+        _remove_stray_writes(path)
+        if path.is_dir():  # never removed on the user's behalf
+            raise DataError(f"{path}: a directory is in the dataset file's place; remove it or choose another "
+                            "data_dir")
         if mode == "always" and waited_since is None:
             problem = "data.regenerate=always"  # no need to read the old file
         else:
-            problem = _problem_with(path, digest)
+            problem = _problem_with(path, digest, expected_shape(cfg, model))
         fresh = waited_since is not None and problem is None and path.stat().st_mtime >= waited_since
         if problem is None and (mode != "always" or fresh):
             log.info("reusing dataset %s (config hash %s)", path, digest)
@@ -232,6 +259,34 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
         return path
     finally:
         lock.release()
+
+
+def _remove_stray_writes(path: Path) -> None:
+    """Temporary files of `path` left by a generating process that was killed (SIGKILL, power loss); only
+    called under the dataset's lock, so no live writer owns them."""
+    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}\.tmp{re.escape(path.suffix)}$")
+    stray = [p for p in path.parent.iterdir() if pattern.match(p.name) and p.is_file()]
+    for leftover in stray:
+        leftover.unlink(missing_ok=True)
+    if stray:
+        log.info("removed %d temporary file(s) of an interrupted generation of %s (%s)", len(stray), path.name,
+                 ", ".join(p.name for p in stray))
+
+
+def _reuse_read_only(cfg: HycoConfig, model: Any, data_dir: Path, path: Path, digest: str, config: dict,
+                     why: str) -> Path:
+    """A data_dir this process cannot write (a shared, read-only dataset folder): use a valid file as it
+    is, without the lock file (nothing will be written, so no writer can race this reader)."""
+    problem = ("data.regenerate=always" if cfg.data.regenerate == "always"
+               else _problem_with(path, digest, expected_shape(cfg, model)))
+    if problem is None:
+        log.info("reusing dataset %s from a read-only data_dir (no lock: nothing is written there)", path)
+        return path
+    if cfg.data.regenerate == "never":
+        detail = _difference_note(cfg, data_dir, path, config) if problem == "missing" else problem
+        raise DataError(f"data.regenerate=never: no usable dataset {path.name} in {data_dir} ({detail})")
+    raise DataError(f"data_dir: {why}, and dataset {path.name} would have to be written ({problem}); "
+                    "set data_dir to a writable directory")
 
 
 def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:

@@ -10,16 +10,30 @@ Layout (readable with plain h5py, see README "Data"):
 - attributes: ``format_version``, ``config_hash``, ``config`` (JSON of the hashed config),
   ``field_specs`` (JSON), ``dynamic_channels``, ``bounds`` (x first), ``dt``, ``splits``
   (JSON ``{"train": [start, stop], ...}`` sim index ranges), ``channel_mean``/``channel_std`` (of the
-  train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), and ``complete`` written last.
+  train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), ``complete``, and
+  ``checksums`` written last.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under the final name; a reader still checks ``complete`` and the shapes, because a
 file can be truncated or damaged after it was written.
+
+Damage anywhere in the file is detected, by three layers of checksums:
+- HDF5's own metadata checksums: the file is written in the HDF5 1.10 format (superblock v3, v2 object
+  headers, new chunk indices), whose every metadata block carries a Jenkins checksum that the library
+  checks on read (the default, oldest format has none: a flipped byte in an object header or B-tree was
+  read as valid);
+- fletcher32 on every chunk of ``trajectories`` (checked when a chunk is read; `verify` reads them all);
+- ``checksums``: a JSON map of SHA-256 digests of every attribute, of the values of every other
+  dataset (``seeds``, ``coefficients/*``: small, contiguous, without a filter of their own), of the
+  layout (which objects exist) and of the type, shape, chunking and filters of ``trajectories``,
+  compared on every open, so a change is named ("dataset 'seeds' changed", "attribute 'channel_std'
+  missing").
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -36,14 +50,18 @@ from hyco.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: HDF5 1.10 file format with metadata checksums, `checksums` attribute
 SPLITS = ("train", "val", "test")
 TRAJECTORIES = "trajectories"
 SEEDS = "seeds"
 COEFFICIENTS = "coefficients"
 COMPLETE = "complete"
+CHECKSUMS = "checksums"
+LIBVER = ("v110", "v110")  # the oldest HDF5 file format whose metadata blocks all carry checksums
 CHUNK_TARGET_BYTES = 1 << 20  # ~1 MiB chunks: a few frames each, read in one call
 JSON_ATTRS = ("config", "field_specs", "splits", "physics", "versions")
+# what h5py raises for a damaged chunk, index or heap (besides OSError, the usual one)
+H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, IndexError)
 
 
 def time_chunk(num_frames: int, frame_bytes: int, window_frames: int = 1) -> int:
@@ -112,7 +130,8 @@ class StoreWriter:
         self._file.attrs["channel_mean"] = mean
         self._file.attrs["channel_std"] = np.sqrt(var)
         self._file.flush()
-        self._file.attrs[COMPLETE] = 1  # last: a reader trusts nothing without it
+        self._file.attrs[COMPLETE] = 1  # a reader trusts nothing without it
+        self._file.attrs[CHECKSUMS] = json.dumps(content_digests(self._file), sort_keys=True)  # last
 
 
 @contextlib.contextmanager
@@ -139,7 +158,7 @@ def create_store(
     shape = (offset, num_frames, num_channels, *spatial_shape)
     frame_bytes = 4 * num_channels * int(np.prod(spatial_shape))
     chunks = (1, time_chunk(num_frames, frame_bytes, window_frames), num_channels, *spatial_shape)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as file:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=LIBVER) as file:
         file.create_dataset(TRAJECTORIES, shape=shape, dtype=np.float32, chunks=chunks, fletcher32=True)
         file.create_dataset(SEEDS, shape=(offset,), dtype=np.int64)
         group = file.create_group(COEFFICIENTS)
@@ -153,6 +172,67 @@ def create_store(
         yield writer
         writer.finish()
     log.debug("wrote %s: %s, chunks %s", path, shape, chunks)
+
+
+def _digest(*parts: bytes) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(len(part).to_bytes(8, "little"))
+        hasher.update(part)
+    return hasher.hexdigest()[:32]
+
+
+def _value_bytes(value: Any) -> bytes:
+    """A canonical byte form of an attribute or dataset value: type, shape and contents."""
+    if isinstance(value, bytes):
+        return b"bytes:" + value
+    if isinstance(value, str):
+        return b"str:" + value.encode()
+    array = np.asarray(value)
+    if array.dtype.kind == "O":  # variable-length strings in an array
+        return json.dumps([v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]).encode()
+    return f"{array.dtype.str}{array.shape}".encode() + np.ascontiguousarray(array).tobytes()
+
+
+def content_digests(file: h5py.File) -> dict[str, str]:
+    """Digest of every attribute, every dataset's values (``trajectories``: its type, shape, chunks and
+    filters; its values are covered chunk by chunk by fletcher32) and of the list of objects."""
+    names: list[str] = []
+    file.visit(names.append)
+    out = {"layout": _digest(json.dumps(sorted(names)).encode())}
+    for name, obj in [("", file), *((n, file[n]) for n in sorted(names))]:
+        for attr in sorted(obj.attrs):
+            if name == "" and attr == CHECKSUMS:
+                continue
+            out[f"attribute '{f'{name}:' if name else ''}{attr}'"] = _digest(_value_bytes(obj.attrs[attr]))
+        if isinstance(obj, h5py.Dataset):
+            layout = json.dumps([obj.dtype.str, list(obj.shape), list(obj.chunks or []), bool(obj.fletcher32),
+                                 obj.compression]).encode()
+            values = b"" if name == TRAJECTORIES else _value_bytes(obj[()])
+            out[f"dataset '{name}'"] = _digest(layout, values)
+    return out
+
+
+def checksum_problem(file: h5py.File, recorded: Any) -> str | None:
+    """None when the file's content matches its `checksums` attribute, else what differs (named)."""
+    try:
+        stored = json.loads(recorded)
+    except (TypeError, ValueError):
+        stored = None
+    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
+        return f"attribute {CHECKSUMS!r} is damaged"
+    current = content_digests(file)
+    for key in sorted(set(stored) - set(current)):
+        if key != "layout":
+            return f"{key} missing"
+    for key in sorted(set(stored) & set(current)):
+        if key != "layout" and stored[key] != current[key]:
+            return f"{key} changed since the file was written (checksum mismatch)"
+    for key in sorted(set(current) - set(stored)):
+        return f"unexpected {key} (not in the file when it was written)"
+    if stored.get("layout") != current["layout"]:
+        return "the file's objects changed since it was written (checksum mismatch)"
+    return None
 
 
 def _decode_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,14 +265,17 @@ class TrajectoryStore:
         file = self._file()
         try:
             self.attrs = _decode_attrs(file.attrs)
-        except (OSError, ValueError, KeyError) as exc:  # damaged attribute heap or JSON
+        except Exception as exc:  # damaged attribute storage or JSON: the file is untrusted input
             self.close()
-            raise self._error(f"unreadable attributes ({_first_line(exc)})") from None
+            raise self._error(f"unreadable attributes, the file is corrupt ({_first_line(exc)})") from None
         try:
             self._validate(file)
         except DataError:
             self.close()
             raise
+        except Exception as exc:  # a damaged object header, index or heap: HDF5 raises many types
+            self.close()
+            raise self._error(f"unreadable structure, the file is corrupt ({_first_line(exc)})") from None
 
     # ------------------------------------------------------------------ opening and validation
     def _error(self, problem: str) -> DataError:
@@ -200,11 +283,13 @@ class TrajectoryStore:
 
     def _file(self) -> h5py.File:
         if self._handle is None or self._pid != os.getpid():
+            if self.path.is_dir():
+                raise self._error("a directory is in the dataset file's place; remove it")
             if not self.path.is_file():
                 raise self._error("no such dataset file")
             try:
                 self._handle = h5py.File(self.path, "r")
-            except OSError as exc:
+            except Exception as exc:  # OSError mostly; a damaged superblock can raise others
                 raise self._error(f"not a readable HDF5 file, truncated or corrupt ({_first_line(exc)})") from None
             self._pid = os.getpid()
         return self._handle
@@ -215,7 +300,8 @@ class TrajectoryStore:
             raise self._error(f"format version {version!r}, this hyco reads version {FORMAT_VERSION}")
         if self.attrs.get(COMPLETE) != 1:
             raise self._error("incomplete: the write was interrupted (no 'complete' marker)")
-        for key in ("config_hash", "field_specs", "dynamic_channels", "bounds", "dt", "splits"):
+        for key in ("config_hash", "field_specs", "dynamic_channels", "bounds", "dt", "splits", "channel_mean",
+                    "channel_std"):
             if key not in self.attrs:
                 raise self._error(f"attribute {key!r} missing")
         if TRAJECTORIES not in file or not isinstance(file[TRAJECTORIES], h5py.Dataset):
@@ -239,6 +325,11 @@ class TrajectoryStore:
             raise self._error(f"splits cover {expected_start} simulations, {TRAJECTORIES!r} holds {shape[0]}")
         if COEFFICIENTS not in file:
             raise self._error(f"group {COEFFICIENTS!r} missing")
+        if CHECKSUMS not in self.attrs:
+            raise self._error(f"attribute {CHECKSUMS!r} missing")
+        problem = checksum_problem(file, self.attrs[CHECKSUMS])
+        if problem is not None:
+            raise self._error(problem)
 
     def verify(self) -> None:
         """Read every chunk once (checksums) and check for non-finite values; DataError if damaged."""
@@ -251,7 +342,7 @@ class TrajectoryStore:
     def _read(self, selection: Any, what: str) -> np.ndarray:
         try:
             return self._file()[TRAJECTORIES][selection]
-        except (OSError, ValueError) as exc:
+        except H5_ERRORS as exc:
             raise self._error(f"cannot read {what}, the file is corrupt ({_first_line(exc)}); "
                               f"delete it or regenerate with data.regenerate=always") from None
 
@@ -326,7 +417,7 @@ class TrajectoryStore:
             return self._read(np.s_[start + index], f"simulation {index} of split {split!r}")
         try:
             self._file()[TRAJECTORIES].read_direct(out, source_sel=np.s_[start + index])
-        except (OSError, ValueError, TypeError) as exc:
+        except H5_ERRORS as exc:
             raise self._error(f"cannot read simulation {index} of split {split!r}, the file is corrupt "
                               f"({_first_line(exc)}); delete it or regenerate with data.regenerate=always") from None
         return out

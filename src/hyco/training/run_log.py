@@ -1,7 +1,13 @@
 """Per-epoch metrics of one trainer: a JSONL file and TensorBoard scalars in its run directory.
 
-Without a run directory (tests, the hybrid trainer's inner loops) nothing is written. On resume the
-records after the checkpoint's epoch are dropped, so the log matches the resumed run exactly.
+Without a run directory (tests, the hybrid trainer's inner loops) nothing is written.
+
+The log must match the checkpoint a run continues from, whatever moment a kill chose. Trainers write an
+epoch's record BEFORE its checkpoint, so after a kill the log is at most ahead of the checkpoint, never
+behind; what is ahead is dropped:
+- on resume (`truncate_after(checkpoint step)`), with a torn last line (a kill inside the append);
+- on the first record a process writes, records of that step and later are dropped (a run killed before
+  its first checkpoint, started again from scratch, would otherwise log its first epochs twice).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class RunLog:
         self.step_key = step_key  # the record field that numbers the lines: "epoch", or "cycle" for HYCO
         self._writer = None
         self._purge_step: int | None = None
+        self._reconciled = False  # the file was matched to this process's state (truncate or first write)
 
     @property
     def metrics_path(self) -> Path | None:
@@ -38,15 +45,29 @@ class RunLog:
         if path is None:
             return
         self._purge_step = epoch + 1
+        self._reconciled = True
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get(self.step_key, 0) <= epoch]
-        atomic_write_text("".join(line + "\n" for line in kept), path)
+        text = path.read_text(errors="replace")
+        kept = [line for line in text.splitlines() if (step := self._step(line)) is not None and step <= epoch]
+        if len(kept) != len(text.splitlines()) or (text and not text.endswith("\n")):
+            atomic_write_text("".join(line + "\n" for line in kept), path)
+
+    def _step(self, line: str) -> int | None:
+        """The step of one JSONL line; None for a blank, torn or foreign line."""
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get(self.step_key), int):
+            return None
+        return record[self.step_key]
 
     def write(self, record: dict[str, Any]) -> None:
         if self.run_dir is None:
             return
+        if not self._reconciled:
+            self.truncate_after(int(record[self.step_key]) - 1)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.metrics_path, "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -157,8 +157,8 @@ class SyntheticTrainer:
             record = self._train_epoch(data_source)
             if self._validation is not None and self.epoch % self.config.validate_every == 0:
                 record |= self._validate_and_keep_best()
-            self._write_checkpoint(LAST)
-            self._run_log.write(record)
+            self._run_log.write(record)  # before the checkpoint: a kill between them leaves the log ahead,
+            self._write_checkpoint(LAST)  # which resume truncates (hyco.training.run_log)
             history.append(record)
             epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
         epochs.close()

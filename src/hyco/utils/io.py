@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ import torch
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# `atomic_path`'s temporary names: "." + stem + "." + mkstemp's 8 random characters + ".tmp" + suffix
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^./]+)?$")
 
 
 @contextlib.contextmanager
@@ -48,3 +51,13 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 
 def atomic_write_json(obj: Any, path: str | Path) -> None:
     atomic_write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", path)
+
+
+def stray_temporaries(directory: str | Path) -> list[Path]:
+    """Temporary files of `atomic_path` under `directory` (recursively): what a killed writer left.
+
+    Only call this while no other process can be writing there (e.g. holding the run directory's lock)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob(".*") if TEMPORARY_NAME.match(p.name) and p.is_file())

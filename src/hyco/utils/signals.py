@@ -1,0 +1,67 @@
+"""Graceful stop on SIGTERM, SIGHUP and SIGINT: the signal becomes an exception in the main thread.
+
+Schedulers stop jobs with SIGTERM (SLURM preemption, `timeout`, `docker stop`), a closed terminal sends
+SIGHUP, Ctrl-C SIGINT. Python's default for the first two ends the process at once, skipping every
+`finally` block: the HYCO cycle cache and temporary checkpoint files stay behind. Raised as
+:class:`Interrupted` (a KeyboardInterrupt, so code that already handles Ctrl-C handles these too, and
+no `except Exception` swallows it), the signal unwinds the stack like Ctrl-C does: every `finally` and
+context manager runs, atomic writes drop their temporary files, and the checkpoint of the last
+completed epoch or cycle stays the state a `resume=true` continues from.
+
+While the stack unwinds, further signals are ignored so that they cannot cut a cleanup short (a
+process that must die at once still can: SIGKILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+GRACEFUL_SIGNALS = tuple(s for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT) if s is not None)
+
+
+class Interrupted(KeyboardInterrupt):  # noqa: N818 (the name reads as what happened, like KeyboardInterrupt)
+    """The process was asked to stop by `signum`; `exit_code` is the shell's convention, 128 + signum."""
+
+    def __init__(self, signum: int):
+        self.signum = int(signum)
+        super().__init__(signal.Signals(self.signum).name)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals: tuple[int, ...] = GRACEFUL_SIGNALS) -> Iterator[None]:
+    """Within the block, the first of `signals` raises Interrupted; later ones are ignored.
+
+    Outside the main thread (where Python cannot install handlers) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def handler(signum, frame):
+        nonlocal stopping
+        if stopping:
+            # no logging here: a handler may run inside a logging call that holds the handler's lock
+            os.write(2, f"hyco: {signal.Signals(signum).name} received while stopping; still cleaning up\n".encode())
+            return
+        stopping = True
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
