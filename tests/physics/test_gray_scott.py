@@ -3,6 +3,7 @@ gradients, and f, k known (bit-identical after training) or learned on request."
 
 import pytest
 import torch
+from tests.training.toy_models import simulated_windows
 
 from hyco.config.errors import ConfigError
 from hyco.config.schema import PhysicalTrainerConfig
@@ -159,12 +160,7 @@ def test_substep_chunks():
 
 
 def windows(model, sims=2, frames=5, rollout=1):
-    state = model.initial_state(sims, seed=0)
-    with torch.no_grad():
-        traj = torch.cat([state[:, None], model.rollout(state, model.true_coefficients(), frames - 1)], dim=1)
-    inputs = torch.cat([traj[:, t] for t in range(frames - rollout)])
-    targets = torch.cat([traj[:, t + 1:t + 1 + rollout] for t in range(frames - rollout)])
-    return [(inputs, targets)]
+    return simulated_windows(model, sims, frames, rollout)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgsb", "adam"])

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+from tests.training.toy_models import simulated_windows
 
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.physics import CoefficientParams, FieldSpec, PhysicalModel, build_physics, coefficient
@@ -46,12 +47,7 @@ def model_with(known: str | None, dtype=torch.float64) -> DecayDiffusion:
 
 
 def windows(model, sims=3, frames=6, rollout=2):
-    state = model.initial_state(sims, seed=0)
-    with torch.no_grad():
-        traj = torch.cat([state[:, None], model.rollout(state, model.true_coefficients(), frames - 1)], dim=1)
-    inputs = torch.cat([traj[:, t] for t in range(frames - rollout)])
-    targets = torch.cat([traj[:, t + 1:t + 1 + rollout] for t in range(frames - rollout)])
-    return [(inputs, targets)]
+    return simulated_windows(model, sims, frames, rollout)
 
 
 def test_model_says_which_coefficients_are_learned_and_known():

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from tests.training.toy_models import simulated_windows
 
 from hyco.config.errors import ConfigError
 from hyco.config.schema import PhysicalTrainerConfig
@@ -33,12 +34,7 @@ def heat(diffusivity: dict, dtype=torch.float64, resolution=(8, 8), **extra):
 
 
 def windows(model, sims=2, frames=6, rollout=2):
-    state = model.initial_state(sims, seed=0)
-    with torch.no_grad():
-        traj = torch.cat([state[:, None], model.rollout(state, model.true_coefficients(), frames - 1)], dim=1)
-    inputs = torch.cat([traj[:, t] for t in range(frames - rollout)])
-    targets = torch.cat([traj[:, t + 1:t + 1 + rollout] for t in range(frames - rollout)])
-    return [(inputs, targets)]
+    return simulated_windows(model, sims, frames, rollout)
 
 
 def test_parameters_by_name_and_the_fields_they_make():

@@ -56,3 +56,14 @@ class ToyDiffusion1D:
             u = u + self.dt * kappa * lap * 1e-2
             frames.append(u)
         return torch.stack(frames, dim=1)
+
+
+def simulated_windows(model, sims=2, frames=6, rollout=2):
+    """One batch `[(inputs, targets)]` of every sliding window of `sims` trajectories simulated with the
+    model's true coefficients (complete, noise-free data for trainer tests)."""
+    state = model.initial_state(sims, seed=0)
+    with torch.no_grad():
+        traj = torch.cat([state[:, None], model.rollout(state, model.true_coefficients(), frames - 1)], dim=1)
+    inputs = torch.cat([traj[:, t] for t in range(frames - rollout)])
+    targets = torch.cat([traj[:, t + 1:t + 1 + rollout] for t in range(frames - rollout)])
+    return [(inputs, targets)]
