@@ -143,8 +143,9 @@ def _cycle_figure(run_dir: Path, metrics: dict[str, Any], figures_dir: Path) -> 
     if not records:
         return None
     series: dict[str, list] = {}
+    known = known_coefficients(metrics)
     for name in metrics.get("true_coefficients", {}):
-        if any(f"{name}_rel_error" in r for r in records):
+        if name not in known and any(f"{name}_rel_error" in r for r in records):
             series[f"coefficient error: {name}"] = [r.get(f"{name}_rel_error") for r in records]
     series["observed validation error: physical"] = [r.get("physical_val_loss") for r in records]
     series["observed validation error: network"] = [r.get("synthetic_val_loss") for r in records]
@@ -158,9 +159,18 @@ def _cycle_figure(run_dir: Path, metrics: dict[str, Any], figures_dir: Path) -> 
                   "line marks the cycle whose physical model is evaluated (lowest observed validation error).")
 
 
+def known_coefficients(metrics: dict[str, Any]) -> list[str]:
+    """Coefficients given, not learned (`physics.<name>.learn: false`)."""
+    return sorted({name for run in metrics["runs"].values() for name, e in run.get("coefficients", {}).items()
+                   if e.get("known")})
+
+
 def _coefficient_figures(run_dir: Path, metrics: dict[str, Any], figures_dir: Path) -> list[Figure]:
     figures = []
+    known = known_coefficients(metrics)
     for name, true in metrics.get("true_coefficients", {}).items():
+        if name in known:
+            continue
         true = np.asarray(true, dtype=float)
         if true.ndim == 0:
             traces = {}
@@ -223,7 +233,12 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
     if rel:
         best = min(rel, key=rel.get)
         lines.append(f"Lowest rollout error: {RUN_LABELS.get(best, best)} (relative L2 {rel[best]:.3g}).")
+    known = known_coefficients(metrics)
+    if known:
+        lines.append(f"Known coefficients (given, never learned): {', '.join(known)}.")
     for name in metrics.get("true_coefficients", {}):
+        if name in known:
+            continue
         errors = {k: r["coefficients"][name]["rel_error"] for k, r in runs.items() if name in r.get("coefficients", {})}
         if errors:
             text = ", ".join(f"{RUN_LABELS.get(k, k)} {v:.3g}" for k, v in errors.items())
