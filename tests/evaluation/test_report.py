@@ -55,3 +55,40 @@ def test_figures_and_self_contained_html(tmp_path):
     md_text = md.read_text()
     assert "](figures/snapshots.png)" in md_text and "| physical only | 0.5 |" in md_text
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["report.html", "report.md"]
+
+
+FIELDS_METRICS = {
+    "experiment": "two_fields",
+    "runs": {
+        "physical": {"rollout": {"rel_l2": 0.1, "rmse": 0.1, "mae": 0.05, "corr_time": 3.0},
+                     "fields": {"u": {"rel_l2": 0.05}, "v": {"rel_l2": 0.7}},
+                     "coefficients": {"kappa": {"rel_error": 0.3, "rel_error_observed": 0.01,
+                                                "rel_error_unobserved": 0.45, "parameter_rel_error": 0.2},
+                                      "f": {"rel_error": 0.0, "known": True}}},
+        "synthetic": {"rollout": {"rel_l2": 0.2, "rmse": 0.2, "mae": 0.1, "corr_time": 1.0},
+                      "fields": {"u": {"rel_l2": 0.1}, "v": {"rel_l2": 0.9}}},
+    },
+}
+
+
+def test_table_splits_fields_regions_and_parameters_and_leaves_known_coefficients_out():
+    header, rows = comparison_rows(FIELDS_METRICS)
+    assert header[5:7] == ["rel. L2 u", "rel. L2 v"]  # a pooled figure can hide the error of one field
+    assert header[7:11] == ["kappa parameters rel. error", "kappa rel. error", "kappa observed region",
+                            "kappa unobserved region"]
+    assert not any(h.startswith("f ") for h in header)  # f is known: no error column
+    assert rows[0][5:11] == ["0.05", "0.7", "0.2", "0.3", "0.01", "0.45"]
+    assert rows[1][7:11] == ["–"] * 4
+
+
+def test_observation_cycle_and_parameter_figures(tmp_path):
+    space = np.zeros((2, 8, 8))
+    space[1, 2:6, 2:6] = 1  # one field observed in a box, the other not at all
+    observation = plots.plot_observation(space, np.array([1, 0, 1, 0, 1]), tmp_path / "obs.png", ["u", "v"])
+    cycles = plots.plot_cycles({"coefficient error: kappa": [0.5, 0.3, None], "interaction weights: solver": [1e-3, 0.0,
+                                0.0]}, tmp_path / "cycles.png", best_cycle=2)
+    parameters = plots.plot_parameter_traces({"heights": {"physical only": [[1.0, 2.0], [1.5, 2.4]]}},
+                                             {"heights": [3.0, 2.5]}, tmp_path / "p.png", "kappa")
+    for path in (observation, cycles, parameters):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.size[0] > 200
