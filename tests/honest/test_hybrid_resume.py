@@ -23,6 +23,7 @@ def _run(tmp: Path, name: str, resume: bool = False) -> RunContext:
     return ctx
 
 
+@pytest.mark.slow  # three HYCO runs of a real PDE (~45 CPU-s); the toy version runs in the default suite
 def test_interrupted_hyco_resumes_exactly(tmp_path, monkeypatch):
     straight = _run(tmp_path, "straight")
     original = hybrid_module.HybridTrainer._run_cycle
