@@ -46,7 +46,7 @@ CASES: dict[str, list[str]] = {
     "heat_through_network": ["experiment=heat_2d", "physics=heat_2d_dirichlet", "observation=full",
                              "physics.diffusivity.kind=scalar", "physics.diffusivity.truth.type=constant",
                              "physics.diffusivity.truth.value=0.03", "trainer.hybrid.physical.data_weight=0",
-                             "trainer.hybrid.interaction_region=everywhere"],
+                             "trainer.hybrid.physical.interaction_region=everywhere"],
     # the HYCO paper's cases (issue 14)
     "heat_paper": ["experiment=heat_paper"],
     "heat_paper_half": ["experiment=heat_paper_half"],

@@ -42,6 +42,8 @@ BAD_INPUTS = [
      "trainer.hybrid.physical.interaction_weight", "would learn nothing"),
     (["trainer.hybrid.interaction_region=ghosts"], "trainer.hybrid.interaction_region", "unobserved, everywhere"),
     (["trainer.hybrid.completion=mine"], "trainer.hybrid.completion", "blend, partner"),
+    (["trainer.hybrid.physical.interaction_region=somewhere"], "trainer.hybrid.physical.interaction_region",
+     "unobserved, everywhere"),
     (["observation.states=some"], "observation.states", "initial, full"),
     (["observation.temporal=frames", "observation.frames=[2,4]"], "observation.frames", "includes frame 0"),
     (["observation.temporal=frames"], "observation.frames", "non-empty"),

@@ -201,8 +201,12 @@ class CouplingConfig:
 
     data_weight: float = 1.0
     interaction_weight: Any = "auto"
+    interaction_region: str | None = None  # this model's region; None = trainer.hybrid.interaction_region
 
     def check(self, key: str) -> None:
+        require(self.interaction_region in (None, *INTERACTION_REGIONS), f"{key}.interaction_region",
+                f"one of {', '.join(INTERACTION_REGIONS)} (or null: trainer.hybrid.interaction_region)",
+                self.interaction_region)
         require(self.data_weight >= 0, f"{key}.data_weight", "a number >= 0", self.data_weight)
         weight = self.interaction_weight
         if isinstance(weight, str):
@@ -229,7 +233,8 @@ class HybridTrainerConfig:
     initial_states: str = "real"  # real | random (fresh random states, "ghost points")
     physical: CouplingConfig = field(default_factory=CouplingConfig)  # the solver's loss terms
     synthetic: CouplingConfig = field(default_factory=CouplingConfig)  # the network's loss terms
-    interaction_region: str = "unobserved"  # where L_int applies: unobserved (ghost points) | everywhere
+    # where L_int applies, for both models unless one sets its own: unobserved (ghost points) | everywhere
+    interaction_region: str = "unobserved"
     interaction_ramp_cycles: int = 0  # ramp the interaction weights linearly over the first cycles
     completion: str = "blend"  # inputs after frame 0 (states=initial): blend of both models | partner
     memory_budget_gb: float = 2.0

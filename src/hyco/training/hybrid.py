@@ -311,12 +311,13 @@ class HybridTrainer:
         the region is empty (every value observed)."""
         cfg = self.config
         use_real = cfg.initial_states == "real" or cfg.variant == "mixed"
-        no_ghosts = cfg.interaction_region == "unobserved" and use_real and not getattr(real, "has_mask", True)
         learner = PARTNER[source]
+        region = getattr(cfg, learner).interaction_region or cfg.interaction_region
+        no_ghosts = region == "unobserved" and use_real and not getattr(real, "has_mask", True)
         if no_ghosts and getattr(self.config, learner).data_weight == 0:
             raise ConfigError(f"trainer.hybrid.{learner}.data_weight", "a weight > 0, or "
-                              "trainer.hybrid.interaction_region=everywhere: every value is observed, so there are "
-                              "no ghost points and the model would learn nothing", 0)
+                              f"trainer.hybrid.{learner}.interaction_region=everywhere: every value is observed, so "
+                              "there are no ghost points and the model would learn nothing", 0)
         if not needed or no_ghosts:
             log.info("no %s predictions generated: %s", source,
                      "every value is observed (no ghost points)" if no_ghosts else "the interaction weight is 0")
@@ -327,7 +328,7 @@ class HybridTrainer:
         random_seed = _derived_seed(self.seed, cycle, 3 if source == "physical" else 4)
         predict = self._predictor(source)
         blend_targets = cfg.variant == "mixed"
-        ghosts_only = cfg.interaction_region == "unobserved"
+        ghosts_only = region == "unobserved"
         chunk_size = self.chunk_size
 
         def produce(k: int) -> tuple[torch.Tensor, ...]:
