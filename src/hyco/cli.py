@@ -72,6 +72,12 @@ def validate_command_line(task: str, overrides: list[str], multirun: bool) -> No
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    from hyco.utils.threads import configure_process
+
+    try:
+        configure_process(args)  # before torch and NumPy start their thread pools (the next import loads them)
+    except HycoError as error:
+        _fail(error)
     from hyco.tasks import TASKS
 
     if not args or args[0] in ("-h", "--help", "help"):
@@ -121,6 +127,7 @@ def _run_job(dict_cfg) -> None:
     from hyco.utils.device import resolve_device
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
+    from hyco.utils.threads import job_budget
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
@@ -128,6 +135,7 @@ def _run_job(dict_cfg) -> None:
         cfg = to_typed(dict_cfg)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         setup_logging(run_dir, cfg.log_level.upper())
+        job_budget(cfg.threads, launcher=HydraConfig.get().launcher, workers=cfg.trainer.synthetic.num_workers)
         try:
             device = resolve_device(cfg.device)
         except ValueError as exc:
