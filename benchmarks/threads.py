@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ EXPLORE: dict[str, dict[str, str]] = {
     "2 threads, spin count 10000": {ENV_THREADS: "2", "GOMP_SPINCOUNT": "10000"},
     "2 threads, active (spinning) waits": {ENV_THREADS: "2", "OMP_WAIT_POLICY": "ACTIVE"},
 }
+# One CPU-bound process that also ends when this benchmark dies without stopping it.
+COMPETITOR = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(100000): pass"
 # Inherited settings that would decide the outcome instead of the case's own.
 CLEARED = (*THREAD_COUNT_VARIABLES, *WAIT_POLICY_VARIABLES, ENV_THREADS, ENV_PARALLEL_JOBS, ENV_EXPORTED,
            ENV_EXPORTED_WAIT, "LOCAL_WORLD_SIZE")
@@ -93,7 +96,7 @@ def competitor(active: bool):
     if not active:
         yield
         return
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    proc = subprocess.Popen([sys.executable, "-c", COMPETITOR])
     time.sleep(0.3)  # running before the measured command starts
     try:
         yield
@@ -301,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, help="what to measure (default: contention, "
                         "and pair unless --quick)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the competitor, remove the temporary files
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
