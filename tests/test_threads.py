@@ -138,6 +138,12 @@ def test_export_sets_counts_and_passive_waits_but_keeps_the_users_choices():
     T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "7"
 
+    # a user's OMP_NUM_THREADS is still the user's when the job decides again (same process or a child)
+    env = {"OMP_NUM_THREADS": "1"}
+    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
+    budget = T.decide("auto", env, cpus=TWO, quota=None)
+    assert (budget.threads, budget.source, env["OMP_NUM_THREADS"]) == (1, "OMP_NUM_THREADS=1", "1")
+
     env = {"GOMP_SPINCOUNT": "10000"}
     T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
     assert "OMP_WAIT_POLICY" not in env  # the user chose how threads wait

@@ -28,6 +28,7 @@ def _help_text() -> str:
     lines += [
         "",
         "common keys: experiment=<name> output_dir=<dir> data_dir=<dir> device=auto|cpu|cuda[:N] seed=<int>",
+        "             threads=auto|off|<int> (or HYCO_THREADS; auto: the cores this process may use)",
         "examples:",
         "  hyco run                                   # the default experiment, end to end",
         "  hyco train mode=physical experiment=heat_2d",
@@ -135,14 +136,15 @@ def _run_job(dict_cfg) -> None:
         cfg = to_typed(dict_cfg)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         setup_logging(run_dir, cfg.log_level.upper())
-        job_budget(cfg.threads, launcher=HydraConfig.get().launcher, workers=cfg.trainer.synthetic.num_workers)
+        threads = job_budget(cfg.threads, launcher=HydraConfig.get().launcher,
+                             workers=cfg.trainer.synthetic.num_workers)
         try:
             device = resolve_device(cfg.device)
         except ValueError as exc:
             raise HycoError(str(exc)) from None
         seed_everything(cfg.seed)
-        log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
-                 run_dir, device)
+        log.info("task %s, experiment %s, run directory %s, device %s, %s", cfg.task, cfg.experiment_name,
+                 run_dir, device, threads.describe())
         run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
     except HycoError as error:
         log.debug("task failed", exc_info=True)

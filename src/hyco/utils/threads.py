@@ -16,9 +16,10 @@ of the fair 2x. So, before torch or NumPy is imported (`configure_process`, call
 - exports the budget as OMP_NUM_THREADS / MKL_NUM_THREADS / OPENBLAS_NUM_THREADS for torch, NumPy and
   child processes (data-loader workers, launcher workers).
 
-At job start (`apply_to_torch`) the config key `threads` and the launcher are known: the budget is decided
-again with them, set with torch.set_num_threads and logged once. Data-loader workers run one thread each
-and are counted in the same budget while they run (`lend_to_workers`).
+At job start (`job_budget`) the config key `threads` and the launcher are known: the budget is decided
+again with them, set with torch.set_num_threads and logged once with the job's start line. Data-loader
+workers run one thread each and are counted in the same budget while they run (`lend_to_workers`).
+Library use without the `hyco` command: call `configure_process()` before importing torch.
 
 Precedence of the setting: the config key `threads` (auto | off | N; also `threads=N` on the command line)
 when not `auto`, else the environment variable HYCO_THREADS, else a user's own OMP_NUM_THREADS, else the
@@ -29,7 +30,6 @@ spinning waits), i.e. the behaviour before this module existed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
@@ -50,8 +50,6 @@ THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_TH
 # A user who set any of these chose a wait policy; hyco keeps it.
 WAIT_POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 EXPECTED = "auto, off or an integer >= 1"
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -245,12 +243,14 @@ def export_budget(budget: ThreadBudget, env: MutableMapping[str, str] | None = N
     if budget.threads is None:
         return {}
     value, previous = str(budget.threads), env.get(ENV_EXPORTED)
+    users_count = budget.source.startswith("OMP_NUM_THREADS")  # stays the user's, never marked as hyco's
     changes = {name: value for name in THREAD_COUNT_VARIABLES
-               if name == "OMP_NUM_THREADS" or name not in env or env[name] == previous}
+               if (name == "OMP_NUM_THREADS" and not users_count) or name not in env or env[name] == previous}
     if not any(name in env for name in WAIT_POLICY_VARIABLES) or env.get(ENV_EXPORTED_WAIT):
         changes["OMP_WAIT_POLICY"] = "PASSIVE"
         changes[ENV_EXPORTED_WAIT] = "1"
-    changes[ENV_EXPORTED] = value
+    if not users_count:
+        changes[ENV_EXPORTED] = value
     env.update(changes)
     return changes
 
@@ -295,11 +295,11 @@ def apply_to_torch(budget: ThreadBudget) -> None:
 
 
 def job_budget(setting: object, launcher: Mapping | None = None, workers: int = 0) -> ThreadBudget:
-    """At the start of a job: decide with everything the job knows, apply it to torch, log it once."""
+    """At the start of a job: decide with everything the job knows and apply it to torch; the caller logs
+    `budget.describe()` once with the job's start line."""
     budget = decide(setting, launcher=launcher, workers=workers)
     export_budget(budget)
     apply_to_torch(budget)
-    log.info(budget.describe())
     return budget
 
 
