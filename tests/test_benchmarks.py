@@ -119,3 +119,24 @@ def test_linear_fit_recovers_slope_and_intercept():
     slope, intercept = linear_fit([1.0, 2.0, 4.0, 8.0], [0.5 + 0.25 * n for n in (1, 2, 4, 8)])
     assert slope == pytest.approx(0.25) and intercept == pytest.approx(0.5)
     assert linear_fit([2.0], [1.0]) == (0.0, 1.0)
+
+
+def test_threads_figures_are_contended_over_quiet_and_new_over_before():
+    from benchmarks.threads import BEFORE, CONTENDED, NEW, QUIET, figures, table
+
+    def case(train, wall):
+        return {"train_s": common.summarize([train]), "wall_s": common.summarize([wall]),
+                "other_cores": common.summarize([0.1]), "load_average": common.summarize([1.0])}
+
+    result = {"cpus": 2, "repeats": 1, "contention": {"synthetic": {
+        NEW: {QUIET: case(10.0, 20.0), CONTENDED: case(30.0, 50.0)},
+        BEFORE: {QUIET: case(10.5, 21.0), CONTENDED: case(120.0, 130.0)}}},
+        "pair": {"solo_wall_s": common.summarize([40.0]), "slower_of_two_over_solo": common.summarize([1.9])}}
+    by_name = {f["name"]: f for f in figures(result)}
+    slow = by_name["synthetic training, contended / quiet, new default"]
+    assert slow["value"] == pytest.approx(3.0) and slow["status"] == common.ABOVE  # 30 / 10 > 2.5
+    quiet = by_name["synthetic training, quiet, new default / threads=off"]
+    assert quiet["value"] == pytest.approx(10.0 / 10.5) and quiet["status"] == common.OK
+    assert by_name["synthetic training, contended / quiet, threads=off"]["value"] == pytest.approx(120.0 / 10.5)
+    assert by_name["two quick `hyco run` at once: slower one / solo"]["status"] == common.OK
+    assert "training 3.00x, whole command 2.50x" in table(result)

@@ -29,6 +29,7 @@ def _help_text() -> str:
     lines += [
         "",
         "common keys: experiment=<name> output_dir=<dir> data_dir=<dir> device=auto|cpu|cuda[:N] seed=<int>",
+        "             threads=auto|off|<int> (or HYCO_THREADS; auto: the cores this process may use)",
         "examples:",
         "  hyco run                                   # the default experiment, end to end",
         "  hyco train mode=physical experiment=heat_2d",
@@ -90,6 +91,12 @@ def _fixed_output_dir(task: str, overrides: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    from hyco.utils.threads import configure_process
+
+    try:
+        configure_process(args)  # before torch and NumPy start their thread pools (the next import loads them)
+    except HycoError as error:
+        _fail(error)
     from hyco.tasks import TASKS
 
     if not args or args[0] in ("-h", "--help", "help"):
@@ -157,6 +164,7 @@ def _run_job(dict_cfg) -> None:
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
     from hyco.utils.signals import Interrupted
+    from hyco.utils.threads import job_budget
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
@@ -164,6 +172,8 @@ def _run_job(dict_cfg) -> None:
         cfg = to_typed(dict_cfg)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         setup_logging(run_dir, cfg.log_level.upper())
+        threads = job_budget(cfg.threads, launcher=HydraConfig.get().launcher,
+                             workers=cfg.trainer.synthetic.num_workers)
         try:
             device = resolve_device(cfg.device)
         except ValueError as exc:
@@ -171,8 +181,8 @@ def _run_job(dict_cfg) -> None:
         seed_everything(cfg.seed)
         try:
             claim_run(cfg, run_dir)
-            log.info("task %s, experiment %s, run directory %s, device %s", cfg.task, cfg.experiment_name,
-                     run_dir, device)
+            log.info("task %s, experiment %s, run directory %s, device %s, %s", cfg.task, cfg.experiment_name,
+                     run_dir, device, threads.describe())
             run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
         except Interrupted as stop:  # the stack has unwound: every finally block has run
             sweep_after_stop(cfg, run_dir)

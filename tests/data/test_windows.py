@@ -85,6 +85,17 @@ def test_loader_with_worker_processes_matches(store):
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(plain, workers))
 
 
+def test_worker_processes_take_their_threads_from_the_training_process(store):
+    ds = WindowDataset(store, "train", 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        during = [torch.get_num_threads() for _ in make_loader(ds, 8, shuffle=True, seed=1, num_workers=2)]
+        assert set(during) == {1} and torch.get_num_threads() == 3  # 3 threads - 2 workers, then given back
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_memory_stays_bounded_with_200_simulations(tmp_path):
     cfg = make_config(num_train=200, num_val=0, num_test=0, num_frames=6, generation_batch=50)
     store = TrajectoryStore(ensure_dataset(cfg, FakeDiffusion(resolution=128, nu=1e-4), tmp_path))

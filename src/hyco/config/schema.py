@@ -304,6 +304,7 @@ class HycoConfig:
     mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
     resume: bool = False
     log_level: str = "INFO"
+    threads: str = "auto"  # CPU threads: auto (cores this process may use / local ranks / parallel jobs) | off | N
     plugins: list[str] = field(default_factory=list)  # user modules that register models
     physics: dict[str, Any] = field(default_factory=dict)  # `name` + the model's own schema
     network: dict[str, Any] = field(default_factory=dict)  # `name` + the network's own schema
@@ -323,6 +324,9 @@ class HycoConfig:
         require(self.dtype in ("float32", "float64"), "dtype", "one of float32, float64", self.dtype)
         require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         require(self.mode in TRAIN_MODES, "mode", f"one of {', '.join(TRAIN_MODES)}", self.mode)
+        from hyco.utils.threads import parse_setting
+
+        parse_setting(self.threads, "threads")  # auto | off | an integer >= 1
         require(self.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log_level",
                 "one of DEBUG, INFO, WARNING, ERROR", self.log_level)
         curriculum = list(self.trainer.synthetic.curriculum)

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hyco.data.windows import Batch, WindowDataset
+from hyco.utils.threads import lend_to_workers
 
 
 class BatchOrder(Sampler):
@@ -104,7 +105,8 @@ class WindowLoader:
         # Workers each hold their own simulation cache (memory = workers x max_cached_sims).
         loader = DataLoader(self.dataset, sampler=self.order, batch_size=None, num_workers=self.num_workers,
                             pin_memory=self.pin, persistent_workers=False)
-        yield from loader
+        with lend_to_workers(self.num_workers):  # the workers' threads come out of this process's budget
+            yield from loader
 
     def __iter__(self) -> Iterator[Batch]:
         for batch in self._batches():

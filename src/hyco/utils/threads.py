@@ -1,0 +1,320 @@
+"""The one place that decides how many CPU threads a hyco process uses, and how they wait.
+
+Why: torch and NumPy start one thread per core of the MACHINE, and torch's OpenMP threads spin while
+they wait for each other. Beside another CPU-bound process (a second experiment, a shared SLURM node, a
+parallel sweep) a spinning thread burns the core its partner needs, and a run gets 10x slower instead
+of the fair 2x. So, before torch or NumPy is imported (`configure_process`, called first thing by the
+`hyco` command), this module:
+
+- counts the cores this process may use: its CPU affinity, capped by the cgroup CPU quota (containers,
+  SLURM) and by SLURM_CPUS_PER_TASK; not the machine's core count;
+- divides them by the processes that share them and that it can know of: the local ranks under torchrun
+  (LOCAL_WORLD_SIZE), the parallel jobs of a launcher (HYCO_PARALLEL_JOBS, and at job start the Hydra
+  joblib launcher's n_jobs);
+- makes OpenMP threads sleep instead of spinning when they wait (OMP_WAIT_POLICY=PASSIVE), which is what
+  keeps a contended run near its fair share (benchmarks/threads.py measures it);
+- exports the budget as OMP_NUM_THREADS / MKL_NUM_THREADS / OPENBLAS_NUM_THREADS for torch, NumPy and
+  child processes (data-loader workers, launcher workers).
+
+At job start (`job_budget`) the config key `threads` and the launcher are known: the budget is decided
+again with them, set with torch.set_num_threads and logged once with the job's start line. Data-loader
+workers run one thread each and are counted in the same budget while they run (`lend_to_workers`).
+Library use without the `hyco` command: call `configure_process()` before importing torch.
+
+Precedence of the setting: the config key `threads` (auto | off | N; also `threads=N` on the command line)
+when not `auto`, else the environment variable HYCO_THREADS, else a user's own OMP_NUM_THREADS, else the
+automatic budget. `off` leaves every thread setting to torch and OpenMP (their defaults: a thread per core,
+spinning waits), i.e. the behaviour before this module existed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyco.config.errors import ConfigError
+
+ENV_THREADS = "HYCO_THREADS"
+ENV_PARALLEL_JOBS = "HYCO_PARALLEL_JOBS"
+# What hyco itself exported, so that a later decision (at job start, in a child process) does not take
+# hyco's own OMP_NUM_THREADS / OMP_WAIT_POLICY for the user's.
+ENV_EXPORTED = "HYCO_EXPORTED_THREADS"
+ENV_EXPORTED_WAIT = "HYCO_EXPORTED_WAIT_POLICY"
+# Thread-count variables read by the libraries when they load (torch's OpenMP, MKL, NumPy's OpenBLAS, ...).
+THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                          "NUMEXPR_NUM_THREADS")
+# A user who set any of these chose a wait policy; hyco keeps it.
+WAIT_POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+EXPECTED = "auto, off or an integer >= 1"
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    """What was decided and why (the numbers behind the one log line)."""
+
+    threads: int | None  # None: `off`, hyco leaves the settings alone
+    source: str  # "auto", "threads=2", "HYCO_THREADS=2", "OMP_NUM_THREADS=1" or "off"
+    cores: int  # cores this process may use (affinity, quota, SLURM)
+    affinity: str  # the CPUs of the affinity mask, e.g. "0-1"
+    quota: float | None = None  # cgroup CPU quota in cores, None when unlimited
+    local_ranks: int = 1
+    parallel_jobs: int = 1
+    workers: int = 0  # data-loader worker processes that share the budget while they run (lend_to_workers)
+
+    def describe(self) -> str:
+        """One line, e.g. `threads: 1 of 2 cores (affinity 0-1, 2 local ranks)`."""
+        if self.threads is None:
+            return f"threads: left to torch/OpenMP (threads=off; {self.cores} cores, affinity {self.affinity})"
+        why = [f"affinity {self.affinity}"]
+        if self.quota is not None:
+            why.append(f"cgroup quota {self.quota:g} cores")
+        if self.local_ranks > 1:
+            why.append(f"{self.local_ranks} local ranks")
+        if self.parallel_jobs > 1:
+            why.append(f"{self.parallel_jobs} parallel jobs")
+        if self.source != "auto":
+            why.append(f"set by {self.source}")
+        if self.workers:
+            why.append(f"{worker_threads(self.threads, self.workers)} while {self.workers} data-loader "
+                       f"worker{'s' if self.workers > 1 else ''} run")
+        return f"threads: {self.threads} of {self.cores} core{'s' if self.cores > 1 else ''} ({', '.join(why)})"
+
+
+# ---------------------------------------------------------------------------- the setting
+def parse_setting(value: object, key: str = "threads") -> int | str:
+    """`auto`, `off` or a positive int; anything else is a ConfigError naming `key`."""
+    text = str(value).strip().lower()
+    if text in ("auto", "off"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        raise ConfigError(key, EXPECTED, value) from None
+    if number < 1:
+        raise ConfigError(key, EXPECTED, value)
+    return number
+
+
+def _positive_int(env: Mapping[str, str], name: str) -> int | None:
+    """A positive integer from the environment, None when unset or not a positive integer."""
+    try:
+        value = int(env.get(name, "").strip())
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
+# ---------------------------------------------------------------------------- the cores
+def format_cpus(cpus: set[int] | frozenset[int]) -> str:
+    """{0, 1, 2, 5} -> "0-2,5"."""
+    ordered, runs = sorted(cpus), []
+    for cpu in ordered:
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def affinity_cpus() -> set[int]:
+    """The CPUs this process may run on (all of them where the OS has no affinity call)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cgroup_cpu_quota(root: str | Path = "/sys/fs/cgroup",
+                     proc_cgroup: str | Path = "/proc/self/cgroup") -> float | None:
+    """The CPU quota of this process's cgroup in cores (e.g. 1.5), None when there is none.
+
+    cgroup v2: `cpu.max` ("max 100000" or "150000 100000") of the process's group and its ancestors;
+    cgroup v1: `cpu.cfs_quota_us` / `cpu.cfs_period_us` under the cpu controller. The tightest wins.
+    """
+    root = Path(root)
+    lines = (_read(Path(proc_cgroup)) or "").splitlines()
+    quotas: list[float] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, group = parts
+        group_parts = [p for p in group.strip("/").split("/") if p]
+        # the group itself and every ancestor; in a container the mount is already the group (tried last)
+        prefixes = [group_parts[:i] for i in range(len(group_parts), -1, -1)]
+        if controllers == "":  # v2
+            for prefix in prefixes:
+                text = _read(root.joinpath(*prefix, "cpu.max"))
+                if text:
+                    limit, _, period = text.partition(" ")
+                    if limit != "max" and period:
+                        quotas.append(int(limit) / int(period))
+        elif "cpu" in controllers.split(","):  # v1
+            for mount in (controllers, "cpu,cpuacct", "cpu"):
+                for prefix in prefixes:
+                    quota = _read(root.joinpath(mount, *prefix, "cpu.cfs_quota_us"))
+                    period = _read(root.joinpath(mount, *prefix, "cpu.cfs_period_us"))
+                    if quota and period and int(quota) > 0 and int(period) > 0:
+                        quotas.append(int(quota) / int(period))
+    return min(quotas) if quotas else None
+
+
+def usable_cores(env: Mapping[str, str] | None = None, cpus: set[int] | None = None,
+                 quota: float | None | str = "read") -> tuple[int, str, float | None]:
+    """(cores this process may use, its affinity as text, the cgroup quota in cores or None)."""
+    env = os.environ if env is None else env
+    cpus = affinity_cpus() if cpus is None else cpus
+    quota = cgroup_cpu_quota() if quota == "read" else quota
+    cores = len(cpus)
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota - 1e-9)))
+    slurm = _positive_int(env, "SLURM_CPUS_PER_TASK")
+    if slurm is not None:
+        cores = min(cores, slurm)
+    return max(1, cores), format_cpus(cpus), quota
+
+
+# ---------------------------------------------------------------------------- the decision
+def launcher_jobs(launcher: Mapping | None, cores: int) -> int:
+    """Jobs that a Hydra launcher runs at once in this machine's processes: the joblib launcher's
+    `n_jobs` (negative counts back from the cores, as joblib does); 1 for the basic launcher."""
+    if not launcher or "joblib" not in str(launcher.get("_target_", "")).lower():
+        return 1
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs is None:
+        return 1
+    n_jobs = int(n_jobs)
+    return max(1, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
+
+
+def decide(setting: object = "auto", env: Mapping[str, str] | None = None, *, launcher: Mapping | None = None,
+           workers: int = 0, cpus: set[int] | None = None, quota: float | None | str = "read") -> ThreadBudget:
+    """The thread budget of this process (see the module docstring for the precedence)."""
+    env = os.environ if env is None else env
+    cores, affinity, quota = usable_cores(env, cpus, quota)
+    ranks = _positive_int(env, "LOCAL_WORLD_SIZE") or 1
+    jobs = max(_positive_int(env, ENV_PARALLEL_JOBS) or 1, launcher_jobs(launcher, cores))
+    choice, source = parse_setting(setting), ""
+    if choice != "auto":
+        source = "off" if choice == "off" else f"threads={choice}"
+    elif env.get(ENV_THREADS, "").strip():
+        choice = parse_setting(env[ENV_THREADS], ENV_THREADS)
+        source = "off" if choice == "off" else f"{ENV_THREADS}={choice}"
+    elif _users_omp_threads(env) is not None:
+        choice = _users_omp_threads(env)
+        source = f"OMP_NUM_THREADS={choice}"
+    if choice == "off":
+        threads = None
+    elif choice == "auto":
+        threads, source = max(1, cores // (ranks * jobs)), "auto"
+    else:
+        threads = int(choice)
+    return ThreadBudget(threads=threads, source=source, cores=cores, affinity=affinity, quota=quota,
+                        local_ranks=ranks, parallel_jobs=jobs, workers=max(0, int(workers)))
+
+
+# ---------------------------------------------------------------------------- applying it
+def _users_omp_threads(env: Mapping[str, str]) -> int | None:
+    """OMP_NUM_THREADS when the user set it (not when hyco exported it to this or a parent process)."""
+    value = _positive_int(env, "OMP_NUM_THREADS")
+    if value is None or env.get(ENV_EXPORTED) == env.get("OMP_NUM_THREADS"):
+        return None
+    return value
+
+
+def export_budget(budget: ThreadBudget, env: MutableMapping[str, str] | None = None) -> dict[str, str]:
+    """Write the budget into the environment that torch, NumPy and child processes read when they load.
+
+    OMP_NUM_THREADS always carries the budget (a user's own value is one of the inputs of the decision);
+    the other libraries' variables and the wait policy are set only where the user left them unset.
+    Returns what was set.
+    """
+    env = os.environ if env is None else env
+    if budget.threads is None:
+        return {}
+    value, previous = str(budget.threads), env.get(ENV_EXPORTED)
+    users_count = budget.source.startswith("OMP_NUM_THREADS")  # stays the user's, never marked as hyco's
+    changes = {name: value for name in THREAD_COUNT_VARIABLES
+               if (name == "OMP_NUM_THREADS" and not users_count) or name not in env or env[name] == previous}
+    if not any(name in env for name in WAIT_POLICY_VARIABLES) or env.get(ENV_EXPORTED_WAIT):
+        changes["OMP_WAIT_POLICY"] = "PASSIVE"
+        changes[ENV_EXPORTED_WAIT] = "1"
+    if not users_count:
+        changes[ENV_EXPORTED] = value
+    env.update(changes)
+    return changes
+
+
+def setting_from_overrides(overrides: Sequence[str]) -> object:
+    """The value of a `threads=...` command-line override (the last one), `auto` when there is none or it is
+    a sweep (each job then sets its own at job start)."""
+    value: object = "auto"
+    for override in overrides:
+        key, sep, text = override.lstrip("+").partition("=")
+        if sep and key == "threads":
+            value = text
+    try:
+        return parse_setting(value)
+    except ConfigError:
+        return "auto"  # a sweep such as threads=1,2, or a bad value that validating the config reports
+
+
+def configure_process(overrides: Sequence[str] = (), env: MutableMapping[str, str] | None = None) -> ThreadBudget:
+    """Decide and export the budget; call it before the first `import torch` / `import numpy`.
+
+    Raises ConfigError for a bad HYCO_THREADS. When torch is already loaded (hyco used as a library) the
+    wait policy can no longer change; `apply_to_torch` still sets the thread count.
+    """
+    budget = decide(setting_from_overrides(overrides), env)
+    export_budget(budget, env)
+    return budget
+
+
+def worker_threads(threads: int, workers: int) -> int:
+    """Threads left to the training process while `workers` single-threaded worker processes run."""
+    return max(1, threads - max(0, workers))
+
+
+def apply_to_torch(budget: ThreadBudget) -> None:
+    """Set torch's intra-op thread count to the budget (a no-op for `off`)."""
+    if budget.threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(budget.threads)
+
+
+def job_budget(setting: object, launcher: Mapping | None = None, workers: int = 0) -> ThreadBudget:
+    """At the start of a job: decide with everything the job knows and apply it to torch; the caller logs
+    `budget.describe()` once with the job's start line."""
+    budget = decide(setting, launcher=launcher, workers=workers)
+    export_budget(budget)
+    apply_to_torch(budget)
+    return budget
+
+
+@contextlib.contextmanager
+def lend_to_workers(workers: int) -> Iterator[None]:
+    """While `workers` data-loader processes run (one thread each, as torch sets them up), the training
+    process uses that many fewer threads, so that workers + threads stay within the budget."""
+    import torch
+
+    before = torch.get_num_threads()
+    if workers <= 0:
+        yield
+        return
+    torch.set_num_threads(worker_threads(before, workers))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
