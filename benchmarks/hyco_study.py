@@ -49,6 +49,9 @@ CASES: dict[str, list[str]] = {
                              "trainer.hybrid.physical.interaction_region=everywhere"],
     # the HYCO paper's cases (issue 14)
     "heat_paper": ["experiment=heat_paper"],
+    "heat_paper_physical_first": ["experiment=heat_paper", "trainer.hybrid.first=physical"],
+    "heat_quarter_physical_first": ["experiment=heat_2d_quarter", "trainer.hybrid.first=physical"],
+    "default_physical_first": ["experiment=burgers_2d_sparse", "trainer.hybrid.first=physical"],
     "heat_paper_half": ["experiment=heat_paper_half"],
     "heat_paper_full": ["experiment=heat_paper_full"],
     "gray_scott_paper": ["experiment=gray_scott_paper"],

@@ -8,7 +8,7 @@ import torch
 from hyco.config.schema import HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
 from hyco.networks.surrogate import build_network
 from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
-from hyco.training.hybrid import HybridTrainer, _derived_seed
+from hyco.training.hybrid import HybridTrainer, _derived_seed, trust_weight
 from hyco.training.loss import DATA, INTERACTION
 from hyco.training.physical import PhysicalTrainer
 from hyco.training.synthetic import SyntheticTrainer
@@ -227,3 +227,28 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
     assert sorted(produced) == list(range(8))  # each chunk generated once per epoch, not per batch
     mixing = sum(bool((b[3] == DATA).any() and (b[3] == INTERACTION).any()) for b in batches)
     assert mixing >= len(batches) - 2  # batches mix real and generated windows
+
+
+@pytest.mark.parametrize("order", ["sequential", "parallel"])
+def test_first_physical_trains_the_solver_before_the_network(order, tmp_path):
+    """`first=physical`: in each cycle the solver trains before the network; in the first cycle it hears an
+    untrained network only in proportion to how badly that network explains the data (trust weights)."""
+    calls = {}
+    for first in ("synthetic", "physical"):
+        hybrid, real = make_hybrid(tmp_path / first, order=order, first=first, validation=True, cycles=1)
+        seen = []
+        for name in ("synthetic", "physical"):
+            trainer = getattr(hybrid, name)
+            inner = trainer.train
+            trainer.train = lambda *a, _inner=inner, _name=name, _seen=seen, **k: _seen.append(_name) or _inner(*a, **k)
+        before = hybrid._errors()  # both models as they start
+        hybrid.train(real)
+        calls[first] = (seen, hybrid.history[0]["physical_interaction_weight"],
+                        trust_weight(before["physical"], before["synthetic"]))
+    assert calls["synthetic"][0] == ["synthetic", "physical"]
+    assert calls["physical"][0] == ["physical", "synthetic"]
+    # the solver's weight in the first cycle: from the untrained network when the solver goes first (and
+    # always with order parallel), from the network trained one cycle otherwise
+    assert calls["physical"][1] == pytest.approx(calls["physical"][2], rel=1e-6)
+    if order == "sequential":
+        assert calls["synthetic"][1] != pytest.approx(calls["synthetic"][2], rel=1e-3)

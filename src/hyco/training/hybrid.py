@@ -13,6 +13,9 @@ points, the values no observation covers (where data speak, data rule). One cycl
    train the network on real + generated windows;
 3. complete again, roll the NETWORK out -> generated windows; train the physical model on real + those.
 
+`first=physical` swaps 2 and 3: the solver fits the data before the network learns from it, so a network
+never learns the ghost regions from a solver that is still at its initial guess.
+
 With order `parallel` both generations happen at the start of the cycle from the previous cycle's models.
 
 Trust weights (`interaction_weight: auto`): before a model trains, its interaction weight is its own
@@ -172,26 +175,19 @@ class HybridTrainer:
                 check_balance(num_real, len(windows), cfg.alpha)
             return windows
 
-        timed("completion", self._complete, real, "synthetic")
-        from_physics = generate("physical")
-        from_network = generate("synthetic") if cfg.order == "parallel" else None
-        synthetic_metrics: dict[str, Any] = {}
-        if cfg.synthetic_epochs_per_cycle:
-            self.synthetic.loss_weights = weights["synthetic"]
-            data = from_physics if weights["synthetic"][0] == 0 else AugmentedDataset(real, from_physics)
-            synthetic_metrics = timed("synthetic_training", self.synthetic.train,
-                                      self._loader(data, "synthetic", cycle), cfg.synthetic_epochs_per_cycle)
-            self.errors["synthetic"] = timed("validation", self._error, "synthetic")
-        if from_network is None:
-            timed("completion", self._complete, real, "physical")
-            from_network = generate("synthetic")
-        physical_metrics: dict[str, Any] = {}
-        if cfg.physical_epochs_per_cycle:
-            self.physical.loss_weights = weights["physical"]
-            physical_metrics = timed("physical_training", self.physical.train,
-                                     self._physical_source(real, from_network, cycle),
-                                     cfg.physical_epochs_per_cycle)
-            self.errors["physical"] = timed("validation", self._error, "physical")
+        generated: dict[str, GeneratedWindows] = {}  # by the model that made them
+        if cfg.order == "parallel":  # both from the models as they were at the start of the cycle
+            timed("completion", self._complete, real, cfg.first)
+            generated = {source: generate(source) for source in ("physical", "synthetic")}
+        trained: dict[str, dict[str, Any]] = {"synthetic": {}, "physical": {}}
+        for learner in (cfg.first, PARTNER[cfg.first]):
+            source = PARTNER[learner]
+            if source not in generated:
+                timed("completion", self._complete, real, learner)
+                generated[source] = generate(source)
+            trained[learner] = self._train_phase(learner, real, generated[source], cycle, weights[learner], timed)
+        from_physics, from_network = generated["physical"], generated["synthetic"]
+        synthetic_metrics, physical_metrics = trained["synthetic"], trained["physical"]
         metrics: dict[str, Any] = {
             "cycle": cycle + 1,
             "num_real": num_real,
@@ -222,6 +218,26 @@ class HybridTrainer:
                  _fmt(metrics["synthetic_val_loss"]),
                  "".join(f", {k} {v:.3g}" for k, v in metrics.items() if k.endswith("_rel_error")))
         return metrics
+
+    def _train_phase(self, learner: str, real, generated: GeneratedWindows, cycle: int,
+                     weights: tuple[float, float], timed) -> dict[str, Any]:
+        """Train `learner` on the real windows and its partner's `generated` ones; refresh its error."""
+        cfg = self.config
+        if learner == "synthetic":
+            if not cfg.synthetic_epochs_per_cycle:
+                return {}
+            self.synthetic.loss_weights = weights
+            data = generated if weights[0] == 0 else AugmentedDataset(real, generated)
+            out = timed("synthetic_training", self.synthetic.train, self._loader(data, "synthetic", cycle),
+                        cfg.synthetic_epochs_per_cycle)
+        else:
+            if not cfg.physical_epochs_per_cycle:
+                return {}
+            self.physical.loss_weights = weights
+            out = timed("physical_training", self.physical.train, self._physical_source(real, generated, cycle),
+                        cfg.physical_epochs_per_cycle)
+        self.errors[learner] = timed("validation", self._error, learner)
+        return out
 
     def _loss_weights(self, model: str, cycle: int) -> tuple[float, float]:
         """(data_weight, interaction_weight) of `model` for this cycle: trust weighting and the ramp."""
