@@ -174,6 +174,10 @@ def model_params(section: dict[str, Any], kind: str) -> Any:
     cls = registry.get(name)
     params_cls = getattr(cls, "Params", None)
     rest = {k: v for k, v in section.items() if k != "name"}
+    if kind == "network":  # how the network runs, not what it is: checked and set apart (hyco.networks.runtime)
+        from hyco.networks.runtime import split_section
+
+        rest = split_section(rest)[0]
     if params_cls is None:
         return cls, rest
     try:

@@ -101,6 +101,8 @@ class SyntheticTrainer:
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
+        # fp16 autocast (network.autocast on CUDA) needs loss scaling, or small gradients underflow to zero
+        self._scaler = torch.amp.GradScaler(self.device.type) if model.grad_scaling(self.device) else None
         self._schedule = EpochSchedule(config.scheduler, self.total_epochs, config.step_size, config.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
 
@@ -191,10 +193,7 @@ class SyntheticTrainer:
                             steps, available, available)
             loss = frames_loss(self._train_model(inputs, used_steps), targets, masks, dynamic, terms, self.loss_weights)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
+            self._backward_and_step(loss)
             loss_sum += loss.detach() * inputs.shape[0]
             samples += inputs.shape[0]
         bar.close()
@@ -211,6 +210,19 @@ class SyntheticTrainer:
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
+
+    def _backward_and_step(self, loss: torch.Tensor) -> None:
+        scaler = self._scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if self.config.grad_clip > 0:
+            if scaler is not None:
+                scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
 
     def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3, 4):
@@ -295,6 +307,7 @@ class SyntheticTrainer:
             "epoch": self.epoch,
             "total_epochs": self.total_epochs,
             "best_val_loss": self.best_val_loss,
+            "scaler": self._scaler.state_dict() if self._scaler is not None else None,
         }
 
     def _write_checkpoint(self, name: str) -> Path | None:
@@ -331,6 +344,8 @@ class SyntheticTrainer:
             return payload
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])  # restores the schedule's plan too
+        if self._scaler is not None and payload.get("scaler"):
+            self._scaler.load_state_dict(payload["scaler"])
         self.epoch = int(payload["epoch"])
         self.best_val_loss = float(payload["best_val_loss"])
         if int(payload["total_epochs"]) != self.total_epochs:
