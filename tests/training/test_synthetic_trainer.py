@@ -201,3 +201,40 @@ def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
     with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
                                           r"data\.rollout_steps \(2\), got \[1, 4\]$"):
         load("train", [*fake_overrides, "data.rollout_steps=2", "trainer.synthetic.curriculum=[1,4]"])
+
+
+def test_validation_rolls_out_every_simulation_in_one_batch_and_is_not_repeated():
+    traj = shifting_trajectories(5, 4, seed=6)
+    trainer = SyntheticTrainer(config(batch_size=2), small_unet(width=4), progress=False)
+    for p in trainer.model.net.parameters():  # leave the identity start, so the error is not trivial
+        torch.nn.init.normal_(p, std=0.1)
+    trainer.set_validation(traj)
+    batches = []
+    rollout = trainer.model.rollout
+    trainer.model.rollout = lambda state, steps: batches.append(state.shape[0]) or rollout(state, steps)
+    first = trainer.validate()
+    assert batches == [5]  # all 5 simulations at once, not in batch_size (2) pieces
+    with torch.no_grad():  # the pooled observed MSE over every simulation, step and value
+        expected = (rollout(traj[:, 0], 3) - traj[:, 1:]).double().square().mean().item()
+    assert first["val_loss"] == pytest.approx(expected, rel=1e-6)
+    assert trainer.validate() == first and batches == [5]  # same weights, same data: not rolled out again
+    inputs, targets = windows(traj[:, :2], 1)
+    trainer.train([(inputs, targets)], 1)  # one Adam step changes the weights in place, then validates
+    assert batches == [5, 5, 5]  # the training batch, the validation after the epoch
+    assert trainer.validate()["val_loss"] != first["val_loss"] and batches == [5, 5, 5]
+    other = shifting_trajectories(5, 4, seed=7)  # other data, same weights: rolled out
+    trainer.validate(other)
+    assert batches == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("every, validated", [(1, [1, 2, 3]), (2, [2]), ("auto", [1, 2, 3])])
+def test_validate_every_sets_which_epochs_are_validated(every, validated):
+    traj = shifting_trajectories(2, 4)
+    inputs, targets = windows(traj, 1)
+    trainer = SyntheticTrainer(config(validate_every=every), small_unet(), progress=False)
+    trainer.set_validation(shifting_trajectories(2, 4, seed=4))
+    history = trainer.train([(inputs, targets)], 3)["history"]
+    assert [h["epoch"] for h in history if "val_loss" in h] == validated
+    trainer.validate_every = None  # as HYCO sets it for `auto`: only the last epoch of a call that asks
+    history = trainer.train([(inputs, targets)], 2, validate_last=True)["history"]
+    assert [h["epoch"] for h in history if "val_loss" in h] == [5]

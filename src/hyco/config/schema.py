@@ -137,7 +137,9 @@ class SyntheticTrainerConfig:
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     curriculum: list[int] = field(default_factory=list)  # rollout lengths, spread over the whole run
     num_workers: int = 0
-    validate_every: int = 1  # epochs between validation rollouts
+    # epochs between validation rollouts; auto: every epoch of synthetic-only training, once per HYCO cycle
+    # (at its end, where the trust weights need it anyway)
+    validate_every: Any = "auto"
 
     def __post_init__(self) -> None:
         p = "trainer.synthetic."
@@ -154,7 +156,9 @@ class SyntheticTrainerConfig:
         require(all(r >= 1 for r in self.curriculum), p + "curriculum", "rollout lengths >= 1",
                 list(self.curriculum))
         require(self.num_workers >= 0, p + "num_workers", "an integer >= 0", self.num_workers)
-        require(self.validate_every >= 1, p + "validate_every", "an integer >= 1", self.validate_every)
+        every = self.validate_every
+        require(every == "auto" or (isinstance(every, int) and not isinstance(every, bool) and every >= 1),
+                p + "validate_every", "auto or an integer >= 1", every)
 
 
 @dataclass

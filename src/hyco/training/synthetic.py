@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BEST = "best.pt"
 LAST = "last.pt"
+_VALIDATION_CHUNK = 64  # validation simulations rolled out together (no autograd: a few states per simulation)
 
 
 def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
@@ -98,6 +99,9 @@ class SyntheticTrainer:
         self.best_val_loss = math.inf
         self.loss_weights: tuple[float, float] = (1.0, 1.0)  # (data, interaction): see hyco.training.loss
         self._validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        # epochs between validations; None: only at the end of a `train` call that asks for it (HYCO's cycles)
+        self.validate_every: int | None = 1 if config.validate_every == "auto" else int(config.validate_every)
+        self._validated: tuple[tuple, tuple, dict[str, Any]] | None = None  # (weights' versions, data, result)
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
@@ -144,9 +148,10 @@ class SyntheticTrainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # --- training ---------------------------------------------------------------------------------
-    def train(self, data_source: Iterable, num_epochs: int) -> dict[str, Any]:
+    def train(self, data_source: Iterable, num_epochs: int, *, validate_last: bool = False) -> dict[str, Any]:
         """Train `num_epochs` more epochs on `data_source`, any re-iterable of batches
-        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Returns metrics of the
+        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Validates after every
+        `validate_every` epochs and, with `validate_last`, after the last one. Returns metrics of the
         last epoch plus `history` (one record per epoch)."""
         history: list[dict[str, Any]] = []
         if self.epoch + num_epochs > self.total_epochs and num_epochs > 0 and "plan" not in self._warned:
@@ -155,9 +160,10 @@ class SyntheticTrainer:
                         "final values; call set_plan() to plan a longer run", self.total_epochs,
                         self.epoch + num_epochs)
         epochs = tqdm(range(num_epochs), desc="synthetic", unit="epoch", disable=self._bars_disabled(), leave=False)
-        for _ in epochs:
+        for index in epochs:
             record = self._train_epoch(data_source)
-            if self._validation is not None and self.epoch % self.config.validate_every == 0:
+            due = self.validate_every is not None and self.epoch % self.validate_every == 0
+            if self._validation is not None and (due or (validate_last and index == num_epochs - 1)):
                 record |= self._validate_and_keep_best()
             self._run_log.write(record)  # before the checkpoint: a kill between them leaves the log ahead,
             self._write_checkpoint(LAST)  # which resume truncates (hyco.training.run_log)
@@ -247,13 +253,29 @@ class SyntheticTrainer:
     # --- validation -------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self, data: torch.Tensor | tuple | None = None) -> dict[str, Any]:
-        """Autoregressive rollout from the initial states of the validation data over all their frames.
+        """Autoregressive rollout from the initial states of the validation data over all their frames, all
+        simulations in one batch (up to 64 at a time).
 
         Returns `val_loss` (the MSE over the observed values of the dynamic channels), `val_rel_l2` (the
         relative L2 error over the observed values per step, mean over simulations), its mean and its last
-        value. `data` defaults to what `set_validation` was given.
+        value. `data` defaults to what `set_validation` was given. The same data with the same weights are
+        not rolled out twice (e.g. the trainer's last validation of a HYCO cycle and the trust weights').
         """
         inputs, targets, masks = self._validation if data is None else self._as_validation(data)
+        key = self._weights_version()
+        if self._validated is not None and self._validated[0] == key and _same(self._validated[1],
+                                                                               (inputs, targets, masks)):
+            return dict(self._validated[2])
+        result = self._rollout_validation(inputs, targets, masks)
+        self._validated = (key, (inputs, targets, masks), result)
+        return dict(result)
+
+    def _weights_version(self) -> tuple:
+        """Changes whenever a weight or statistic is written to (torch counts in-place writes per tensor)."""
+        return tuple((id(t), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
+
+    def _rollout_validation(self, inputs: torch.Tensor, targets: torch.Tensor,
+                            masks: torch.Tensor | None) -> dict[str, Any]:
         self.model.eval()
         dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
         dtype = next(self.model.parameters()).dtype
@@ -262,7 +284,7 @@ class SyntheticTrainer:
         count = torch.zeros((), dtype=torch.float64)
         rel_sum = torch.zeros(steps, dtype=torch.float64)
         rel_n = torch.zeros(steps, dtype=torch.float64)
-        for rows in torch.arange(inputs.shape[0]).split(self.config.batch_size):
+        for rows in torch.arange(inputs.shape[0]).split(_VALIDATION_CHUNK):
             pred = self.model.rollout(inputs[rows].to(self.device, dtype), steps).index_select(2, dynamic)
             truth = targets[rows].to(self.device, dtype).index_select(2, dynamic)
             mask = None
@@ -366,6 +388,10 @@ class SyntheticTrainer:
 
     def close(self) -> None:
         self._run_log.close()
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(x is y for x, y in zip(a, b))
 
 
 def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
