@@ -238,3 +238,30 @@ def test_validate_every_sets_which_epochs_are_validated(every, validated):
     trainer.validate_every = None  # as HYCO sets it for `auto`: only the last epoch of a call that asks
     history = trainer.train([(inputs, targets)], 2, validate_last=True)["history"]
     assert [h["epoch"] for h in history if "val_loss" in h] == [5]
+
+
+@pytest.mark.parametrize("variant", [{"memory_budget_gb": 1e-9}, {"memory_budget_gb": 1e-9, "checkpoint_rollout": True},
+                                     {"checkpoint_rollout": True}])
+def test_micro_batches_and_checkpointed_steps_give_the_batch_gradient(variant):
+    """A batch split into micro-batches (here of one sample) or a rollout recomputed step by step in the
+    backward pass gives the whole batch's loss and gradient: terms normalised over the whole batch."""
+    torch.manual_seed(4)
+    inputs, targets = torch.randn(5, 2, GRID, GRID), torch.randn(5, 3, 2, GRID, GRID)
+    masks = (torch.rand(5, 3, 1, GRID, GRID) > 0.4).float()
+    terms = torch.tensor([0, 1, 0, 0, 1])
+    trainers = []
+    for keys in ({}, variant):
+        model = small_unet(seed=2, channels=2, dynamic=(0, 1))
+        for p in model.net.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        trainer = SyntheticTrainer(config(batch_size=5, **keys), model, progress=False)
+        trainer.loss_weights = (0.7, 0.4)
+        trainers.append((trainer, trainer.train([(inputs, targets, masks, terms)], 1)))
+    (whole, whole_metrics), (split, split_metrics) = trainers
+    assert split_metrics["train_loss"] == pytest.approx(whole_metrics["train_loss"], rel=1e-5)
+    for a, b in zip(whole.model.parameters(), split.model.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-7)
+    if "memory_budget_gb" in variant:
+        assert split._micro_batch(inputs, 3) == 1 and whole._micro_batch(inputs, 3) >= 5
+        per_step = split._step_bytes[(tuple(inputs.shape[1:]), inputs.dtype, True)]
+        assert per_step > 2 * inputs[0].numel() * 4  # more than its input and output state

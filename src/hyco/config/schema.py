@@ -140,6 +140,9 @@ class SyntheticTrainerConfig:
     # epochs between validation rollouts; auto: every epoch of synthetic-only training, once per HYCO cycle
     # (at its end, where the trust weights need it anyway)
     validate_every: Any = "auto"
+    # activation memory of one step's rollout: a larger batch runs as micro-batches (the same gradient)
+    memory_budget_gb: float = 0.5
+    checkpoint_rollout: bool = False  # recompute each rollout step in the backward pass: 1 step's activations
 
     def __post_init__(self) -> None:
         p = "trainer.synthetic."
@@ -159,6 +162,7 @@ class SyntheticTrainerConfig:
         every = self.validate_every
         require(every == "auto" or (isinstance(every, int) and not isinstance(every, bool) and every >= 1),
                 p + "validate_every", "auto or an integer >= 1", every)
+        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
 
 
 @dataclass
@@ -177,6 +181,9 @@ class PhysicalTrainerConfig:
     # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
     # states are hidden (observation.states=initial with a sparse observation), else sliding
     windows: str = "auto"
+    # stop at the data's noise floor: an epoch ends when its remaining iterations cannot lower the loss by its
+    # standard error, and a `train` call when a whole epoch did not (hyco.training.physical.noise_floor)
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         p = "trainer.physical."

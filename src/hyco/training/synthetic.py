@@ -24,7 +24,7 @@ from hyco.config.schema import SyntheticTrainerConfig
 from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
-from hyco.training.loss import dynamic_mask, hyco_loss, term_sums
+from hyco.training.loss import dynamic_mask, term_sums, weighted_loss
 from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
 
@@ -47,23 +47,45 @@ def frames_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor
                 dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
                 weights: Sequence[float] | None = None) -> torch.Tensor:
     """`hyco_loss` of predicted frames `[B, S, C, *s]` against the first S targets, dynamic channels only."""
+    return weighted_loss(*frames_sums(frames, targets, masks, dynamic_channels, terms), weights)
+
+
+def frames_sums(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`term_sums` (per loss term: summed squared errors, values counted) of `frames_loss`."""
     dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
     steps = frames.shape[1]
     mask = None if masks is None else dynamic_mask(masks[:, :steps] if masks.shape[1] > 1 else masks, dynamic)
-    return hyco_loss(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms,
-                     weights)
+    return term_sums(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms)
 
 
 class RolloutModule(nn.Module):
     """The whole R-step rollout as ONE forward call, so DistributedDataParallel sees one forward per
-    backward (its gradient hooks then fire once per parameter however many steps are taken)."""
+    backward (its gradient hooks then fire once per parameter however many steps are taken).
 
-    def __init__(self, surrogate: Surrogate):
+    With `checkpoint_steps` every step but the last keeps only its input state for the backward pass and
+    runs again there (torch.utils.checkpoint): the activations of one step are held instead of R, for
+    about R-1 extra forward passes."""
+
+    def __init__(self, surrogate: Surrogate, checkpoint_steps: bool = False):
         super().__init__()
         self.surrogate = surrogate
+        self.checkpoint_steps = checkpoint_steps
 
     def forward(self, state: torch.Tensor, steps: int) -> torch.Tensor:
-        return self.surrogate.rollout(state, steps)
+        if not (self.checkpoint_steps and torch.is_grad_enabled() and steps > 1):
+            return self.surrogate.rollout(state, steps)
+        from torch.utils.checkpoint import checkpoint
+
+        frames = []
+        for step in range(steps):
+            if step < steps - 1:
+                state = checkpoint(self.surrogate, state, use_reentrant=False)
+            else:
+                state = self.surrogate(state)
+            frames.append(state)
+        return torch.stack(frames, dim=1)
 
 
 def relative_l2(prediction: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -91,7 +113,9 @@ class SyntheticTrainer:
         self.device = torch.device(device)
         self.process = process_info()
         self.model = model.to(self.device)
-        self._train_model = wrap_model(RolloutModule(self.model), self.device, self.process)
+        self._checkpoint_steps = bool(getattr(config, "checkpoint_rollout", False))
+        self._train_model = wrap_model(RolloutModule(self.model, self._checkpoint_steps), self.device, self.process)
+        self._step_bytes: dict[tuple, int] = {}  # autograd bytes one sample's network step keeps, by state shape
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
@@ -197,9 +221,9 @@ class SyntheticTrainer:
                 self._warned.add("curriculum")
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
-            loss = frames_loss(self._train_model(inputs, used_steps), targets, masks, dynamic, terms, self.loss_weights)
             self.optimizer.zero_grad(set_to_none=True)
-            self._backward_and_step(loss)
+            loss = self._accumulate(inputs, targets, masks, terms, dynamic, used_steps)
+            self._step(loss)
             loss_sum += loss.detach() * inputs.shape[0]
             samples += inputs.shape[0]
         bar.close()
@@ -217,9 +241,45 @@ class SyntheticTrainer:
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
 
-    def _backward_and_step(self, loss: torch.Tensor) -> None:
+    def _accumulate(self, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                    terms: torch.Tensor | None, dynamic: torch.Tensor, steps: int) -> torch.Tensor:
+        """Forward and backward of one batch's loss, in micro-batches when its rollout would keep more
+        activation memory than `memory_budget_gb`: each term is still normalised by its count over the whole
+        batch, so the accumulated gradient is the batch's (GroupNorm works per sample)."""
+        size = self._micro_batch(inputs, steps)
+        if size >= inputs.shape[0]:
+            loss = frames_loss(self._train_model(inputs, steps), targets, masks, dynamic, terms, self.loss_weights)
+            self._backward(loss)
+            return loss.detach()
+        rows = torch.arange(inputs.shape[0], device=inputs.device).split(size)
+        pick = [(lambda t, r=r: None if t is None else (t if t.shape[0] == 1 else t[r])) for r in rows]
+        with torch.no_grad():  # the batch's counts per term first: masks and terms only
+            counts = sum(frames_sums(targets[r, :steps], targets[r], p(masks), dynamic, p(terms))[1]
+                         for r, p in zip(rows, pick))
+        total = torch.zeros((), dtype=targets.dtype, device=targets.device)
+        for r, p in zip(rows, pick):
+            sums, _ = frames_sums(self._train_model(inputs[r], steps), targets[r], p(masks), dynamic, p(terms))
+            loss = weighted_loss(sums, counts, self.loss_weights)
+            self._backward(loss)
+            total += loss.detach()
+        return total
+
+    def _micro_batch(self, inputs: torch.Tensor, steps: int) -> int:
+        """Samples per forward/backward: as many as keep the rollout's activations within the budget."""
+        budget = float(getattr(self.config, "memory_budget_gb", 0) or 0) * 2**30
+        if budget <= 0:
+            return inputs.shape[0]
+        key = (tuple(inputs.shape[1:]), inputs.dtype, self.model.training)
+        if key not in self._step_bytes:
+            self._step_bytes[key] = _saved_bytes(self.model, inputs[:1])
+        held = 1 if self._checkpoint_steps else steps  # steps whose activations are kept at once
+        return max(1, int(budget // max(1, self._step_bytes[key] * held)))
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
+
+    def _step(self, loss: torch.Tensor) -> None:
         scaler = self._scaler
-        (scaler.scale(loss) if scaler is not None else loss).backward()
         if self.config.grad_clip > 0:
             if scaler is not None:
                 scaler.unscale_(self.optimizer)
@@ -388,6 +448,21 @@ class SyntheticTrainer:
 
     def close(self) -> None:
         self._run_log.close()
+
+
+def _saved_bytes(model: Surrogate, sample: torch.Tensor) -> int:
+    """Bytes that autograd keeps for one sample's network step (measured with saved-tensor hooks; a tensor
+    saved by several nodes counts once)."""
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(sample.detach())
+    return sum(seen.values())
 
 
 def _same(a: tuple, b: tuple) -> bool:
