@@ -178,6 +178,13 @@ def model_params(section: dict[str, Any], kind: str) -> Any:
         from hyco.networks.runtime import split_section
 
         rest = split_section(rest)[0]
+    if kind == "physics":  # how batches are run (PhysicalModel.batch_buckets), not what the model is
+        from hyco.physics.base import RUNTIME_KEYS
+
+        for key in RUNTIME_KEYS:
+            if key in rest and not isinstance(rest[key], bool):
+                raise ConfigError(f"physics.{key}", "true or false", rest[key])
+        rest = {k: v for k, v in rest.items() if k not in RUNTIME_KEYS}
     if params_cls is None:
         return cls, rest
     try:
