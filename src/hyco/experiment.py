@@ -91,12 +91,15 @@ class Experiment:
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
         of all later frames, `(inputs [N, C, *s], targets [N, T-1, C, *s][, masks])`. Validation losses,
         `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
-        Without validation simulations the training split's observations stand in."""
-        split = "val" if self.store.num_sims("val") > 0 else "train"
-        if split == "train":
-            log.warning("data.num_val = 0: validating on the training split's observations")
-        windows = self.trajectory_windows(split)
-        return windows.batch(torch.arange(len(windows)))
+        Without validation simulations the training split's observations stand in. Read once: every caller
+        gets the same tensors (a trainer then knows it has already validated its weights on them)."""
+        if "_validation_data" not in self.__dict__:
+            split = "val" if self.store.num_sims("val") > 0 else "train"
+            if split == "train":
+                log.warning("data.num_val = 0: validating on the training split's observations")
+            windows = self.trajectory_windows(split)
+            self.__dict__["_validation_data"] = windows.batch(torch.arange(len(windows)))
+        return self.__dict__["_validation_data"]
 
     def completion(self, windows, cache=None):
         """A StateCompletion for `windows` whose later input states are partly hidden, else None."""

@@ -45,7 +45,7 @@ class TensorWindows:
 
 
 def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
-                cycles=2, initial_states="real", validation=False, **hybrid_keys):
+                cycles=2, initial_states="real", validation=False, synthetic_epochs_per_cycle=1, **hybrid_keys):
     torch.manual_seed(0)
     physics = ToyDiffusion1D(dtype=torch.float32)
     surrogate = build_network(NET, 1, [0], 1)
@@ -53,7 +53,8 @@ def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", vari
                                  progress=False, total_epochs=2 * cycles + 1)
     physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="adam", iterations=3, lr=0.05), physics,
                                true_coefficients=physics.true_coefficients())
-    cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
+    cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=synthetic_epochs_per_cycle,
+                              physical_epochs_per_cycle=1,
                               strategy=strategy, order=order, variant=variant, warm_start_epochs=1,
                               initial_states=initial_states, **hybrid_keys)
     observed = None
@@ -227,3 +228,20 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
     assert sorted(produced) == list(range(8))  # each chunk generated once per epoch, not per batch
     mixing = sum(bool((b[3] == DATA).any() and (b[3] == INTERACTION).any()) for b in batches)
     assert mixing >= len(batches) - 2  # batches mix real and generated windows
+
+
+@pytest.mark.parametrize("every, per_cycle", [("auto", 1), (1, 2)])
+def test_the_network_is_validated_once_per_cycle_by_default(tmp_path, every, per_cycle):
+    """validate_every=auto: the trainer validates at the end of each cycle only, and the trust weights reuse
+    that rollout; with validate_every=1 every epoch is validated and the last one is still reused."""
+    hybrid, real = make_hybrid(tmp_path, cycles=2, validation=True, synthetic_epochs_per_cycle=2)
+    synthetic = hybrid.synthetic
+    synthetic.validate_every = None if every == "auto" else every
+    synthetic.set_validation(hybrid.validation)
+    rollouts = []
+    original = synthetic._rollout_validation
+    synthetic._rollout_validation = lambda *args: rollouts.append(synthetic.epoch) or original(*args)
+    hybrid.train(real)
+    assert rollouts[0] == 0  # the untrained network's error, for the first trust weights
+    assert rollouts[1:] == ([2, 4] if per_cycle == 1 else [1, 2, 3, 4])
+    assert hybrid.history[-1]["synthetic_val_loss"] == synthetic.validate()["val_loss"]

@@ -137,7 +137,12 @@ class SyntheticTrainerConfig:
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     curriculum: list[int] = field(default_factory=list)  # rollout lengths, spread over the whole run
     num_workers: int = 0
-    validate_every: int = 1  # epochs between validation rollouts
+    # epochs between validation rollouts; auto: every epoch of synthetic-only training, once per HYCO cycle
+    # (at its end, where the trust weights need it anyway)
+    validate_every: Any = "auto"
+    # activation memory of one step's rollout: a larger batch runs as micro-batches (the same gradient)
+    memory_budget_gb: float = 0.5
+    checkpoint_rollout: bool = False  # recompute each rollout step in the backward pass: 1 step's activations
 
     def __post_init__(self) -> None:
         p = "trainer.synthetic."
@@ -154,7 +159,10 @@ class SyntheticTrainerConfig:
         require(all(r >= 1 for r in self.curriculum), p + "curriculum", "rollout lengths >= 1",
                 list(self.curriculum))
         require(self.num_workers >= 0, p + "num_workers", "an integer >= 0", self.num_workers)
-        require(self.validate_every >= 1, p + "validate_every", "an integer >= 1", self.validate_every)
+        every = self.validate_every
+        require(every == "auto" or (isinstance(every, int) and not isinstance(every, bool) and every >= 1),
+                p + "validate_every", "auto or an integer >= 1", every)
+        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
 
 
 @dataclass
@@ -173,6 +181,9 @@ class PhysicalTrainerConfig:
     # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
     # states are hidden (observation.states=initial with a sparse observation), else sliding
     windows: str = "auto"
+    # stop at the data's noise floor: an epoch ends when its remaining iterations cannot lower the loss by its
+    # standard error, and a `train` call when a whole epoch did not (hyco.training.physical.noise_floor)
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         p = "trainer.physical."
