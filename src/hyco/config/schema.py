@@ -23,7 +23,15 @@ def _is_positive(value: float) -> bool:
 
 
 EXTERNAL_FORMATS = ("auto", "the_well", "pdebench")
-DATA_SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ExternalSplits:
+    """A file of its own for a split (The Well keeps data/train, data/valid, data/test); empty: `path`."""
+
+    train: str = ""
+    val: str = ""
+    test: str = ""
 
 
 @dataclass
@@ -35,8 +43,10 @@ class ExternalDataConfig:
 
     path: str = ""  # the file every split takes its trajectories from, in order train, val, test
     format: str = "auto"  # auto | the_well | pdebench
-    fields: dict[str, str] = field(default_factory=dict)  # file field[component] -> physics field[channel]
-    splits: dict[str, str] = field(default_factory=dict)  # split -> a file of its own (The Well: data/valid/...)
+    # file field[component] -> physics field[channel], e.g. +data.external.fields={Vx: 'velocity[0]'}; empty: by
+    # name (a physics field takes the file field of its name; a file of one field fills the channels in order)
+    fields: dict[str, str] = field(default_factory=dict)
+    splits: ExternalSplits = field(default_factory=lambda: ExternalSplits())  # a file of its own per split
     start_frame: int = 0  # the first frame of each trajectory taken
     frame_stride: int = 1  # every k-th frame from there (dt = k x the file's dt)
     known_truth: list[str] = field(default_factory=list)  # learned coefficients whose physics.<name>.truth is
@@ -47,16 +57,13 @@ class ExternalDataConfig:
                 self.format)
         require(self.start_frame >= 0, "data.external.start_frame", "an integer >= 0", self.start_frame)
         require(self.frame_stride >= 1, "data.external.frame_stride", "an integer >= 1", self.frame_stride)
-        for split, path in self.splits.items():
-            require(split in DATA_SPLITS, "data.external.splits", f"keys among {', '.join(DATA_SPLITS)}", split)
-            require(bool(path), f"data.external.splits.{split}", "a file path", path)
         for source, target in self.fields.items():
             require(bool(source) and bool(target), "data.external.fields", "file field: physics field pairs",
                     f"{source}: {target}")
 
     @property
     def enabled(self) -> bool:
-        return bool(self.path or self.splits)
+        return bool(self.path or self.splits.train or self.splits.val or self.splits.test)
 
 
 @dataclass

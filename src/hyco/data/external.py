@@ -27,8 +27,9 @@ PDEBench, two layouts:
   ``[T, *space, C]`` and ``grid/x`` (``grid/y``, ``grid/z``), ``grid/t`` (2D diffusion-reaction, shallow water).
 
 Mapping (`data.external.fields`, file field -> physics field): the file's field names (The Well: a
-dataset of a ``t*_fields`` group; PDEBench: ``tensor``, ``density``, ``data``, ...), with ``[i]`` to take
-one component, onto the physics model's fields, with ``[j]`` for one channel. Left empty, a physics field
+dataset of a ``t*_fields`` group; PDEBench: ``tensor``, ``density``, ``data``, ...), with ``[i]`` or ``_i`` to
+take one component (or The Well's own component names, ``velocity_x``, ``stress_xy``), onto the physics
+model's fields, with ``[j]`` for one channel. Left empty, a physics field
 takes the file field of its own name, and a file with a single field whose components match the model's
 channels fills them in order. A file field constant in time may only fill a static (not evolved) field.
 
@@ -312,7 +313,7 @@ class Source:
             raise self.error(f"the root arrays disagree on trajectories {sorted(counts)} or frames {sorted(frames)}")
         self.num_trajectories = counts.pop() if counts else 0
         self.num_frames = frames.pop() if frames else 1
-        if times is not None and times.size not in (self.num_frames, self.num_frames + 1):
+        if self.fields and times is not None and times.size not in (self.num_frames, self.num_frames + 1):
             raise self.error(f"'t-coordinate' has {times.size} entries for {self.num_frames} frames")
 
     # ------------------------------------------------------------------ fields and reading
@@ -395,10 +396,32 @@ class ChannelSource:
 
 
 def _parse(selector: str) -> tuple[str, int | None]:
+    """'name' or 'name[i]' -> (name, i or None)."""
     match = _SELECTOR.match(str(selector))
     if not match:
         return str(selector), None
     return match.group(1), None if match.group(2) is None else int(match.group(2))
+
+
+def _parse_source(source: Source, selector: str) -> tuple[str, int | None]:
+    """A file field, or one component: 'name[i]', 'name_i', or The Well's flattened names 'velocity_y',
+    'stress_xy' (component names from the axes, x first; the forms without brackets fit in a command-line key)."""
+    name, component = _parse(selector)
+    if name in source.fields or component is not None:
+        return name, component
+    match = re.match(r"^(.+)_(\d+)$", name)
+    if match and match.group(1) in source.fields:
+        return match.group(1), int(match.group(2))
+    match = re.match(r"^(.+)_([xyz]+)$", name)
+    if match and match.group(1) in source.fields:
+        axes = "xyz"[:source.ndim]
+        letters = match.group(2)
+        if all(a in axes for a in letters) and source.fields[match.group(1)].components == source.ndim ** len(letters):
+            index = 0
+            for letter in letters:
+                index = index * source.ndim + axes.index(letter)
+            return match.group(1), index
+    return name, None
 
 
 def _model_fields(model: Any) -> dict[str, tuple[int, int, bool, str]]:
@@ -417,7 +440,7 @@ def channel_map(source: Source, model: Any, mapping: Mapping[str, str]) -> list[
     pairs: list[tuple[str, int | None, str, int | None]] = []
     if mapping:
         for key, value in mapping.items():
-            pairs.append((*_parse(key), *_parse(value)))
+            pairs.append((*_parse_source(source, key), *_parse(value)))
     else:
         for name in fields:
             if name in source.fields:
@@ -508,7 +531,7 @@ class ImportPlan:
 def split_files(config: ExternalDataConfig) -> dict[str, Path]:
     out = {}
     for split in SPLITS:
-        path = config.splits.get(split) or config.path
+        path = getattr(config.splits, split) or config.path
         if path:
             out[split] = Path(path).expanduser()
     return out
@@ -552,7 +575,7 @@ def plan_import(cfg: HycoConfig, model: Any, digest_dir: Path | None = None) -> 
             continue
         if split not in files:
             raise ConfigError(f"data.external.splits.{split}", f"a file for the {counts[split]} {split} "
-                              f"trajectories (or data.external.path)", None)
+                              f"trajectories (or data.external.path)", "")
         path = files[split]
         key = str(path)
         with Source(path, ext.format) as source:
