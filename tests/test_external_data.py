@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hyco.evaluation.report import comparison_rows
+from hyco.evaluation.report_task import _summary_lines
 
 from .data.external_layouts import cell_centres, numpy_heat, write_pdebench_groups, write_well
 
@@ -80,6 +81,8 @@ def test_a_truth_not_given_is_reported_as_unknown(well_run):
     header, rows = comparison_rows(metrics)
     physical = next(row for row in rows if row[0] == "physical only")
     assert physical[header.index("diffusivity rel. error")] == "unknown"
+    summary = " ".join(_summary_lines(metrics, cfg=None))
+    assert "True value unknown" in summary and "diffusivity" in summary
 
 
 def test_a_pdebench_file_trains_the_network_end_to_end(tmp_path):
