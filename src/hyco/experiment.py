@@ -48,6 +48,12 @@ class Experiment:
 
         return TrajectoryStore(self.dataset_path)
 
+    def true_coefficients(self) -> dict[str, torch.Tensor]:
+        """The true coefficients of the dataset's data: all of the model's for simulated data; for imported data
+        (`data.external`) only those known, the others are unknown (evaluation reports them so)."""
+        known = set(self.store.coefficient_names)
+        return {k: v for k, v in self.physics.true_coefficients().items() if k in known}
+
     def run_dir(self, mode: str) -> Path:
         return self.ctx.run_dir / RUN_DIRS[mode]
 
@@ -148,17 +154,20 @@ class Experiment:
     def physical_trainer(self, run_dir: Path | None):
         from hyco.training.physical import PhysicalTrainer
 
-        truth = {k: v.to(self.ctx.device, self.ctx.dtype) for k, v in self.physics.true_coefficients().items()}
+        truth = {k: v.to(self.ctx.device, self.ctx.dtype) for k, v in self.true_coefficients().items()}
+        if any(name not in truth for name in getattr(self.physics, "initial_parameters", dict)()):
+            truth = None  # a parametric coefficient's numbers would be compared with an unknown truth
         return PhysicalTrainer(self.cfg.trainer.physical, self.physics, device=self.ctx.device, run_dir=run_dir,
                                true_coefficients=truth)
 
 
 def open_experiment(ctx: RunContext) -> Experiment:
     """Build the PDE model and make sure its dataset exists (generated or reused)."""
+    from hyco.data.external import physics_config
     from hyco.data.generate import ensure_dataset
     from hyco.physics import build_physics
 
-    physics = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
+    physics = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)  # imported data: the file's domain
     path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)  # checks the observation against the fields first
     from hyco.data.observation import Observation
     from hyco.data.store import TrajectoryStore
