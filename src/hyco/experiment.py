@@ -48,6 +48,12 @@ class Experiment:
 
         return TrajectoryStore(self.dataset_path)
 
+    def true_coefficients(self) -> dict[str, torch.Tensor]:
+        """The true coefficients of the dataset's data: all of the model's for simulated data; for imported data
+        (`data.external`) only those known, the others are unknown (evaluation reports them so)."""
+        known = set(self.store.coefficient_names)
+        return {k: v for k, v in self.physics.true_coefficients().items() if k in known}
+
     def run_dir(self, mode: str) -> Path:
         return self.ctx.run_dir / RUN_DIRS[mode]
 
@@ -91,12 +97,15 @@ class Experiment:
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
         of all later frames, `(inputs [N, C, *s], targets [N, T-1, C, *s][, masks])`. Validation losses,
         `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
-        Without validation simulations the training split's observations stand in."""
-        split = "val" if self.store.num_sims("val") > 0 else "train"
-        if split == "train":
-            log.warning("data.num_val = 0: validating on the training split's observations")
-        windows = self.trajectory_windows(split)
-        return windows.batch(torch.arange(len(windows)))
+        Without validation simulations the training split's observations stand in. Read once: every caller
+        gets the same tensors (a trainer then knows it has already validated its weights on them)."""
+        if "_validation_data" not in self.__dict__:
+            split = "val" if self.store.num_sims("val") > 0 else "train"
+            if split == "train":
+                log.warning("data.num_val = 0: validating on the training split's observations")
+            windows = self.trajectory_windows(split)
+            self.__dict__["_validation_data"] = windows.batch(torch.arange(len(windows)))
+        return self.__dict__["_validation_data"]
 
     def completion(self, windows, cache=None):
         """A StateCompletion for `windows` whose later input states are partly hidden, else None."""
@@ -145,17 +154,20 @@ class Experiment:
     def physical_trainer(self, run_dir: Path | None):
         from hyco.training.physical import PhysicalTrainer
 
-        truth = {k: v.to(self.ctx.device, self.ctx.dtype) for k, v in self.physics.true_coefficients().items()}
+        truth = {k: v.to(self.ctx.device, self.ctx.dtype) for k, v in self.true_coefficients().items()}
+        if any(name not in truth for name in getattr(self.physics, "initial_parameters", dict)()):
+            truth = None  # a parametric coefficient's numbers would be compared with an unknown truth
         return PhysicalTrainer(self.cfg.trainer.physical, self.physics, device=self.ctx.device, run_dir=run_dir,
                                true_coefficients=truth)
 
 
 def open_experiment(ctx: RunContext) -> Experiment:
     """Build the PDE model and make sure its dataset exists (generated or reused)."""
+    from hyco.data.external import physics_config
     from hyco.data.generate import ensure_dataset
     from hyco.physics import build_physics
 
-    physics = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
+    physics = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)  # imported data: the file's domain
     path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)  # checks the observation against the fields first
     from hyco.data.observation import Observation
     from hyco.data.store import TrajectoryStore

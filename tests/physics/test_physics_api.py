@@ -8,6 +8,7 @@ import torch
 
 from hyco.config.errors import ConfigError
 from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_config
+from hyco.physics.base import RUNTIME_KEYS
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
 from hyco.registry import PHYSICS
 
@@ -38,7 +39,7 @@ def _yaml_keys(d, prefix=""):
 def test_shipped_config_lists_every_key_and_builds(name):
     section = shipped_config(name)
     cls = PHYSICS.get(section["name"])
-    assert _yaml_keys({k: v for k, v in section.items() if k != "name"}) == _keys(cls.Params())
+    assert _yaml_keys({k: v for k, v in section.items() if k not in ("name", *RUNTIME_KEYS)}) == _keys(cls.Params())
     model = build_physics(section, "cpu", torch.float32)
     assert isinstance(model, PhysicalModel)
     spec = model.spec()
@@ -129,6 +130,7 @@ def test_profiles_from_numbers():
     ({"name": "heat", "diffusivity": {"truth": {"centers": [[0.5], [0.5]]}}}, "physics.diffusivity.truth.centers[0]"),
     ({"name": "burgers", "nu": 0.1}, "physics.nu"),
     ({"name": "no_such_pde"}, "physics.name"),
+    ({"name": "heat", "batch_buckets": "often"}, "physics.batch_buckets"),
 ])
 def test_bad_config_names_the_key(section, key):
     with pytest.raises(ConfigError) as err:
@@ -154,3 +156,30 @@ def test_rollout_contract():
         model.rollout(state, {"viscosity": torch.ones(4, 4)}, 1)
     field_nu = torch.full((8, 8), float(coeffs["viscosity"]))  # a scalar coefficient may be given as a field
     assert torch.allclose(model.rollout(state, {"viscosity": field_nu}, 3), out, atol=1e-6)
+
+
+def test_batch_buckets_trace_few_sizes_and_change_nothing(monkeypatch):
+    """Batches run as compiled calls of power-of-two sizes (padded); values and gradients are unchanged."""
+    model = build_physics({"name": "heat", "resolution": [8, 8], "diffusivity": {"kind": "field"}}, "cpu",
+                          torch.float64)
+    model.max_batch_per_call = 4
+    assert model.batch_pieces(11) == [(0, 4, 4), (4, 8, 4), (8, 11, 4)]
+    assert model.batch_pieces(5) == [(0, 4, 4), (4, 5, 1)]
+    assert model.batch_pieces(2) == [(0, 2, 2)]
+    sizes = []
+    inner = model._rollout_batch
+    monkeypatch.setattr(model, "_rollout_batch", lambda s, c, n: sizes.append(s.shape[0]) or inner(s, c, n))
+    state = model.initial_state(7, 3)
+    coeffs = {k: v.clone().requires_grad_(True) for k, v in model.true_coefficients().items()}
+    for size in (3, 5, 6, 7):
+        model.rollout(state[:size], coeffs, 2)
+    assert set(sizes) <= {1, 2, 4}
+    out = model.rollout(state, coeffs, 2)
+    (grad,) = torch.autograd.grad(out.square().sum(), list(coeffs.values()))
+    model.batch_buckets = False
+    sizes.clear()
+    plain = model.rollout(state, coeffs, 2)
+    (plain_grad,) = torch.autograd.grad(plain.square().sum(), list(coeffs.values()))
+    assert sizes == [7]
+    assert torch.allclose(out, plain, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(grad, plain_grad, rtol=1e-10, atol=1e-14)

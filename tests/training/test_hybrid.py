@@ -45,7 +45,7 @@ class TensorWindows:
 
 
 def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
-                cycles=2, initial_states="real", validation=False, **hybrid_keys):
+                cycles=2, initial_states="real", validation=False, synthetic_epochs_per_cycle=1, **hybrid_keys):
     torch.manual_seed(0)
     physics = ToyDiffusion1D(dtype=torch.float32)
     surrogate = build_network(NET, 1, [0], 1)
@@ -53,7 +53,8 @@ def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", vari
                                  progress=False, total_epochs=2 * cycles + 1)
     physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="adam", iterations=3, lr=0.05), physics,
                                true_coefficients=physics.true_coefficients())
-    cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
+    cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=synthetic_epochs_per_cycle,
+                              physical_epochs_per_cycle=1,
                               strategy=strategy, order=order, variant=variant, warm_start_epochs=1,
                               initial_states=initial_states, **hybrid_keys)
     observed = None
@@ -252,3 +253,20 @@ def test_first_physical_trains_the_solver_before_the_network(order, tmp_path):
     assert calls["physical"][1] == pytest.approx(calls["physical"][2], rel=1e-6)
     if order == "sequential":
         assert calls["synthetic"][1] != pytest.approx(calls["synthetic"][2], rel=1e-3)
+
+
+@pytest.mark.parametrize("every, per_cycle", [("auto", 1), (1, 2)])
+def test_the_network_is_validated_once_per_cycle_by_default(tmp_path, every, per_cycle):
+    """validate_every=auto: the trainer validates at the end of each cycle only, and the trust weights reuse
+    that rollout; with validate_every=1 every epoch is validated and the last one is still reused."""
+    hybrid, real = make_hybrid(tmp_path, cycles=2, validation=True, synthetic_epochs_per_cycle=2)
+    synthetic = hybrid.synthetic
+    synthetic.validate_every = None if every == "auto" else every
+    synthetic.set_validation(hybrid.validation)
+    rollouts = []
+    original = synthetic._rollout_validation
+    synthetic._rollout_validation = lambda *args: rollouts.append(synthetic.epoch) or original(*args)
+    hybrid.train(real)
+    assert rollouts[0] == 0  # the untrained network's error, for the first trust weights
+    assert rollouts[1:] == ([2, 4] if per_cycle == 1 else [1, 2, 3, 4])
+    assert hybrid.history[-1]["synthetic_val_loss"] == synthetic.validate()["val_loss"]

@@ -118,3 +118,80 @@ def test_memory_budget_bounds_the_windows_per_objective():
     assert 1 <= metrics["windows"] < len(inputs)
     explicit = PhysicalTrainer(PhysicalTrainerConfig(batch_windows=5), model)
     assert explicit.train([(inputs, targets)], 1)["windows"] == 5
+
+
+def noisy_windows(model, noise: float, sims=4, frames=6, rollout=2, seed=5):
+    (inputs, targets), = windows(model, sims, frames, rollout)
+    g = torch.Generator().manual_seed(seed)
+    return [(inputs, targets + noise * targets.std() * torch.randn(targets.shape, generator=g, dtype=targets.dtype))]
+
+
+def test_noise_floor_is_the_standard_error_of_the_loss():
+    model = ToyDiffusion1D()
+    data = noisy_windows(model, 0.1)
+    trainer = PhysicalTrainer(PhysicalTrainerConfig(), model)
+    loss = float(trainer._objective(trainer.raw, [tuple(t.to(trainer.dtype) for t in data[0])]).detach())
+    inputs, targets = data[0]
+    with torch.no_grad():
+        error2 = (model.rollout(inputs, model.initial_guess(), targets.shape[1]) - targets).double().square()
+    assert loss == pytest.approx(error2.mean().item(), rel=1e-9)
+    expected = math.sqrt(error2.var(unbiased=False).item() / error2.numel())
+    assert trainer.noise_floor() == pytest.approx(expected, rel=1e-6)
+    trainer.loss_weights = (0.5, 1.0)  # the data term's weight scales its floor (no interaction values here)
+    trainer._objective(trainer.raw, [tuple(t.to(trainer.dtype) for t in data[0])])
+    assert trainer.noise_floor() == pytest.approx(0.5 * expected, rel=1e-6)
+
+
+def test_early_stop_ends_at_the_noise_floor_with_the_same_coefficients():
+    """On noisy data, epochs after convergence change the loss by less than its standard error: with early
+    stop they are not run, and the coefficient is exactly what the full run ends with."""
+    model = ToyDiffusion1D()
+    data = noisy_windows(model, 0.05)
+    runs = {}
+    for early_stop in (False, True):
+        trainer = PhysicalTrainer(PhysicalTrainerConfig(iterations=10, early_stop=early_stop), model,
+                                  true_coefficients=model.true_coefficients())
+        runs[early_stop] = (trainer, trainer.train(data, 5))
+    (full, full_metrics), (stopped, stopped_metrics) = runs[False], runs[True]
+    history = full_metrics["history"]
+    assert full.epoch == 5 and not full_metrics["converged"]
+    assert stopped.epoch == 2 and stopped_metrics["converged"]
+    assert history[0]["loss"] - history[1]["loss"] < history[1]["noise_floor"]  # why epoch 2 was the last
+    assert [h["evaluations"] for h in stopped_metrics["history"]] == [h["evaluations"] for h in history[:2]]
+    assert stopped_metrics["kappa_rel_error"] == pytest.approx(full_metrics["kappa_rel_error"], rel=1e-6)
+    assert stopped_metrics["kappa_rel_error"] < 0.05
+
+
+def test_a_converged_objective_is_skipped_until_it_changes(tmp_path):
+    """HYCO calls `train` once per cycle: an unchanged objective (same windows in another order, same loss
+    weights, same coefficients) after an epoch at the noise floor costs no evaluation; new data do, and the
+    state survives a checkpoint."""
+    model = ToyDiffusion1D()
+    data = noisy_windows(model, 0.05)
+    trainer = PhysicalTrainer(PhysicalTrainerConfig(iterations=10), model, true_coefficients=model.true_coefficients())
+    while not trainer.train(data, 1)["converged"]:
+        assert trainer.epoch < 5
+    coefficients = trainer.coefficients()["kappa"].clone()
+    reordered = [tuple(t.flip(0) for t in data[0])]
+    skipped = trainer.train(reordered, 1)
+    assert skipped["skipped"] and skipped["evaluations"] == 0 and skipped["converged"]
+    assert torch.equal(trainer.coefficients()["kappa"], coefficients)
+    trainer.save(tmp_path / "p.pt")
+    resumed = PhysicalTrainer(PhysicalTrainerConfig(iterations=10), model)
+    resumed.load(tmp_path / "p.pt")
+    assert resumed.train(data, 1)["evaluations"] == 0
+    trainer.loss_weights = (1.0, 0.5)  # other weights: another objective
+    assert trainer.train(data, 1)["evaluations"] > 0
+    assert trainer.train(noisy_windows(model, 0.05, seed=9), 1)["evaluations"] > 0  # other data
+    off = PhysicalTrainer(PhysicalTrainerConfig(iterations=10, early_stop=False), model)
+    off.load(tmp_path / "p.pt")
+    assert off.train(data, 1)["evaluations"] > 0
+
+
+def test_early_stop_leaves_noise_free_fits_running():
+    """Without noise the loss keeps falling by far more than its standard error: nothing is stopped early
+    until the fit is at round-off."""
+    model = ToyDiffusion1D()
+    trainer = PhysicalTrainer(PhysicalTrainerConfig(iterations=3), model, true_coefficients=model.true_coefficients())
+    first = trainer.train(windows(model), 1)
+    assert not first["converged"] and first["iterations"] == 3

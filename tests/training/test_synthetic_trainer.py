@@ -201,3 +201,67 @@ def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
     with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
                                           r"data\.rollout_steps \(2\), got \[1, 4\]$"):
         load("train", [*fake_overrides, "data.rollout_steps=2", "trainer.synthetic.curriculum=[1,4]"])
+
+
+def test_validation_rolls_out_every_simulation_in_one_batch_and_is_not_repeated():
+    traj = shifting_trajectories(5, 4, seed=6)
+    trainer = SyntheticTrainer(config(batch_size=2), small_unet(width=4), progress=False)
+    for p in trainer.model.net.parameters():  # leave the identity start, so the error is not trivial
+        torch.nn.init.normal_(p, std=0.1)
+    trainer.set_validation(traj)
+    batches = []
+    rollout = trainer.model.rollout
+    trainer.model.rollout = lambda state, steps: batches.append(state.shape[0]) or rollout(state, steps)
+    first = trainer.validate()
+    assert batches == [5]  # all 5 simulations at once, not in batch_size (2) pieces
+    with torch.no_grad():  # the pooled observed MSE over every simulation, step and value
+        expected = (rollout(traj[:, 0], 3) - traj[:, 1:]).double().square().mean().item()
+    assert first["val_loss"] == pytest.approx(expected, rel=1e-6)
+    assert trainer.validate() == first and batches == [5]  # same weights, same data: not rolled out again
+    inputs, targets = windows(traj[:, :2], 1)
+    trainer.train([(inputs, targets)], 1)  # one Adam step changes the weights in place, then validates
+    assert batches == [5, 5, 5]  # the training batch, the validation after the epoch
+    assert trainer.validate()["val_loss"] != first["val_loss"] and batches == [5, 5, 5]
+    other = shifting_trajectories(5, 4, seed=7)  # other data, same weights: rolled out
+    trainer.validate(other)
+    assert batches == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("every, validated", [(1, [1, 2, 3]), (2, [2]), ("auto", [1, 2, 3])])
+def test_validate_every_sets_which_epochs_are_validated(every, validated):
+    traj = shifting_trajectories(2, 4)
+    inputs, targets = windows(traj, 1)
+    trainer = SyntheticTrainer(config(validate_every=every), small_unet(), progress=False)
+    trainer.set_validation(shifting_trajectories(2, 4, seed=4))
+    history = trainer.train([(inputs, targets)], 3)["history"]
+    assert [h["epoch"] for h in history if "val_loss" in h] == validated
+    trainer.validate_every = None  # as HYCO sets it for `auto`: only the last epoch of a call that asks
+    history = trainer.train([(inputs, targets)], 2, validate_last=True)["history"]
+    assert [h["epoch"] for h in history if "val_loss" in h] == [5]
+
+
+@pytest.mark.parametrize("variant", [{"memory_budget_gb": 1e-9}, {"memory_budget_gb": 1e-9, "checkpoint_rollout": True},
+                                     {"checkpoint_rollout": True}])
+def test_micro_batches_and_checkpointed_steps_give_the_batch_gradient(variant):
+    """A batch split into micro-batches (here of one sample) or a rollout recomputed step by step in the
+    backward pass gives the whole batch's loss and gradient: terms normalised over the whole batch."""
+    torch.manual_seed(4)
+    inputs, targets = torch.randn(5, 2, GRID, GRID), torch.randn(5, 3, 2, GRID, GRID)
+    masks = (torch.rand(5, 3, 1, GRID, GRID) > 0.4).float()
+    terms = torch.tensor([0, 1, 0, 0, 1])
+    trainers = []
+    for keys in ({}, variant):
+        model = small_unet(seed=2, channels=2, dynamic=(0, 1))
+        for p in model.net.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        trainer = SyntheticTrainer(config(batch_size=5, **keys), model, progress=False)
+        trainer.loss_weights = (0.7, 0.4)
+        trainers.append((trainer, trainer.train([(inputs, targets, masks, terms)], 1)))
+    (whole, whole_metrics), (split, split_metrics) = trainers
+    assert split_metrics["train_loss"] == pytest.approx(whole_metrics["train_loss"], rel=1e-5)
+    for a, b in zip(whole.model.parameters(), split.model.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-7)
+    if "memory_budget_gb" in variant:
+        assert split._micro_batch(inputs, 3) == 1 and whole._micro_batch(inputs, 3) >= 5
+        per_step = split._step_bytes[(tuple(inputs.shape[1:]), inputs.dtype, True)]
+        assert per_step > 2 * inputs[0].numel() * 4  # more than its input and output state

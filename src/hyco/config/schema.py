@@ -22,6 +22,50 @@ def _is_positive(value: float) -> bool:
     return value > 0
 
 
+EXTERNAL_FORMATS = ("auto", "the_well", "pdebench")
+
+
+@dataclass
+class ExternalSplits:
+    """A file of its own for a split (The Well keeps data/train, data/valid, data/test); empty: `path`."""
+
+    train: str = ""
+    val: str = ""
+    test: str = ""
+
+
+@dataclass
+class ExternalDataConfig:
+    """Trajectories made elsewhere (The Well or PDEBench HDF5 layouts), imported instead of simulated.
+
+    See `hyco.data.external`: the file's fields are mapped onto the physics model's channels; its grid, dt and
+    bounds are used where it has them. `path: ""` (the default) simulates the data as usual."""
+
+    path: str = ""  # the file every split takes its trajectories from, in order train, val, test
+    format: str = "auto"  # auto | the_well | pdebench
+    # file field[component] -> physics field[channel], e.g. +data.external.fields={Vx: 'velocity[0]'}; empty: by
+    # name (a physics field takes the file field of its name; a file of one field fills the channels in order)
+    fields: dict[str, str] = field(default_factory=dict)
+    splits: ExternalSplits = field(default_factory=lambda: ExternalSplits())  # a file of its own per split
+    start_frame: int = 0  # the first frame of each trajectory taken
+    frame_stride: int = 1  # every k-th frame from there (dt = k x the file's dt)
+    known_truth: list[str] = field(default_factory=list)  # learned coefficients whose physics.<name>.truth is
+    # the true value of the file's data; the others are reported as unknown (known ones, learn: false, always)
+
+    def __post_init__(self) -> None:
+        require(self.format in EXTERNAL_FORMATS, "data.external.format", f"one of {', '.join(EXTERNAL_FORMATS)}",
+                self.format)
+        require(self.start_frame >= 0, "data.external.start_frame", "an integer >= 0", self.start_frame)
+        require(self.frame_stride >= 1, "data.external.frame_stride", "an integer >= 1", self.frame_stride)
+        for source, target in self.fields.items():
+            require(bool(source) and bool(target), "data.external.fields", "file field: physics field pairs",
+                    f"{source}: {target}")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path or self.splits.train or self.splits.val or self.splits.test)
+
+
 @dataclass
 class DataConfig:
     """How many trajectories to simulate and how they are cut into training windows."""
@@ -40,6 +84,7 @@ class DataConfig:
     completion_every: int = 1
     completion_memory_gb: float = 1.0
     completion_strategy: str = "auto"
+    external: ExternalDataConfig = field(default_factory=ExternalDataConfig)  # data made elsewhere
 
     def __post_init__(self) -> None:
         require(self.num_train >= 1, "data.num_train", "an integer >= 1", self.num_train)
@@ -137,7 +182,12 @@ class SyntheticTrainerConfig:
     grad_clip: float = 1.0  # max gradient norm; 0 disables
     curriculum: list[int] = field(default_factory=list)  # rollout lengths, spread over the whole run
     num_workers: int = 0
-    validate_every: int = 1  # epochs between validation rollouts
+    # epochs between validation rollouts; auto: every epoch of synthetic-only training, once per HYCO cycle
+    # (at its end, where the trust weights need it anyway)
+    validate_every: Any = "auto"
+    # activation memory of one step's rollout: a larger batch runs as micro-batches (the same gradient)
+    memory_budget_gb: float = 0.5
+    checkpoint_rollout: bool = False  # recompute each rollout step in the backward pass: 1 step's activations
 
     def __post_init__(self) -> None:
         p = "trainer.synthetic."
@@ -154,7 +204,10 @@ class SyntheticTrainerConfig:
         require(all(r >= 1 for r in self.curriculum), p + "curriculum", "rollout lengths >= 1",
                 list(self.curriculum))
         require(self.num_workers >= 0, p + "num_workers", "an integer >= 0", self.num_workers)
-        require(self.validate_every >= 1, p + "validate_every", "an integer >= 1", self.validate_every)
+        every = self.validate_every
+        require(every == "auto" or (isinstance(every, int) and not isinstance(every, bool) and every >= 1),
+                p + "validate_every", "auto or an integer >= 1", every)
+        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
 
 
 @dataclass
@@ -173,6 +226,9 @@ class PhysicalTrainerConfig:
     # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
     # states are hidden (observation.states=initial with a sparse observation), else sliding
     windows: str = "auto"
+    # stop at the data's noise floor: an epoch ends when its remaining iterations cannot lower the loss by its
+    # standard error, and a `train` call when a whole epoch did not (hyco.training.physical.noise_floor)
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         p = "trainer.physical."

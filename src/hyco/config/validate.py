@@ -174,6 +174,17 @@ def model_params(section: dict[str, Any], kind: str) -> Any:
     cls = registry.get(name)
     params_cls = getattr(cls, "Params", None)
     rest = {k: v for k, v in section.items() if k != "name"}
+    if kind == "network":  # how the network runs, not what it is: checked and set apart (hyco.networks.runtime)
+        from hyco.networks.runtime import split_section
+
+        rest = split_section(rest)[0]
+    if kind == "physics":  # how batches are run (PhysicalModel.batch_buckets), not what the model is
+        from hyco.physics.base import RUNTIME_KEYS
+
+        for key in RUNTIME_KEYS:
+            if key in rest and not isinstance(rest[key], bool):
+                raise ConfigError(f"physics.{key}", "true or false", rest[key])
+        rest = {k: v for k, v in rest.items() if k not in RUNTIME_KEYS}
     if params_cls is None:
         return cls, rest
     try:

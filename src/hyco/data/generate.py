@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from hyco.config.errors import DataError
 from hyco.config.schema import HycoConfig
+from hyco.data.external import ImportPlan, import_trajectories, physics_config, plan_import
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
 from hyco.utils.paths import write_problem
@@ -67,10 +68,11 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot describe {type(obj).__name__} in a dataset config hash")
 
 
-def hashed_config(cfg: HycoConfig, model: Any) -> dict[str, Any]:
-    """Everything that changes the generated data, and nothing that does not."""
+def hashed_config(cfg: HycoConfig, model: Any, plan: ImportPlan | None = None) -> dict[str, Any]:
+    """Everything that changes the generated data, and nothing that does not. Imported data (`plan`): the
+    sources' digests and the mapping instead of the seed."""
     spec = model.spec() if hasattr(model, "spec") else dict(cfg.physics)
-    return _jsonable({
+    config = {
         "format_version": FORMAT_VERSION,
         "physics": spec,
         "data": {
@@ -81,7 +83,11 @@ def hashed_config(cfg: HycoConfig, model: Any) -> dict[str, Any]:
         },
         "seed": cfg.seed,
         "dtype": cfg.dtype,
-    })
+    }
+    if plan is not None:
+        config["seed"] = None  # nothing is drawn
+        config["external"] = plan.hashed()
+    return _jsonable(config)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -211,7 +217,8 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
     check_observation(cfg.observation, [dataclasses.asdict(f) for f in model.fields], model.spatial_shape,
                       cfg.data.num_frames)
     data_dir = Path(data_dir)
-    config = hashed_config(cfg, model)
+    plan = plan_import(cfg, model, data_dir if data_dir.is_dir() else None) if cfg.data.external.enabled else None
+    config = hashed_config(cfg, model, plan)
     digest = config_hash(config)
     path = dataset_path(cfg, data_dir, digest)
     mode = cfg.data.regenerate
@@ -255,7 +262,10 @@ def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
             log.warning("%s; generating it anew", problem)
         elif problem == "missing":
             log.info("no dataset for config hash %s: %s", digest, _difference_note(cfg, data_dir, path, config))
-        generate_dataset(cfg, model, path, config, digest)
+        if plan is not None:
+            import_dataset(cfg, model, path, config, digest, plan)
+        else:
+            generate_dataset(cfg, model, path, config, digest)
         return path
     finally:
         lock.release()
@@ -289,19 +299,12 @@ def _reuse_read_only(cfg: HycoConfig, model: Any, data_dir: Path, path: Path, di
                     "set data_dir to a writable directory")
 
 
-def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:
-    """Simulate every split in batches of `data.generation_batch` and write them to `path` atomically."""
-    path = Path(path)
-    sizes = {"train": cfg.data.num_train, "val": cfg.data.num_val, "test": cfg.data.num_test}
-    rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
-    num_frames = cfg.data.num_frames
-    batch = min(cfg.data.generation_batch, len(rows))
-    coefficients = model.true_coefficients()
-    fields = [_jsonable(f) for f in model.fields]
-    attrs = {
+def store_attrs(cfg: HycoConfig, model: Any, config: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    """The attributes of a dataset file: what made it, its fields and domain (see `hyco.data.store`)."""
+    return {
         "config_hash": digest,
         "config": dict(config),
-        "field_specs": fields,
+        "field_specs": [_jsonable(f) for f in model.fields],
         "dynamic_channels": [int(c) for c in model.dynamic_channels],
         "bounds": [float(b) for b in model.bounds],
         "dt": float(model.dt),
@@ -312,6 +315,39 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
         "versions": dict(_library_versions()),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def import_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str,
+                   plan: ImportPlan) -> Path:
+    """Write the trajectories of an external file (`data.external`) to `path` atomically; the true
+    coefficients stored are only those known for its data (`plan.truth`)."""
+    started = time.perf_counter()
+    attrs = store_attrs(cfg, model, config, digest)
+    if plan.bounds is not None:
+        attrs["bounds"] = [float(b) for b in plan.bounds]
+    if plan.dt is not None:
+        attrs["dt"] = float(plan.dt)
+    for key, mine in (("bounds", list(model.bounds)), ("dt", model.dt)):
+        if not np.allclose(np.atleast_1d(mine), np.atleast_1d(attrs[key]), rtol=1e-5, atol=0):
+            log.warning("the data's %s is %s, the physics model's %s (its config has no key %r to take the data's)",
+                        key, attrs[key], mine, key)
+    coefficients = {name: value.detach().cpu().numpy() for name, value in model.true_coefficients().items()
+                    if name in plan.truth}
+    import_trajectories(plan, path, model=model, attrs=attrs, coefficients=coefficients,
+                        num_frames=cfg.data.num_frames, window_frames=cfg.data.rollout_steps + 1)
+    log.info("imported %s in %.1f s", path, time.perf_counter() - started)
+    return Path(path)
+
+
+def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:
+    """Simulate every split in batches of `data.generation_batch` and write them to `path` atomically."""
+    path = Path(path)
+    sizes = {"train": cfg.data.num_train, "val": cfg.data.num_val, "test": cfg.data.num_test}
+    rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
+    num_frames = cfg.data.num_frames
+    batch = min(cfg.data.generation_batch, len(rows))
+    coefficients = model.true_coefficients()
+    attrs = store_attrs(cfg, model, config, digest)
     log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
              tuple(model.spatial_shape), batch)
     started = time.perf_counter()
@@ -381,7 +417,7 @@ def generate_task(ctx: Any) -> Path:
     """`hyco generate`: make sure the experiment's dataset exists; log and print its path."""
     from hyco.physics import build_physics
 
-    model = build_physics(dict(ctx.cfg.physics), ctx.device, ctx.dtype)
+    model = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)
     path = ensure_dataset(ctx.cfg, model, ctx.data_dir)
     log.info("dataset: %s", path)
     print(path)

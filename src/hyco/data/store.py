@@ -11,7 +11,9 @@ Layout (readable with plain h5py, see README "Data"):
   ``field_specs`` (JSON), ``dynamic_channels``, ``bounds`` (x first), ``dt``, ``splits``
   (JSON ``{"train": [start, stop], ...}`` sim index ranges), ``channel_mean``/``channel_std`` (of the
   train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), ``complete``, and
-  ``checksums`` written last.
+  ``checksums`` written last; a file imported from data made elsewhere (`hyco.data.external`) also has
+  ``source`` (JSON: the source files, their SHA-256, the field mapping), its ``seeds`` are the
+  trajectories' indices in their source file, and ``coefficients`` holds only the true values known.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under the final name; a reader still checks ``complete`` and the shapes, because a
@@ -59,7 +61,7 @@ COMPLETE = "complete"
 CHECKSUMS = "checksums"
 LIBVER = ("v110", "v110")  # the oldest HDF5 file format whose metadata blocks all carry checksums
 CHUNK_TARGET_BYTES = 1 << 20  # ~1 MiB chunks: a few frames each, read in one call
-JSON_ATTRS = ("config", "field_specs", "splits", "physics", "versions")
+JSON_ATTRS = ("config", "field_specs", "splits", "physics", "versions", "source")
 # what h5py raises for a damaged chunk, index or heap (besides OSError, the usual one)
 H5_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, IndexError)
 
@@ -387,6 +389,11 @@ class TrajectoryStore:
     def channel_std(self) -> torch.Tensor:
         """Per-channel standard deviation of the train split (the scale of observation noise)."""
         return torch.as_tensor(np.atleast_1d(self.attrs["channel_std"]), dtype=torch.float32)
+
+    @property
+    def coefficient_names(self) -> list[str]:
+        """The coefficients whose true value the file records (imported data: only those known)."""
+        return sorted(self._file()[COEFFICIENTS])
 
     @property
     def true_coefficients(self) -> dict[str, torch.Tensor]:

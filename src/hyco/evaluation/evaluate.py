@@ -88,10 +88,14 @@ def _coefficient_report(exp: Experiment, trainer, observed_region: torch.Tensor)
     """Errors of every coefficient against the truth (inside/outside the observed region for fields), the
     learned numbers' error for parametric ones, and which coefficients were known (never learned)."""
     coefficients = trainer.coefficients()
-    report = coefficient_errors(coefficients, exp.physics.true_coefficients(), observed_region)
+    known_truth = exp.true_coefficients()
+    report = coefficient_errors(coefficients, known_truth, observed_region)
+    report.update({name: {"rel_error": None, "truth": "unknown"} for name in coefficients if name not in known_truth})
     if hasattr(exp.physics, "parameter_values"):
         truth = exp.physics.true_parameters()
         for name, numbers in exp.physics.parameter_values(trainer.raw).items():
+            if name not in known_truth:
+                continue
             errors = parameter_error(numbers, truth[name])
             report[name].update({"parameter_rel_error": errors["rel_error"], "parameter_groups": errors["groups"],
                                  "parameters": {g: v.detach().cpu().reshape(-1).tolist() for g, v in numbers.items()},
@@ -111,7 +115,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     steps = truth.shape[1] - 1
     dynamic = exp.physics.dynamic_channels
     target = select_channels(truth[:, 1:], dynamic)
-    true_coefficients = exp.physics.true_coefficients()
+    true_coefficients = exp.true_coefficients()  # data made elsewhere: only those known
     fields = [dataclasses.asdict(f) for f in exp.physics.fields]
     observation = Observation.from_store(cfg.observation, exp.store)
     observed_region = observation.frame_masks[1:].amax(dim=(0, 1)).bool()  # [*space]: observed in some frame
@@ -148,7 +152,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         kept[key] = prediction[sim]
         log.info("%s: rel. L2 %s, corr. time %.1f steps%s", key, _fmt(entry["rollout"]["rel_l2"]),
                  summary["corr_time"],
-                 "".join(f", {n} error {e['rel_error']:.3g}" for n, e in entry.get("coefficients", {}).items()))
+                 "".join(f", {n} error {_fmt(e['rel_error']) if e.get('truth') != 'unknown' else 'unknown'}"
+                         for n, e in entry.get("coefficients", {}).items()))
     if not runs:
         raise DataError(f"{ctx.run_dir}: no trained model found (expected physical/, synthetic/ or hyco/ from "
                         "`hyco train`); set output_dir to a run directory")
@@ -160,6 +165,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "dt": exp.physics.dt,
         "dataset": str(exp.dataset_path),
         "true_coefficients": {k: v.cpu().tolist() for k, v in true_coefficients.items()},
+        "unknown_coefficients": [s.name for s in exp.physics.coefficient_specs if s.name not in true_coefficients],
         "initial_coefficients": {k: v.cpu().tolist() for k, v in exp.physics.initial_guess().items()},
         "learned_coefficients": learned,
         "observation": _observation_summary(cfg.observation, observation, observed_region),

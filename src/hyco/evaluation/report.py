@@ -65,7 +65,7 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
             errors = run.get("coefficients", {}).get(name, {})
             if name in parametric:
                 row.append(_fmt(errors.get("parameter_rel_error", "–")))
-            row.append(_fmt(errors.get("rel_error", "–")))
+            row.append("unknown" if errors.get("truth") == "unknown" else _fmt(errors.get("rel_error", "–")))
             if name in regional:
                 row += [_fmt(errors.get(k, "–") if errors.get(k) is not None else "–")
                         for k in ("rel_error_observed", "rel_error_unobserved")]

@@ -236,6 +236,10 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
     known = known_coefficients(metrics)
     if known:
         lines.append(f"Known coefficients (given, never learned): {', '.join(known)}.")
+    unknown = [n for n in metrics.get("unknown_coefficients", []) if n not in known]
+    if unknown:
+        lines.append(f"True value unknown (data made elsewhere; data.external.known_truth names those known): "
+                     f"{', '.join(unknown)}.")
     for name in metrics.get("true_coefficients", {}):
         if name in known:
             continue

@@ -15,6 +15,8 @@ from hyco.registry import NETWORKS
 class ConvNet(nn.Module):
     """`depth` hidden conv layers of `width` channels, then a 1x1 projection."""
 
+    channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
+
     @dataclass
     class Params(CommonParams):
         depth: int = 3  # hidden conv layers

@@ -29,6 +29,8 @@ class ResidualBlock(nn.Module):
 class ResNet(nn.Module):
     """Lift to `width` channels, `depth` residual blocks, project to the output channels."""
 
+    channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
+
     @dataclass
     class Params(CommonParams):
         depth: int = 4  # residual blocks

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hyco.networks.runtime import CompiledNetwork, RuntimeOptions, memory_format, split_section
 from hyco.networks.stats import identity_stats
 
 
@@ -32,7 +33,7 @@ class Surrogate(nn.Module):
 
     def __init__(self, net: nn.Module, num_channels: int, dynamic_channels: Sequence[int], ndim: int,
                  residual: bool = True, stats: Mapping[str, torch.Tensor] | None = None,
-                 config: Mapping[str, Any] | None = None):
+                 config: Mapping[str, Any] | None = None, runtime: RuntimeOptions | None = None):
         super().__init__()
         dynamic = [int(c) for c in dynamic_channels]
         if not dynamic or sorted(set(dynamic)) != dynamic or dynamic[0] < 0 or dynamic[-1] >= num_channels:
@@ -48,6 +49,47 @@ class Surrogate(nn.Module):
                                             "ndim": ndim, "residual": residual}
         self.register_buffer("dynamic_index", torch.tensor(dynamic, dtype=torch.long), persistent=False)
         self.set_stats(stats or identity_stats(num_channels, len(dynamic)))
+        self.set_runtime(runtime or RuntimeOptions())
+
+    # --- how the network runs (hyco.networks.runtime): speed, not the function computed -----------------
+    def set_runtime(self, runtime: RuntimeOptions) -> None:
+        """Apply `network.compile / channels_last / autocast / periodic_pad` (see RuntimeOptions)."""
+        from hyco.networks.layers import PERIODIC_CONVS
+
+        self.runtime = runtime
+        self._compiled: dict[str, CompiledNetwork] = {}
+        for module in self.net.modules():
+            if isinstance(module, PERIODIC_CONVS):
+                module.fold_backward = runtime.periodic_pad == "fold"
+        channels_last = runtime.uses_channels_last(self.ndim, self.net)
+        self.net.to(memory_format=memory_format(self.ndim) if channels_last else torch.contiguous_format)
+
+    def grad_scaling(self, device: torch.device) -> bool:
+        """Whether training needs a gradient scaler (fp16 autocast: small gradients would underflow)."""
+        return self.runtime.autocast_dtype(torch.device(device)) == torch.float16
+
+    def _run_net(self, x: torch.Tensor) -> torch.Tensor:
+        runtime = self.runtime
+        if runtime.uses_channels_last(self.ndim, self.net):
+            x = x.contiguous(memory_format=memory_format(self.ndim))
+        net = self.net
+        if runtime.compiles(x.device):
+            net = self._compiled.setdefault("net", CompiledNetwork(self.net))
+        dtype = runtime.autocast_dtype(x.device)
+        if dtype is None:
+            out = net(x)
+        else:
+            with torch.autocast(x.device.type, dtype=dtype):
+                out = net(x)
+            out = out.to(x.dtype)
+        return out.contiguous()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies (e.g. the frozen predictors of hyco.training.predictors) do not share or copy the compiled
+        code: they compile again if they are trained, else run eagerly."""
+        state = dict(self.__dict__)
+        state["_compiled"] = {}
+        return state
 
     def set_stats(self, stats: Mapping[str, torch.Tensor]) -> None:
         """Install normalisation statistics (see `hyco.networks.stats.compute_stats`)."""
@@ -79,7 +121,7 @@ class Surrogate(nn.Module):
         if state.dim() != self.ndim + 2 or state.shape[1] != self.num_channels:
             raise ValueError(f"state: expected [B, {self.num_channels}, <{self.ndim} spatial dims>], "
                              f"got shape {tuple(state.shape)}")
-        out = self.net((state - self.mean) / self.std)
+        out = self._run_net((state - self.mean) / self.std)
         current = state.index_select(1, self.dynamic_index)
         if self.residual:
             dynamic = current + out * self.delta_std + self.delta_mean
@@ -106,14 +148,16 @@ def build_network(section: Mapping[str, Any], in_channels: int, dynamic_channels
     """Surrogate from the `network` config section (`name` + the network's `Params` keys).
 
     `in_channels` is the full state's channel count (static channels included); the network predicts
-    only `dynamic_channels`. Raises ConfigError naming the key on a bad section.
+    only `dynamic_channels`. The runtime keys (hyco.networks.runtime) are applied but not part of the
+    architecture's config or fingerprint. Raises ConfigError naming the key on a bad section.
     """
     from hyco.config.validate import model_params
 
-    cls, params = model_params(dict(section), "network")
+    section, runtime = split_section(dict(section))
+    cls, params = model_params(section, "network")
     dynamic = list(dynamic_channels)
     net = cls(params, in_channels, len(dynamic), ndim)
     params_dict = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
     residual = bool(params_dict.get("residual", True))
     config = {"name": section["name"], "params": params_dict}
-    return Surrogate(net, in_channels, dynamic, ndim, residual=residual, stats=stats, config=config)
+    return Surrogate(net, in_channels, dynamic, ndim, residual=residual, stats=stats, config=config, runtime=runtime)

@@ -17,6 +17,8 @@ from hyco.registry import NETWORKS
 class UNet(nn.Module):
     """Encoder of `depth` stride-2 levels (channels doubling), decoder with skip connections."""
 
+    channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
+
     @dataclass
     class Params(CommonParams):
         blocks: int = 2  # conv blocks per level

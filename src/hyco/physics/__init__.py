@@ -6,7 +6,7 @@ import torch
 from phiml.backend import set_global_default_backend
 from phiml.backend.torch import TORCH
 
-from hyco.physics.base import FieldSpec, PhysicalModel
+from hyco.physics.base import RUNTIME_KEYS, FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.warnings import silence_library_warnings
 
@@ -24,7 +24,11 @@ def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torc
     from hyco.config.validate import model_params
 
     cls, params = model_params(dict(section), "physics")
-    return cls(params, device=device, dtype=dtype)
+    model = cls(params, device=device, dtype=dtype)
+    for key in RUNTIME_KEYS:  # run-time choices, not part of the model's params or its dataset's hash
+        if key in section:
+            setattr(model, key, bool(section[key]))
+    return model
 
 
 def shipped_config(name: str) -> dict:

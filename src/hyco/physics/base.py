@@ -45,6 +45,7 @@ from hyco.physics.initial import generator
 from hyco.physics.parametric import ParametricCoefficient
 
 GRIDS = ("centered", "staggered")
+RUNTIME_KEYS = ("batch_buckets",)  # `physics.<key>` that set how the model runs, outside its Params and data hash
 CPU = torch.device("cpu")
 
 
@@ -74,6 +75,13 @@ class PhysicalModel:
     # faster than linearly with the traced graph -- measured for Gray-Scott at 32x32: 3 s for 10 substeps,
     # 100 s for 50, 12 min for 100 -- while running a frame as several calls costs next to nothing.
     max_substeps_per_call: int = 16
+    # Shape-stable traces: PhiML traces the compiled frame once per batch size (and grad flag), and a trace costs
+    # 0.5-1 s for Burgers at 64x64, ~10 s for a reaction-diffusion model. A run meets many batch sizes
+    # (validation, completion, generated chunks and their remainders, objectives), so a batch runs as calls of
+    # `max_batch_per_call` samples and one last call padded up to the next power of two (padding repeats the
+    # last sample; its frames are dropped): at most log2(max_batch_per_call) + 1 sizes are traced per run.
+    batch_buckets: bool = True
+    max_batch_per_call: int = 32
 
     def __init__(self, params=None, device: torch.device | str = CPU,
                  dtype: torch.dtype | str = torch.float32):
@@ -331,6 +339,17 @@ class PhysicalModel:
             self._compiled[key] = math.jit_compile(advance)
         return self._compiled[key]
 
+    def batch_pieces(self, size: int) -> list[tuple[int, int, int]]:
+        """How a batch of `size` runs (see `batch_buckets`): `(start, stop, padded size)` per compiled call."""
+        if not self.batch_buckets or size <= 0:
+            return [(0, size, size)]
+        limit = max(1, int(self.max_batch_per_call))
+        pieces = [(start, start + limit, limit) for start in range(0, size - size % limit, limit)]
+        rest = size % limit
+        if rest:
+            pieces.append((size - rest, size, min(limit, 1 << (rest - 1).bit_length())))
+        return pieces
+
     def rollout(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
         """Frames t+1..t+steps of `state` [B, C, *space] as [B, steps, C, *space]; differentiable."""
         expected = (self.num_channels, *self.spatial_shape)
@@ -341,6 +360,19 @@ class PhysicalModel:
             raise ValueError(f"steps: expected an integer >= 0, got {steps}")
         if int(steps) == 0:
             return state.new_zeros(state.shape[0], 0, *state.shape[1:])
+        pieces = self.batch_pieces(state.shape[0])
+        if len(pieces) == 1 and pieces[0][2] == state.shape[0]:
+            return self._rollout_batch(state, coefficients, steps)
+        outputs = []
+        for start, stop, size in pieces:
+            part = state[start:stop]
+            if size > stop - start:  # pad with copies of the last sample: a traced size, frames dropped below
+                part = torch.cat([part, part[-1:].expand(size - (stop - start), *part.shape[1:])])
+            outputs.append(self._rollout_batch(part, coefficients, steps)[: stop - start])
+        return torch.cat(outputs)
+
+    def _rollout_batch(self, state: torch.Tensor, coefficients: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
+        """`rollout` of one compiled batch (`state` already checked, on the model's device and dtype)."""
         unknown = sorted(set(coefficients) - {s.name for s in self.coefficient_specs})
         if unknown:
             raise ValueError(f"unknown coefficient(s) {unknown}; expected {[c.name for c in self.coefficient_specs]}")

@@ -102,6 +102,8 @@ class HybridTrainer:
         self.completion = completion  # StateCompletion of the real windows, or None
         self.physical_best_path = Path(physical_best_path) if physical_best_path is not None else None
         self.real_physical = None
+        if getattr(synthetic_trainer.config, "validate_every", None) == "auto":
+            synthetic_trainer.validate_every = None  # once per cycle, at its end (validate_last)
         self.cycle = 0
         self.warm_started = False
         self.errors: dict[str, float] | None = None  # observed-validation errors of the models as they are now
@@ -158,9 +160,9 @@ class HybridTrainer:
         log.info("cycle %d/%d: %d real windows, generating %d (alpha %.3g) per model, storage %s",
                  cycle + 1, cfg.cycles, num_real, count, cfg.alpha, strategy)
 
-        def timed(name: str, fn, *args):
+        def timed(name: str, fn, *args, **kwargs):
             start = time.perf_counter()
-            out = fn(*args)
+            out = fn(*args, **kwargs)
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
             return out
 
@@ -229,7 +231,7 @@ class HybridTrainer:
             self.synthetic.loss_weights = weights
             data = generated if weights[0] == 0 else AugmentedDataset(real, generated)
             out = timed("synthetic_training", self.synthetic.train, self._loader(data, "synthetic", cycle),
-                        cfg.synthetic_epochs_per_cycle)
+                        cfg.synthetic_epochs_per_cycle, validate_last=True)
         else:
             if not cfg.physical_epochs_per_cycle:
                 return {}

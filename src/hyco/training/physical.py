@@ -7,6 +7,7 @@ model's unconstrained raw parameters (`model.encode`/`decode`), so every step st
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -73,6 +74,10 @@ class PhysicalTrainer:
         self.rejected_steps = 0
         self.history: list[dict[str, Any]] = []
         self._last_iterations = self._last_evaluations = 0  # of the last epoch's optimiser run
+        self._moments: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # of the last objective
+        self._epoch_start = self._epoch_floor = math.nan  # the last epoch's first loss, the floor at its end
+        self.converged = False  # the last epoch ended at the noise floor (trainer.physical.early_stop)
+        self._converged_on: tuple | None = None  # (objective's fingerprint, loss weights, coefficients) then
         self._adam = (torch.optim.Adam([self.raw[n] for n in self.learnable], lr=config.lr)
                       if config.optimizer == "adam" and self.learnable else None)
         self.run_log = RunLog(run_dir, "physical")
@@ -106,14 +111,18 @@ class PhysicalTrainer:
         the real data next to R-step windows of the partner's predictions. The terms are pooled over the
         groups before they are weighted, so each is still the mean over its own values."""
         coefficients = self.model.decode(raw)
-        sums = counts = None
+        sums = counts = fourth = None
         for group in groups:
             inputs, targets = group[0], group[1]
             mask = dynamic_mask(group[2], self.dynamic) if len(group) > 2 else None
             terms = group[3] if len(group) > 3 else None
             prediction = self.model.rollout(inputs, coefficients, targets.shape[1]).index_select(2, self.dynamic)
-            s, c = term_sums(prediction, targets.index_select(2, self.dynamic), mask, terms)
-            sums, counts = (s, c) if sums is None else (sums + s, counts + c)
+            target = targets.index_select(2, self.dynamic)
+            s, c = term_sums(prediction, target, mask, terms)
+            with torch.no_grad():  # sums of the squared errors' squares: the spread of the loss (noise_floor)
+                f = term_sums((prediction.detach() - target) ** 2, torch.zeros_like(target), mask, terms)[0]
+            sums, counts, fourth = (s, c, f) if sums is None else (sums + s, counts + c, fourth + f)
+        self._moments = (sums.detach(), fourth, counts.detach())
         loss = weighted_loss(sums, counts, self.loss_weights)
         if self.config.smoothness > 0:
             loss = loss + self.config.smoothness * self._smoothness(raw)
@@ -153,6 +162,23 @@ class PhysicalTrainer:
                 for axis in range(value.ndim):
                     total = total + (torch.roll(value, -1, axis) - value).pow(2).mean()
         return total
+
+    def noise_floor(self) -> float:
+        """The standard error of the loss last evaluated: how much of a change in it the data can resolve.
+
+        Each term's mean over its values has the standard error sqrt(var / n) of the squared errors it
+        averages; the weighted loss adds them in quadrature. On noisy data the loss levels off at the noise
+        variance and its changes sink below this floor: further iterations then fit the noise, not the
+        coefficients (the rule of `trainer.physical.early_stop`)."""
+        if self._moments is None:
+            return 0.0
+        sums, fourth, counts = (t.double().cpu() for t in self._moments)
+        n = counts.clamp_min(1.0)
+        mean = sums / n
+        variance = (fourth / n - mean**2).clamp_min(0.0)
+        weights = torch.tensor(self.loss_weights, dtype=torch.float64)
+        present = (counts > 0).double()
+        return float(torch.sqrt((present * weights**2 * variance / n).sum()))
 
     def _gather(self, data_source: Iterable) -> list[tuple[torch.Tensor, ...]]:
         """This epoch's objective: batches from the source, grouped by rollout length and concatenated, up to
@@ -198,12 +224,31 @@ class PhysicalTrainer:
     def train(self, data_source: Iterable, num_epochs: int) -> dict[str, Any]:
         """Run `num_epochs` epochs; returns the last epoch's metrics (plus the per-epoch history)."""
         epochs: list[dict[str, Any]] = []
+        self.converged = False
         for _ in range(num_epochs):
+            if self.converged:
+                break
             start = time.perf_counter()
             groups = self._gather(data_source)
             if not groups:
                 raise DataError("physical trainer: the data source yielded no batch")
             rejected_before = self.rejected_steps
+            self._epoch_start = self._epoch_floor = math.nan
+            fingerprint = _fingerprint(groups) if self.config.early_stop else None
+            if self._same_converged_objective(fingerprint):
+                self.epoch += 1
+                metrics = {"epoch": self.epoch, "loss": self.history[-1]["loss"], "skipped": True,
+                           "windows": sum(int(g[0].shape[0]) for g in groups), "rejected_steps": 0,
+                           "iterations": 0, "evaluations": 0, "seconds": time.perf_counter() - start,
+                           "noise_floor": self.history[-1].get("noise_floor")}
+                log.info("physical epoch %d skipped: the same objective, from the same coefficients, as an epoch "
+                         "that ended at its noise floor (trainer.physical.early_stop)", self.epoch)
+                self.converged = True
+                metrics.update(self._coefficient_metrics())
+                self.history.append(metrics)
+                self.run_log.write(metrics)
+                epochs.append(metrics)
+                break
             if not self.learnable:  # every coefficient is known: nothing to fit, report the loss
                 with torch.no_grad():
                     loss = float(self._objective(self.raw, groups))
@@ -217,6 +262,7 @@ class PhysicalTrainer:
                        "rejected_steps": self.rejected_steps - rejected_before,
                        "iterations": self._last_iterations, "evaluations": self._last_evaluations,
                        "seconds": time.perf_counter() - start}
+            self._check_converged(loss, metrics, fingerprint)
             metrics.update(self._coefficient_metrics())
             self.history.append(metrics)
             self.run_log.write(metrics)
@@ -225,7 +271,33 @@ class PhysicalTrainer:
             epochs.append(metrics)
         result = dict(epochs[-1]) if epochs else {"epoch": self.epoch}
         result["history"] = epochs
+        result["converged"] = self.converged
         return result
+
+    def _check_converged(self, loss: float, metrics: dict[str, Any], fingerprint: str | None) -> None:
+        """The rule of `trainer.physical.early_stop`: an epoch whose loss fell by less than the noise floor
+        (`noise_floor`, at the epoch's end) found nothing the data can resolve, and another epoch on the same
+        objective from the same coefficients would not either. The rest of this `train` call is skipped, and
+        a later epoch is skipped as long as its objective (the same windows, loss weights and coefficients)
+        is that one: e.g. the next HYCO cycle's, when every value is observed (no partner windows)."""
+        improvement = self._epoch_start - loss
+        metrics["noise_floor"] = self._epoch_floor
+        self._converged_on = None
+        if not self.config.early_stop or not self.learnable or not math.isfinite(improvement):
+            return
+        if improvement < self._epoch_floor:
+            self.converged = True
+            self._converged_on = (fingerprint, tuple(self.loss_weights), _versions(self.raw))
+            log.info("physical epoch %d: the loss fell by %.3g, less than its noise floor %.3g (standard error of "
+                     "the loss over the observed values): no further epochs on this objective "
+                     "(trainer.physical.early_stop)", self.epoch, improvement, self._epoch_floor)
+
+    def _same_converged_objective(self, fingerprint: str | None) -> bool:
+        if self._converged_on is None or fingerprint is None:
+            return False
+        then, weights, tensors = self._converged_on
+        unchanged = [(n, t, v) for n, t, v in tensors if self.raw.get(n) is t and t._version == v]
+        return then == fingerprint and weights == tuple(self.loss_weights) and len(unchanged) == len(self.raw)
 
     def _coefficient_metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -282,7 +354,7 @@ class PhysicalTrainer:
                 if not math.isfinite(value):
                     raise DataError("physical trainer: the loss is not finite at the current coefficients")
                 best["scale"] = 1.0 / max(value, 1e-30)
-                best["loss"] = value
+                best["loss"], best["start"], best["floor"] = value, value, self.noise_floor()
                 if value <= floor:
                     raise _Converged
             scale = best["scale"]
@@ -296,7 +368,7 @@ class PhysicalTrainer:
                 self.rejected_steps += 1
                 return _REJECTED_LOSS, np.zeros_like(x)
             if value < best["loss"]:
-                best["loss"], best["x"] = value, x.copy()
+                best["loss"], best["x"], best["floor"] = value, x.copy(), self.noise_floor()
             return value * scale, grad * scale
 
         try:
@@ -307,7 +379,9 @@ class PhysicalTrainer:
         except _Converged:
             log.debug("physical: loss %.3g is at round-off level, nothing left to fit", best["loss"])
             self._last_iterations = 0
+            best["floor"] = self.noise_floor()
         self._last_evaluations = evaluations[0]
+        self._epoch_start, self._epoch_floor = best["start"], best["floor"]
         final = unflatten(best["x"])
         for name in self.learnable:
             self.raw[name] = final[name].detach().clone().requires_grad_(True)
@@ -335,13 +409,15 @@ class PhysicalTrainer:
         assert self._adam is not None
         last_good = {n: self.raw[n].detach().clone() for n in self.learnable}
         loss_value = math.nan
+        start = math.nan
         for _ in range(self.config.iterations):
             self._adam.zero_grad(set_to_none=True)
             loss = self._objective(self.raw, batch)
             if not torch.isfinite(loss):
                 self._reject(last_good)
                 continue
-            loss_value = float(loss.detach())
+            loss_value = float(loss.detach())  # Adam's steps need not lower the loss: only the epoch rule applies
+            start = loss_value if math.isnan(start) else start
             last_good = {n: self.raw[n].detach().clone() for n in self.learnable}
             loss.backward()
             self._adam.step()
@@ -350,6 +426,7 @@ class PhysicalTrainer:
         with torch.no_grad():
             final = float(self._objective(self.raw, batch))
         self._last_iterations, self._last_evaluations = self.config.iterations, self.config.iterations + 1
+        self._epoch_start, self._epoch_floor = start, self.noise_floor()
         if not math.isfinite(final):
             self._reject(last_good)
             return loss_value
@@ -376,6 +453,10 @@ class PhysicalTrainer:
             "epoch": self.epoch,
             "rejected_steps": self.rejected_steps,
             "history": self.history,
+            # the objective the coefficients as saved have converged on (trainer.physical.early_stop), if any
+            "converged_on": (list(self._converged_on[:2]) if self._converged_on is not None
+                             and all(self.raw.get(n) is t and t._version == v for n, t, v in self._converged_on[2])
+                             else None),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str = "checkpoint") -> None:
@@ -393,6 +474,8 @@ class PhysicalTrainer:
         self.epoch = int(state["epoch"])
         self.rejected_steps = int(state["rejected_steps"])
         self.history = list(state["history"])
+        converged = state.get("converged_on")
+        self._converged_on = None if converged is None else (converged[0], tuple(converged[1]), _versions(self.raw))
         self.run_log.truncate_after(self.epoch)
 
     def save(self, path: str | Path) -> Path:
@@ -413,6 +496,27 @@ def better_within_noise(loss: float, loss_se: float, best_loss: float) -> bool:
     less than the loss's standard error (a difference that is only noise goes to the more trained model).
     Compared with the lowest loss seen, so small drifts cannot add up."""
     return loss <= best_loss + loss_se
+
+
+def _fingerprint(groups: list[tuple[torch.Tensor, ...]]) -> str:
+    """What the objective is, whatever order its windows come in: a hash of, per group, the sorted per-window
+    sums of every tensor (inputs, targets, masks, terms) and of the targets' squares."""
+    digest = hashlib.sha256()
+    parts = []
+    for group in groups:
+        columns = [t.detach().reshape(t.shape[0], -1).double().sum(dim=1) for t in group]
+        columns.append(group[1].detach().reshape(group[1].shape[0], -1).double().square().sum(dim=1))
+        rows = torch.stack(columns, dim=1).cpu()
+        order = sorted(range(rows.shape[0]), key=lambda i: tuple(rows[i].tolist()))
+        parts.append(repr(tuple(group[1].shape[1:])).encode() + rows[order].numpy().tobytes())
+    for part in sorted(parts):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _versions(raw: dict[str, torch.Tensor]) -> tuple:
+    """Each coefficient tensor with its count of in-place writes: the same tensor, the same count = unchanged."""
+    return tuple((name, t, t._version) for name, t in sorted(raw.items()))
 
 
 class _Converged(Exception):

@@ -98,6 +98,10 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
             best = min(best, result["val_loss"])
             trainer.save(checkpoint)
             summary(trainer.epoch)
+            if metrics.get("converged") and completion is None:  # the same objective again would not move either
+                log.info("physical training stopped after epoch %d of %d at the noise floor", trainer.epoch,
+                         config.epochs)
+                break
     finally:
         if completion is not None:
             completion.close()

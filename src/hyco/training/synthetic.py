@@ -24,7 +24,7 @@ from hyco.config.schema import SyntheticTrainerConfig
 from hyco.networks.surrogate import Surrogate
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
-from hyco.training.loss import dynamic_mask, hyco_loss, term_sums
+from hyco.training.loss import dynamic_mask, term_sums, weighted_loss
 from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BEST = "best.pt"
 LAST = "last.pt"
+_VALIDATION_CHUNK = 64  # validation simulations rolled out together (no autograd: a few states per simulation)
 
 
 def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
@@ -46,23 +47,45 @@ def frames_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor
                 dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
                 weights: Sequence[float] | None = None) -> torch.Tensor:
     """`hyco_loss` of predicted frames `[B, S, C, *s]` against the first S targets, dynamic channels only."""
+    return weighted_loss(*frames_sums(frames, targets, masks, dynamic_channels, terms), weights)
+
+
+def frames_sums(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`term_sums` (per loss term: summed squared errors, values counted) of `frames_loss`."""
     dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
     steps = frames.shape[1]
     mask = None if masks is None else dynamic_mask(masks[:, :steps] if masks.shape[1] > 1 else masks, dynamic)
-    return hyco_loss(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms,
-                     weights)
+    return term_sums(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms)
 
 
 class RolloutModule(nn.Module):
     """The whole R-step rollout as ONE forward call, so DistributedDataParallel sees one forward per
-    backward (its gradient hooks then fire once per parameter however many steps are taken)."""
+    backward (its gradient hooks then fire once per parameter however many steps are taken).
 
-    def __init__(self, surrogate: Surrogate):
+    With `checkpoint_steps` every step but the last keeps only its input state for the backward pass and
+    runs again there (torch.utils.checkpoint): the activations of one step are held instead of R, for
+    about R-1 extra forward passes."""
+
+    def __init__(self, surrogate: Surrogate, checkpoint_steps: bool = False):
         super().__init__()
         self.surrogate = surrogate
+        self.checkpoint_steps = checkpoint_steps
 
     def forward(self, state: torch.Tensor, steps: int) -> torch.Tensor:
-        return self.surrogate.rollout(state, steps)
+        if not (self.checkpoint_steps and torch.is_grad_enabled() and steps > 1):
+            return self.surrogate.rollout(state, steps)
+        from torch.utils.checkpoint import checkpoint
+
+        frames = []
+        for step in range(steps):
+            if step < steps - 1:
+                state = checkpoint(self.surrogate, state, use_reentrant=False)
+            else:
+                state = self.surrogate(state)
+            frames.append(state)
+        return torch.stack(frames, dim=1)
 
 
 def relative_l2(prediction: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,7 +113,9 @@ class SyntheticTrainer:
         self.device = torch.device(device)
         self.process = process_info()
         self.model = model.to(self.device)
-        self._train_model = wrap_model(RolloutModule(self.model), self.device, self.process)
+        self._checkpoint_steps = bool(getattr(config, "checkpoint_rollout", False))
+        self._train_model = wrap_model(RolloutModule(self.model, self._checkpoint_steps), self.device, self.process)
+        self._step_bytes: dict[tuple, int] = {}  # autograd bytes one sample's network step keeps, by state shape
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.progress = progress
         self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
@@ -98,9 +123,14 @@ class SyntheticTrainer:
         self.best_val_loss = math.inf
         self.loss_weights: tuple[float, float] = (1.0, 1.0)  # (data, interaction): see hyco.training.loss
         self._validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        # epochs between validations; None: only at the end of a `train` call that asks for it (HYCO's cycles)
+        self.validate_every: int | None = 1 if config.validate_every == "auto" else int(config.validate_every)
+        self._validated: tuple[tuple, tuple, dict[str, Any]] | None = None  # (weights' versions, data, result)
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
+        # fp16 autocast (network.autocast on CUDA) needs loss scaling, or small gradients underflow to zero
+        self._scaler = torch.amp.GradScaler(self.device.type) if model.grad_scaling(self.device) else None
         self._schedule = EpochSchedule(config.scheduler, self.total_epochs, config.step_size, config.gamma)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
 
@@ -142,9 +172,10 @@ class SyntheticTrainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # --- training ---------------------------------------------------------------------------------
-    def train(self, data_source: Iterable, num_epochs: int) -> dict[str, Any]:
+    def train(self, data_source: Iterable, num_epochs: int, *, validate_last: bool = False) -> dict[str, Any]:
         """Train `num_epochs` more epochs on `data_source`, any re-iterable of batches
-        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Returns metrics of the
+        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Validates after every
+        `validate_every` epochs and, with `validate_last`, after the last one. Returns metrics of the
         last epoch plus `history` (one record per epoch)."""
         history: list[dict[str, Any]] = []
         if self.epoch + num_epochs > self.total_epochs and num_epochs > 0 and "plan" not in self._warned:
@@ -153,9 +184,10 @@ class SyntheticTrainer:
                         "final values; call set_plan() to plan a longer run", self.total_epochs,
                         self.epoch + num_epochs)
         epochs = tqdm(range(num_epochs), desc="synthetic", unit="epoch", disable=self._bars_disabled(), leave=False)
-        for _ in epochs:
+        for index in epochs:
             record = self._train_epoch(data_source)
-            if self._validation is not None and self.epoch % self.config.validate_every == 0:
+            due = self.validate_every is not None and self.epoch % self.validate_every == 0
+            if self._validation is not None and (due or (validate_last and index == num_epochs - 1)):
                 record |= self._validate_and_keep_best()
             self._run_log.write(record)  # before the checkpoint: a kill between them leaves the log ahead,
             self._write_checkpoint(LAST)  # which resume truncates (hyco.training.run_log)
@@ -189,12 +221,9 @@ class SyntheticTrainer:
                 self._warned.add("curriculum")
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
-            loss = frames_loss(self._train_model(inputs, used_steps), targets, masks, dynamic, terms, self.loss_weights)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
+            loss = self._accumulate(inputs, targets, masks, terms, dynamic, used_steps)
+            self._step(loss)
             loss_sum += loss.detach() * inputs.shape[0]
             samples += inputs.shape[0]
         bar.close()
@@ -211,6 +240,55 @@ class SyntheticTrainer:
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
+
+    def _accumulate(self, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
+                    terms: torch.Tensor | None, dynamic: torch.Tensor, steps: int) -> torch.Tensor:
+        """Forward and backward of one batch's loss, in micro-batches when its rollout would keep more
+        activation memory than `memory_budget_gb`: each term is still normalised by its count over the whole
+        batch, so the accumulated gradient is the batch's (GroupNorm works per sample)."""
+        size = self._micro_batch(inputs, steps)
+        if size >= inputs.shape[0]:
+            loss = frames_loss(self._train_model(inputs, steps), targets, masks, dynamic, terms, self.loss_weights)
+            self._backward(loss)
+            return loss.detach()
+        rows = torch.arange(inputs.shape[0], device=inputs.device).split(size)
+        pick = [(lambda t, r=r: None if t is None else (t if t.shape[0] == 1 else t[r])) for r in rows]
+        with torch.no_grad():  # the batch's counts per term first: masks and terms only
+            counts = sum(frames_sums(targets[r, :steps], targets[r], p(masks), dynamic, p(terms))[1]
+                         for r, p in zip(rows, pick))
+        total = torch.zeros((), dtype=targets.dtype, device=targets.device)
+        for r, p in zip(rows, pick):
+            sums, _ = frames_sums(self._train_model(inputs[r], steps), targets[r], p(masks), dynamic, p(terms))
+            loss = weighted_loss(sums, counts, self.loss_weights)
+            self._backward(loss)
+            total += loss.detach()
+        return total
+
+    def _micro_batch(self, inputs: torch.Tensor, steps: int) -> int:
+        """Samples per forward/backward: as many as keep the rollout's activations within the budget."""
+        budget = float(getattr(self.config, "memory_budget_gb", 0) or 0) * 2**30
+        if budget <= 0:
+            return inputs.shape[0]
+        key = (tuple(inputs.shape[1:]), inputs.dtype, self.model.training)
+        if key not in self._step_bytes:
+            self._step_bytes[key] = _saved_bytes(self.model, inputs[:1])
+        held = 1 if self._checkpoint_steps else steps  # steps whose activations are kept at once
+        return max(1, int(budget // max(1, self._step_bytes[key] * held)))
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
+
+    def _step(self, loss: torch.Tensor) -> None:
+        scaler = self._scaler
+        if self.config.grad_clip > 0:
+            if scaler is not None:
+                scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
 
     def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3, 4):
@@ -235,13 +313,29 @@ class SyntheticTrainer:
     # --- validation -------------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self, data: torch.Tensor | tuple | None = None) -> dict[str, Any]:
-        """Autoregressive rollout from the initial states of the validation data over all their frames.
+        """Autoregressive rollout from the initial states of the validation data over all their frames, all
+        simulations in one batch (up to 64 at a time).
 
         Returns `val_loss` (the MSE over the observed values of the dynamic channels), `val_rel_l2` (the
         relative L2 error over the observed values per step, mean over simulations), its mean and its last
-        value. `data` defaults to what `set_validation` was given.
+        value. `data` defaults to what `set_validation` was given. The same data with the same weights are
+        not rolled out twice (e.g. the trainer's last validation of a HYCO cycle and the trust weights').
         """
         inputs, targets, masks = self._validation if data is None else self._as_validation(data)
+        key = self._weights_version()
+        if self._validated is not None and self._validated[0] == key and _same(self._validated[1],
+                                                                               (inputs, targets, masks)):
+            return dict(self._validated[2])
+        result = self._rollout_validation(inputs, targets, masks)
+        self._validated = (key, (inputs, targets, masks), result)
+        return dict(result)
+
+    def _weights_version(self) -> tuple:
+        """Changes whenever a weight or statistic is written to (torch counts in-place writes per tensor)."""
+        return tuple((id(t), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
+
+    def _rollout_validation(self, inputs: torch.Tensor, targets: torch.Tensor,
+                            masks: torch.Tensor | None) -> dict[str, Any]:
         self.model.eval()
         dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
         dtype = next(self.model.parameters()).dtype
@@ -250,7 +344,7 @@ class SyntheticTrainer:
         count = torch.zeros((), dtype=torch.float64)
         rel_sum = torch.zeros(steps, dtype=torch.float64)
         rel_n = torch.zeros(steps, dtype=torch.float64)
-        for rows in torch.arange(inputs.shape[0]).split(self.config.batch_size):
+        for rows in torch.arange(inputs.shape[0]).split(_VALIDATION_CHUNK):
             pred = self.model.rollout(inputs[rows].to(self.device, dtype), steps).index_select(2, dynamic)
             truth = targets[rows].to(self.device, dtype).index_select(2, dynamic)
             mask = None
@@ -295,6 +389,7 @@ class SyntheticTrainer:
             "epoch": self.epoch,
             "total_epochs": self.total_epochs,
             "best_val_loss": self.best_val_loss,
+            "scaler": self._scaler.state_dict() if self._scaler is not None else None,
         }
 
     def _write_checkpoint(self, name: str) -> Path | None:
@@ -331,6 +426,8 @@ class SyntheticTrainer:
             return payload
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])  # restores the schedule's plan too
+        if self._scaler is not None and payload.get("scaler"):
+            self._scaler.load_state_dict(payload["scaler"])
         self.epoch = int(payload["epoch"])
         self.best_val_loss = float(payload["best_val_loss"])
         if int(payload["total_epochs"]) != self.total_epochs:
@@ -351,6 +448,25 @@ class SyntheticTrainer:
 
     def close(self) -> None:
         self._run_log.close()
+
+
+def _saved_bytes(model: Surrogate, sample: torch.Tensor) -> int:
+    """Bytes that autograd keeps for one sample's network step (measured with saved-tensor hooks; a tensor
+    saved by several nodes counts once)."""
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+        return tensor
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(sample.detach())
+    return sum(seen.values())
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(x is y for x, y in zip(a, b))
 
 
 def load_surrogate(path: str | Path, device: torch.device | str = "cpu") -> Surrogate:
