@@ -15,14 +15,13 @@ QUICK = ["experiment=heat_2d_quick", "evaluation.animation=false"]
 
 @pytest.fixture(scope="module")
 def heat_run(tmp_path_factory):
-    """generate -> physical, synthetic, HYCO -> evaluate -> report, through the API."""
+    """generate -> physical, synthetic, HYCO -> evaluate, through the API."""
     root = tmp_path_factory.mktemp("api")
     run = hyco.Run(hyco.compose(QUICK, output_dir=root / "run", data_dir=root / "data"))
     dataset = run.generate()
     results = {mode: run.train(mode) for mode in ("physical", "synthetic", "hybrid")}
     metrics = run.evaluate()
-    report = run.report()
-    return root, run, dataset, results, metrics, report
+    return root, run, dataset, results, metrics
 
 
 def test_import_hyco_loads_no_torch_and_offers_the_api_names():
@@ -59,7 +58,7 @@ def test_compose_refuses_bad_input_in_one_line(tmp_path):
 
 
 def test_learned_coefficients_beat_the_initial_guess(heat_run):
-    _, run, _, results, metrics, _ = heat_run
+    _, run, _, results, metrics = heat_run
     errors = run.coefficient_errors()
     initial = errors["initial"]["diffusivity"]
     assert initial > 0.3  # the guess is far from the truth
@@ -74,7 +73,7 @@ def test_learned_coefficients_beat_the_initial_guess(heat_run):
 
 
 def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
-    _, run, _, _, metrics, _ = heat_run
+    _, run, _, _, metrics = heat_run
     rel_l2 = {key: entry["rollout"]["rel_l2"] for key, entry in metrics["runs"].items()}
     assert set(rel_l2) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
     assert all(0 < value < 1 for value in rel_l2.values()), rel_l2
@@ -92,22 +91,29 @@ def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
 
 
 def test_files_of_the_run_exist(heat_run):
-    root, run, dataset, _, _, report = heat_run
+    root, run, dataset, _, _ = heat_run
     assert dataset.parent == root / "data" and dataset.suffix == ".h5" and dataset.exists()
     for relative in ("physical/physical.pt", "physical/summary.json", "synthetic/last.pt", "hyco/hybrid_last.pt",
-                     "hyco/physical/physical.pt", "metrics.json", "evaluation/rollouts.pt", "report.md"):
+                     "hyco/physical/physical.pt", "metrics.json", "evaluation/rollouts.pt"):
         assert (run.run_dir / relative).is_file(), relative
-    assert report == run.run_dir / "report.html" and "HYCO (network)" in report.read_text()
-    names = {p.name for p in run.figures()}
-    assert {"snapshots.png", "rollout_error.png", "coefficient_diffusivity.png"} <= names
-    assert "rollout.gif" not in names  # evaluation.animation=false
     log = (run.run_dir / "hyco.log").read_text()
     assert "=== training hybrid ===" in log and "metrics written to" in log
     assert not (run.run_dir / ".hyco.lock").read_text().strip()  # released after training
 
 
+def test_report_writes_html_markdown_and_figures(heat_run):
+    _, run, _, _, _ = heat_run
+    assert run.figures() == []
+    report = run.report()
+    assert report == run.run_dir / "report.html" and "HYCO (network)" in report.read_text()
+    assert run.table() in (run.run_dir / "report.md").read_text()
+    names = {p.name for p in run.figures()}
+    assert {"snapshots.png", "rollout_error.png", "coefficient_diffusivity.png"} <= names
+    assert "rollout.gif" not in names  # evaluation.animation=false
+
+
 def test_training_again_needs_resume(heat_run):
-    _, run, _, _, _, _ = heat_run
+    _, run, _, _, _ = heat_run
     before = (run.run_dir / "physical" / "physical.pt").read_bytes()
     with pytest.raises(hyco.DataError, match="already exists.*resume=true"):
         run.train("physical")
@@ -118,7 +124,7 @@ def test_training_again_needs_resume(heat_run):
 
 
 def test_a_run_directory_in_use_is_refused(heat_run, tmp_path):
-    root, _, _, _, _, _ = heat_run
+    root, _, _, _, _ = heat_run
     run = hyco.Run(QUICK, output_dir=tmp_path / "busy", data_dir=root / "data")
     with RunLock(tmp_path / "busy"), pytest.raises(hyco.HycoError, match="^output_dir: .* is in use by another"):
         run.train("synthetic")
@@ -127,7 +133,7 @@ def test_a_run_directory_in_use_is_refused(heat_run, tmp_path):
 
 def test_training_is_seeded_per_call(heat_run, tmp_path):
     """The same training in a fresh run directory, after other work in this process, gives the same network."""
-    root, first, _, _, _, _ = heat_run
+    root, first, _, _, _ = heat_run
     torch.manual_seed(12345)  # whatever the process did before
     torch.rand(10)
     second = hyco.Run(QUICK, output_dir=tmp_path / "again", data_dir=root / "data")
@@ -139,7 +145,7 @@ def test_training_is_seeded_per_call(heat_run, tmp_path):
 
 @pytest.mark.slow
 def test_the_api_trains_what_the_command_trains(heat_run, tmp_path):
-    root, run, _, _, _, _ = heat_run
+    root, run, _, _, _ = heat_run
     result = subprocess.run([sys.executable, "-m", "hyco", "train", "mode=physical", *QUICK,
                              f"output_dir={tmp_path / 'cli'}", f"data_dir={root / 'data'}"],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -23,7 +23,7 @@ _LAZY = {
     "DataError": "hyco.config.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["ConfigError", "DataError", "HycoConfig", "HycoError", "Mode", "Run", "__version__", "compose", "run"]
 
 if TYPE_CHECKING:
     from hyco.api import Mode, Run, compose, run
