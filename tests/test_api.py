@@ -30,6 +30,7 @@ def test_import_hyco_loads_no_torch_and_offers_the_api_names():
             "assert {'compose', 'Run', 'run'} <= set(dir(hyco)); print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+    assert set(hyco.__all__) == {"__version__", *hyco._LAZY}
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         hyco.nothing  # noqa: B018
 
@@ -144,12 +145,15 @@ def test_training_is_seeded_per_call(heat_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_api_trains_what_the_command_trains(heat_run, tmp_path):
-    root, run, _, _, _ = heat_run
-    result = subprocess.run([sys.executable, "-m", "hyco", "train", "mode=physical", *QUICK,
-                             f"output_dir={tmp_path / 'cli'}", f"data_dir={root / 'data'}"],
+def test_hyco_run_gives_what_the_command_gives(tmp_path):
+    """`hyco.run([...])` and `hyco run ...` on the same data: the same models, the same numbers."""
+    common = [*QUICK, f"data_dir={tmp_path / 'data'}"]
+    api = hyco.run(common, output_dir=tmp_path / "api")
+    result = subprocess.run([sys.executable, "-m", "hyco", "run", *common, f"output_dir={tmp_path / 'cli'}"],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    api = json.loads((run.run_dir / "physical" / "summary.json").read_text())
-    cli = json.loads((tmp_path / "cli" / "physical" / "summary.json").read_text())
-    assert cli["coefficients"] == api["coefficients"]
+    assert (tmp_path / "api" / "report.html").exists() and api.figures()
+    ours, theirs = api.metrics(), json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert ours["learned_coefficients"] == theirs["learned_coefficients"]
+    for key, entry in ours["runs"].items():
+        assert entry["rollout"] == theirs["runs"][key]["rollout"], key
