@@ -157,3 +157,7 @@ def test_hyco_run_gives_what_the_command_gives(tmp_path):
     assert ours["learned_coefficients"] == theirs["learned_coefficients"]
     for key, entry in ours["runs"].items():
         assert entry["rollout"] == theirs["runs"][key]["rollout"], key
+    # the API evaluates what the command trained, to the same numbers
+    again = hyco.Run(common, output_dir=tmp_path / "cli").evaluate()
+    assert {k: e["rollout"]["rel_l2"] for k, e in again["runs"].items()} == {
+        k: e["rollout"]["rel_l2"] for k, e in theirs["runs"].items()}

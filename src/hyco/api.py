@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hyco.config.errors import ConfigError, HycoError
 from hyco.config.schema import HycoConfig
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
     import torch
 
     from hyco.context import RunContext
@@ -50,16 +50,22 @@ log = logging.getLogger("hyco")
 
 
 def _tasks() -> SimpleNamespace:
-    """The task functions this API calls: the one place that knows where the run wiring lives."""
-    from hyco.data.generate import generate_task
+    """What this API calls of the layers below: the one place that knows where the run wiring lives."""
+    from hyco.context import RunContext
     from hyco.evaluation.evaluate import METRICS_FILE, ROLLOUTS_FILE, evaluate
+    from hyco.evaluation.metrics import coefficient_error
+    from hyco.evaluation.report import _markdown_table, comparison_rows
     from hyco.evaluation.report_task import report
     from hyco.experiment import RUN_DIRS, open_experiment
+    from hyco.run_safety import remove_leftovers, uses_cache
     from hyco.training.runs import train_hybrid, train_physical, train_synthetic
 
-    return SimpleNamespace(generate=generate_task, open_experiment=open_experiment, evaluate=evaluate,
-                           report=report, metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
-                           train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid})
+    return SimpleNamespace(
+        context=RunContext, open_experiment=open_experiment, evaluate=evaluate, report=report,
+        train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid},
+        metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
+        coefficient_error=coefficient_error, table=lambda metrics: _markdown_table(*comparison_rows(metrics)),
+        remove_leftovers=remove_leftovers, uses_cache=uses_cache)
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -152,9 +158,7 @@ class Run:
     @property
     def context(self) -> RunContext:
         """What every task receives: config, run directory, device (and dtype)."""
-        from hyco.context import RunContext
-
-        return RunContext(cfg=self.cfg, run_dir=self.run_dir, device=self.device)
+        return _tasks().context(cfg=self.cfg, run_dir=self.run_dir, device=self.device)
 
     @functools.cached_property
     def experiment(self) -> Experiment:
@@ -188,7 +192,6 @@ class Run:
             The trainer's last metrics (losses, and the coefficient errors for the solver).
         """
         _check_mode(mode)
-        from hyco.context import RunContext
         from hyco.utils.seed import seed_everything
 
         cfg = dataclasses.replace(self.cfg, task="train", mode=mode, resume=resume)
@@ -196,7 +199,8 @@ class Run:
         with self._logging(), self._claimed(cfg):
             seed_everything(cfg.seed)
             log.info("=== training %s ===", mode)
-            return _tasks().train[mode](RunContext(cfg=cfg, run_dir=self.run_dir, device=self.device), exp)
+            tasks = _tasks()
+            return tasks.train[mode](tasks.context(cfg=cfg, run_dir=self.run_dir, device=self.device), exp)
 
     def evaluate(self) -> dict[str, Any]:
         """Roll every trained model of the run directory out on the held-out simulations (from frame 0 to the
@@ -220,16 +224,13 @@ class Run:
 
     def table(self) -> str:
         """The report's comparison table as Markdown: one row per evaluated model."""
-        from hyco.evaluation.report import _markdown_table, comparison_rows
-
-        return _markdown_table(*comparison_rows(self.metrics()))
+        return _tasks().table(self.metrics())
 
     def coefficient_errors(self) -> dict[str, dict[str, float | None]]:
         """Relative error of every learned coefficient, per model and for the initial guess:
         `{"initial": {"viscosity": 0.5}, "physical": {...}, "hyco_physical": {...}}` (None: truth unknown)."""
         metrics = self.metrics()
-        from hyco.evaluation.metrics import coefficient_error
-
+        coefficient_error = _tasks().coefficient_error
         out: dict[str, dict[str, float | None]] = {"initial": {}}
         truth = metrics["true_coefficients"]
         for name, guess in metrics["initial_coefficients"].items():
@@ -262,17 +263,17 @@ class Run:
     def _claimed(self, cfg: HycoConfig) -> Iterator[None]:
         """Hold the run directory (and an outside HYCO cache) like the command does while it trains, after
         removing what a killed run left there."""
-        from hyco.run_safety import remove_leftovers, uses_cache
         from hyco.utils.run_lock import RunLock
 
-        cache = Path(cfg.cache_dir) if uses_cache(cfg) else None
+        tasks = _tasks()
+        cache = Path(cfg.cache_dir) if tasks.uses_cache(cfg) else None
         locks = [RunLock(self.run_dir.resolve(), "output_dir")]
         if cache is not None and not cache.resolve().is_relative_to(self.run_dir.resolve()):
             locks.append(RunLock(cache.resolve(), "cache_dir"))
         with contextlib.ExitStack() as stack:
             for lock in locks:
                 stack.enter_context(lock)
-            remove_leftovers(self.run_dir, cache)
+            tasks.remove_leftovers(self.run_dir, cache)
             yield
 
 
