@@ -1,6 +1,7 @@
 """The public Python API (`from hyco import ...`): a quick experiment run through it, checked by its numbers."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,17 @@ def test_import_hyco_loads_no_torch_and_offers_the_api_names():
     assert set(hyco.__all__) == {"__version__", *hyco._LAZY}
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         hyco.nothing  # noqa: B018
+
+
+def test_compose_sets_the_thread_budget_before_torch_starts(tmp_path):
+    """In a fresh process (a notebook), `threads=` decides torch's thread pool, as on the command line."""
+    code = ("import os, hyco; hyco.compose(['experiment=heat_2d_quick'], threads=2, output_dir=os.environ['OUT']); "
+            "import torch; print(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "run")}
+    env.pop("OMP_WAIT_POLICY", None)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [str(min(2, len(os.sched_getaffinity(0)))), "PASSIVE"]
 
 
 def test_compose_takes_overrides_and_python_values(tmp_path):
