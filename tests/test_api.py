@@ -142,6 +142,9 @@ def test_a_run_directory_in_use_is_refused(heat_run, tmp_path):
     with RunLock(tmp_path / "busy"), pytest.raises(hyco.HycoError, match="^output_dir: .* is in use by another"):
         run.train("synthetic")
     assert not (tmp_path / "busy" / "synthetic").exists()
+    for read in (run.metrics, run.table, run.rollouts):
+        with pytest.raises(hyco.DataError, match=r"(metrics.json|rollouts.pt): not found; call evaluate\(\) first"):
+            read()
 
 
 def test_training_is_seeded_per_call(heat_run, tmp_path):

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from hyco.config.errors import ConfigError, HycoError
+from hyco.config.errors import ConfigError, DataError
 from hyco.config.schema import HycoConfig
 
 if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
@@ -219,7 +219,7 @@ class Run:
         """The content of `metrics.json` (written by `evaluate`)."""
         path = self.run_dir / _tasks().metrics_file
         if not path.exists():
-            raise HycoError(f"{path}: not found; call evaluate() first")
+            raise DataError(f"{path}: not found; call evaluate() first")
         return json.loads(path.read_text())
 
     def table(self) -> str:
@@ -248,7 +248,7 @@ class Run:
 
         path = self.run_dir / _tasks().rollouts_file
         if not path.exists():
-            raise HycoError(f"{path}: not found; call evaluate() first")
+            raise DataError(f"{path}: not found; call evaluate() first")
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def figures(self) -> list[Path]:
