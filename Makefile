@@ -11,7 +11,9 @@ STAMP := $(VENV)/.hyco-installed
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow lint bench venv clean
+DOCS_STAMP := $(VENV)/.hyco-docs-installed
+
+.PHONY: run test test-slow lint bench docs venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +34,18 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+
+# The API reference from the docstrings (mkdocs + mkdocstrings) into site/; any warning fails the build.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) outputs
+	rm -rf $(VENV) outputs site

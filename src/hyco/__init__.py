@@ -1,3 +1,43 @@
-"""hyco: hybrid-cooperative training of differentiable PDE solvers and neural networks."""
+"""hyco: hybrid-cooperative training of differentiable PDE solvers and neural networks.
+
+The names a notebook needs are importable from here (`hyco.compose`, `hyco.Run`, `hyco.run`, ...); they
+are loaded on first use, so `import hyco` stays cheap (no torch, no PhiFlow) for the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_LAZY = {
+    "compose": "hyco.api",
+    "Run": "hyco.api",
+    "run": "hyco.api",
+    "Mode": "hyco.api",
+    "HycoConfig": "hyco.config.schema",
+    "HycoError": "hyco.config.errors",
+    "ConfigError": "hyco.config.errors",
+    "DataError": "hyco.config.errors",
+}
+
+__all__ = ["ConfigError", "DataError", "HycoConfig", "HycoError", "Mode", "Run", "__version__", "compose", "run"]
+
+if TYPE_CHECKING:
+    from hyco.api import Mode, Run, compose, run
+    from hyco.config.errors import ConfigError, DataError, HycoError
+    from hyco.config.schema import HycoConfig
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hyco' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
