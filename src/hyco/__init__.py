@@ -1,3 +1,5 @@
 """hyco: hybrid-cooperative training of differentiable PDE solvers and neural networks."""
 
-__version__ = "0.1.0"
+from hyco.version import __version__
+
+__all__ = ["__version__"]

@@ -157,9 +157,9 @@ def _run_job(dict_cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from hyco.config.validate import to_typed
-    from hyco.context import RunContext
     from hyco.run_safety import claim_run, stop_message, sweep_after_stop
     from hyco.tasks import run_task
+    from hyco.tasks.context import RunContext
     from hyco.utils.device import resolve_device
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything

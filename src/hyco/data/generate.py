@@ -148,9 +148,9 @@ def _library_versions() -> dict[str, str]:
             out[package] = version(package)
         except PackageNotFoundError:
             out[package] = "unknown"
-    import hyco
+    from hyco.version import __version__
 
-    out["hyco"] = hyco.__version__
+    out["hyco"] = __version__
     out["torch"] = torch.__version__
     return out
 

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 
 from hyco.config.errors import NotBuiltError
-from hyco.context import RunContext
+from hyco.tasks.context import RunContext
 
 TASK_DESCRIPTIONS = {
     "generate": "simulate train/val/test trajectories with the true coefficients into one HDF5 file",
@@ -23,15 +23,15 @@ TASK_DESCRIPTIONS = {
 # "module:function" implementing each task, or None while it is not built.
 TASK_IMPLEMENTATIONS: dict[str, str | None] = {
     "generate": "hyco.data.generate:generate_task",
-    "evaluate": "hyco.evaluation.evaluate:evaluate_task",
-    "report": "hyco.evaluation.report_task:report_task",
-    "run": "hyco.pipeline:run",
+    "evaluate": "hyco.tasks.evaluate:evaluate_task",
+    "report": "hyco.tasks.report:report_task",
+    "run": "hyco.tasks.run:run",
 }
 # `hyco train mode=<mode>`
 TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
-    "synthetic": "hyco.training.runs:train_synthetic",
-    "physical": "hyco.training.runs:train_physical",
-    "hybrid": "hyco.training.runs:train_hybrid",
+    "synthetic": "hyco.tasks.train:train_synthetic",
+    "physical": "hyco.tasks.train:train_physical",
+    "hybrid": "hyco.tasks.train:train_hybrid",
 }
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from hyco.config.errors import DataError
-from hyco.context import RunContext
 from hyco.data.observation import Observation
 from hyco.evaluation.metrics import (
     coefficient_errors,
@@ -24,7 +23,8 @@ from hyco.evaluation.metrics import (
     rollout_metrics,
     select_channels,
 )
-from hyco.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 
 log = logging.getLogger(__name__)

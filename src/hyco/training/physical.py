@@ -20,7 +20,7 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
-from hyco.evaluation.metrics import coefficient_errors, parameter_error
+from hyco.physics.accuracy import coefficient_errors, parameter_error
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
 from hyco.utils.io import atomic_torch_save
