@@ -177,18 +177,6 @@ def test_device_selection():
             resolve_device("cuda:0")
 
 
-def test_task_not_built_says_so(fake_overrides, tmp_path, monkeypatch):
-    from hyco import tasks
-    from hyco.config.errors import NotBuiltError
-    from hyco.tasks.context import RunContext
-
-    monkeypatch.setitem(tasks.TASK_IMPLEMENTATIONS, "report", None)
-    ctx = RunContext(cfg=load("report", fake_overrides), run_dir=tmp_path, device=torch.device("cpu"))
-    with pytest.raises(NotBuiltError, match="not built yet") as info:
-        tasks.run_task("report", ctx)
-    assert info.value.exit_code == 3
-
-
 OBSERVATION_ERRORS = [
     (["observation.fields=[pressure]"], "observation.fields", "names of dynamic fields (velocity)"),
     (["observation.temporal=frames", "observation.frames=[0]"], "observation.temporal", "after frame 0"),

@@ -1,56 +1,64 @@
-"""The `hyco` tasks. Each takes a RunContext; the CLI has already validated the config.
+"""The `hyco` tasks, the top layer: each wires the layers below into one command and takes a RunContext
+(the CLI has already validated the config). Importing this package is cheap (no torch): `hyco --help`
+reads the descriptions; each task imports what it runs when it runs.
 
-Each entry names the function that implements it; a task or training mode that is not built yet
-says so and exits non-zero.
+    generate  hyco.tasks.generate.generate     evaluate  hyco.tasks.evaluate.evaluate_task
+    train     hyco.tasks.train.train_<mode>    report    hyco.tasks.report.report_task
+    run       hyco.tasks.run.run
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hyco.config.errors import NotBuiltError
-from hyco.tasks.context import RunContext
+if TYPE_CHECKING:
+    from hyco.tasks.context import RunContext
 
 TASK_DESCRIPTIONS = {
     "generate": "simulate train/val/test trajectories with the true coefficients into one HDF5 file",
     "train": "train one model: mode=physical | synthetic | hybrid (HYCO)",
-    "evaluate": "roll out trained models on held-out simulations, write metrics.json",
+    "evaluate": "roll out trained models on held-out simulations, write metrics.json "
+                "(or checkpoint=PATH [data=PATH]: one checkpoint on any compatible dataset)",
     "report": "write report.html and report.md with tables, figures and animations",
     "run": "all of it: generate, train physical, synthetic and HYCO, evaluate, report",
 }
-
-# "module:function" implementing each task, or None while it is not built.
-TASK_IMPLEMENTATIONS: dict[str, str | None] = {
-    "generate": "hyco.data.generate:generate_task",
-    "evaluate": "hyco.tasks.evaluate:evaluate_task",
-    "report": "hyco.tasks.report:report_task",
-    "run": "hyco.tasks.run:run",
-}
-# `hyco train mode=<mode>`
-TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
-    "synthetic": "hyco.tasks.train:train_synthetic",
-    "physical": "hyco.tasks.train:train_physical",
-    "hybrid": "hyco.tasks.train:train_hybrid",
-}
+TASKS = tuple(TASK_DESCRIPTIONS)
+TRAIN_MODES = ("physical", "synthetic", "hybrid")
 
 
-def _load(target: str | None, what: str) -> Callable[[RunContext], object]:
-    if target is None:
-        raise NotBuiltError(f"{what} is not built yet in this version of hyco; nothing was run")
-    module, function = target.split(":")
-    return getattr(importlib.import_module(module), function)
+def _generate(ctx: RunContext) -> object:
+    from hyco.tasks.generate import generate
+
+    return generate(ctx)
 
 
-def train(ctx: RunContext) -> object:
-    mode = ctx.cfg.mode
-    return _load(TRAIN_IMPLEMENTATIONS[mode], f"`hyco train mode={mode}`")(ctx)
+def _train(ctx: RunContext) -> object:
+    from hyco.tasks import train
+
+    return {"physical": train.train_physical, "synthetic": train.train_synthetic,
+            "hybrid": train.train_hybrid}[ctx.cfg.mode](ctx)
+
+
+def _evaluate(ctx: RunContext) -> object:
+    from hyco.tasks.evaluate import evaluate_task
+
+    return evaluate_task(ctx)
+
+
+def _report(ctx: RunContext) -> object:
+    from hyco.tasks.report import report_task
+
+    return report_task(ctx)
+
+
+def _run(ctx: RunContext) -> object:
+    from hyco.tasks.run import run
+
+    return run(ctx)
+
+
+_IMPLEMENTATIONS = {"generate": _generate, "train": _train, "evaluate": _evaluate, "report": _report, "run": _run}
 
 
 def run_task(name: str, ctx: RunContext) -> object:
-    if name == "train":
-        return train(ctx)
-    return _load(TASK_IMPLEMENTATIONS[name], f"task '{name}'")(ctx)
-
-
-TASKS = tuple(TASK_DESCRIPTIONS)
+    return _IMPLEMENTATIONS[name](ctx)

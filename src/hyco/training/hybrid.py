@@ -49,19 +49,14 @@ from hyco.training.loss import with_terms
 from hyco.training.physical import better_within_noise
 from hyco.training.predictors import Predictor, blend, network_predictor, one_step, physical_predictor
 from hyco.training.run_log import RunLog
+from hyco.utils.log import fmt
 from hyco.utils.memory import peak_rss_mb
+from hyco.utils.seed import derive_seed
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "hybrid_last.pt"
 PARTNER = {"physical": "synthetic", "synthetic": "physical"}
-
-
-def _derived_seed(*parts: int) -> int:
-    seed = 0x9E3779B9
-    for part in parts:
-        seed = (seed * 1_000_003 + int(part)) % (2**31 - 1)
-    return seed
 
 
 def trust_weight(own_error: float, partner_error: float) -> float:
@@ -220,9 +215,9 @@ class HybridTrainer:
         if torch.cuda.is_available() and self.device.type == "cuda":
             metrics["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         log.info("cycle %d done: trust (physical %s, network %s), observed val loss physical %s, network %s%s",
-                 cycle + 1, _fmt(metrics.get("physical_interaction_weight")),
-                 _fmt(metrics.get("synthetic_interaction_weight")), _fmt(metrics["physical_val_loss"]),
-                 _fmt(metrics["synthetic_val_loss"]),
+                 cycle + 1, *(fmt(metrics.get(k), missing="n/a") for k in (
+                     "physical_interaction_weight", "synthetic_interaction_weight", "physical_val_loss",
+                     "synthetic_val_loss")),
                  "".join(f", {k} {v:.3g}" for k, v in metrics.items() if k.endswith("_rel_error")))
         return metrics
 
@@ -267,7 +262,7 @@ class HybridTrainer:
         return _Chain(sources)
 
     def _loader(self, dataset, kind: str, cycle: int):
-        return self.loader_factory(dataset, self.batch_size, _derived_seed(self.seed, cycle, len(kind)), self.device)
+        return self.loader_factory(dataset, self.batch_size, derive_seed(self.seed, cycle, len(kind)), self.device)
 
     # ------------------------------------------------------------------ the models as predictors
     def _predictor(self, model: str) -> Predictor:
@@ -326,9 +321,9 @@ class HybridTrainer:
                      "every value is observed (no ghost points)" if no_ghosts else "the interaction weight is 0")
             return GeneratedWindows(lambda k: (), 0, self.chunk_size, "memory")
         steps = real.rollout_steps
-        generator = torch.Generator().manual_seed(_derived_seed(self.seed, cycle, 1 if source == "physical" else 2))
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, cycle, 1 if source == "physical" else 2))
         picks = torch.randperm(len(real), generator=generator)[:count] if use_real else None
-        random_seed = _derived_seed(self.seed, cycle, 3 if source == "physical" else 4)
+        random_seed = derive_seed(self.seed, cycle, 3 if source == "physical" else 4)
         predict = self._predictor(source)
         blend_targets = cfg.variant == "mixed"
         ghosts_only = region == "unobserved"
@@ -410,10 +405,6 @@ def _storage_apart(seconds: dict[str, float], from_physics: GeneratedWindows,
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 class _Chain:

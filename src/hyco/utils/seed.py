@@ -9,6 +9,13 @@ import numpy as np
 import torch
 
 
+def derive_seed(base: int, *keys: int) -> int:
+    """The one way a seed is derived from the run's seed: independent streams for every tuple of `keys`
+    (split and simulation, HYCO cycle and purpose, loader) that never depend on how work is batched."""
+    sequence = np.random.SeedSequence(entropy=int(base), spawn_key=tuple(int(k) for k in keys))
+    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and every CUDA device)."""
     random.seed(seed)
