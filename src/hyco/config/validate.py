@@ -58,13 +58,9 @@ def translate_error(exc: BaseException) -> HycoError:
 
 
 def _group_options(group: str) -> list[str]:
-    from importlib.resources import files
+    from hyco.config.catalogue import names
 
-    folder = files(CONFIG_MODULE) / group
-    try:
-        return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    return names(group)
 
 
 def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
@@ -147,14 +143,17 @@ def to_typed(cfg: DictConfig) -> HycoConfig:
 
 
 def compose(task: str, overrides: list[str]) -> DictConfig:
-    """Compose the shipped config tree with command-line overrides (no Hydra run directory)."""
+    """Compose the shipped config tree with command-line overrides (no Hydra run directory); user files,
+    config folders on `hydra.searchpath` and plug-in models as `hyco.config.overrides.prepare` makes them."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from hyco.config.overrides import prepare
     from hyco.config.store import register_schema
 
     register_schema()
+    overrides = prepare(list(overrides))
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
