@@ -9,6 +9,9 @@
   a leading `+`, and `--cfg job` shows them. Without `experiment=`, a plug-in PDE gets the neutral
   `experiment=plugin` (its own name, every value observed) instead of the default Burgers experiment.
 
+- `checkpoint=PATH` and `data=PATH` (`hyco evaluate`) are short for `evaluation.checkpoint=` and
+  `evaluation.data=` (`data` is otherwise the section of dataset sizes: only a path value is taken for one).
+
 `prepare` is idempotent: the CLI applies it once and `validate.compose` again on what it returns.
 """
 
@@ -27,6 +30,7 @@ from hyco.config.errors import ConfigError
 SECTIONS = ("physics", "network")
 PLUGIN_OPTION = "plugin"  # the shipped key-less `physics=plugin` that names its model with `physics.name=`
 NEUTRAL_EXPERIMENT = "plugin"
+SHORTHANDS = {"checkpoint": "evaluation.checkpoint", "data": "evaluation.data"}
 _files_dir: Path | None = None
 
 
@@ -140,6 +144,8 @@ def prepare(overrides: list[str], config_dirs: list[str | Path] = ()) -> list[st
     out, dirs = [], [Path(d) for d in config_dirs]
     for override in overrides:
         kv = _key_value(override)
+        if kv and kv[0] in SHORTHANDS and not kv[1].lstrip().startswith(("{", "null")):
+            override = f"{SHORTHANDS[kv[0]]}={kv[1]}"
         if kv and kv[0] == "experiment" and kv[1].endswith((".yaml", ".yml")):
             override = f"experiment={_experiment_file(kv[1])}"
             dirs.append(_private_dir())

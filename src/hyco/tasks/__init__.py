@@ -2,8 +2,10 @@
 (the CLI has already validated the config). Importing this package is cheap (no torch): `hyco --help`
 reads the descriptions; each task imports what it runs when it runs.
 
-    generate  hyco.tasks.generate.generate     evaluate  hyco.tasks.evaluate.evaluate_task
-    train     hyco.tasks.train.train_<mode>    report    hyco.tasks.report.report_task
+    generate  hyco.tasks.generate.generate
+    train     hyco.tasks.train.train_<mode>
+    evaluate  hyco.tasks.evaluate.evaluate_task; with checkpoint=: hyco.tasks.evaluate_checkpoint
+    report    hyco.tasks.report.report_task
     run       hyco.tasks.run.run
 """
 
@@ -17,8 +19,8 @@ if TYPE_CHECKING:
 TASK_DESCRIPTIONS = {
     "generate": "simulate train/val/test trajectories with the true coefficients into one HDF5 file",
     "train": "train one model: mode=physical | synthetic | hybrid (HYCO)",
-    "evaluate": "roll out trained models on held-out simulations, write metrics.json "
-                "(or checkpoint=PATH [data=PATH]: one checkpoint on any compatible dataset)",
+    "evaluate": "roll out the run's models on held-out simulations (metrics.json); checkpoint=PATH [data=PATH]: "
+                "one model on any compatible dataset",
     "report": "write report.html and report.md with tables, figures and animations",
     "run": "all of it: generate, train physical, synthetic and HYCO, evaluate, report",
 }
@@ -40,6 +42,10 @@ def _train(ctx: RunContext) -> object:
 
 
 def _evaluate(ctx: RunContext) -> object:
+    if ctx.cfg.evaluation.checkpoint:
+        from hyco.tasks.evaluate_checkpoint import evaluate_checkpoint
+
+        return evaluate_checkpoint(ctx)
     from hyco.tasks.evaluate import evaluate_task
 
     return evaluate_task(ctx)
