@@ -23,7 +23,6 @@ import torch
 
 from hyco.tasks.context import RunContext
 from hyco.utils.io import atomic_write_json
-from hyco.utils.seed import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +123,8 @@ class Experiment:
     def loader(self, dataset, batch_size: int, seed_offset: int = 0):
         from hyco.data.loader import make_loader
 
-        return make_loader(dataset, batch_size, shuffle=True, seed=derive_seed(self.cfg.seed, seed_offset),
-                           device=self.ctx.device, num_workers=self.cfg.trainer.synthetic.num_workers)
+        return make_loader(dataset, batch_size, shuffle=True, seed=self.cfg.seed + seed_offset, device=self.ctx.device,
+                           num_workers=self.cfg.trainer.synthetic.num_workers)
 
     def trajectories(self, split: str) -> torch.Tensor:
         """The full, clean trajectories of a split: the hidden truth, for the held-out TEST evaluation only."""

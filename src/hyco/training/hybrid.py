@@ -51,12 +51,18 @@ from hyco.training.predictors import Predictor, blend, network_predictor, one_st
 from hyco.training.run_log import RunLog
 from hyco.utils.log import fmt
 from hyco.utils.memory import peak_rss_mb
-from hyco.utils.seed import derive_seed
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "hybrid_last.pt"
 PARTNER = {"physical": "synthetic", "synthetic": "physical"}
+
+
+def _derived_seed(*parts: int) -> int:
+    seed = 0x9E3779B9
+    for part in parts:
+        seed = (seed * 1_000_003 + int(part)) % (2**31 - 1)
+    return seed
 
 
 def trust_weight(own_error: float, partner_error: float) -> float:
@@ -262,7 +268,7 @@ class HybridTrainer:
         return _Chain(sources)
 
     def _loader(self, dataset, kind: str, cycle: int):
-        return self.loader_factory(dataset, self.batch_size, derive_seed(self.seed, cycle, len(kind)), self.device)
+        return self.loader_factory(dataset, self.batch_size, _derived_seed(self.seed, cycle, len(kind)), self.device)
 
     # ------------------------------------------------------------------ the models as predictors
     def _predictor(self, model: str) -> Predictor:
@@ -321,9 +327,9 @@ class HybridTrainer:
                      "every value is observed (no ghost points)" if no_ghosts else "the interaction weight is 0")
             return GeneratedWindows(lambda k: (), 0, self.chunk_size, "memory")
         steps = real.rollout_steps
-        generator = torch.Generator().manual_seed(derive_seed(self.seed, cycle, 1 if source == "physical" else 2))
+        generator = torch.Generator().manual_seed(_derived_seed(self.seed, cycle, 1 if source == "physical" else 2))
         picks = torch.randperm(len(real), generator=generator)[:count] if use_real else None
-        random_seed = derive_seed(self.seed, cycle, 3 if source == "physical" else 4)
+        random_seed = _derived_seed(self.seed, cycle, 3 if source == "physical" else 4)
         predict = self._predictor(source)
         blend_targets = cfg.variant == "mixed"
         ghosts_only = region == "unobserved"

@@ -10,8 +10,8 @@ import torch
 
 
 def derive_seed(base: int, *keys: int) -> int:
-    """The one way a seed is derived from the run's seed: independent streams for every tuple of `keys`
-    (split and simulation, HYCO cycle and purpose, loader) that never depend on how work is batched."""
+    """An independent seed for every tuple of non-negative `keys` (e.g. split and simulation), never depending
+    on how the work is batched: numpy's SeedSequence spawn keys."""
     sequence = np.random.SeedSequence(entropy=int(base), spawn_key=tuple(int(k) for k in keys))
     return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
 
