@@ -157,3 +157,16 @@ def test_task_help_is_hycos(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("usage: hyco train [experiment=")
     assert "powered by Hydra" not in result.stdout and "experiment: advection_2d" in result.stdout
+
+
+def test_an_entry_point_plugin_needs_no_plugins_key(plugin_dir):
+    """A model declared by an installed package's entry point is chosen by name alone."""
+    dist = plugin_dir / "toy_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[hyco.physics]\ntoy_decay = toy_plugin:ToyDecay\n")
+    result = hyco("run", "physics=toy_decay", "physics.resolution=30", "--cfg", "job", "--resolve",
+                  cwd=plugin_dir, env=with_path(plugin_dir))
+    assert result.returncode == 0, result.stderr
+    assert "experiment_name: toy_decay" in result.stdout
+    assert "physics:\n  name: toy_decay\n  resolution: 30\n  rate:\n    value: 1.5\n" in result.stdout

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     task, rest = args[0], args[1:]
     if task not in TASKS:
-        _fail(HycoError(f"task: expected one of {', '.join(TASKS)}, got {task!r}\n{USAGE}".split("\n")[0]))
+        _fail(HycoError(f"task: expected one of {', '.join((*TASKS, 'list'))}, got {task!r}\n{USAGE}".split("\n")[0]))
     flags, overrides = _split(rest)
     try:
         flags, config_dirs = _config_dirs(flags)
