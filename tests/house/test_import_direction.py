@@ -102,3 +102,57 @@ def test_the_walk_sees_upward_imports_of_every_kind(tmp_path):
 ])
 def test_layer_of_a_module(module, expected):
     assert layer(module) == expected
+
+
+def module_level_imports(path: Path, root: Path) -> set[str]:
+    """The hyco modules a file imports when it is imported: statements at module level (not in a function,
+    not under `if TYPE_CHECKING:`), each name resolved to the module file it loads."""
+    tree = ast.parse(path.read_text(), str(path))
+    statements = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        statements += [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))
+                       and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    lines = {n.lineno for n in statements}
+    return {target for line, target in imports(path, root) if line in lines and target.startswith("hyco")
+            and _is_module(root, target)}
+
+
+def import_cycles(root: Path = SRC) -> list[list[str]]:
+    """Cycles of module-level imports between hyco modules (a package's `__init__` excluded as a target: it
+    runs first whatever is imported below it)."""
+    graph = {module_name(p, root): module_level_imports(p, root) for p in sorted(root.rglob("*.py"))}
+    packages = {module_name(p, root) for p in root.rglob("__init__.py")}
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            if target in packages:
+                continue
+            if state.get(target) == "open":
+                cycles.append([*stack[stack.index(target):], target])
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return cycles
+
+
+def test_no_import_cycles_between_modules():
+    assert import_cycles() == []
+
+
+def test_the_cycle_search_finds_one(tmp_path):
+    package = tmp_path / "hyco"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "__init__.py").write_text("")
+    (package / "data" / "a.py").write_text("from hyco.data import b\n")
+    (package / "data" / "b.py").write_text("import hyco.data.c\n")
+    (package / "data" / "c.py").write_text("from hyco.data.a import x\ndef f():\n    import hyco.data.b\n")
+    assert import_cycles(package) == [["hyco.data.a", "hyco.data.b", "hyco.data.c", "hyco.data.a"]]
