@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks import common
 
 MODULES = ("data_pipeline", "synthetic_training", "physics_rollout", "physical_training", "hybrid_cycle", "scaling",
-           "threads")
+           "threads", "cli_help")
 
 
 def _physics_rollout_figures(result: dict) -> list[dict]:

@@ -71,7 +71,7 @@ def _bare_runner(model, state: torch.Tensor, coefficients: dict, grad: bool) -> 
     also backpropagates a mean-square loss of all frames to the coefficients."""
     from phi import math
 
-    from hyco.data.convert import tensor_to_field, tensor_to_grid_values, tensor_to_values
+    from hyco.physics.convert import tensor_to_field, tensor_to_grid_values, tensor_to_values
 
     frame = _bare_frame(model)
     templates = model.templates()
@@ -131,7 +131,7 @@ def _stats(rates: list[float]) -> dict:
 
 def _same_numbers(model, state, coefficients) -> float:
     """Max |difference| between the wrapper's and the bare loop's second frame (sanity: same equations)."""
-    from hyco.data.convert import FieldLayout
+    from hyco.physics.convert import FieldLayout
 
     wrapped = model.rollout(state, coefficients, 2)[:, -1]
     last = _bare_runner(model, state, coefficients, grad=False)(2)

@@ -107,12 +107,12 @@ def _worker(conn, overrides: list[str], root: str, name: str) -> None:
 
 
 def _build(overrides: list[str], root: Path, name: str):
-    """The HybridTrainer exactly as `hyco train mode=hybrid` builds it (hyco.training.runs.train_hybrid)."""
+    """The HybridTrainer exactly as `hyco train mode=hybrid` builds it (hyco.tasks.train.train_hybrid)."""
     import torch
 
     from hyco.config.validate import load
-    from hyco.context import RunContext
-    from hyco.experiment import RUN_DIRS, open_experiment
+    from hyco.tasks.context import RunContext
+    from hyco.tasks.experiment import RUN_DIRS, open_experiment
     from hyco.training.hybrid import HybridTrainer
 
     run_dir = root / name

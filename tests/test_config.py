@@ -123,7 +123,7 @@ def test_overrides_reach_the_typed_config(fake_overrides):
 
 
 def test_model_params_are_validated_by_the_model_schema(fake_overrides):
-    from hyco.config.validate import model_params
+    from hyco.registry import model_params
 
     cls, params = model_params({"name": "fake_pde", "resolution": 8}, "physics")
     assert cls.__name__ == "FakePDE" and params.resolution == 8 and params.dt == 0.1
@@ -176,18 +176,6 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda:0")
-
-
-def test_task_not_built_says_so(fake_overrides, tmp_path, monkeypatch):
-    from hyco import tasks
-    from hyco.config.errors import NotBuiltError
-    from hyco.context import RunContext
-
-    monkeypatch.setitem(tasks.TASK_IMPLEMENTATIONS, "report", None)
-    ctx = RunContext(cfg=load("report", fake_overrides), run_dir=tmp_path, device=torch.device("cpu"))
-    with pytest.raises(NotBuiltError, match="not built yet") as info:
-        tasks.run_task("report", ctx)
-    assert info.value.exit_code == 3
 
 
 OBSERVATION_ERRORS = [

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hyco.evaluation.report import comparison_rows
-from hyco.evaluation.report_task import _summary_lines
+from hyco.tasks.report import _summary_lines
 
 from .data.external_layouts import cell_centres, numpy_heat, write_pdebench_groups, write_well
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from hyco.version import __version__
 
 # public name -> the module that defines it
 _LAZY = {
@@ -18,17 +18,17 @@ _LAZY = {
     "run": "hyco.api",
     "Mode": "hyco.api",
     "HycoConfig": "hyco.config.schema",
-    "HycoError": "hyco.config.errors",
-    "ConfigError": "hyco.config.errors",
-    "DataError": "hyco.config.errors",
+    "HycoError": "hyco.errors",
+    "ConfigError": "hyco.errors",
+    "DataError": "hyco.errors",
 }
 
 __all__ = ["ConfigError", "DataError", "HycoConfig", "HycoError", "Mode", "Run", "__version__", "compose", "run"]
 
 if TYPE_CHECKING:
     from hyco.api import Mode, Run, compose, run
-    from hyco.config.errors import ConfigError, DataError, HycoError
     from hyco.config.schema import HycoConfig
+    from hyco.errors import ConfigError, DataError, HycoError
 
 
 def __getattr__(name: str) -> Any:

@@ -32,14 +32,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from hyco.config.errors import ConfigError, DataError
 from hyco.config.schema import HycoConfig
+from hyco.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
     import torch
 
-    from hyco.context import RunContext
-    from hyco.experiment import Experiment
+    from hyco.tasks.context import RunContext
+    from hyco.tasks.experiment import Experiment
 
 __all__ = ["Mode", "Run", "compose", "run"]
 
@@ -51,14 +51,14 @@ log = logging.getLogger("hyco")
 
 def _tasks() -> SimpleNamespace:
     """What this API calls of the layers below: the one place that knows where the run wiring lives."""
-    from hyco.context import RunContext
-    from hyco.evaluation.evaluate import METRICS_FILE, ROLLOUTS_FILE, evaluate
-    from hyco.evaluation.metrics import coefficient_error
     from hyco.evaluation.report import _markdown_table, comparison_rows
-    from hyco.evaluation.report_task import report
-    from hyco.experiment import RUN_DIRS, open_experiment
+    from hyco.physics.accuracy import coefficient_error
     from hyco.run_safety import remove_leftovers, uses_cache
-    from hyco.training.runs import train_hybrid, train_physical, train_synthetic
+    from hyco.tasks.context import RunContext
+    from hyco.tasks.evaluate import METRICS_FILE, ROLLOUTS_FILE, evaluate
+    from hyco.tasks.experiment import RUN_DIRS, open_experiment
+    from hyco.tasks.report import report
+    from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
 
     return SimpleNamespace(
         context=RunContext, open_experiment=open_experiment, evaluate=evaluate, report=report,

@@ -20,22 +20,52 @@ HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-c
 log = logging.getLogger("hyco")
 
 
+def _wrapped(label: str, words: list[str], width: int = 110) -> list[str]:
+    """`label` then the words, wrapped and indented under the first."""
+    import textwrap
+
+    return textwrap.wrap(", ".join(words) or "(none)", width, initial_indent=f"  {label:<12}",
+                         subsequent_indent=" " * 14)
+
+
 def _help_text() -> str:
+    """Usage, the tasks and what can be chosen; imports no torch (the help must come at once)."""
+    from hyco.config.catalogue import names
     from hyco.tasks import TASK_DESCRIPTIONS
 
     lines = [USAGE, "", "Hybrid-cooperative training of PDE solvers (PhiFlow) and neural networks.", "",
              "tasks:"]
     lines += [f"  {name:<9} {text}" for name, text in TASK_DESCRIPTIONS.items()]
+    lines += ["  list      the experiments, PDE models, networks and observations, each with a line", "",
+              "choices (`hyco list` describes them; plug-ins: `plugins=[module]` or an entry point):"]
+    for group, label in (("experiment", "experiment="), ("physics", "physics="), ("network", "network="),
+                         ("observation", "observation=")):
+        lines += _wrapped(label, names(group))
     lines += [
         "",
-        "common keys: experiment=<name> output_dir=<dir> data_dir=<dir> device=auto|cpu|cuda[:N] seed=<int>",
-        "             threads=auto|off|<int> (or HYCO_THREADS; auto: the cores this process may use)",
+        "common keys: experiment=<name>|<file.yaml> output_dir=<dir> data_dir=<dir> device=auto|cpu|cuda[:N]",
+        "             seed=<int> threads=auto|off|<int> (or HYCO_THREADS; auto: the cores this process may use)",
+        "flags (anywhere): -m (a sweep), --cfg job (print the config), --config-dir <dir> (your own configs:",
+        "             <dir>/experiment/<name>.yaml, <dir>/physics/...)",
         "examples:",
         "  hyco run                                   # the default experiment, end to end",
         "  hyco train mode=physical experiment=heat_2d",
         "  hyco train -m trainer.hybrid.alpha=0.1,0.5  # a Hydra multirun sweep",
-        "  hyco run --cfg job                         # print the resolved config",
+        "  hyco run experiment=./my_exp.yaml --cfg job  # your own experiment file, its resolved config",
+        "  hyco evaluate checkpoint=outputs/x/synthetic/best.pt data=data/y.h5  # a model on any dataset",
     ]
+    return "\n".join(lines)
+
+
+def _list_text() -> str:
+    """`hyco list`: every choice with its description."""
+    from hyco.config.catalogue import options
+    from hyco.tasks import TASK_DESCRIPTIONS
+
+    lines = ["tasks:"] + [f"  {name:<24} {text}" for name, text in TASK_DESCRIPTIONS.items()]
+    for group in ("experiment", "physics", "network", "observation", "trainer"):
+        lines += ["", f"{group}=<name>:"]
+        lines += [f"  {o.name:<24} {o.description}" for o in options(group)]
     return "\n".join(lines)
 
 
@@ -102,13 +132,23 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_help_text())
         sys.exit(0 if args else 2)
+    if args[0] == "list":
+        print(_list_text())
+        sys.exit(0)
     task, rest = args[0], args[1:]
     if task not in TASKS:
-        _fail(HycoError(f"task: expected one of {', '.join(TASKS)}, got {task!r}\n{USAGE}".split("\n")[0]))
-    if any(a in ("-h", "--help", "--hydra-help") for a in rest):
-        _run_hydra(task, rest)
-        return
+        _fail(HycoError(f"task: expected one of {', '.join((*TASKS, 'list'))}, got {task!r}\n{USAGE}".split("\n")[0]))
     flags, overrides = _split(rest)
+    try:
+        flags, config_dirs = _config_dirs(flags)
+        from hyco.config.overrides import prepare
+
+        overrides = prepare(overrides, config_dirs)
+    except HycoError as error:
+        _fail(error)
+    if any(a in ("-h", "--help", "--hydra-help") for a in flags):
+        _run_hydra(task, flags, overrides)
+        return
     multirun = "-m" in flags or "--multirun" in flags
     from hyco.utils.warnings import silence_library_warnings
 
@@ -126,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
                     lock_directory(configs[0].output_dir, "output_dir")
             except HycoError as error:
                 _fail(error)
-            _run_hydra(task, rest)
+            if multirun and set(flags) & PRINT_ONLY_FLAGS:
+                _print_sweep(task, flags, overrides)
+            else:
+                _run_hydra(task, flags, overrides)
         except Interrupted as stop:  # before the task started: nothing of it exists yet
             print(f"hyco: stopped by {stop.name} before the task started; nothing was written", file=sys.stderr)
             sys.exit(stop.exit_code)
@@ -134,20 +177,51 @@ def main(argv: list[str] | None = None) -> None:
             release_all()
 
 
-def _run_hydra(task: str, rest: list[str]) -> None:
+def _config_dirs(flags: list[str]) -> tuple[list[str], list[str]]:
+    """(the other flags, the folders of `--config-dir DIR` / `-cd DIR` / `--config-dir=DIR`): hyco puts them
+    on the search path itself, so that its checks before Hydra see the user's configs too."""
+    rest, dirs = [], []
+    i = 0
+    while i < len(flags):
+        flag = flags[i]
+        if flag in ("--config-dir", "-cd"):
+            if i + 1 >= len(flags):
+                raise HycoError(f"{flag}: expected a directory after it")
+            dirs.append(flags[i + 1])
+            i += 2
+            continue
+        if flag.startswith("--config-dir="):
+            dirs.append(flag.split("=", 1)[1])
+        else:
+            rest.append(flag)
+        i += 1
+    return rest, dirs
+
+
+def _print_sweep(task: str, flags: list[str], overrides: list[str]) -> None:
+    """`-m ... --cfg job`: Hydra prints one config and refuses a sweep; print every job's, each headed."""
+    from hyco.config.validate import expand_sweeps
+
+    single = [f for f in flags if f not in ("-m", "--multirun")]
+    for number, job in enumerate(expand_sweeps(overrides)):
+        print(f"# job {number}: {' '.join(job)}", flush=True)
+        _run_hydra(task, single, job)
+
+
+def _run_hydra(task: str, flags: list[str], overrides: list[str]) -> None:
     import hydra
 
     from hyco.config.store import register_schema
 
     register_schema()
     program = sys.argv[0]
-    flags, overrides = _split(rest)
+    saved = sys.argv
     # flags first: Hydra's argparse refuses overrides on both sides of a flag (`a=1 --cfg job task=x`)
     sys.argv = [program, *flags, *overrides, f"task={task}"]
     try:
         hydra.main(config_path="conf", config_name="config", version_base="1.3")(_run_job)()
     finally:
-        sys.argv = [program, task, *rest]
+        sys.argv = saved
 
 
 def _run_job(dict_cfg) -> None:
@@ -157,9 +231,9 @@ def _run_job(dict_cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from hyco.config.validate import to_typed
-    from hyco.context import RunContext
     from hyco.run_safety import claim_run, stop_message, sweep_after_stop
     from hyco.tasks import run_task
+    from hyco.tasks.context import RunContext
     from hyco.utils.device import resolve_device
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything

@@ -3,24 +3,38 @@
 A user adds a model in their own module with the registry's decorator and makes it importable:
 either list the module under `plugins:` in the config, or declare an entry point in the group
 ``hyco.physics`` / ``hyco.networks`` of their own package.
+
+It belongs to the config layer: the config validates a `physics` or `network` section against the
+registered class's `Params` (`model_params`) without importing the packages that define the models;
+a registry imports its shipped models' package by name on first look-up, like an entry point.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
+from hyco.config.errors import ConfigError, omegaconf_error
+
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, entry_point_group: str):
+    def __init__(self, kind: str, entry_point_group: str, shipped: str):
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.shipped = shipped  # the package whose import registers hyco's own models
         self._entries: dict[str, T] = {}
         self._entry_points_loaded = False
+        # set by the shipped package: (section without `name`) -> the keys of the model's Params, after
+        # checking and removing the keys that say how it runs (they are not part of what it is)
+        self.strip_runtime: Callable[[dict[str, Any]], dict[str, Any]] = dict
+
+    def load_shipped(self) -> None:
+        importlib.import_module(self.shipped)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Class decorator: ``@PHYSICS.register("burgers")``."""
@@ -45,6 +59,8 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._entries:
+            self.load_shipped()
+        if name not in self._entries:
             self._load_entry_points()
         if name not in self._entries:
             known = ", ".join(sorted(self._entries)) or "none"
@@ -52,6 +68,7 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def names(self) -> list[str]:
+        self.load_shipped()
         self._load_entry_points()
         return sorted(self._entries)
 
@@ -63,6 +80,7 @@ class Registry(Generic[T]):
         return True
 
     def items(self) -> Iterable[tuple[str, T]]:
+        self.load_shipped()
         self._load_entry_points()
         return sorted(self._entries.items())
 
@@ -81,5 +99,34 @@ def describe(obj: Any) -> str:
 
 
 # The two registries every config name is looked up in.
-PHYSICS: Registry[Any] = Registry("PDE model", "hyco.physics")
-NETWORKS: Registry[Any] = Registry("network", "hyco.networks")
+PHYSICS: Registry[Any] = Registry("PDE model", "hyco.physics", shipped="hyco.physics")
+NETWORKS: Registry[Any] = Registry("network", "hyco.networks", shipped="hyco.networks")
+SECTIONS = {"physics": PHYSICS, "network": NETWORKS}
+
+
+def model_params(section: dict[str, Any], kind: str) -> Any:
+    """Validate a `physics` or `network` section against its registered class's `Params` dataclass
+    and return (class, params instance)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    registry = SECTIONS[kind]
+    name = section.get("name")
+    if not isinstance(name, str) or name not in registry:
+        raise ConfigError(f"{kind}.name", f"one of {', '.join(registry.names()) or '(none registered)'}", name)
+    cls = registry.get(name)
+    params_cls = getattr(cls, "Params", None)
+    rest = registry.strip_runtime({k: v for k, v in section.items() if k != "name"})
+    if params_cls is None:
+        return cls, rest
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(params_cls), OmegaConf.create(rest))
+        params = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        raise omegaconf_error(exc, prefix=f"{kind}.") from None
+    except ConfigError as exc:
+        if not exc.key.startswith(f"{kind}."):
+            exc = ConfigError(f"{kind}.{exc.key}", "", message=str(exc).split(": ", 1)[1])
+        raise exc from None
+    assert dataclasses.is_dataclass(params)
+    return cls, params

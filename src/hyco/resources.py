@@ -86,8 +86,8 @@ def _probe_model(physics: dict):
     """Channels, grid cells and substeps of the configured PDE without building it: `setup` only declares
     the domain and fields (the constructor then allocates state-sized templates, which an absurd
     resolution must never reach)."""
-    from hyco.config.validate import model_params
     from hyco.physics.base import PhysicalModel
+    from hyco.registry import model_params
 
     cls, params = model_params(dict(physics), "physics")
     if not (isinstance(cls, type) and issubclass(cls, PhysicalModel)):

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("hyco.data.convert", reason="needs the physics branch's Field <-> tensor converter")
+pytest.importorskip("hyco.physics.convert", reason="needs the physics branch's Field <-> tensor converter")
 
 from hyco.config.schema import ObservationConfig  # noqa: E402
 from hyco.config.validate import load  # noqa: E402
-from hyco.context import RunContext  # noqa: E402
-from hyco.data.convert import fields_to_tensor  # noqa: E402
-from hyco.data.generate import generate_task, simulation_seed  # noqa: E402
+from hyco.data.generate import simulation_seed  # noqa: E402
 from hyco.data.store import TrajectoryStore  # noqa: E402
 from hyco.data.windows import WindowDataset  # noqa: E402
 from hyco.physics import build_physics  # noqa: E402
+from hyco.physics.convert import fields_to_tensor  # noqa: E402
+from hyco.tasks.context import RunContext  # noqa: E402
+from hyco.tasks.generate import generate  # noqa: E402
 
 # the test plugin's network; the real Burgers model
 NET = ["plugins=[fake_models]", "~network", "+network.name=fake_net"]
@@ -29,7 +30,7 @@ def generated(tmp_path_factory):
     root = tmp_path_factory.mktemp("burgers")
     cfg = load("generate", [*NET, *SMALL, f"data_dir={root}/data", f"output_dir={root}/run"])
     ctx = RunContext(cfg=cfg, run_dir=root / "run", device=torch.device("cpu"))
-    path = generate_task(ctx)
+    path = generate(ctx)
     return cfg, path
 
 

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-pytest.importorskip("hyco.data.convert", reason="needs the physics branch's Field <-> tensor converter")
+pytest.importorskip("hyco.physics.convert", reason="needs the physics branch's Field <-> tensor converter")
 
 from phi.flow import Box, CenteredGrid, Noise, StaggeredGrid, extrapolation  # noqa: E402
 from phiml.math import batch  # noqa: E402
 
-from hyco.data.convert import field_to_tensor, fields_to_tensor  # noqa: E402
 from hyco.data.field_view import window_fields  # noqa: E402
+from hyco.physics.convert import field_to_tensor, fields_to_tensor  # noqa: E402
 
 
 @pytest.mark.parametrize("boundary", [extrapolation.PERIODIC, extrapolation.ZERO])

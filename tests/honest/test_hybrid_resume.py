@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from hyco.config.validate import load
-from hyco.context import RunContext
-from hyco.experiment import open_experiment
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import open_experiment
+from hyco.tasks.train import train_hybrid
 from hyco.training import hybrid as hybrid_module
-from hyco.training.runs import train_hybrid
 
 OVERRIDES = ["experiment=burgers_2d_quick", "observation=centre", "observation.noise_level=0.02",
              "physics.resolution=[12,12]", "data.num_frames=6", "trainer.hybrid.cycles=2",

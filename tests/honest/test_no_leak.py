@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from hyco.config.validate import load
-from hyco.context import RunContext
 from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
-from hyco.experiment import Experiment, open_experiment
-from hyco.training.runs import train_hybrid, train_physical, train_synthetic
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import Experiment, open_experiment
+from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
 
 OVERRIDES = ["experiment=burgers_2d_quick", "observation=centre", "observation.temporal=every_k",
              "observation.every_k=2", "observation.noise_level=0.02", "physics.resolution=[12,12]",

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from hyco.config.validate import load
-from hyco.context import RunContext
-from hyco.experiment import open_experiment
-from hyco.training.runs import train_physical, train_synthetic
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import open_experiment
+from hyco.tasks.train import train_physical, train_synthetic
 
 RECORDED = {"physical_loss": 2.874699589483498e-09, "viscosity": 0.020054461434483528,
             "synthetic_train_loss": [0.0012565104601283867, 0.0012463109257320564]}

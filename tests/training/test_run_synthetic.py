@@ -7,8 +7,8 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.config.validate import load
-from hyco.context import RunContext
-from hyco.training.runs import train_synthetic
+from hyco.tasks.context import RunContext
+from hyco.tasks.train import train_synthetic
 from hyco.training.synthetic import SyntheticTrainer, load_surrogate
 
 TINY = ["physics=burgers_1d", "physics.resolution=[16]", "network.width=4", "network.depth=1", "network.blocks=1",

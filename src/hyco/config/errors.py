@@ -1,38 +1,31 @@
-"""User-facing errors: each names the cause in one line (key or file, and what was expected)."""
+"""The user-facing errors (defined in `hyco.errors`, below every layer) and the translation of OmegaConf's
+exceptions into them, for the config layer and the model registries."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+
+from hyco.errors import ConfigError, DataError, HycoError, NotBuiltError, require
+
+__all__ = ["ConfigError", "DataError", "HycoError", "NotBuiltError", "omegaconf_error", "one_line", "require",
+           "unknown_key"]
 
 
-class HycoError(Exception):
-    """An error caused by the user's input (config, files); printed as one line, exit code 2."""
-
-    exit_code = 2
+def one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
 
 
-class ConfigError(HycoError):
-    def __init__(self, key: str, expected: str, got: Any = None, *, has_got: bool = True,
-                 message: str | None = None):
-        self.key = key
-        self.expected = expected
-        self.got = got
-        if message is None:
-            message = f"expected {expected}" + (f", got {got!r}" if has_got else "")
-        super().__init__(f"{key}: {message}")
+def unknown_key(key: str) -> ConfigError:
+    return ConfigError(key, "", message="unknown key (check the spelling; `hyco <task> --cfg job` lists the keys)")
 
 
-class DataError(HycoError):
-    """A dataset or checkpoint file that is missing, corrupt or made for another configuration."""
-
-
-class NotBuiltError(HycoError):
-    """A task or option that this version of hyco does not implement yet."""
-
-    exit_code = 3
-
-
-def require(condition: bool, key: str, expected: str, got: Any) -> None:
-    """Raise a ConfigError unless `condition` holds; used by the schema's range checks."""
-    if not condition:
-        raise ConfigError(key, expected, got)
+def omegaconf_error(exc: Exception, prefix: str = "") -> ConfigError:
+    """One ConfigError line for an OmegaConf exception, naming the full key."""
+    key = prefix + (getattr(exc, "full_key", None) or "")
+    message = str(getattr(exc, "msg", None) or exc).split("\n")[0]
+    if "not in struct" in message or re.search(r"Key '[^']*' not in", message):
+        return unknown_key(key)
+    match = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", message)
+    if match:
+        return ConfigError(key, f"a value of type {match.group(2).lower()}", match.group(1))
+    return ConfigError(key, "", message=one_line(message))

@@ -340,6 +340,9 @@ class EvaluationConfig:
     plot_times: int = 4  # snapshots per model in the side-by-side figure
     animation: bool = True  # animated GIF of truth vs models for one simulation
     animation_sim: int = 0
+    # `hyco evaluate checkpoint=PATH [data=PATH]`: one network or physical checkpoint on a dataset file
+    checkpoint: str = ""
+    data: str = ""  # a hyco dataset file; empty: the configured experiment's dataset
 
     def __post_init__(self) -> None:
         require(self.split in ("test", "val"), "evaluation.split", "one of test, val", self.split)

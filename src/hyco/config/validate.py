@@ -10,29 +10,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from hyco.config.errors import ConfigError, HycoError
+from hyco.config.errors import ConfigError, HycoError, unknown_key
+from hyco.config.errors import omegaconf_error as _omegaconf_error
+from hyco.config.errors import one_line as _one_line
 from hyco.config.schema import HycoConfig
+from hyco.registry import import_plugins, model_params
 
 CONFIG_MODULE = "hyco.conf"
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip()
-
-
-def _omegaconf_error(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
-    key = prefix + (getattr(exc, "full_key", None) or "")
-    message = str(getattr(exc, "msg", None) or exc).split("\n")[0]
-    if "not in struct" in message or re.search(r"Key '[^']*' not in", message):
-        return unknown_key(key)
-    match = re.search(r"Value '(.*)' of type '\w+' could not be converted to (\w+)", message)
-    if match:
-        return ConfigError(key, f"a value of type {match.group(2).lower()}", match.group(1))
-    return ConfigError(key, "", message=_one_line(message))
-
-
-def unknown_key(key: str) -> ConfigError:
-    return ConfigError(key, "", message="unknown key (check the spelling; `hyco <task> --cfg job` lists the keys)")
 
 
 def translate_error(exc: BaseException) -> HycoError:
@@ -74,13 +58,9 @@ def translate_error(exc: BaseException) -> HycoError:
 
 
 def _group_options(group: str) -> list[str]:
-    from importlib.resources import files
+    from hyco.config.catalogue import names
 
-    folder = files(CONFIG_MODULE) / group
-    try:
-        return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+    return names(group)
 
 
 def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
@@ -153,8 +133,6 @@ def to_typed(cfg: DictConfig) -> HycoConfig:
             typed = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(HycoConfig), cfg))
         except OmegaConfBaseException as exc:
             raise _omegaconf_error(exc) from None
-    from hyco.registry import import_plugins
-
     try:
         import_plugins(typed.plugins)
     except ImportError as exc:
@@ -164,63 +142,18 @@ def to_typed(cfg: DictConfig) -> HycoConfig:
     return typed
 
 
-def model_params(section: dict[str, Any], kind: str) -> Any:
-    """Validate a `physics` or `network` section against its registered class's `Params` dataclass
-    and return (class, params instance)."""
-    registry = _registry(kind)
-    name = section.get("name")
-    if not isinstance(name, str) or name not in registry:
-        raise ConfigError(f"{kind}.name", f"one of {', '.join(registry.names()) or '(none registered)'}", name)
-    cls = registry.get(name)
-    params_cls = getattr(cls, "Params", None)
-    rest = {k: v for k, v in section.items() if k != "name"}
-    if kind == "network":  # how the network runs, not what it is: checked and set apart (hyco.networks.runtime)
-        from hyco.networks.runtime import split_section
-
-        rest = split_section(rest)[0]
-    if kind == "physics":  # how batches are run (PhysicalModel.batch_buckets), not what the model is
-        from hyco.physics.base import RUNTIME_KEYS
-
-        for key in RUNTIME_KEYS:
-            if key in rest and not isinstance(rest[key], bool):
-                raise ConfigError(f"physics.{key}", "true or false", rest[key])
-        rest = {k: v for k, v in rest.items() if k not in RUNTIME_KEYS}
-    if params_cls is None:
-        return cls, rest
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(params_cls), OmegaConf.create(rest))
-        params = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        raise _omegaconf_error(exc, prefix=f"{kind}.") from None
-    except ConfigError as exc:
-        if not exc.key.startswith(f"{kind}."):
-            exc = ConfigError(f"{kind}.{exc.key}", "", message=str(exc).split(": ", 1)[1])
-        raise exc from None
-    assert dataclasses.is_dataclass(params)
-    return cls, params
-
-
-def _registry(kind: str):
-    from hyco.registry import NETWORKS, PHYSICS
-
-    if kind == "physics":
-        import hyco.physics  # noqa: F401  (registers the shipped models)
-
-        return PHYSICS
-    import hyco.networks  # noqa: F401
-
-    return NETWORKS
-
-
 def compose(task: str, overrides: list[str]) -> DictConfig:
-    """Compose the shipped config tree with command-line overrides (no Hydra run directory)."""
+    """Compose the shipped config tree with command-line overrides (no Hydra run directory); user files,
+    config folders on `hydra.searchpath` and plug-in models as `hyco.config.overrides.prepare` makes them."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
+    from hyco.config.overrides import prepare
     from hyco.config.store import register_schema
 
     register_schema()
+    overrides = prepare(list(overrides))
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):

@@ -1,6 +1,6 @@
 """The PhiFlow field view of a batch of windows, for code that works with Fields rather than tensors.
 
-It is built from the tensor batch of the same window indices (via hyco.data.convert, zero-copy where
+It is built from the tensor batch of the same window indices (via hyco.physics.convert, zero-copy where
 PhiFlow allows), so the two views always hold the same windows in the same order.
 """
 
@@ -13,7 +13,7 @@ import torch
 from phiml import math
 from phiml.math import batch, spatial
 
-from hyco.data.convert import BATCH_DIM, tensor_axes, tensor_to_fields
+from hyco.physics.convert import BATCH_DIM, tensor_axes, tensor_to_fields
 
 TIME_DIM = "time"
 

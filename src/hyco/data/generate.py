@@ -38,10 +38,11 @@ from tqdm import tqdm
 
 from hyco.config.errors import DataError
 from hyco.config.schema import HycoConfig
-from hyco.data.external import ImportPlan, import_trajectories, physics_config, plan_import
+from hyco.data.external import ImportPlan, import_trajectories, plan_import
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
 from hyco.utils.paths import write_problem
+from hyco.utils.seed import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,7 @@ def _summarise(keys: list[str], limit: int = 6) -> str:
 def simulation_seed(base_seed: int, split: str, index: int) -> int:
     """Independent seed of simulation `index` of `split`: the splits never share initial states, and
     a simulation's data do not depend on how generation is batched."""
-    sequence = np.random.SeedSequence(entropy=int(base_seed), spawn_key=(SPLITS.index(split), int(index)))
-    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+    return derive_seed(base_seed, SPLITS.index(split), index)
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,9 +148,9 @@ def _library_versions() -> dict[str, str]:
             out[package] = version(package)
         except PackageNotFoundError:
             out[package] = "unknown"
-    import hyco
+    from hyco.version import __version__
 
-    out["hyco"] = hyco.__version__
+    out["hyco"] = __version__
     out["torch"] = torch.__version__
     return out
 
@@ -411,14 +411,3 @@ def _store_chunk(writer: Any, first: int, states: torch.Tensor, frames: torch.Te
         raise DataError(f"physics.{physics_name}: simulation {index} of split {split!r} produced non-finite "
                         "values (unstable time step? try a smaller dt or more substeps)")
     writer.write(first, trajectories, seeds)
-
-
-def generate_task(ctx: Any) -> Path:
-    """`hyco generate`: make sure the experiment's dataset exists; log and print its path."""
-    from hyco.physics import build_physics
-
-    model = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)
-    path = ensure_dataset(ctx.cfg, model, ctx.data_dir)
-    log.info("dataset: %s", path)
-    print(path)
-    return path

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyco.utils.io import atomic_write_text
+from hyco.utils.log import fmt
 
 RUN_LABELS = {
     "physical": "physical only",
@@ -24,14 +25,6 @@ class Figure:
     title: str
     path: Path
     caption: str = ""
-
-
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "diverged"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
@@ -59,17 +52,17 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     for key, run in runs.items():
         rollout = run.get("rollout", {})
         row = [RUN_LABELS.get(key, key)]
-        row += [_fmt(rollout.get(m)) for m in ("rel_l2", "rmse", "mae", "corr_time")]
-        row += [_fmt(run.get("fields", {}).get(f, {}).get("rel_l2", "–")) for f in per_field]
+        row += [fmt(rollout.get(m)) for m in ("rel_l2", "rmse", "mae", "corr_time")]
+        row += [fmt(run.get("fields", {}).get(f, {}).get("rel_l2", "–")) for f in per_field]
         for name in coefficient_names:
             errors = run.get("coefficients", {}).get(name, {})
             if name in parametric:
-                row.append(_fmt(errors.get("parameter_rel_error", "–")))
-            row.append("unknown" if errors.get("truth") == "unknown" else _fmt(errors.get("rel_error", "–")))
+                row.append(fmt(errors.get("parameter_rel_error", "–")))
+            row.append("unknown" if errors.get("truth") == "unknown" else fmt(errors.get("rel_error", "–")))
             if name in regional:
-                row += [_fmt(errors.get(k, "–") if errors.get(k) is not None else "–")
+                row += [fmt(errors.get(k, "–") if errors.get(k) is not None else "–")
                         for k in ("rel_error_observed", "rel_error_unobserved")]
-        row.append(_fmt(run.get("train_seconds", "–"), 3))
+        row.append(fmt(run.get("train_seconds", "–"), 3))
         rows.append(row)
     return header, rows
 

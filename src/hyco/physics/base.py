@@ -30,7 +30,6 @@ from phi.geom import Box
 from phiml.math import channel, extrapolation
 
 from hyco.config.errors import require
-from hyco.data.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.coefficients import (
     LEARNING_KEYS,
     CoefficientParams,
@@ -41,6 +40,7 @@ from hyco.physics.coefficients import (
     domain_range,
     encode_value,
 )
+from hyco.physics.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.initial import generator
 from hyco.physics.parametric import ParametricCoefficient
 

@@ -14,7 +14,7 @@ import itertools
 from phi import math
 from phiml.math import channel, extrapolation, spatial
 
-from hyco.data.convert import AXES
+from hyco.physics.convert import AXES
 
 PERIODIC = "periodic"
 DIRICHLET = "dirichlet"  # zero value on the boundary faces

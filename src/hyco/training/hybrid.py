@@ -52,6 +52,7 @@ from hyco.training.loss import with_terms
 from hyco.training.physical import better_within_noise
 from hyco.training.predictors import Predictor, blend, network_predictor, one_step, physical_predictor
 from hyco.training.run_log import RunLog
+from hyco.utils.log import fmt
 from hyco.utils.memory import peak_rss_mb
 
 log = logging.getLogger(__name__)
@@ -215,9 +216,9 @@ class HybridTrainer:
         if torch.cuda.is_available() and self.device.type == "cuda":
             metrics["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         log.info("cycle %d done: trust (physical %s, network %s), observed val loss physical %s, network %s%s",
-                 cycle + 1, _fmt(metrics.get("physical_interaction_weight")),
-                 _fmt(metrics.get("synthetic_interaction_weight")), _fmt(metrics["physical_val_loss"]),
-                 _fmt(metrics["synthetic_val_loss"]),
+                 cycle + 1, *(fmt(metrics.get(k), missing="n/a") for k in (
+                     "physical_interaction_weight", "synthetic_interaction_weight", "physical_val_loss",
+                     "synthetic_val_loss")),
                  "".join(f", {k} {v:.3g}" for k, v in metrics.items() if k.endswith("_rel_error")))
         return metrics
 
@@ -425,10 +426,6 @@ def _storage_apart(seconds: dict[str, float], from_physics: GeneratedWindows,
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
 
 
 class _Chain:

@@ -20,10 +20,10 @@ import torch
 
 from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
-from hyco.evaluation.metrics import coefficient_errors, parameter_error
+from hyco.physics.accuracy import coefficient_errors, parameter_error
+from hyco.training import checkpoint as ckpt
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
-from hyco.utils.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -449,6 +449,8 @@ class PhysicalTrainer:
             "coefficient_names": sorted(self.raw),
             "coefficient_shapes": {k: list(v.shape) for k, v in self.raw.items()},
             "raw": {k: v.detach().cpu() for k, v in self.raw.items()},
+            # in physical units: readable without the model's encoding (whose bounds depend on the grid)
+            "coefficients": {k: v.cpu() for k, v in self.coefficients().items()},
             "adam": self._adam.state_dict() if self._adam is not None else None,
             "epoch": self.epoch,
             "rejected_steps": self.rejected_steps,
@@ -479,16 +481,10 @@ class PhysicalTrainer:
         self.run_log.truncate_after(self.epoch)
 
     def save(self, path: str | Path) -> Path:
-        atomic_torch_save(self.state_dict(), path)
-        return Path(path)
+        return ckpt.save_checkpoint(self.state_dict(), path)
 
     def load(self, path: str | Path) -> None:
-        path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt or foreign file
-            raise DataError(f"{path}: not a readable hyco physical checkpoint ({type(exc).__name__})") from None
-        self.load_state_dict(state, source=str(path))
+        self.load_state_dict(ckpt.load_checkpoint(path), source=str(path))
 
 
 def better_within_noise(loss: float, loss_se: float, best_loss: float) -> bool:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from hyco.config.errors import DataError, HycoError
 from hyco.config.schema import SyntheticTrainerConfig
 from hyco.networks.surrogate import Surrogate
+from hyco.physics.accuracy import relative_l2
 from hyco.training import checkpoint as ckpt
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss
@@ -86,15 +87,6 @@ class RolloutModule(nn.Module):
                 state = self.surrogate(state)
             frames.append(state)
         return torch.stack(frames, dim=1)
-
-
-def relative_l2(prediction: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Per sample and step: ||pred - true|| / ||true|| over channels and space (observed values only when
-    `mask` is given), for `[N, T, C, *s]`."""
-    diff, ref = prediction - truth, truth
-    if mask is not None:
-        diff, ref = diff * mask, torch.broadcast_to(truth * mask, diff.shape)
-    return diff.flatten(2).norm(dim=2) / ref.flatten(2).norm(dim=2).clamp_min(1e-12)
 
 
 class SyntheticTrainer:

@@ -35,3 +35,13 @@ def setup_logging(run_dir: str | Path | None = None, level: int | str = logging.
     for name in ("matplotlib", "PIL", "h5py", "filelock", "torch", "phi", "phiml"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return log_path
+
+
+def fmt(value, digits: int = 4, missing: str = "diverged") -> str:
+    """A number as logs and reports print it (`digits` significant); None (a diverged run's error, a weight
+    not yet known) as `missing`; anything else as it is."""
+    if value is None:
+        return missing
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)

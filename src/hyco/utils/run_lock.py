@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from hyco.config.errors import HycoError
+from hyco.errors import HycoError
 
 log = logging.getLogger(__name__)
 

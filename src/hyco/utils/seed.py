@@ -9,6 +9,13 @@ import numpy as np
 import torch
 
 
+def derive_seed(base: int, *keys: int) -> int:
+    """An independent seed for every tuple of non-negative `keys` (e.g. split and simulation), never depending
+    on how the work is batched: numpy's SeedSequence spawn keys."""
+    sequence = np.random.SeedSequence(entropy=int(base), spawn_key=tuple(int(k) for k in keys))
+    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and every CUDA device)."""
     random.seed(seed)

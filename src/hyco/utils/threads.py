@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 
 ENV_THREADS = "HYCO_THREADS"
 ENV_PARALLEL_JOBS = "HYCO_PARALLEL_JOBS"

@@ -10,16 +10,16 @@ import logging
 import time
 from pathlib import Path
 
-from hyco.context import RunContext
+from hyco.tasks.context import RunContext
 
 log = logging.getLogger(__name__)
 
 
 def run(ctx: RunContext) -> Path:
-    from hyco.evaluation.evaluate import evaluate
-    from hyco.evaluation.report_task import report
-    from hyco.experiment import open_experiment
-    from hyco.training.runs import train_hybrid, train_physical, train_synthetic
+    from hyco.tasks.evaluate import evaluate
+    from hyco.tasks.experiment import open_experiment
+    from hyco.tasks.report import report
+    from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()

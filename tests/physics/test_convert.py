@@ -7,7 +7,7 @@ from phi.field import CenteredGrid, StaggeredGrid
 from phi.geom import Box
 from phiml.math import batch, extrapolation
 
-from hyco.data.convert import field_to_tensor, fields_to_tensor, tensor_to_field, tensor_to_fields
+from hyco.physics.convert import field_to_tensor, fields_to_tensor, tensor_to_field, tensor_to_fields
 
 RES = {"x": 5, "y": 4}  # non-square so that swapped axes fail
 BOX = Box(x=1.0, y=2.0)

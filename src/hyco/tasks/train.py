@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from hyco.config.errors import DataError
-from hyco.context import RunContext
-from hyco.experiment import (
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import (
     PHYSICAL_BEST,
     PHYSICAL_CHECKPOINT,
     RUN_DIRS,

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hyco.context import RunContext
+from hyco.tasks.context import RunContext
 from hyco.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)

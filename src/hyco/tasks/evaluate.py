@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from hyco.config.errors import DataError
-from hyco.context import RunContext
 from hyco.data.observation import Observation
 from hyco.evaluation.metrics import (
     coefficient_errors,
@@ -24,8 +23,10 @@ from hyco.evaluation.metrics import (
     rollout_metrics,
     select_channels,
 )
-from hyco.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.tasks.context import RunContext
+from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.utils.io import atomic_torch_save, atomic_write_json
+from hyco.utils.log import fmt
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,9 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["checkpoint"] = source
         runs[key] = entry
         kept[key] = prediction[sim]
-        log.info("%s: rel. L2 %s, corr. time %.1f steps%s", key, _fmt(entry["rollout"]["rel_l2"]),
+        log.info("%s: rel. L2 %s, corr. time %.1f steps%s", key, fmt(entry["rollout"]["rel_l2"]),
                  summary["corr_time"],
-                 "".join(f", {n} error {_fmt(e['rel_error']) if e.get('truth') != 'unknown' else 'unknown'}"
+                 "".join(f", {n} error {fmt(e['rel_error']) if e.get('truth') != 'unknown' else 'unknown'}"
                          for n, e in entry.get("coefficients", {}).items()))
     if not runs:
         raise DataError(f"{ctx.run_dir}: no trained model found (expected physical/, synthetic/ or hyco/ from "
@@ -205,10 +206,6 @@ def _selection(run_dir: Path, key: str, checkpoint: Path) -> str:
         epoch = ckpt.load_checkpoint(checkpoint).get("epoch")
         return f"epoch {epoch} (lowest observed validation error)"
     return "the last state"
-
-
-def _fmt(value) -> str:
-    return "diverged" if value is None else f"{value:.4g}"
 
 
 def evaluate_task(ctx: RunContext) -> dict[str, Any]:

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from hyco.config.errors import DataError
-from hyco.context import RunContext
 from hyco.evaluation import plots
-from hyco.evaluation.evaluate import METRICS_FILE, ROLLOUTS_FILE
 from hyco.evaluation.report import RUN_LABELS, Figure, write_report
-from hyco.experiment import read_summary
+from hyco.tasks.context import RunContext
+from hyco.tasks.evaluate import METRICS_FILE, ROLLOUTS_FILE
+from hyco.tasks.experiment import read_summary
 from hyco.training.run_log import METRICS_FILE as JSONL
 
 log = logging.getLogger(__name__)
