@@ -20,6 +20,7 @@ def run(ctx: RunContext) -> Path:
     from hyco.evaluation.report_task import report
     from hyco.experiment import open_experiment
     from hyco.training.runs import train_hybrid, train_physical, train_synthetic
+    from hyco.utils.distributed import process_info
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -30,6 +31,8 @@ def run(ctx: RunContext) -> Path:
         start = time.perf_counter()
         train(ctx, exp)
         seconds[name] = time.perf_counter() - start
+    if not process_info().is_main:  # under torchrun rank 0 evaluates and reports alone
+        return ctx.run_dir
     log.info("=== evaluation ===")
     start = time.perf_counter()
     evaluate(exp)

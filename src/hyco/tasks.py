@@ -27,6 +27,8 @@ TASK_IMPLEMENTATIONS: dict[str, str | None] = {
     "report": "hyco.evaluation.report_task:report_task",
     "run": "hyco.pipeline:run",
 }
+# Tasks that rank 0 runs alone under torchrun (generate and train share their work across ranks).
+MAIN_RANK_TASKS = ("evaluate", "report")
 # `hyco train mode=<mode>`
 TRAIN_IMPLEMENTATIONS: dict[str, str | None] = {
     "synthetic": "hyco.training.runs:train_synthetic",
@@ -48,6 +50,10 @@ def train(ctx: RunContext) -> object:
 
 
 def run_task(name: str, ctx: RunContext) -> object:
+    from hyco.utils.distributed import process_info
+
+    if name in MAIN_RANK_TASKS and not process_info().is_main:
+        return None  # under torchrun rank 0 evaluates and reports; the other ranks have nothing to share
     if name == "train":
         return train(ctx)
     return _load(TASK_IMPLEMENTATIONS[name], f"task '{name}'")(ctx)

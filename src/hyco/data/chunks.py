@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from hyco.utils.distributed import process_info
+
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("memory", "cache", "on_the_fly")
@@ -58,7 +60,8 @@ class CacheManager:
     KINDS = ("physical_preds", "synthetic_preds", "completion")
 
     def __init__(self, cache_dir: str | Path):
-        self.root = Path(cache_dir) / "generated"
+        ranks = process_info()  # under torchrun each rank stores its own chunks, within its own budget
+        self.root = Path(cache_dir) / "generated" / (f"rank{ranks.rank}" if ranks.world_size > 1 else "")
         self.peak_bytes = 0
         self.files_written = 0
 

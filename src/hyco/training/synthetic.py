@@ -239,7 +239,7 @@ class SyntheticTrainer:
         self.scheduler.step()
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
-                "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
+                "samples": int(totals[1]), "seconds": seconds, "samples_per_s": float(totals[1]) / max(seconds, 1e-9)}
 
     def _accumulate(self, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
                     terms: torch.Tensor | None, dynamic: torch.Tensor, steps: int) -> torch.Tensor:
