@@ -66,12 +66,14 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
 def validate_command_line(task: str, overrides: list[str], multirun: bool) -> list:
     """Compose and validate the config of every job the command would start, probe the directories
     each will write and check its memory estimate (before Hydra creates anything); returns the configs."""
-    from hyco.config.launchers import check_launcher
+    from hyco.config.launchers import check_launcher, check_sweeper
     from hyco.config.paths import check_task_paths
     from hyco.config.validate import expand_sweeps, load
     from hyco.resources import check_resources
 
     check_launcher(overrides)
+    if multirun:
+        check_sweeper(overrides)
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     configs = []
     for job_overrides in jobs:
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 _check_torchrun(task, overrides, multirun)
                 configs = validate_command_line(task, overrides, multirun)
+                _check_backend(configs)
                 if (task in LOCKED_TASKS and not multirun and not set(flags) & PRINT_ONLY_FLAGS
                         and _fixed_output_dir(task, overrides)):
                     # before Hydra writes .hydra/ and the log into a directory another run is using
@@ -149,6 +152,21 @@ def _check_torchrun(task: str, overrides: list[str], multirun: bool) -> None:
     if not _fixed_output_dir(task, overrides):
         raise HycoError("output_dir: under torchrun every rank must write to one directory; pass "
                         "output_dir=<dir> (the default names the start time, which ranks may not share)")
+
+
+def _check_backend(configs: list) -> None:
+    """Under torchrun: the process-group backend fits the device (NCCL needs CUDA), before anything starts."""
+    from hyco.utils.device import resolve_device
+    from hyco.utils.distributed import choose_backend, launched
+
+    if not launched():
+        return
+    for cfg in configs:
+        try:
+            device = resolve_device(cfg.device)
+        except ValueError as exc:
+            raise HycoError(str(exc)) from None
+        choose_backend(cfg.dist_backend, device)
 
 
 def _run_hydra(task: str, rest: list[str]) -> None:

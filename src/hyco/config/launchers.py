@@ -1,4 +1,5 @@
-"""Hydra launchers for sweeps (`hyco <task> -m ... hydra/launcher=<name>`): which package each needs.
+"""Hydra launchers and sweepers for sweeps (`hyco <task> -m ... hydra/launcher=<name>`): which package each
+needs, and which sweep syntax the chosen sweeper can run.
 
 The launchers are Hydra plugins, installed with the `cluster` extra (`pip install 'hyco[cluster]'`).
 hyco ships two configs of its own on top of them (conf/hydra/launcher/): `parallel` (joblib: the jobs of a
@@ -19,13 +20,22 @@ PLUGINS = {"joblib": _JOBLIB, "parallel": _JOBLIB, "submitit_local": _SUBMITIT, 
            "slurm": _SUBMITIT}
 
 
-def launcher_choice(overrides: list[str]) -> str | None:
-    """The `hydra/launcher=<name>` of the command line, if any."""
+SWEEPERS = {"optuna": ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper"),
+            "nevergrad": ("hydra_plugins.hydra_nevergrad_sweeper", "hydra-nevergrad-sweeper"),
+            "ax": ("hydra_plugins.hydra_ax_sweeper", "hydra-ax-sweeper")}
+
+
+def choice(overrides: list[str], group: str) -> str | None:
+    """The `<group>=<name>` of the command line (e.g. hydra/launcher), if any."""
     for override in overrides:
         key, _, value = override.partition("=")
-        if key.lstrip("+~") == "hydra/launcher":
+        if key.lstrip("+~") == group:
             return value
     return None
+
+
+def launcher_choice(overrides: list[str]) -> str | None:
+    return choice(overrides, "hydra/launcher")
 
 
 def installed(module: str) -> bool:
@@ -46,3 +56,19 @@ def check_launcher(overrides: list[str]) -> None:
     if not installed(module):
         raise ConfigError("hydra/launcher", "", message=f"{name} needs the {package} package, which is not "
                           "installed; install it with: pip install 'hyco[cluster]'")
+
+
+def check_sweeper(overrides: list[str]) -> None:
+    """Hydra's basic sweeper enumerates `a,b`, choice, range and glob; an `interval(...)` is sampled by a
+    sweeper such as Optuna. Refuse, in one line, an interval without one and a sweeper that is not installed."""
+    name = choice(overrides, "hydra/sweeper")
+    if name in (None, "basic"):
+        interval = next((o for o in overrides if "interval(" in o.partition("=")[2]), None)
+        if interval is not None:
+            raise ConfigError(interval.partition("=")[0], "", message="interval(...) is sampled by a sweeper such "
+                              "as Optuna (hydra/sweeper=optuna); Hydra's basic sweeper runs a,b / choice(...) / "
+                              "range(...) / glob(...)")
+        return
+    if name in SWEEPERS and not installed(SWEEPERS[name][0]):
+        raise ConfigError("hydra/sweeper", "", message=f"{name} needs the {SWEEPERS[name][1]} package, which is "
+                          "not installed")
