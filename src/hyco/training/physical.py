@@ -23,7 +23,14 @@ from hyco.config.schema import PhysicalTrainerConfig
 from hyco.evaluation.metrics import coefficient_errors, parameter_error
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
-from hyco.utils.distributed import all_reduce_grads, all_reduce_sum, grad_share, same_on_all_ranks, sum_over_ranks
+from hyco.utils.distributed import (
+    all_gather_objects,
+    all_reduce_grads,
+    all_reduce_sum,
+    grad_share,
+    same_on_all_ranks,
+    sum_over_ranks,
+)
 from hyco.utils.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -521,7 +528,7 @@ def _fingerprint(groups: list[tuple[torch.Tensor, ...]]) -> str:
     for group in groups:
         columns = [t.detach().reshape(t.shape[0], -1).double().sum(dim=1) for t in group]
         columns.append(group[1].detach().reshape(group[1].shape[0], -1).double().square().sum(dim=1))
-        rows = torch.stack(columns, dim=1).cpu()
+        rows = torch.cat(all_gather_objects(torch.stack(columns, dim=1).cpu()))  # the objective of all ranks
         order = sorted(range(rows.shape[0]), key=lambda i: tuple(rows[i].tolist()))
         parts.append(repr(tuple(group[1].shape[1:])).encode() + rows[order].numpy().tobytes())
     for part in sorted(parts):

@@ -215,6 +215,16 @@ def gather_objects(value: Any) -> list[Any] | None:
     return out
 
 
+def all_gather_objects(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order, on every rank."""
+    info = process_info()
+    if not info.parallel:
+        return [value]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, value)
+    return out
+
+
 def barrier() -> None:
     if process_info().parallel:
         dist.barrier()
