@@ -50,10 +50,13 @@ def train(ctx: RunContext) -> object:
 
 
 def run_task(name: str, ctx: RunContext) -> object:
-    from hyco.utils.distributed import process_info
+    from hyco.utils.distributed import main_rank_alone, process_info
 
-    if name in MAIN_RANK_TASKS and not process_info().is_main:
-        return None  # under torchrun rank 0 evaluates and reports; the other ranks have nothing to share
+    if name in MAIN_RANK_TASKS:  # under torchrun rank 0 evaluates and reports alone
+        if not process_info().is_main:
+            return None
+        with main_rank_alone():
+            return _load(TASK_IMPLEMENTATIONS[name], f"task '{name}'")(ctx)
     if name == "train":
         return train(ctx)
     return _load(TASK_IMPLEMENTATIONS[name], f"task '{name}'")(ctx)

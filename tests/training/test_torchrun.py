@@ -163,3 +163,17 @@ def test_generate_under_torchrun_writes_the_one_process_file(tmp_path):
     x, y = datasets(a), datasets(b)
     assert x.keys() == y.keys() and "trajectories" in x
     assert all(np.array_equal(x[k], y[k]) and x[k].dtype == y[k].dtype for k in x)  # bit for bit
+
+
+@pytest.mark.slow
+def test_run_under_torchrun_trains_on_two_ranks_and_reports_once(tmp_path, data_dir):
+    """`hyco run`: all three trainings on 2 ranks, then rank 0 evaluates and reports alone."""
+    result = torchrun(["-m", "hyco", "run", *QUICK, f"data_dir={data_dir}", f"output_dir={tmp_path}/run"],
+                      cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    assert (run / "metrics.json").is_file() and (run / "report.html").is_file()
+    assert result.stdout.count("report.html") == 1  # one rank prints
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics  # evaluation ran on rank 0 without waiting for the others
+    assert not (run / "cache" / "generated" / "rank1").exists() or not any((run / "cache").rglob("*.pt"))

@@ -62,9 +62,14 @@ def launched() -> bool:
     return _env_int("WORLD_SIZE", 1) > 1
 
 
+_alone = False  # set by `main_rank_alone`
+
+
 def process_info() -> ProcessInfo:
     """Rank and world size: from the initialised process group, else torchrun's environment."""
     local = _env_int("LOCAL_RANK", 0)
+    if _alone:
+        return ProcessInfo(0, 1, local)
     if dist.is_available() and dist.is_initialized():
         return ProcessInfo(dist.get_rank(), dist.get_world_size(), local)
     return ProcessInfo(_env_int("RANK", 0), _env_int("WORLD_SIZE", 1), local)
@@ -99,6 +104,18 @@ def process_group(backend: str, device: torch.device) -> Iterator[ProcessInfo]:
         yield process_info()
     finally:
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def main_rank_alone() -> Iterator[None]:
+    """Rank 0 works as a single process (no sharding, no collectives) while the other ranks have finished:
+    evaluation and reports, which read everything and write once."""
+    global _alone
+    before, _alone = _alone, True
+    try:
+        yield
+    finally:
+        _alone = before
 
 
 def rank_device(device: torch.device) -> torch.device:
