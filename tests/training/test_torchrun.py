@@ -128,17 +128,34 @@ def test_hybrid_under_torchrun_equals_one_process(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_a_checkpoint_of_two_ranks_resumes_in_one_process(tmp_path, data_dir):
-    common = [*QUICK, f"data_dir={data_dir}", "train", "mode=synthetic", "trainer.synthetic.scheduler=none"]
-    common = common[-3:] + common[:-3]
-    ranks = torchrun(["-m", "hyco", *common, "trainer.synthetic.epochs=2", f"output_dir={tmp_path}/run"], cwd=tmp_path)
-    assert ranks.returncode == 0, ranks.stderr[-3000:]
-    resumed = hyco([*common, "trainer.synthetic.epochs=4", "resume=true", f"output_dir={tmp_path}/run"], cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    straight = hyco([*common, "trainer.synthetic.epochs=4", f"output_dir={tmp_path}/straight"], cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr[-3000:]
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
+def test_a_checkpoint_resumes_with_another_number_of_ranks(tmp_path, data_dir, first, then):
+    args = ["train", "mode=synthetic", *QUICK, f"data_dir={data_dir}", "trainer.synthetic.scheduler=none"]
+
+    def start(ranks: int, extra: list[str]) -> None:
+        result = (torchrun(["-m", "hyco", *args, *extra], cwd=tmp_path) if ranks == 2
+                  else hyco([*args, *extra], cwd=tmp_path))
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    start(first, ["trainer.synthetic.epochs=2", f"output_dir={tmp_path}/run"])
+    start(then, ["trainer.synthetic.epochs=4", "resume=true", f"output_dir={tmp_path}/run"])
+    start(1, ["trainer.synthetic.epochs=4", f"output_dir={tmp_path}/straight"])
     a, b = (torch.load(tmp_path / d / "synthetic" / "last.pt", weights_only=True) for d in ("run", "straight"))
     assert a["epoch"] == b["epoch"] == 4 and max_difference(a["model"], b["model"]) < 1e-5
+    assert [r["epoch"] for r in lines(tmp_path / "run/synthetic/metrics.jsonl")] == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_more_ranks_than_windows_fails_on_every_rank_in_one_line(tmp_path):
+    tiny = ["data.num_train=1", "data.num_val=1", "data.num_test=1", "data.num_frames=3", "data.rollout_steps=2"]
+    result = torchrun(["-m", "hyco", "train", "mode=synthetic", *QUICK, *tiny, f"data_dir={tmp_path}/data",
+                       f"output_dir={tmp_path}/run"], cwd=tmp_path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hyco: error:")]
+    assert errors == ["hyco: error: 1 window(s) cannot be shared by 2 ranks: lower --nproc_per_node to at most 1 "
+                      "or give the experiment more data"] * 2
+    assert "exitcode  : 2" in result.stderr  # each rank ended with hyco's bad-input code; torchrun reports it
+    assert not list((tmp_path / "run").rglob("*.pt"))
 
 
 @pytest.mark.slow
