@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from hyco.config.schema import SyntheticTrainerConfig
+from hyco.data.chunks import ChunkStore
 from hyco.data.loader import make_loader
 from hyco.networks import build_network
 from hyco.training.synthetic import SyntheticTrainer
@@ -49,8 +50,20 @@ def train(run_dir: Path) -> dict:
             "seen": data.seen, "batches": len(loader)}
 
 
+def generate_chunks(count: int = 5) -> dict:
+    """A store of `count` generated chunks (HYCO's partner windows): which this process made, what it holds."""
+    made: list[int] = []
+
+    def produce(k: int):
+        made.append(k)
+        return (torch.full((2, 3), float(k)), torch.arange(4.0) * k)
+
+    store = ChunkStore(produce, count, "memory")
+    return {"made": made, "held": [store.chunk(k) for k in range(count)]}
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     with process_group("auto", torch.device("cpu")) as ranks:
-        result = train(out / "run")
+        result = train(out / "run") | generate_chunks()
         torch.save(result, out / f"rank{ranks.rank}.pt")

@@ -59,6 +59,11 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
     # one writer: rank 0's log has one line per epoch, and there is one run directory's worth of files
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["last.pt", "metrics.jsonl", "tensorboard"]
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+    # HYCO's partner windows: chunk k made by rank k mod 2 alone, every rank then holds all of them
+    reference = ddp_worker.generate_chunks()
+    assert ranks[0]["made"] == [0, 2, 4] and ranks[1]["made"] == [1, 3] and reference["made"] == [0, 1, 2, 3, 4]
+    for rank in ranks:
+        assert all(torch.equal(x, y) for a, b in zip(rank["held"], reference["held"]) for x, y in zip(a, b))
 
 
 # ------------------------------------------------------------------------------ the `hyco` command (slow)
@@ -118,13 +123,17 @@ def test_physical_under_torchrun_equals_one_process(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_hybrid_under_torchrun_equals_one_process(tmp_path, data_dir):
-    one, two = both(tmp_path, data_dir, ["train", "mode=hybrid"])
+    """A sparse observation: partner windows are generated, hidden input states completed, masks differ."""
+    one, two = both(tmp_path, data_dir, ["train", "mode=hybrid", "observation=centre"])
     a, b = (coefficients(d / "hyco" / "summary.json") for d in (one, two))
     for name in a:
         assert np.allclose(a[name], b[name], rtol=1e-6, atol=0)
     x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
     assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
-    assert len(lines(one / "hyco/metrics.jsonl")) == len(lines(two / "hyco/metrics.jsonl")) == 2
+    cycles = [lines(d / "hyco/metrics.jsonl") for d in (one, two)]
+    assert len(cycles[0]) == len(cycles[1]) == 2
+    generated = [[c["num_generated_physical"] for c in run] for run in cycles]
+    assert generated[0] == generated[1] == [6, 6]
 
 
 @pytest.mark.slow
