@@ -96,10 +96,14 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
 def validate_command_line(task: str, overrides: list[str], multirun: bool) -> list:
     """Compose and validate the config of every job the command would start, probe the directories
     each will write and check its memory estimate (before Hydra creates anything); returns the configs."""
+    from hyco.config.launchers import check_launcher, check_sweeper
     from hyco.config.paths import check_task_paths
     from hyco.config.validate import expand_sweeps, load
     from hyco.resources import check_resources
 
+    check_launcher(overrides)
+    if multirun:
+        check_sweeper(overrides)
     jobs = expand_sweeps(overrides) if multirun else [overrides]
     configs = []
     for job_overrides in jobs:
@@ -159,7 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     with stop_on_signals():
         try:
             try:
+                _check_torchrun(task, overrides, multirun)
                 configs = validate_command_line(task, overrides, multirun)
+                _check_backend(configs)
                 if (task in LOCKED_TASKS and not multirun and not set(flags) & PRINT_ONLY_FLAGS
                         and _fixed_output_dir(task, overrides)):
                     # before Hydra writes .hydra/ and the log into a directory another run is using
@@ -208,6 +214,35 @@ def _print_sweep(task: str, flags: list[str], overrides: list[str]) -> None:
         _run_hydra(task, single, job)
 
 
+def _check_torchrun(task: str, overrides: list[str], multirun: bool) -> None:
+    """Under torchrun every rank runs the same command and must agree on one run directory."""
+    from hyco.utils.distributed import launched
+
+    if not launched():
+        return
+    if multirun:
+        raise HycoError("-m: a sweep cannot run under torchrun; start torchrun once per job, or sweep with a "
+                        "launcher (hydra/launcher=parallel|slurm) whose jobs each run on one process")
+    if not _fixed_output_dir(task, overrides):
+        raise HycoError("output_dir: under torchrun every rank must write to one directory; pass "
+                        "output_dir=<dir> (the default names the start time, which ranks may not share)")
+
+
+def _check_backend(configs: list) -> None:
+    """Under torchrun: the process-group backend fits the device (NCCL needs CUDA), before anything starts."""
+    from hyco.utils.device import resolve_device
+    from hyco.utils.distributed import choose_backend, launched
+
+    if not launched():
+        return
+    for cfg in configs:
+        try:
+            device = resolve_device(cfg.device)
+        except ValueError as exc:
+            raise HycoError(str(exc)) from None
+        choose_backend(cfg.dist_backend, device)
+
+
 def _run_hydra(task: str, flags: list[str], overrides: list[str]) -> None:
     import hydra
 
@@ -216,6 +251,10 @@ def _run_hydra(task: str, flags: list[str], overrides: list[str]) -> None:
     register_schema()
     program = sys.argv[0]
     saved = sys.argv
+    from hyco.utils.distributed import process_info
+
+    if not process_info().is_main:  # one set of files: only rank 0 writes .hydra/ and the log file
+        overrides = [*overrides, "hydra.output_subdir=null"]
     # flags first: Hydra's argparse refuses overrides on both sides of a flag (`a=1 --cfg job task=x`)
     sys.argv = [program, *flags, *overrides, f"task={task}"]
     try:
@@ -235,6 +274,7 @@ def _run_job(dict_cfg) -> None:
     from hyco.tasks import run_task
     from hyco.tasks.context import RunContext
     from hyco.utils.device import resolve_device
+    from hyco.utils.distributed import process_group, process_info
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
     from hyco.utils.signals import Interrupted
@@ -245,7 +285,8 @@ def _run_job(dict_cfg) -> None:
     try:
         cfg = to_typed(dict_cfg)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        setup_logging(run_dir, cfg.log_level.upper())
+        main_rank = process_info().is_main  # the other ranks log warnings to the console only
+        setup_logging(run_dir if main_rank else None, cfg.log_level.upper() if main_rank else "WARNING")
         threads = job_budget(cfg.threads, launcher=HydraConfig.get().launcher,
                              workers=cfg.trainer.synthetic.num_workers)
         try:
@@ -253,15 +294,17 @@ def _run_job(dict_cfg) -> None:
         except ValueError as exc:
             raise HycoError(str(exc)) from None
         seed_everything(cfg.seed)
-        try:
-            claim_run(cfg, run_dir)
-            log.info("task %s, experiment %s, run directory %s, device %s, %s", cfg.task, cfg.experiment_name,
-                     run_dir, device, threads.describe())
-            run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
-        except Interrupted as stop:  # the stack has unwound: every finally block has run
-            sweep_after_stop(cfg, run_dir)
-            log.warning("%s", stop_message(stop.name, cfg, run_dir, list(HydraConfig.get().overrides.task)))
-            sys.exit(stop.exit_code)
+        with process_group(cfg.dist_backend, device) as ranks:  # torn down also when the task fails
+            try:
+                claim_run(cfg, run_dir)
+                log.info("task %s, experiment %s, run directory %s, device %s, %s%s", cfg.task, cfg.experiment_name,
+                         run_dir, device, threads.describe(),
+                         f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
+                run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+            except Interrupted as stop:  # the stack has unwound: every finally block has run
+                sweep_after_stop(cfg, run_dir)
+                log.warning("%s", stop_message(stop.name, cfg, run_dir, list(HydraConfig.get().overrides.task)))
+                sys.exit(stop.exit_code)
     except HycoError as error:
         log.debug("task failed", exc_info=True)
         _fail(error)

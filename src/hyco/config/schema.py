@@ -359,7 +359,8 @@ class HycoConfig:
     output_dir: str = "outputs/${experiment_name}/${now:%Y-%m-%d_%H-%M-%S}"
     data_dir: str = "data"
     cache_dir: str = "${output_dir}/cache"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun auto/cuda: cuda:LOCAL_RANK)
+    dist_backend: str = "auto"  # under torchrun: auto (gloo on CPU, nccl on CUDA) | gloo | nccl
     dtype: str = "float32"  # float32 | float64
     seed: int = 0
     mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
@@ -382,6 +383,8 @@ class HycoConfig:
         from hyco.utils.device import DEVICE_PATTERN
 
         require(bool(DEVICE_PATTERN.match(self.device)), "device", "auto, cpu, cuda or cuda:N", self.device)
+        require(self.dist_backend in ("auto", "gloo", "nccl"), "dist_backend", "one of auto, gloo, nccl",
+                self.dist_backend)
         require(self.dtype in ("float32", "float64"), "dtype", "one of float32, float64", self.dtype)
         require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
         require(self.mode in TRAIN_MODES, "mode", f"one of {', '.join(TRAIN_MODES)}", self.mode)

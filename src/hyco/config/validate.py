@@ -165,16 +165,57 @@ def compose(task: str, overrides: list[str]) -> DictConfig:
 
 
 def expand_sweeps(overrides: list[str]) -> list[list[str]]:
-    """The override lists of every job of a multirun sweep (Hydra's basic sweeper semantics)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    """The override lists of the jobs of a `-m` sweep to validate before any runs, for any sweeper's syntax:
+    every value of `a,b`, `choice(...)`, `range(...)` and `glob(...)` (over the group's shipped options), and
+    both bounds of an `interval(a,b)` (a sampling sweeper such as Optuna draws values between them). Uses only
+    Hydra's public override parser; a sweep it cannot read is refused in one line."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as exc:
         raise translate_error(exc) from None
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    return [job for batch in batches for job in batch]
+    options = []
+    for override in parsed:
+        key = override.get_key_element()
+        try:
+            options.append(_sweep_values(override, key))
+        except HycoError:
+            raise
+        except Exception as exc:  # anything the parser accepts but cannot enumerate
+            raise ConfigError(key, "", message=f"cannot read the sweep {override.input_line!r} "
+                              f"({_one_line(str(exc)) or type(exc).__name__})") from None
+    return [list(job) for job in itertools.product(*options)]
+
+
+def _sweep_values(override, key: str) -> list[str]:
+    """The overrides `key=value` standing for one swept override (itself when it sweeps nothing)."""
+    from hydra.core.override_parser.types import ValueType
+
+    if not override.is_sweep_override():
+        return [override.input_line]
+    if override.is_interval_sweep():
+        interval = override.value()
+        return [f"{key}={_number(interval.start)}", f"{key}={_number(interval.end)}"]
+    if override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+        group = override.key_or_group
+        names = override.value().filter(_group_options(group))
+        if not names:
+            raise ConfigError(key, f"a glob matching options of the config group {group!r} "
+                              f"({', '.join(_group_options(group)) or 'not a config group'})",
+                              override.input_line.split("=", 1)[1])
+        return [f"{key}={name}" for name in names]
+    values = [f"{key}={value}" for value in override.sweep_string_iterator()]
+    if not values:
+        raise ConfigError(key, "a sweep with at least one value", override.input_line.split("=", 1)[1])
+    return values
+
+
+def _number(value: float) -> int | float:
+    """An interval's bound as the config would write it (1.0 -> 1, so that integer keys accept it)."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def load(task: str, overrides: list[str]) -> HycoConfig:

@@ -17,11 +17,13 @@ import logging
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from hyco.utils.distributed import all_gather_objects, process_info
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ class CacheManager:
     KINDS = ("physical_preds", "synthetic_preds", "completion")
 
     def __init__(self, cache_dir: str | Path):
-        self.root = Path(cache_dir) / "generated"
+        ranks = process_info()  # under torchrun each rank stores its own chunks, within its own budget
+        self.root = Path(cache_dir) / "generated" / (f"rank{ranks.rank}" if ranks.world_size > 1 else "")
         self.peak_bytes = 0
         self.files_written = 0
 
@@ -132,13 +135,12 @@ class ChunkStore:
         self._cache, self._kind, self._cycle = cache, kind, cycle
         self.seconds = {"storage": 0.0, "regeneration": 0.0}
         if strategy == "memory":
-            for k in range(self.num_chunks):
-                self._chunks[k] = self._produce(k)
+            for k, chunk in self._produce_all():
+                self._chunks[k] = chunk
         elif strategy == "cache":
             directory = cache.cycle_dir(kind, cycle)
-            for k in range(self.num_chunks):
+            for k, chunk in self._produce_all():
                 path = directory / f"chunk_{k:05d}.pt"
-                chunk = self._produce(k)
                 start = time.perf_counter()
                 torch.save(list(chunk), path)
                 cache.note_write()
@@ -148,6 +150,21 @@ class ChunkStore:
 
     def _produce(self, k: int) -> Chunk:
         return tuple(_compact(t) for t in self.producer(k))
+
+    def _produce_all(self) -> Iterator[tuple[int, Chunk]]:
+        """Every chunk, in order. Under torchrun chunk k is produced by rank k mod W and shared with every rank
+        (one all-gather per round of W chunks): the work is sharded, and all ranks hold the same chunks, the
+        ones one process makes (the `on_the_fly` strategy makes the chunks a rank reads, when it reads them)."""
+        ranks = process_info()
+        if not ranks.parallel:
+            yield from ((k, self._produce(k)) for k in range(self.num_chunks))
+            return
+        for first in range(0, self.num_chunks, ranks.world_size):
+            k = first + ranks.rank
+            mine = self._produce(k) if k < self.num_chunks else None
+            for offset, chunk in enumerate(all_gather_objects(mine)):
+                if chunk is not None:
+                    yield first + offset, chunk
 
     def chunk(self, k: int) -> Chunk:
         if k in self._chunks:

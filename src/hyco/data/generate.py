@@ -36,11 +36,12 @@ import torch
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from hyco.config.errors import DataError
+from hyco.config.errors import DataError, HycoError
 from hyco.config.schema import HycoConfig
 from hyco.data.external import ImportPlan, import_trajectories, plan_import
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
+from hyco.utils.distributed import broadcast_object, gather_objects, process_info
 from hyco.utils.paths import write_problem
 from hyco.utils.seed import derive_seed
 
@@ -213,7 +214,31 @@ def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) 
 # ---------------------------------------------------------------------------- public API
 def ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
     """Path of a complete, valid dataset for this config: reused, or generated under a file lock. The
-    observation settings are checked against the model's fields first: a bad one costs no generation."""
+    observation settings are checked against the model's fields first: a bad one costs no generation.
+
+    Under torchrun rank 0 checks, locks and writes; when it generates, every rank simulates its share of the
+    simulations (`_simulated_chunks`) and rank 0 writes them, the same file as one process writes."""
+    if not process_info().parallel:
+        return _ensure_dataset(cfg, model, data_dir)
+    if not process_info().is_main:
+        while True:  # rank 0 says what to do: simulate a share, or use the file it made (or stop: it failed)
+            message = broadcast_object()
+            if message[0] == "simulate":
+                _simulate_share(cfg, model)
+            elif message[0] == "done":
+                return Path(message[1])
+            else:
+                raise SystemExit(2)  # rank 0 reports the error, in one line
+    try:
+        path = _ensure_dataset(cfg, model, data_dir)
+    except HycoError as error:
+        broadcast_object(("failed", str(error)))
+        raise
+    broadcast_object(("done", str(path)))
+    return path
+
+
+def _ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
     check_observation(cfg.observation, [dataclasses.asdict(f) for f in model.fields], model.spatial_shape,
                       cfg.data.num_frames)
     data_dir = Path(data_dir)
@@ -342,18 +367,26 @@ def import_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mappin
 def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapping[str, Any], digest: str) -> Path:
     """Simulate every split in batches of `data.generation_batch` and write them to `path` atomically."""
     path = Path(path)
-    sizes = {"train": cfg.data.num_train, "val": cfg.data.num_val, "test": cfg.data.num_test}
-    rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
+    sizes, rows, chunks, seeds, batch = _plan(cfg)
     num_frames = cfg.data.num_frames
-    batch = min(cfg.data.generation_batch, len(rows))
     coefficients = model.true_coefficients()
     attrs = store_attrs(cfg, model, config, digest)
     log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
              tuple(model.spatial_shape), batch)
     started = time.perf_counter()
     coeff_arrays = {name: value.detach().cpu().numpy() for name, value in coefficients.items()}
-    chunks = [rows[first:first + batch] for first in range(0, len(rows), batch)]
-    seeds = [np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64) for chunk in chunks]
+    if process_info().parallel:
+        broadcast_object(("simulate",))  # the other ranks, waiting in ensure_dataset, take their share
+        with torch.no_grad(), create_store(
+            path, split_sizes=sizes, num_frames=num_frames, num_channels=model.num_channels,
+            spatial_shape=tuple(model.spatial_shape), attrs=attrs, coefficients=coeff_arrays,
+            window_frames=cfg.data.rollout_steps + 1,
+        ) as writer, tqdm(total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None) as bar:
+            for k, states, frames in _simulated_chunks(model, coefficients, seeds, num_frames, batch):
+                _store_chunk(writer, k * batch, states, frames, seeds[k], chunks[k], cfg.physics.get("name"))
+                bar.update(len(chunks[k]))
+        log.info("wrote %s in %.1f s with %d ranks", path, time.perf_counter() - started, process_info().world_size)
+        return path
     # One helper thread overlaps the host work with the rollouts: it samples the next chunk's initial
     # states and writes the previous chunk while the current one is simulated (at most ~2 chunks in memory).
     with torch.no_grad(), create_store(
@@ -379,6 +412,41 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
     elapsed = time.perf_counter() - started
     log.info("wrote %s in %.1f s (%.0f sample-steps/s)", path, elapsed, len(rows) * (num_frames - 1) / elapsed)
     return path
+
+
+def _plan(cfg: HycoConfig) -> tuple[dict[str, int], list, list, list[np.ndarray], int]:
+    """Split sizes, (split, index) rows, chunks of `data.generation_batch` rows, their seeds, the batch."""
+    sizes = {"train": cfg.data.num_train, "val": cfg.data.num_val, "test": cfg.data.num_test}
+    rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
+    batch = min(cfg.data.generation_batch, len(rows))
+    chunks = [rows[first:first + batch] for first in range(0, len(rows), batch)]
+    seeds = [np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64) for chunk in chunks]
+    return sizes, rows, chunks, seeds, batch
+
+
+def _simulated_chunks(model: Any, coefficients: Mapping[str, torch.Tensor], seeds: list[np.ndarray],
+                      num_frames: int, batch: int):
+    """Under torchrun: chunk k is simulated by rank k mod W (round robin, in rounds of W chunks) and sent to
+    rank 0, which gets `(k, states, frames)` in order; a chunk is simulated exactly as in one process (same
+    seeds, same padded batch), so the data do not depend on the number of ranks."""
+    info = process_info()
+    with torch.no_grad():
+        for first in range(0, len(seeds), info.world_size):
+            k = first + info.rank
+            mine = None
+            if k < len(seeds):
+                states = initial_states(model, seeds[k])
+                mine = (states.cpu(), simulate(model, coefficients, states, num_frames, batch).cpu())
+            everyone = gather_objects(mine)
+            if info.is_main:
+                yield from ((first + r, *item) for r, item in enumerate(everyone) if item is not None)
+
+
+def _simulate_share(cfg: HycoConfig, model: Any) -> None:
+    """A rank other than 0: simulate this rank's chunks of the dataset rank 0 is writing."""
+    _, _, _, seeds, batch = _plan(cfg)
+    for _ in _simulated_chunks(model, model.true_coefficients(), seeds, cfg.data.num_frames, batch):
+        pass
 
 
 def initial_states(model: Any, seeds: np.ndarray) -> torch.Tensor:

@@ -9,6 +9,12 @@ permutation would touch a different set of simulations in every batch and read e
 many times per epoch; instead the simulations are shuffled into blocks of half the cache size and the
 windows are shuffled within each block (block shuffling, as with sharded datasets), so every
 simulation is read about once per epoch while batches still mix windows of many simulations.
+
+Under torchrun each rank iterates its shard of the epoch's order (`hyco.utils.distributed.shard`, the
+semantics of torch's DistributedSampler: the order, block shuffle included, is drawn identically on every
+rank, padded to a multiple of the world size and dealt round robin) in batches of `batch_size / world
+size`: `batch_size` is the GLOBAL batch, and step k of all ranks together trains on the same windows as
+step k of one process.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from hyco.data.windows import Batch, WindowDataset
+from hyco.utils.distributed import ProcessInfo, process_info, rank_batch_size, shard
 from hyco.utils.threads import lend_to_workers
 
 
@@ -32,14 +39,19 @@ class BatchOrder(Sampler):
 
     def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
                  windows_per_sim: int | None = None, sims_per_block: int | None = None,
-                 order_fn: Callable[[torch.Generator], torch.Tensor] | None = None):
+                 order_fn: Callable[[torch.Generator], torch.Tensor] | None = None, ranks: ProcessInfo | None = None):
+        self.ranks = ranks or ProcessInfo(0, 1)  # this process's share of the order (one process: all of it)
+        self.global_batch = batch_size
+        batch_size = rank_batch_size(batch_size, self.ranks)
         self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
+        self.shard_size = shard(torch.arange(size), self.ranks).numel()  # refuses more ranks than windows
         self.windows_per_sim, self.sims_per_block = windows_per_sim, sims_per_block
         self.order_fn = order_fn  # a dataset's own locality-aware shuffle (e.g. generated chunks kept together)
         self.epoch = 0
 
     def __len__(self) -> int:
-        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+        size = self.shard_size
+        return size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
@@ -60,7 +72,7 @@ class BatchOrder(Sampler):
         return torch.cat(blocks)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        order = self.order(self.epoch)
+        order = shard(self.order(self.epoch), self.ranks)
         self.epoch += 1
         yield from order.split(self.batch_size)[: len(self)]
 
@@ -69,7 +81,8 @@ class WindowLoader:
     """Iterable of batched tuples (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]]) on `device`."""
 
     def __init__(self, dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0):
+                 device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0,
+                 ranks: ProcessInfo | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset = dataset
@@ -82,7 +95,8 @@ class WindowLoader:
         self.order = BatchOrder(len(dataset), batch_size, shuffle, seed, drop_last,
                                 windows_per_sim=dataset.windows_per_sim if blocks else None,
                                 sims_per_block=max(1, cache.capacity // 2) if blocks else None,
-                                order_fn=getattr(dataset, "epoch_order", None))
+                                order_fn=getattr(dataset, "epoch_order", None),
+                                ranks=process_info() if ranks is None else ranks)
         self.pin = self.device.type == "cuda"
         self.num_workers = num_workers
 
@@ -120,5 +134,6 @@ class WindowLoader:
 
 def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
                 device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0) -> WindowLoader:
-    """A re-iterable loader of batched windows; pinned host memory and async copies when `device` is CUDA."""
+    """A re-iterable loader of batched windows; pinned host memory and async copies when `device` is CUDA.
+    Under torchrun, this rank's shard in batches of `batch_size / world size` (see the module docstring)."""
     return WindowLoader(dataset, batch_size, shuffle, seed, device, drop_last, num_workers)

@@ -66,5 +66,16 @@ def _run(ctx: RunContext) -> object:
 _IMPLEMENTATIONS = {"generate": _generate, "train": _train, "evaluate": _evaluate, "report": _report, "run": _run}
 
 
+# Tasks that rank 0 runs alone under torchrun (generate and train share their work across ranks).
+MAIN_RANK_TASKS = ("evaluate", "report")
+
+
 def run_task(name: str, ctx: RunContext) -> object:
+    from hyco.utils.distributed import main_rank_alone, process_info
+
+    if name in MAIN_RANK_TASKS:  # under torchrun rank 0 evaluates and reports alone
+        if not process_info().is_main:
+            return None
+        with main_rank_alone():
+            return _IMPLEMENTATIONS[name](ctx)
     return _IMPLEMENTATIONS[name](ctx)

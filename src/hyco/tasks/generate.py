@@ -8,6 +8,7 @@ from pathlib import Path
 from hyco.data.external import physics_config
 from hyco.data.generate import ensure_dataset
 from hyco.tasks.context import RunContext
+from hyco.utils.distributed import process_info
 
 log = logging.getLogger(__name__)
 
@@ -19,5 +20,6 @@ def generate(ctx: RunContext) -> Path:
     model = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)
     path = ensure_dataset(ctx.cfg, model, ctx.data_dir)
     log.info("dataset: %s", path)
-    print(path)
+    if process_info().is_main:  # one line however many ranks
+        print(path)
     return path

@@ -20,6 +20,7 @@ def run(ctx: RunContext) -> Path:
     from hyco.tasks.experiment import open_experiment
     from hyco.tasks.report import report
     from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
+    from hyco.utils.distributed import main_rank_alone, process_info
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -30,13 +31,16 @@ def run(ctx: RunContext) -> Path:
         start = time.perf_counter()
         train(ctx, exp)
         seconds[name] = time.perf_counter() - start
-    log.info("=== evaluation ===")
-    start = time.perf_counter()
-    evaluate(exp)
-    seconds["evaluate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    path = report(ctx)
-    seconds["report"] = time.perf_counter() - start
+    if not process_info().is_main:  # under torchrun rank 0 evaluates and reports alone
+        return ctx.run_dir
+    with main_rank_alone():
+        log.info("=== evaluation ===")
+        start = time.perf_counter()
+        evaluate(exp)
+        seconds["evaluate"] = time.perf_counter() - start
+        start = time.perf_counter()
+        path = report(ctx)
+        seconds["report"] = time.perf_counter() - start
     log.info("phases (s): %s", ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
     print(path)
     return path

@@ -24,6 +24,14 @@ from hyco.physics.accuracy import coefficient_errors, parameter_error
 from hyco.training import checkpoint as ckpt
 from hyco.training.loss import dynamic_mask, term_sums, weighted_loss, with_terms
 from hyco.training.run_log import RunLog
+from hyco.utils.distributed import (
+    all_gather_objects,
+    all_reduce_grads,
+    all_reduce_sum,
+    grad_share,
+    same_on_all_ranks,
+    sum_over_ranks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +130,12 @@ class PhysicalTrainer:
             with torch.no_grad():  # sums of the squared errors' squares: the spread of the loss (noise_floor)
                 f = term_sums((prediction.detach() - target) ** 2, torch.zeros_like(target), mask, terms)[0]
             sums, counts, fourth = (s, c, f) if sums is None else (sums + s, counts + c, fourth + f)
+        # under torchrun: the terms of every rank's shard of windows, so all ranks minimise one objective
+        sums, counts, fourth = sum_over_ranks(sums), all_reduce_sum(counts.detach()), all_reduce_sum(fourth)
         self._moments = (sums.detach(), fourth, counts.detach())
         loss = weighted_loss(sums, counts, self.loss_weights)
-        if self.config.smoothness > 0:
-            loss = loss + self.config.smoothness * self._smoothness(raw)
+        if self.config.smoothness > 0:  # computed in full on every rank: its gradient shared among them
+            loss = loss + grad_share(self.config.smoothness * self._smoothness(raw))
         return loss
 
     @torch.no_grad()
@@ -238,7 +248,7 @@ class PhysicalTrainer:
             if self._same_converged_objective(fingerprint):
                 self.epoch += 1
                 metrics = {"epoch": self.epoch, "loss": self.history[-1]["loss"], "skipped": True,
-                           "windows": sum(int(g[0].shape[0]) for g in groups), "rejected_steps": 0,
+                           "windows": _windows(groups), "rejected_steps": 0,
                            "iterations": 0, "evaluations": 0, "seconds": time.perf_counter() - start,
                            "noise_floor": self.history[-1].get("noise_floor")}
                 log.info("physical epoch %d skipped: the same objective, from the same coefficients, as an epoch "
@@ -258,7 +268,10 @@ class PhysicalTrainer:
             else:
                 loss = self._adam_epoch(groups)
             self.epoch += 1
-            metrics = {"epoch": self.epoch, "loss": loss, "windows": sum(int(g[0].shape[0]) for g in groups),
+            if not same_on_all_ranks(torch.cat([self.raw[n].detach().reshape(-1) for n in self.learnable] or
+                                               [torch.zeros(1, device=self.device)])):
+                raise RuntimeError("physical trainer: the ranks' coefficients differ after an epoch")
+            metrics = {"epoch": self.epoch, "loss": loss, "windows": _windows(groups),
                        "rejected_steps": self.rejected_steps - rejected_before,
                        "iterations": self._last_iterations, "evaluations": self._last_evaluations,
                        "seconds": time.perf_counter() - start}
@@ -362,7 +375,7 @@ class PhysicalTrainer:
                 self.rejected_steps += 1
                 log.debug("physical: rejected a non-finite trial point")
                 return _REJECTED_LOSS, np.zeros_like(x)
-            grads = torch.autograd.grad(loss, [raw[n] for n in self.learnable])
+            grads = all_reduce_grads(list(torch.autograd.grad(loss, [raw[n] for n in self.learnable])))
             grad = np.concatenate([g.detach().cpu().double().reshape(-1).numpy() for g in grads])
             if not np.all(np.isfinite(grad)):
                 self.rejected_steps += 1
@@ -396,6 +409,7 @@ class PhysicalTrainer:
                 mask = dynamic_mask(group[2], self.dynamic) if len(group) > 2 else None
                 sums, counts = term_sums(targets.double(), torch.zeros_like(targets, dtype=torch.float64), mask)
                 total += torch.stack([sums.sum(), counts.sum()]).cpu()
+        total = all_reduce_sum(total.to(self.device)).cpu()
         mean_square = float(total[0] / total[1].clamp_min(1.0))
         return (_ROUND_OFF_EPS * torch.finfo(self.dtype).eps) ** 2 * mean_square
 
@@ -420,6 +434,9 @@ class PhysicalTrainer:
             start = loss_value if math.isnan(start) else start
             last_good = {n: self.raw[n].detach().clone() for n in self.learnable}
             loss.backward()
+            reduced = all_reduce_grads([self.raw[n].grad for n in self.learnable])
+            for name, grad in zip(self.learnable, reduced):
+                self.raw[name].grad = grad
             self._adam.step()
             if not all(torch.isfinite(self.raw[n]).all() for n in self.learnable):
                 self._reject(last_good)
@@ -487,6 +504,11 @@ class PhysicalTrainer:
         self.load_state_dict(ckpt.load_checkpoint(path), source=str(path))
 
 
+def _windows(groups: list[tuple[torch.Tensor, ...]]) -> int:
+    """Windows in an epoch's objective, over all ranks."""
+    return int(all_reduce_sum(torch.tensor(sum(int(g[0].shape[0]) for g in groups), device=groups[0][0].device)))
+
+
 def better_within_noise(loss: float, loss_se: float, best_loss: float) -> bool:
     """Whether a later model should replace the best one so far: its validation loss is lower, or higher by
     less than the loss's standard error (a difference that is only noise goes to the more trained model).
@@ -502,7 +524,7 @@ def _fingerprint(groups: list[tuple[torch.Tensor, ...]]) -> str:
     for group in groups:
         columns = [t.detach().reshape(t.shape[0], -1).double().sum(dim=1) for t in group]
         columns.append(group[1].detach().reshape(group[1].shape[0], -1).double().square().sum(dim=1))
-        rows = torch.stack(columns, dim=1).cpu()
+        rows = torch.cat(all_gather_objects(torch.stack(columns, dim=1).cpu()))  # the objective of all ranks
         order = sorted(range(rows.shape[0]), key=lambda i: tuple(rows[i].tolist()))
         parts.append(repr(tuple(group[1].shape[1:])).encode() + rows[order].numpy().tobytes())
     for part in sorted(parts):

@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hyco.utils.distributed import process_info
 from hyco.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ TENSORBOARD_DIR = "tensorboard"
 
 class RunLog:
     def __init__(self, run_dir: str | Path | None, tag: str, step_key: str = "epoch"):
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        # under torchrun only rank 0 writes the log (hyco.utils.distributed)
+        self.run_dir = Path(run_dir) if run_dir is not None and process_info().is_main else None
         self.tag = tag
         self.step_key = step_key  # the record field that numbers the lines: "epoch", or "cycle" for HYCO
         self._writer = None

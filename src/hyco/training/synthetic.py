@@ -231,7 +231,7 @@ class SyntheticTrainer:
         self.scheduler.step()
         self.epoch += 1
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
-                "samples": int(totals[1]), "seconds": seconds, "samples_per_s": samples / max(seconds, 1e-9)}
+                "samples": int(totals[1]), "seconds": seconds, "samples_per_s": float(totals[1]) / max(seconds, 1e-9)}
 
     def _accumulate(self, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
                     terms: torch.Tensor | None, dynamic: torch.Tensor, steps: int) -> torch.Tensor:
@@ -240,7 +240,7 @@ class SyntheticTrainer:
         batch, so the accumulated gradient is the batch's (GroupNorm works per sample)."""
         size = self._micro_batch(inputs, steps)
         if size >= inputs.shape[0]:
-            loss = frames_loss(self._train_model(inputs, steps), targets, masks, dynamic, terms, self.loss_weights)
+            loss = self._rank_loss(*frames_sums(self._train_model(inputs, steps), targets, masks, dynamic, terms))
             self._backward(loss)
             return loss.detach()
         rows = torch.arange(inputs.shape[0], device=inputs.device).split(size)
@@ -248,13 +248,25 @@ class SyntheticTrainer:
         with torch.no_grad():  # the batch's counts per term first: masks and terms only
             counts = sum(frames_sums(targets[r, :steps], targets[r], p(masks), dynamic, p(terms))[1]
                          for r, p in zip(rows, pick))
+            counts = all_reduce_sum(counts, self.process)
         total = torch.zeros((), dtype=targets.dtype, device=targets.device)
         for r, p in zip(rows, pick):
             sums, _ = frames_sums(self._train_model(inputs[r], steps), targets[r], p(masks), dynamic, p(terms))
-            loss = weighted_loss(sums, counts, self.loss_weights)
+            loss = weighted_loss(sums, counts, self.loss_weights) * self._world()
             self._backward(loss)
             total += loss.detach()
         return total
+
+    def _world(self) -> int:
+        return self.process.world_size if self.process.initialised else 1
+
+    def _rank_loss(self, sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """The loss of this rank's shard of the batch. Under DDP each term is normalised by its count over
+        all ranks' shards and the loss scaled by the world size: the gradients DDP averages are then those of
+        one process's loss over the global batch, however unevenly masks and partner windows are dealt."""
+        if self._world() == 1:
+            return weighted_loss(sums, counts, self.loss_weights)
+        return weighted_loss(sums, all_reduce_sum(counts.detach(), self.process), self.loss_weights) * self._world()
 
     def _micro_batch(self, inputs: torch.Tensor, steps: int) -> int:
         """Samples per forward/backward: as many as keep the rollout's activations within the budget."""

@@ -1,4 +1,7 @@
-"""Atomic writes: a crash mid-write never leaves a truncated file under the final name."""
+"""Atomic writes: a crash mid-write never leaves a truncated file under the final name.
+
+Under torchrun only rank 0 writes checkpoints, summaries, logs and reports: `atomic_torch_save` and
+`atomic_write_text` (and so `atomic_write_json`) do nothing on the other ranks, which run the same code."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from hyco.utils.distributed import process_info
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -40,11 +45,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    if not process_info().is_main:
+        return
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:
+    if not process_info().is_main:
+        return
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
