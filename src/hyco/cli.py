@@ -216,7 +216,7 @@ def _print_sweep(task: str, flags: list[str], overrides: list[str]) -> None:
 
 def _check_torchrun(task: str, overrides: list[str], multirun: bool) -> None:
     """Under torchrun every rank runs the same command and must agree on one run directory."""
-    from hyco.utils.distributed import launched
+    from hyco.utils.launch_env import launched
 
     if not launched():
         return
@@ -230,11 +230,13 @@ def _check_torchrun(task: str, overrides: list[str], multirun: bool) -> None:
 
 def _check_backend(configs: list) -> None:
     """Under torchrun: the process-group backend fits the device (NCCL needs CUDA), before anything starts."""
-    from hyco.utils.device import resolve_device
-    from hyco.utils.distributed import choose_backend, launched
+    from hyco.utils.launch_env import launched
 
     if not launched():
         return
+    from hyco.utils.device import resolve_device
+    from hyco.utils.distributed import choose_backend
+
     for cfg in configs:
         try:
             device = resolve_device(cfg.device)

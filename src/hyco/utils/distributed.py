@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from hyco.config.errors import ConfigError, DataError
+from hyco.errors import ConfigError, DataError
+from hyco.utils.launch_env import env_int, launched
 
 BACKENDS = ("auto", "gloo", "nccl")
 
@@ -50,29 +50,17 @@ class ProcessInfo:
         return self.initialised and self.world_size > 1
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        raise ConfigError(name, "an integer (set by torchrun)", os.environ.get(name)) from None
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun as one of several ranks."""
-    return _env_int("WORLD_SIZE", 1) > 1
-
-
 _alone = False  # set by `main_rank_alone`
 
 
 def process_info() -> ProcessInfo:
     """Rank and world size: from the initialised process group, else torchrun's environment."""
-    local = _env_int("LOCAL_RANK", 0)
+    local = env_int("LOCAL_RANK", 0)
     if _alone:
         return ProcessInfo(0, 1, local)
     if dist.is_available() and dist.is_initialized():
         return ProcessInfo(dist.get_rank(), dist.get_world_size(), local)
-    return ProcessInfo(_env_int("RANK", 0), _env_int("WORLD_SIZE", 1), local)
+    return ProcessInfo(env_int("RANK", 0), env_int("WORLD_SIZE", 1), local)
 
 
 def choose_backend(requested: str, device: torch.device) -> str:
@@ -122,7 +110,7 @@ def rank_device(device: torch.device) -> torch.device:
     """Under torchrun a plain `cuda` means this rank's GPU, `cuda:LOCAL_RANK`."""
     if device.type != "cuda" or not launched():
         return device
-    local = _env_int("LOCAL_RANK", 0)
+    local = env_int("LOCAL_RANK", 0)
     if local >= torch.cuda.device_count():
         raise ConfigError("device", f"one CUDA device per local rank (LOCAL_RANK {local} of "
                           f"{torch.cuda.device_count()} device(s)); lower --nproc_per_node", str(device))

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from hyco.utils.distributed import process_info
+# torch and the process group are imported only when needed: the CLI's checks before a run write nothing
+# through here and must not pay seconds for importing torch
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -44,15 +43,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def _is_main_rank() -> bool:
+    from hyco.utils.distributed import process_info
+
+    return process_info().is_main
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    if not process_info().is_main:
+    import torch
+
+    if not _is_main_rank():
         return
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:
-    if not process_info().is_main:
+    if not _is_main_rank():
         return
     with atomic_path(path) as tmp:
         tmp.write_text(text)

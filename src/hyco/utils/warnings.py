@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 _FILTERS = (
@@ -21,19 +22,14 @@ _FILTERS = (
 
 
 def silence_library_warnings() -> None:
+    """Install the filters. The two library categories are filtered only once their library is loaded: the
+    CLI calls this before it checks a command line, which must not pay for importing torch (seconds) to
+    refuse a bad key; `hyco.physics` calls it again when it loads torch and PhiFlow."""
     for message, category in _FILTERS:
         warnings.filterwarnings("ignore", message=message, category=category)
-    try:
-        from scipy.sparse import SparseEfficiencyWarning
-
-        warnings.filterwarnings("ignore", category=SparseEfficiencyWarning)
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        pass
-    try:
-        from torch.jit import TracerWarning
-
-        warnings.filterwarnings("ignore", category=TracerWarning)
-    except ImportError:  # pragma: no cover
-        pass
+    if "scipy.sparse" in sys.modules:
+        warnings.filterwarnings("ignore", category=sys.modules["scipy.sparse"].SparseEfficiencyWarning)
+    if "torch.jit" in sys.modules:
+        warnings.filterwarnings("ignore", category=sys.modules["torch.jit"].TracerWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(phi|phiml|torch)(\..*)?")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(phi|phiml|torch)(\..*)?")
