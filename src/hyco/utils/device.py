@@ -5,8 +5,10 @@ Under torchrun, `auto` and `cuda` mean this rank's GPU, `cuda:LOCAL_RANK` (hyco.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -15,6 +17,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     """Map the config value to a torch device; `auto` picks CUDA when present, else CPU."""
     if not DEVICE_PATTERN.match(name):
         raise ValueError(f"device: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    import torch  # here, not at import: the config's check of the name must not load torch
+
     from hyco.utils.distributed import rank_device
 
     if name == "auto":
