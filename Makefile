@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python >= 3.10 with venv):
 #   make run    - create .venv, install hyco, run the default experiment end to end
-#   make test   - create .venv, install hyco with dev extras, run the tests
+#   make test   - create .venv, install hyco with dev and cluster extras, run the tests
 # Pass Hydra overrides to `make run` with ARGS, e.g. make run ARGS="experiment=heat_2d_quick".
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,cluster]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,7 +38,7 @@ lint: $(STAMP)
 
 # The API reference from the docstrings (mkdocs + mkdocstrings) into site/; any warning fails the build.
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,cluster,docs]"
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
