@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from hyco.config.schema import HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
+from hyco.config.schema import CouplingConfig, HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
 from hyco.networks.surrogate import build_network
 from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
 from hyco.training.hybrid import HybridTrainer, _derived_seed, trust_weight
@@ -72,7 +72,7 @@ def _weights(hybrid):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.1, 0.5, 1.0])
 def test_balance_follows_alpha(alpha, tmp_path):
-    hybrid, real = make_hybrid(tmp_path, alpha=alpha, cycles=1)
+    hybrid, real = make_hybrid(tmp_path, alpha=alpha, cycles=1, hear_untrained=True)  # both generate in cycle 1
     metrics = hybrid.train(real)
     assert metrics["num_real"] == len(real) == 12
     assert metrics["num_generated_physical"] == metrics["num_generated_synthetic"] == int(alpha * 12)
@@ -117,7 +117,7 @@ def test_strategies_give_identical_results(order, tmp_path):
 
 
 def test_exception_inside_a_cycle_leaves_no_cache(tmp_path):
-    hybrid, real = make_hybrid(tmp_path, strategy="cache")
+    hybrid, real = make_hybrid(tmp_path, strategy="cache", first="synthetic")  # the solver trains with a cache
 
     def explode(*args, **kwargs):
         assert any((tmp_path / "cache" / "generated").rglob("chunk_*.pt"))  # the cache was in use
@@ -232,11 +232,12 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
 
 @pytest.mark.parametrize("order", ["sequential", "parallel"])
 def test_first_physical_trains_the_solver_before_the_network(order, tmp_path):
-    """`first=physical`: in each cycle the solver trains before the network; in the first cycle it hears an
-    untrained network only in proportion to how badly that network explains the data (trust weights)."""
+    """`first`: which model trains first in each cycle; with `hear_untrained`, the solver's first weight comes
+    from the untrained network's error when the solver goes first (and always with order parallel)."""
     calls = {}
     for first in ("synthetic", "physical"):
-        hybrid, real = make_hybrid(tmp_path / first, order=order, first=first, validation=True, cycles=1)
+        hybrid, real = make_hybrid(tmp_path / first, order=order, first=first, validation=True, cycles=1,
+                                   hear_untrained=True)
         seen = []
         for name in ("synthetic", "physical"):
             trainer = getattr(hybrid, name)
@@ -248,11 +249,33 @@ def test_first_physical_trains_the_solver_before_the_network(order, tmp_path):
                         trust_weight(before["physical"], before["synthetic"]))
     assert calls["synthetic"][0] == ["synthetic", "physical"]
     assert calls["physical"][0] == ["physical", "synthetic"]
-    # the solver's weight in the first cycle: from the untrained network when the solver goes first (and
-    # always with order parallel), from the network trained one cycle otherwise
     assert calls["physical"][1] == pytest.approx(calls["physical"][2], rel=1e-6)
     if order == "sequential":
         assert calls["synthetic"][1] != pytest.approx(calls["synthetic"][2], rel=1e-3)
+
+
+@pytest.mark.parametrize("first", ["physical", "synthetic"])
+def test_an_untrained_partner_is_not_heard(first, tmp_path):
+    """Trust weights (default): the model that trains first in the first cycle hears nothing from its untrained
+    partner and learns from the data alone, exactly as it would with interaction weight 0; the second model
+    hears the first by trust; from the second cycle on both are heard by trust."""
+    hybrid, real = make_hybrid(tmp_path / "auto", first=first, validation=True, cycles=2)
+    hybrid.train(real)
+    second = "synthetic" if first == "physical" else "physical"
+    assert hybrid.history[0][f"{first}_interaction_weight"] == 0.0
+    assert hybrid.history[0][f"{second}_interaction_weight"] > 0.0
+    assert hybrid.history[1][f"{first}_interaction_weight"] > 0.0
+    coupling = {first: CouplingConfig(interaction_weight=0.0)}
+    alone, real = make_hybrid(tmp_path / "zero", first=first, validation=True, cycles=1, **coupling)
+    alone.train(real)
+    reference = make_hybrid(tmp_path / "again", first=first, validation=True, cycles=1)[0]
+    reference.train(real)
+    model = "physical" if first == "physical" else "synthetic"
+    if model == "physical":
+        assert torch.equal(reference.physical.raw["kappa"], alone.physical.raw["kappa"])
+    else:
+        assert torch.equal(_weights(reference), _weights(alone))
+
 
 
 @pytest.mark.parametrize("every, per_cycle", [("auto", 1), (1, 2)])

@@ -286,7 +286,10 @@ class HybridTrainerConfig:
     warm_start_epochs: int = 0  # network epochs on real data before the first cycle (warm_start)
     mix: float = 0.7  # mixed variant: weight of the real target in the blended target
     order: str = "sequential"  # sequential | parallel
-    first: str = "synthetic"  # which model trains first in a cycle: synthetic | physical
+    first: str = "physical"  # which model trains first in a cycle: physical | synthetic
+    # trust weights (interaction_weight auto): hear a partner that has not trained yet (its guess or its
+    # random weights); by default a model hears its partner only once the partner has learned from data
+    hear_untrained: bool = False
     initial_states: str = "real"  # real | random (fresh random states, "ghost points")
     physical: CouplingConfig = field(default_factory=CouplingConfig)  # the solver's loss terms
     synthetic: CouplingConfig = field(default_factory=CouplingConfig)  # the network's loss terms
@@ -310,7 +313,7 @@ class HybridTrainerConfig:
         require(self.warm_start_epochs >= 0, p + "warm_start_epochs", "an integer >= 0", self.warm_start_epochs)
         require(0.0 <= self.mix <= 1.0, p + "mix", "a number in [0, 1]", self.mix)
         require(self.order in ("sequential", "parallel"), p + "order", "one of sequential, parallel", self.order)
-        require(self.first in ("synthetic", "physical"), p + "first", "one of synthetic, physical", self.first)
+        require(self.first in ("synthetic", "physical"), p + "first", "one of physical, synthetic", self.first)
         require(self.initial_states in ("real", "random"), p + "initial_states", "one of real, random",
                 self.initial_states)
         self.physical.check(p + "physical")
