@@ -13,13 +13,13 @@ records beyond the checkpoint are dropped when training continues (`hyco.trainin
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import shutil
 from pathlib import Path
 
 from hyco.config.schema import HycoConfig
 from hyco.utils.io import stray_temporaries
+from hyco.utils.launch_env import is_main_rank  # under torchrun only rank 0 owns the run directory
 from hyco.utils.run_lock import RunLock
 
 log = logging.getLogger(__name__)
@@ -31,18 +31,13 @@ GENERATED_CACHE = "generated"  # hyco.training.augmentation.CacheManager's root 
 _held: dict[Path, RunLock] = {}  # this process's locks, by resolved directory
 
 
-def _is_main_rank() -> bool:
-    """Under torchrun only rank 0 owns the run directory (every rank runs the same command)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def uses_cache(cfg: HycoConfig) -> bool:
     return cfg.task == "run" or (cfg.task == "train" and cfg.mode == "hybrid")
 
 
 def lock_directory(directory: str | Path, key: str) -> RunLock | None:
     """Lock `directory` for this process (once; later calls return the held lock)."""
-    if not _is_main_rank():
+    if not is_main_rank():
         return None
     resolved = Path(directory).resolve()
     if resolved not in _held:
@@ -64,7 +59,7 @@ def release_all() -> None:
 def claim_run(cfg: HycoConfig, run_dir: Path) -> None:
     """Lock the run directory (and an outside cache directory) of a training task, then clean up what a
     killed run left there. Raises RunDirectoryBusy (one line, exit 2) when another process has it."""
-    if cfg.task not in LOCKED_TASKS or not _is_main_rank():
+    if cfg.task not in LOCKED_TASKS or not is_main_rank():
         return
     lock_directory(run_dir, "output_dir")
     cache_dir = Path(cfg.cache_dir)

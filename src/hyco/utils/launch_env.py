@@ -18,3 +18,8 @@ def env_int(name: str, default: int) -> int:
 def launched() -> bool:
     """Whether this process was started by torchrun as one of several ranks."""
     return env_int("WORLD_SIZE", 1) > 1
+
+
+def is_main_rank() -> bool:
+    """Whether this process is rank 0 (or not under torchrun), by the environment alone."""
+    return env_int("RANK", 0) == 0
