@@ -27,8 +27,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hyco run $(ARGS)
 
+# The default suite runs on every core (pytest-xdist, one file per worker so module fixtures run once);
+# the slow suite runs serially, because some of its tests time commands or load the machine on purpose.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=8 --dist loadfile $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)

@@ -39,6 +39,7 @@ def test_run_writes_metrics_and_report(quick_run):
     assert not (run_dir / "cache" / "generated").exists()
 
 
+@pytest.mark.slow  # about 35-65 s
 def test_evaluate_and_report_alone_on_the_run_directory(quick_run):
     root, run_dir, _ = quick_run
     before = json.loads((run_dir / "metrics.json").read_text())
@@ -67,6 +68,7 @@ def test_report_without_evaluation_names_the_missing_file(tmp_path):
     assert "metrics.json: not found" in result.stderr and "hyco evaluate" in result.stderr
 
 
+@pytest.mark.slow  # about 20-35 s
 def test_multirun_sweep_runs_one_job_per_value(tmp_path):
     result = hyco("train", "-m", "mode=physical", "experiment=burgers_1d_quick", "trainer.physical.epochs=1",
                   "trainer.physical.optimizer=lbfgsb,adam", f"output_dir={tmp_path}/sweep",

@@ -56,6 +56,7 @@ def well_run(tmp_path_factory):
     return root, temperature
 
 
+@pytest.mark.slow  # its module fixture trains: about 20-40 s
 def test_the_well_file_trains_the_network_and_the_solver(well_run):
     root, temperature = well_run
     metrics = json.loads((root / "run" / "metrics.json").read_text())
@@ -71,6 +72,7 @@ def test_the_well_file_trains_the_network_and_the_solver(well_run):
     np.testing.assert_allclose(rollouts["truth"][:, 0].numpy(), np.swapaxes(temperature[3, :6], 1, 2), atol=1e-6)
 
 
+@pytest.mark.slow  # shares the training fixture above
 def test_a_truth_not_given_is_reported_as_unknown(well_run):
     root, _ = well_run
     metrics = json.loads((root / "metrics_unknown_truth.json").read_text())
@@ -85,6 +87,7 @@ def test_a_truth_not_given_is_reported_as_unknown(well_run):
     assert "True value unknown" in summary and "diffusivity" in summary
 
 
+@pytest.mark.slow  # about 15-35 s
 def test_a_pdebench_file_trains_the_network_end_to_end(tmp_path):
     """2D diffusion-reaction layout (`0000/data` [T, x, y, 2]) onto Gray-Scott's u and v: patterns that move
     one cell per frame, learned by the network alone and judged on the file's test trajectory."""

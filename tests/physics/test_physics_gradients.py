@@ -24,6 +24,11 @@ CASES = {
 _MODELS: dict = {}
 
 
+def _marked(names):
+    """Smoke's cases (a pressure solve per step, 10-45 s each) run with the slow suite."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n.startswith("smoke") else n for n in names]
+
+
 def model_for(case: str, dtype: torch.dtype):
     key = (case, dtype)
     if key not in _MODELS:
@@ -65,7 +70,7 @@ def directional_check(model, state, coeffs, weights, name, eps, dtype):
     return analytic, numeric
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", _marked(CASES))
 def test_coefficient_gradient_matches_finite_differences_float64(case):
     model, state, coeffs, weights = setup(case, torch.float64)
     name = model.coefficient_specs[0].name
@@ -74,7 +79,8 @@ def test_coefficient_gradient_matches_finite_differences_float64(case):
     assert analytic == pytest.approx(numeric, rel=1e-4)
 
 
-@pytest.mark.parametrize("case", ["burgers_2d_scalar", "heat_periodic_field", "advection_field", "smoke_scalar"])
+@pytest.mark.parametrize("case", _marked(
+    ["burgers_2d_scalar", "heat_periodic_field", "advection_field", "smoke_scalar"]))
 def test_coefficient_gradient_matches_finite_differences_float32(case):
     # smoke starts at rest here: then all motion is due to buoyancy and float32 round-off and the CG
     # tolerance do not drown the finite difference
@@ -105,7 +111,7 @@ def test_state_gradient_matches_finite_differences(case):
     assert float((grad * direction).sum()) == pytest.approx(float(numeric), rel=1e-4)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", _marked(CASES))
 def test_jit_equals_eager_values_and_gradients(case):
     model, state, coeffs, weights = setup(case, torch.float64)
     name = model.coefficient_specs[0].name
@@ -124,7 +130,8 @@ def test_jit_equals_eager_values_and_gradients(case):
     assert torch.allclose(grad_jit, grad_eager, rtol=1e-6, atol=1e-12 * float(grad_eager.abs().max()))
 
 
-@pytest.mark.parametrize("case", ["burgers_1d_scalar", "heat_periodic_field", "advection_field", "smoke_field"])
+@pytest.mark.parametrize("case", _marked(
+    ["burgers_1d_scalar", "heat_periodic_field", "advection_field", "smoke_field"]))
 def test_batch_equals_single_rollouts(case):
     model, _, coeffs, _ = setup(case, torch.float64)
     states = model.initial_state(3, seed=11)

@@ -25,7 +25,7 @@ def shipped_small(name: str, dtype: torch.dtype = torch.float32):
 
 
 @pytest.mark.parametrize("name", ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d",
-                                  "smoke_2d"])
+                                  pytest.param("smoke_2d", marks=pytest.mark.slow)])  # smoke: about 40 s
 def test_finite_for_100_frames_at_the_shipped_dt(name):
     model = shipped_small(name)
     state = model.initial_state(2, seed=3)

@@ -46,6 +46,7 @@ def test_burgers_2d_scalar_viscosity_from_a_guess_two_times_off():
     assert again["viscosity_rel_error"] == metrics["viscosity_rel_error"]
 
 
+@pytest.mark.slow  # about 30 s
 def test_heat_2d_diffusivity_field_from_a_constant_guess():
     model = build_physics(shipped_config("heat_2d"))  # 32x32, truth: background + two gaussian bumps
     truth = model.true_coefficients()["diffusivity"]
@@ -70,6 +71,7 @@ def heat_dataset(tmp_path, observation: ObservationConfig) -> WindowDataset:
     return model, WindowDataset(store, "train", 2, observation=observation)
 
 
+@pytest.mark.slow  # about 30 s
 def test_heat_2d_diffusivity_field_observed_only_in_the_centre_quarter(tmp_path):
     """Acceptance figure, not a bound: outside the observed box (and the few cells the R-step rollout
     carries information from) the data say nothing about kappa, so the error over the whole domain stays

@@ -38,6 +38,7 @@ def config(**overrides) -> SyntheticTrainerConfig:
     return SyntheticTrainerConfig(**{"epochs": 4, "batch_size": 4, "lr": 3e-3, "grad_clip": 1.0} | overrides)
 
 
+@pytest.mark.slow  # about 40 s
 def test_small_unet_overfits_eight_windows():
     traj = shifting_trajectories(4, 3)
     inputs, targets = windows(traj, 1)
