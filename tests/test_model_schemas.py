@@ -19,9 +19,9 @@ SHIPPED_PHYSICS = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "
 
 @pytest.mark.parametrize("registry", [PHYSICS, NETWORKS], ids=["physics", "networks"])
 def test_each_shipped_model_uses_the_schema_the_registry_validates_with(registry):
-    registered = dict(registry.items())
-    assert sorted(registered) == sorted(registry.schemas)
-    for name, cls in registered.items():
+    shipped = {name: cls for name, cls in registry.items() if cls.__module__.startswith(registry.shipped + ".")}
+    assert sorted(shipped) == sorted(registry.schemas)  # (other tests register plug-ins of their own)
+    for name, cls in shipped.items():
         assert cls.Params is registry.schemas[name] is registry.params_class(name), name
 
 
