@@ -5,8 +5,9 @@ either list the module under `plugins:` in the config, or declare an entry point
 ``hyco.physics`` / ``hyco.networks`` of their own package.
 
 It belongs to the config layer: the config validates a `physics` or `network` section against the
-registered class's `Params` (`model_params`) without importing the packages that define the models;
-a registry imports its shipped models' package by name on first look-up, like an entry point.
+model's `Params` (`section_params`) without importing the packages that define the models. The shipped
+models' `Params` live in `hyco.config.models` (torch-free), so validating their sections imports neither
+torch nor PhiFlow; a registry imports its shipped models' package by name only when a class is asked for.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from hyco.config.errors import ConfigError, omegaconf_error
+from hyco.config.models import networks as network_schemas
+from hyco.config.models import physics as physics_schemas
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, entry_point_group: str, shipped: str):
+    def __init__(self, kind: str, entry_point_group: str, shipped: str, schemas: dict[str, type] | None = None,
+                 strip_runtime: Callable[[dict[str, Any]], dict[str, Any]] = dict):
         self.kind = kind
         self.entry_point_group = entry_point_group
         self.shipped = shipped  # the package whose import registers hyco's own models
+        # the Params of the models `shipped` registers, by name, importable without it
+        self.schemas: dict[str, type] = dict(schemas or {})
         self._entries: dict[str, T] = {}
         self._entry_points_loaded = False
-        # set by the shipped package: (section without `name`) -> the keys of the model's Params, after
-        # checking and removing the keys that say how it runs (they are not part of what it is)
-        self.strip_runtime: Callable[[dict[str, Any]], dict[str, Any]] = dict
+        # (section without `name`) -> the keys of the model's Params, after checking and removing the keys
+        # that say how it runs (they are not part of what it is)
+        self.strip_runtime = strip_runtime
 
     def load_shipped(self) -> None:
         importlib.import_module(self.shipped)
@@ -67,17 +73,22 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {known}")
         return self._entries[name]
 
+    def params_class(self, name: str) -> type | None:
+        """The `Params` dataclass of the model `name` (None for a class without one); a shipped model's
+        comes from `schemas`, without importing the model's package."""
+        if name not in self._entries and name in self.schemas:
+            return self.schemas[name]
+        return getattr(self.get(name), "Params", None)
+
     def names(self) -> list[str]:
-        self.load_shipped()
         self._load_entry_points()
-        return sorted(self._entries)
+        return sorted({*self._entries, *self.schemas})
 
     def __contains__(self, name: str) -> bool:
-        try:
-            self.get(name)
-        except KeyError:
-            return False
-        return True
+        if name in self._entries or name in self.schemas:
+            return True
+        self._load_entry_points()
+        return name in self._entries
 
     def items(self) -> Iterable[tuple[str, T]]:
         self.load_shipped()
@@ -99,14 +110,17 @@ def describe(obj: Any) -> str:
 
 
 # The two registries every config name is looked up in.
-PHYSICS: Registry[Any] = Registry("PDE model", "hyco.physics", shipped="hyco.physics")
-NETWORKS: Registry[Any] = Registry("network", "hyco.networks", shipped="hyco.networks")
+PHYSICS: Registry[Any] = Registry("PDE model", "hyco.physics", shipped="hyco.physics", schemas=physics_schemas.PARAMS,
+                                  strip_runtime=physics_schemas.strip_runtime)
+NETWORKS: Registry[Any] = Registry("network", "hyco.networks", shipped="hyco.networks", schemas=network_schemas.PARAMS,
+                                   strip_runtime=network_schemas.strip_runtime)
 SECTIONS = {"physics": PHYSICS, "network": NETWORKS}
 
 
-def model_params(section: dict[str, Any], kind: str) -> Any:
-    """Validate a `physics` or `network` section against its registered class's `Params` dataclass
-    and return (class, params instance)."""
+def section_params(section: dict[str, Any], kind: str) -> Any:
+    """Validate a `physics` or `network` section against its model's `Params` dataclass and return the
+    params instance (the section without `name` and its runtime keys for a model without `Params`).
+    For a shipped model this imports neither the model's package nor torch."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -114,11 +128,10 @@ def model_params(section: dict[str, Any], kind: str) -> Any:
     name = section.get("name")
     if not isinstance(name, str) or name not in registry:
         raise ConfigError(f"{kind}.name", f"one of {', '.join(registry.names()) or '(none registered)'}", name)
-    cls = registry.get(name)
-    params_cls = getattr(cls, "Params", None)
+    params_cls = registry.params_class(name)
     rest = registry.strip_runtime({k: v for k, v in section.items() if k != "name"})
     if params_cls is None:
-        return cls, rest
+        return rest
     try:
         merged = OmegaConf.merge(OmegaConf.structured(params_cls), OmegaConf.create(rest))
         params = OmegaConf.to_object(merged)
@@ -129,4 +142,11 @@ def model_params(section: dict[str, Any], kind: str) -> Any:
             exc = ConfigError(f"{kind}.{exc.key}", "", message=str(exc).split(": ", 1)[1])
         raise exc from None
     assert dataclasses.is_dataclass(params)
-    return cls, params
+    return params
+
+
+def model_params(section: dict[str, Any], kind: str) -> Any:
+    """(the registered class, its validated params) of a `physics` or `network` section (`section_params`);
+    imports the model's class, hence its package."""
+    params = section_params(section, kind)
+    return SECTIONS[kind].get(section["name"]), params

@@ -41,7 +41,7 @@ from hyco.config.schema import HycoConfig
 BASE = 500 * 2**20  # a hyco process after its imports, PhiFlow's jit traces and the first batch (measured 450-570 MB)
 PER_SIMULATION = 200  # generation's per-simulation bookkeeping (row list, seeds, written flags)
 PER_WINDOW = 32  # an epoch's permutation and per-simulation blocks of window indices (int64)
-# The physical trainer sizes its objective's batch with a per-window estimate (`_BUFFERS_PER_STEP` or the
+# The physical trainer sizes its objective's batch with a per-window estimate (`BUFFERS_PER_SUBSTEP` or the
 # model's `memory_buffers_per_substep` state-sized buffers per substep); measured at 64x64 (Burgers, float32,
 # L-BFGS-B) a window keeps about 1.6 times that.
 PHYSICAL_MEASURED_OVER_BUDGETED = 1.6
@@ -82,12 +82,40 @@ class MemoryEstimate:
         return max(self.phases[self.largest], key=lambda t: t.bytes)
 
 
-def _probe_model(physics: dict):
-    """Channels, grid cells and substeps of the configured PDE without building it: `setup` only declares
-    the domain and fields (the constructor then allocates state-sized templates, which an absurd
-    resolution must never reach)."""
+@dataclass(frozen=True)
+class ModelSizes:
+    """What the estimate needs of a PDE model: its state's channels (and which are dynamic), its grid, the
+    substeps per stored frame and the state-sized buffers autograd keeps per substep."""
+
+    channels: int
+    dynamic: list[int]
+    resolution: tuple[int, ...]
+    substeps: int
+    buffers_per_substep: int
+
+
+def _sizes(fields, resolution, substeps: int, buffers: int) -> ModelSizes:
+    dynamic, channels = [], 0
+    for spec in fields:
+        if spec.dynamic:
+            dynamic += range(channels, channels + spec.channels)
+        channels += spec.channels
+    return ModelSizes(channels, dynamic, tuple(int(n) for n in resolution), int(substeps), int(buffers))
+
+
+def _probe_model(physics: dict) -> ModelSizes:
+    """The sizes of the configured PDE without building it. A shipped model's come from its torch-free
+    Params (`state_fields`), so an absurd config is refused before torch and PhiFlow are imported; a
+    plug-in's `setup` runs on a bare instance, which only declares the domain and fields (the constructor
+    would allocate state-sized templates, which an absurd resolution must never reach)."""
+    from hyco.config.models.physics import BUFFERS_PER_SUBSTEP
+    from hyco.registry import PHYSICS, model_params, section_params
+
+    if physics.get("name") in PHYSICS.schemas:
+        params = section_params(dict(physics), "physics")
+        return _sizes(params.state_fields(), params.resolution, params.substeps,
+                      getattr(params, "memory_buffers_per_substep", BUFFERS_PER_SUBSTEP))
     from hyco.physics.base import PhysicalModel
-    from hyco.registry import model_params
 
     cls, params = model_params(dict(physics), "physics")
     if not (isinstance(cls, type) and issubclass(cls, PhysicalModel)):
@@ -99,12 +127,8 @@ def _probe_model(physics: dict):
         probe.resolution  # noqa: B018 (set by set_domain)
     except Exception as exc:  # a plugin's setup that needs more than its params: its build will say why
         raise NotEstimable(f"{cls.__name__}.setup on a bare instance: {exc!r}") from None
-    dynamic, channels = [], 0
-    for spec in probe.fields:
-        if spec.dynamic:
-            dynamic += range(channels, channels + spec.channels)
-        channels += spec.channels
-    return cls, channels, dynamic, tuple(probe.resolution), int(getattr(probe, "substeps", 1))
+    return _sizes(probe.fields, probe.resolution, getattr(probe, "substeps", 1),
+                  getattr(cls, "memory_buffers_per_substep", BUFFERS_PER_SUBSTEP))
 
 
 def network_activation_bytes(network: dict, channels: int, dynamic: list[int], ndim: int) -> tuple[float, float]:
@@ -133,7 +157,8 @@ def network_activation_bytes(network: dict, channels: int, dynamic: list[int], n
 
 def estimate_memory(cfg: HycoConfig, with_network: bool = True) -> MemoryEstimate:
     """Phases of `cfg.task` and their bytes (see the module docstring for the formula)."""
-    model_class, channels, dynamic, resolution, substeps = _probe_model(cfg.physics)
+    sizes = _probe_model(cfg.physics)
+    channels, dynamic, resolution, substeps = sizes.channels, sizes.dynamic, sizes.resolution, sizes.substeps
     s = 8 if cfg.dtype == "float64" else 4
     cells = math.prod(resolution)
     F = channels * cells
@@ -168,11 +193,8 @@ def estimate_memory(cfg: HycoConfig, with_network: bool = True) -> MemoryEstimat
         return terms
 
     def physical() -> list[Term]:
-        import hyco.training.physical as trainer_module
-
         p = cfg.trainer.physical
-        budgeted = getattr(model_class, "memory_buffers_per_substep", getattr(trainer_module, "_BUFFERS_PER_STEP", 28))
-        per_window = F * s * budgeted * substeps * 4
+        per_window = F * s * sizes.buffers_per_substep * substeps * 4
         windows = p.batch_windows or max(1, int(p.memory_budget_gb * GIB // per_window))
         windows = min(windows, W)
         keys = res + ("trainer.physical.batch_windows", "trainer.physical.memory_budget_gb")
@@ -249,7 +271,8 @@ def check_disk(cfg: HycoConfig) -> None:
     """Refuse a dataset that could never fit on the file system of `data_dir` (its size in float32)."""
     import shutil
 
-    _, channels, _, resolution, _ = _probe_model(cfg.physics)
+    sizes = _probe_model(cfg.physics)
+    channels, resolution = sizes.channels, sizes.resolution
     d = cfg.data
     sims = d.num_train + d.num_val + d.num_test
     size = sims * d.num_frames * channels * math.prod(resolution) * 4

@@ -81,11 +81,11 @@ def test_each_bad_input_through_the_command_line(tmp_path):
     start = time.perf_counter()
     hyco("train", *QUICK, "trainer.hybrid.alpha=2", cwd=tmp_path)  # the oldest check, for comparison
     plain = time.perf_counter() - start
-    # the checks that need a PDE model's Params (memory estimate, observed fields) load torch and PhiFlow:
-    # the cost of those imports alone, in a fresh interpreter, is the baseline none may exceed by 5 s
+    # the checks that need a PDE model's Params (the memory estimate) read the torch-free schemas
+    # (tests/faults/test_refusals_without_torch.py); importing torch and PhiFlow is printed for comparison
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import hyco.physics"], check=True, cwd=tmp_path)
     imports = time.perf_counter() - start
     print("bad inputs, seconds each:", {k: round(v, 1) for k, v in timings.items()},
           f"(a plain range error takes {plain:.1f} s without torch; importing torch and PhiFlow {imports:.1f} s)")
-    assert max(timings.values()) < max(plain, imports) + 5
+    assert max(timings.values()) < plain + 5

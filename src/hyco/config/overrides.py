@@ -89,12 +89,11 @@ def _plugins(overrides: list[str]) -> list[str]:
     return []
 
 
-def plugin_defaults(cls: Any) -> dict[str, Any]:
-    """The `physics`/`network` section of a registered class: `name` is added by the caller; the keys of
-    its `Params` dataclass with their defaults (none for a class without one)."""
+def plugin_defaults(params: Any) -> dict[str, Any]:
+    """The `physics`/`network` section of a registered model, given its `Params` dataclass (None: it has
+    none): `name` is added by the caller; the keys of `Params` with their defaults."""
     from omegaconf import OmegaConf
 
-    params = getattr(cls, "Params", None)
     if params is None or not dataclasses.is_dataclass(params):
         return {}
     return OmegaConf.to_container(OmegaConf.structured(params), resolve=False)
@@ -115,7 +114,8 @@ def _register_option(section: str, name: str, plugins: list[str]) -> bool:
     registry = REGISTRIES[section]
     if name not in registry:
         return False
-    ConfigStore.instance().store(group=section, name=name, node={"name": name, **plugin_defaults(registry.get(name))})
+    defaults = plugin_defaults(registry.params_class(name))  # a shipped model's without importing it
+    ConfigStore.instance().store(group=section, name=name, node={"name": name, **defaults})
     return True
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from hyco.networks.layers import CommonParams, ConvBlock, conv, zero_init
+from hyco.config.models.networks import ConvNetParams
+from hyco.networks.layers import ConvBlock, conv, zero_init
 from hyco.registry import NETWORKS
 
 
@@ -17,9 +16,7 @@ class ConvNet(nn.Module):
 
     channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
 
-    @dataclass
-    class Params(CommonParams):
-        depth: int = 3  # hidden conv layers
+    Params = ConvNetParams  # the config schema, torch-free (hyco.config.models.networks)
 
     def __init__(self, params: Params, in_channels: int, out_channels: int, ndim: int):
         super().__init__()

@@ -8,13 +8,12 @@ suits the periodic PDEs here; on grids smaller than 2*modes the available modes 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hyco.config.errors import require
-from hyco.networks.layers import ACTIVATIONS, activation, conv, zero_init
+from hyco.config.models.networks import FNOParams
+from hyco.networks.layers import activation, conv, zero_init
 from hyco.registry import NETWORKS
 
 
@@ -58,20 +57,7 @@ class SpectralConv(nn.Module):
 class FNO(nn.Module):
     """Lift (1x1) -> `depth` Fourier layers -> project (1x1, 1x1)."""
 
-    @dataclass
-    class Params:
-        width: int = 16  # channels of the Fourier layers
-        depth: int = 4  # Fourier layers
-        modes: int = 8  # Fourier modes kept per axis
-        activation: str = "gelu"  # gelu | relu | silu | tanh
-        residual: bool = True  # predict the increment: next = state + net(state)
-
-        def __post_init__(self) -> None:
-            require(self.width >= 1, "width", "an integer >= 1", self.width)
-            require(self.depth >= 1, "depth", "an integer >= 1", self.depth)
-            require(self.modes >= 1, "modes", "an integer >= 1", self.modes)
-            require(self.activation in ACTIVATIONS, "activation", f"one of {', '.join(ACTIVATIONS)}",
-                    self.activation)
+    Params = FNOParams  # the config schema, torch-free (hyco.config.models.networks)
 
     def __init__(self, params: Params, in_channels: int, out_channels: int, ndim: int):
         super().__init__()

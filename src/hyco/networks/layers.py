@@ -8,39 +8,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hyco.config.errors import require
+from hyco.config.models.networks import (  # noqa: F401  (the config schema, re-exported)
+    ACTIVATION_NAMES,
+    NORMS,
+    PADDING_MODES,
+    CommonParams,
+)
 
-# config value -> torch `padding_mode`; "periodic" matches the periodic boundaries most PDEs here use
-PADDING_MODES = {"periodic": "circular", "zeros": "zeros", "replicate": "replicate", "reflect": "reflect"}
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
-NORMS = ("group", "none")
-
-
-@dataclass
-class CommonParams:
-    """Keys every shipped network understands (`network.*`)."""
-
-    width: int = 16  # channels of the first hidden layer
-    depth: int = 2  # network-specific: levels (UNet), residual blocks (ResNet), hidden layers (ConvNet)
-    kernel_size: int = 3
-    padding: str = "periodic"  # periodic | zeros | replicate | reflect
-    activation: str = "gelu"  # gelu | relu | silu | tanh
-    residual: bool = True  # predict the increment: next = state + net(state)
-
-    def __post_init__(self) -> None:
-        require(self.width >= 1, "width", "an integer >= 1", self.width)
-        require(self.depth >= 0, "depth", "an integer >= 0", self.depth)
-        require(self.kernel_size >= 1 and self.kernel_size % 2 == 1, "kernel_size", "an odd integer >= 1",
-                self.kernel_size)
-        require(self.padding in PADDING_MODES, "padding", f"one of {', '.join(PADDING_MODES)}", self.padding)
-        require(self.activation in ACTIVATIONS, "activation", f"one of {', '.join(ACTIVATIONS)}",
-                self.activation)
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}  # by ACTIVATION_NAMES
 
 
 class _PeriodicPad(torch.autograd.Function):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from hyco.config.errors import require
-from hyco.networks.layers import NORMS, CommonParams, activation, conv, norm, zero_init
+from hyco.config.models.networks import CommonParams, ResNetParams
+from hyco.networks.layers import activation, conv, norm, zero_init
 from hyco.registry import NETWORKS
 
 
@@ -31,14 +29,7 @@ class ResNet(nn.Module):
 
     channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
 
-    @dataclass
-    class Params(CommonParams):
-        depth: int = 4  # residual blocks
-        norm: str = "none"  # group | none
-
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            require(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}", self.norm)
+    Params = ResNetParams  # the config schema, torch-free (hyco.config.models.networks)
 
     def __init__(self, params: Params, in_channels: int, out_channels: int, ndim: int):
         super().__init__()

@@ -12,86 +12,20 @@ compile the step and was then slower than eager, which is why `compile: auto` co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.config.models.networks import (  # noqa: F401  (the options are parsed below torch; re-exported)
+    AUTOCAST,
+    PERIODIC_PADS,
+    RUNTIME_KEYS,
+    SWITCHES,
+    RuntimeOptions,
+    split_section,
+)
 
 log = logging.getLogger(__name__)
-
-RUNTIME_KEYS = ("compile", "channels_last", "autocast", "periodic_pad")
-SWITCHES = ("auto", "true", "false")
-AUTOCAST = ("auto", "off", "bf16", "fp16")
-PERIODIC_PADS = ("fold", "torch")
-
-
-def _switch(value: Any, key: str) -> str:
-    """auto | true | false from YAML (a bool or one of the three strings)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value).lower()
-    if text not in SWITCHES:
-        raise ConfigError(f"network.{key}", "auto, true or false", value)
-    return text
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """`compile`: torch.compile the network (auto: on CUDA only; see the module docstring).
-    `channels_last`: NHWC / NDHWC memory layout of activations and weights (auto: 2D and 3D grids of the
-    networks that gain from it, see `uses_channels_last`).
-    `autocast`: mixed precision of the network's forward pass on CUDA (auto: bf16 where the GPU supports it,
-    else off; fp16 trains with a gradient scaler); CPU runs always stay in the model's dtype.
-    `periodic_pad`: `fold` (one circular pad with a folding backward, hyco.networks.layers) or `torch`
-    (torch's own circular padding, kept as the benchmarks' baseline)."""
-
-    compile: str = "auto"
-    channels_last: str = "auto"
-    autocast: str = "auto"
-    periodic_pad: str = "fold"
-
-    @classmethod
-    def from_section(cls, section: Mapping[str, Any]) -> RuntimeOptions:
-        autocast = str(section.get("autocast", "auto")).lower()
-        if section.get("autocast") is False:
-            autocast = "off"
-        if autocast not in AUTOCAST:
-            raise ConfigError("network.autocast", f"one of {', '.join(AUTOCAST)}", section.get("autocast"))
-        pad = str(section.get("periodic_pad", "fold"))
-        if pad not in PERIODIC_PADS:
-            raise ConfigError("network.periodic_pad", f"one of {', '.join(PERIODIC_PADS)}", section.get("periodic_pad"))
-        return cls(compile=_switch(section.get("compile", "auto"), "compile"),
-                   channels_last=_switch(section.get("channels_last", "auto"), "channels_last"),
-                   autocast=autocast, periodic_pad=pad)
-
-    def compiles(self, device: torch.device) -> bool:
-        return self.compile == "true" or (self.compile == "auto" and device.type == "cuda")
-
-    def uses_channels_last(self, ndim: int, net: torch.nn.Module) -> bool:
-        """`auto` follows the network class's `channels_last_auto` (measured: True for the convolutional
-        UNet, ResNet and ConvNet, 0.65-0.85x of a step; False for the FNO, whose FFTs got 1.1x slower)."""
-        if ndim not in (2, 3) or self.channels_last == "false":
-            return False
-        return self.channels_last == "true" or bool(getattr(net, "channels_last_auto", False))
-
-    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
-        """The reduced precision of the forward pass on `device`, or None (full precision)."""
-        if device.type != "cuda" or self.autocast == "off":
-            return None
-        if self.autocast == "fp16":
-            return torch.float16
-        if self.autocast == "bf16" or torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-
-
-def split_section(section: Mapping[str, Any]) -> tuple[dict[str, Any], RuntimeOptions]:
-    """(the architecture's keys, the runtime options) of a `network` config section."""
-    options = RuntimeOptions.from_section(section)
-    return {k: v for k, v in section.items() if k not in RUNTIME_KEYS}, options
 
 
 def memory_format(ndim: int) -> torch.memory_format:

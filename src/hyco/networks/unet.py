@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyco.config.errors import ConfigError, require
-from hyco.networks.layers import NORMS, CommonParams, ConvBlock, activation, conv, zero_init
+from hyco.config.errors import ConfigError
+from hyco.config.models.networks import UNetParams
+from hyco.networks.layers import ConvBlock, activation, conv, zero_init
 from hyco.registry import NETWORKS
 
 
@@ -19,18 +18,7 @@ class UNet(nn.Module):
 
     channels_last_auto = True  # network.channels_last=auto: NHWC is faster for its convolutions
 
-    @dataclass
-    class Params(CommonParams):
-        blocks: int = 2  # conv blocks per level
-        norm: str = "group"  # group | none
-        max_width: int = 256  # channel cap of the deepest levels
-
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            require(self.blocks >= 1, "blocks", "an integer >= 1", self.blocks)
-            require(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}", self.norm)
-            require(self.max_width >= self.width, "max_width", f"an integer >= width ({self.width})",
-                    self.max_width)
+    Params = UNetParams  # the config schema, torch-free (hyco.config.models.networks)
 
     def __init__(self, params: Params, in_channels: int, out_channels: int, ndim: int):
         super().__init__()

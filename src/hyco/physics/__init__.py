@@ -16,20 +16,7 @@ silence_library_warnings()
 set_global_default_backend(TORCH)
 
 from hyco.physics import advection, burgers, gray_scott, heat, smoke  # noqa: E402,F401  (registers the shipped models)
-from hyco.registry import PHYSICS, model_params  # noqa: E402
-
-
-def _strip_runtime(rest: dict) -> dict:
-    """How batches are run (PhysicalModel.batch_buckets), not what the model is: checked and set apart."""
-    from hyco.config.errors import ConfigError
-
-    for key in RUNTIME_KEYS:
-        if key in rest and not isinstance(rest[key], bool):
-            raise ConfigError(f"physics.{key}", "true or false", rest[key])
-    return {k: v for k, v in rest.items() if k not in RUNTIME_KEYS}
-
-
-PHYSICS.strip_runtime = _strip_runtime
+from hyco.registry import model_params  # noqa: E402
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32

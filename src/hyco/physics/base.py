@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from phi import math
@@ -30,6 +29,7 @@ from phi.geom import Box
 from phiml.math import channel, extrapolation
 
 from hyco.config.errors import require
+from hyco.config.models.physics import RUNTIME_KEYS, FieldSpec  # noqa: F401  (RUNTIME_KEYS: re-exported)
 from hyco.physics.coefficients import (
     LEARNING_KEYS,
     CoefficientParams,
@@ -45,19 +45,7 @@ from hyco.physics.initial import generator
 from hyco.physics.parametric import ParametricCoefficient
 
 GRIDS = ("centered", "staggered")
-RUNTIME_KEYS = ("batch_buckets",)  # `physics.<key>` that set how the model runs, outside its Params and data hash
 CPU = torch.device("cpu")
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """A field of the state: `channels` tensor channels (1 scalar, ndim vector), its grid type, and
-    whether it evolves (dynamic) or is a fixed input such as a known velocity (static)."""
-
-    name: str
-    channels: int
-    grid: str = "centered"  # centered | staggered
-    dynamic: bool = True
 
 
 def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:

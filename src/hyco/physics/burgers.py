@@ -8,29 +8,15 @@ Per substep h: explicit conservative diffusion, then semi-Lagrangian self-advect
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from hyco.config.errors import require
-from hyco.physics.base import FieldSpec, PhysicalModel
-from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, coefficient
+from hyco.config.models.physics import BurgersParams
+from hyco.physics.base import PhysicalModel
+from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import fourier_fields, normalise_max
 from hyco.physics.ops import PERIODIC, advect_periodic, diffusion, stability_limit
 from hyco.registry import PHYSICS
 
 SAFETY = 0.9  # fraction of the explicit stability limit allowed as the coefficient's upper bound
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
-
-
-def check_domain(resolution, bounds, dt: float, substeps: int, ndims=(1, 2, 3)) -> None:
-    """Shared range checks of the domain keys (keys relative to the physics section)."""
-    require(len(resolution) in ndims, "resolution", f"{' or '.join(map(str, ndims))} integers (x first)",
-            list(resolution))
-    require(all(n >= 4 for n in resolution), "resolution", "integers >= 4", list(resolution))
-    require(len(bounds) == len(resolution), "bounds", f"{len(resolution)} numbers like resolution (x first)",
-            list(bounds))
-    require(all(b > 0 for b in bounds), "bounds", "numbers > 0", list(bounds))
-    require(dt > 0, "dt", "a number > 0", dt)
-    require(substeps >= 1, "substeps", "an integer >= 1", substeps)
 
 
 def diffusivity_spec(name: str, kind: str, dx, substep_dt: float) -> CoefficientSpec:
@@ -42,27 +28,13 @@ def diffusivity_spec(name: str, kind: str, dx, substep_dt: float) -> Coefficient
 class Burgers(PhysicalModel):
     """Viscous Burgers on a periodic box; the dimension is the length of `resolution`."""
 
-    @dataclass
-    class Params:
-        resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-        bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
-        dt: float = 0.02  # time between stored frames
-        substeps: int = 4  # solver steps per stored frame
-        viscosity: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.02, 0.01))
-        init_modes: int = 3  # initial velocity: random Fourier modes with |k| <= init_modes
-        init_amplitude: float = 1.0  # initial velocity: max |u| of each sample
-
-        def __post_init__(self) -> None:
-            check_domain(self.resolution, self.bounds, self.dt, self.substeps)
-            self.viscosity.check("viscosity", len(self.resolution))
-            require(self.init_modes >= 1, "init_modes", "an integer >= 1", self.init_modes)
-            require(self.init_amplitude > 0, "init_amplitude", "a number > 0", self.init_amplitude)
+    Params = BurgersParams  # the config schema, torch-free (hyco.config.models.physics)
 
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
         self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = (FieldSpec("velocity", self.ndim),)
+        self.fields = p.state_fields()
         self.coefficient_specs = (diffusivity_spec("viscosity", p.viscosity.kind, self.dx, self.substep_dt),)
         self.coefficient_config = {"viscosity": p.viscosity}
 

@@ -24,27 +24,17 @@ seed_u, and uniform noise of amplitude `noise` on both fields (clipped to [0, 1]
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 
-from hyco.config.errors import require
-from hyco.physics.base import FieldSpec, PhysicalModel
-from hyco.physics.burgers import SAFETY, check_domain
-from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, cell_centers, coefficient
+from hyco.config.models.physics import GrayScottParams
+from hyco.physics.base import PhysicalModel
+from hyco.physics.burgers import SAFETY
+from hyco.physics.coefficients import CoefficientSpec, cell_centers
 from hyco.physics.ops import PERIODIC, diffusion, stability_limit
 from hyco.registry import PHYSICS
 
 RATE_SHARE = 0.25  # h * f and h * k are kept at most this (explicit Euler of the reaction terms)
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
-MAX_SUBSTEP = 1.5  # largest h = dt / substeps (at 1.75 the reaction would take the whole budget)
-SEED_SHAPES = ("square", "gaussian")
-
-
-def _known(value: float) -> CoefficientParams:
-    params = coefficient("scalar", value, value)
-    params.learn = False
-    return params
 
 
 def diffusivity_limit(dx: tuple[float, ...], h: float) -> float:
@@ -58,44 +48,14 @@ def diffusivity_limit(dx: tuple[float, ...], h: float) -> float:
 class GrayScott(PhysicalModel):
     """Gray-Scott on a periodic box (1D, 2D or 3D from the length of `resolution`)."""
 
-    @dataclass
-    class Params:
-        resolution: list[int] = field(default_factory=lambda: [64, 64])  # cells per axis, x first
-        bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])  # domain size per axis, x first
-        dt: float = 100.0  # time between stored frames
-        substeps: int = 200  # solver steps per stored frame (h = dt / substeps; h < 1.75, see the bound)
-        D_u: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.2, 0.1))
-        D_v: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.08, 0.05))
-        f: CoefficientParams = field(default_factory=lambda: _known(0.018))  # feed rate
-        k: CoefficientParams = field(default_factory=lambda: _known(0.051))  # kill rate
-        seeds: int = 4  # initial state: random seeds of v per sample
-        seed_shape: str = "square"  # square | gaussian
-        seed_size: float = 0.1  # square side / gaussian std, fraction of the domain
-        seed_u: float = 0.5  # u inside a seed (u = 1 elsewhere)
-        seed_v: float = 0.25  # v inside a seed (v = 0 elsewhere)
-        noise: float = 0.01  # uniform noise amplitude added to u and v
-
-        def __post_init__(self) -> None:
-            check_domain(self.resolution, self.bounds, self.dt, self.substeps)
-            h = self.dt / self.substeps
-            require(h < MAX_SUBSTEP, "substeps",
-                    f"at least {int(self.dt / MAX_SUBSTEP) + 1} (h = dt / substeps < {MAX_SUBSTEP} leaves the "
-                    "diffusion a share of the explicit Euler budget)", self.substeps)
-            for name in ("D_u", "D_v", "f", "k"):
-                getattr(self, name).check(name, len(self.resolution))
-            require(self.seeds >= 0, "seeds", "an integer >= 0", self.seeds)
-            require(self.seed_shape in SEED_SHAPES, "seed_shape", f"one of {', '.join(SEED_SHAPES)}", self.seed_shape)
-            require(0 < self.seed_size < 1, "seed_size", "a number in (0, 1)", self.seed_size)
-            require(0 <= self.seed_u <= 1, "seed_u", "a number in [0, 1]", self.seed_u)
-            require(0 <= self.seed_v <= 1, "seed_v", "a number in [0, 1]", self.seed_v)
-            require(0 <= self.noise < 0.5, "noise", "a number in [0, 0.5)", self.noise)
+    Params = GrayScottParams  # the config schema, torch-free (hyco.config.models.physics)
 
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
         self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
         h = self.substep_dt
-        self.fields = (FieldSpec("u", 1), FieldSpec("v", 1))
+        self.fields = p.state_fields()
         d_max = diffusivity_limit(self.dx, h)
         rate_max = RATE_SHARE / h
         self.coefficient_specs = (

@@ -14,11 +14,9 @@ import itertools
 from phi import math
 from phiml.math import channel, extrapolation, spatial
 
+from hyco.config.models.physics import DIRICHLET, NEUMANN, PERIODIC  # the boundary names of the configs
 from hyco.physics.convert import AXES
 
-PERIODIC = "periodic"
-DIRICHLET = "dirichlet"  # zero value on the boundary faces
-NEUMANN = "neumann"  # zero flux through the boundary faces
 BOUNDARIES = (PERIODIC, DIRICHLET, NEUMANN)
 
 _VALUE_PAD = {PERIODIC: extrapolation.PERIODIC, DIRICHLET: extrapolation.ANTISYMMETRIC,

@@ -13,61 +13,29 @@ b is kept positive (b = exp(raw)); no explicit-scheme limit applies to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from phi import math
 from phi.physics import advect, fluid
 from phiml.math import extrapolation
 
-from hyco.config.errors import require
-from hyco.physics.base import FieldSpec, PhysicalModel
-from hyco.physics.burgers import check_domain
-from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams
+from hyco.config.models.physics import SmokeParams
+from hyco.physics.base import PhysicalModel
+from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import gaussian_blobs
 from hyco.registry import PHYSICS
-
-
-def _default_buoyancy() -> CoefficientParams:
-    return CoefficientParams(
-        kind="scalar",
-        truth=ProfileParams(type="constant", value=1.0),
-        guess=ProfileParams(type="constant", value=0.5),
-    )
 
 
 @PHYSICS.register("smoke")
 class Smoke(PhysicalModel):
     """Buoyant smoke in a closed 2D box."""
 
-    @dataclass
-    class Params:
-        resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-        bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
-        dt: float = 0.05  # time between stored frames
-        substeps: int = 2  # solver steps per stored frame
-        buoyancy: CoefficientParams = field(default_factory=_default_buoyancy)
-        pressure_tolerance: float = 1e-5  # CG: relative and absolute residual tolerance
-        pressure_max_iterations: int = 1000  # CG iteration cap
-        blobs: int = 2  # initial smoke: number of gaussian blobs (lower half of the box)
-        blob_width: float = 0.08  # initial smoke: blob std, fraction of the domain
-
-        def __post_init__(self) -> None:
-            check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=(2,))
-            self.buoyancy.check("buoyancy", 2)
-            require(self.pressure_tolerance > 0, "pressure_tolerance", "a number > 0", self.pressure_tolerance)
-            require(self.pressure_max_iterations >= 1, "pressure_max_iterations", "an integer >= 1",
-                    self.pressure_max_iterations)
-            require(self.blobs >= 1, "blobs", "an integer >= 1", self.blobs)
-            require(0 < self.blob_width < 1, "blob_width", "a number in (0, 1)", self.blob_width)
+    Params = SmokeParams  # the config schema, torch-free (hyco.config.models.physics)
 
     boundary = "closed"
-    # State-sized buffers autograd keeps per substep and window (sizes the physical trainer's batch):
-    # measured 81-122 at 16x16 (MacCormack + staggered advection + the pressure solve's graph).
-    memory_buffers_per_substep = 128
+    memory_buffers_per_substep = SmokeParams.memory_buffers_per_substep  # measured, see SmokeParams
 
     def setup(self, p: Params) -> None:
         self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = (FieldSpec("velocity", 2, grid="staggered"), FieldSpec("smoke", 1))
+        self.fields = p.state_fields()
         self.coefficient_specs = (CoefficientSpec("buoyancy", p.buoyancy.kind, lower=0.0, upper=None),)
         self.coefficient_config = {"buoyancy": p.buoyancy}
         self.solve = math.Solve("CG", p.pressure_tolerance, p.pressure_tolerance,

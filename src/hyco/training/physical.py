@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from hyco.config.errors import DataError
+from hyco.config.models.physics import BUFFERS_PER_SUBSTEP
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.physics.accuracy import coefficient_errors, parameter_error
 from hyco.training import checkpoint as ckpt
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 # forward + backward (32x32, float32, CPU, batches of 128-512 windows): Burgers 21-24 buffers, heat 15.
 # A model whose step keeps much more (smoke: advection + pressure solve, measured 81-122) declares its
 # own `memory_buffers_per_substep`.
-_BUFFERS_PER_STEP = 28  # the measured 24 plus a margin for the trace of a new batch size
+_BUFFERS_PER_STEP = BUFFERS_PER_SUBSTEP  # 28: the measured 24 plus a margin for the trace of a new batch size
 # A loss below (this many machine epsilons x the targets' RMS)^2 is round-off: the data are fitted as well
 # as the dtype allows, and rescaling it to O(1) would only hand L-BFGS-B amplified noise (its line search
 # then burns `maxls` evaluations without a step). Such an epoch ends after its first evaluation.
