@@ -13,8 +13,8 @@ CPU-bound process (`while True: pass`) that this benchmark starts and stops arou
   (target <= 1.10). The full run also measures `threads=off` contended (the slowdown this fixes).
 - pair: two `hyco run experiment=burgers_2d_quick` started at once against one alone (interleaved); figure:
   the slower of the two against the median solo time (target <= 2.5).
-- explore (only on request): the same two trainings with other thread settings (1 thread; 2 threads with a
-  short spin count; 2 threads with spinning waits), quiet and contended, to show which settings help.
+- explore (only on request): the same two trainings with other thread settings (1 thread; 2 threads that
+  sleep at once; 2 threads with spinning waits), quiet and contended, to show which settings help.
 
 The machine is shared, so beside the load average every run records the CPU time other processes used
 during it (from /proc/stat, less this benchmark's own children): read each ratio with that load.
@@ -54,9 +54,9 @@ NEW, BEFORE = "new default", "before (threads=off)"
 QUIET, CONTENDED = "quiet", "contended"
 SETTINGS: dict[str, dict[str, str]] = {NEW: {}, BEFORE: {ENV_THREADS: "off"}}
 EXPLORE: dict[str, dict[str, str]] = {
-    "new default (2 threads, passive)": {},
-    "1 thread, passive": {ENV_THREADS: "1"},
-    "2 threads, spin count 10000": {ENV_THREADS: "2", "GOMP_SPINCOUNT": "10000"},
+    "new default (2 threads, short spin)": {},
+    "1 thread, short spin": {ENV_THREADS: "1"},
+    "2 threads, passive (no spin)": {ENV_THREADS: "2", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"},
     "2 threads, active (spinning) waits": {ENV_THREADS: "2", "OMP_WAIT_POLICY": "ACTIVE"},
 }
 # One CPU-bound process that also ends when this benchmark dies without stopping it.

@@ -128,11 +128,11 @@ def test_setting_from_the_command_line():
 
 
 # ---------------------------------------------------------------------------- exporting it
-def test_export_sets_counts_and_passive_waits_but_keeps_the_users_choices():
+def test_export_sets_counts_and_short_spin_waits_but_keeps_the_users_choices():
     env = {"MKL_NUM_THREADS": "7"}
     T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "2" and env["MKL_NUM_THREADS"] == "7"
-    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert (env["OMP_WAIT_POLICY"], env["GOMP_SPINCOUNT"]) == ("PASSIVE", "10000")
     # deciding again (at job start, in a child process) with more information replaces hyco's own values
     env["LOCAL_WORLD_SIZE"] = "2"
     T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
@@ -146,7 +146,7 @@ def test_export_sets_counts_and_passive_waits_but_keeps_the_users_choices():
 
     env = {"GOMP_SPINCOUNT": "10000"}
     T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
-    assert "OMP_WAIT_POLICY" not in env  # the user chose how threads wait
+    assert "OMP_WAIT_POLICY" not in env and env["GOMP_SPINCOUNT"] == "10000"  # the user chose how threads wait
     env = {}
     assert T.export_budget(T.decide("off", env, cpus=TWO, quota=None), env) == {} and env == {}
 
@@ -157,7 +157,7 @@ CHILD = textwrap.dedent("""
     class Watch(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name in ("torch", "numpy") and name not in seen:
-                seen[name] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+                seen[name] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
             return None
     sys.meta_path.insert(0, Watch())
     from hyco.cli import main
@@ -184,13 +184,14 @@ def test_the_command_exports_the_budget_before_torch_and_numpy_load(fake_overrid
     cmd = ("train", *fake_overrides, f"output_dir={tmp_path}/run", "--cfg", "job")
     out = _child(*cmd, env=clean_env(), cpus={cpu})
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    expected = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}  # 1 core in the mask
+    expected = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}  # 1 core in the mask
     assert result["seen"] == {"torch": expected, "numpy": expected}, out.stderr[-2000:]
     assert result["torch_threads"] == 1
 
     out = _child(*cmd, "threads=2", env=clean_env(HYCO_THREADS="3", OMP_WAIT_POLICY="ACTIVE"), cpus={cpu})
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["seen"]["torch"] == {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE"}  # threads= wins
+    assert result["seen"]["torch"] == {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "ACTIVE",
+                                       "GOMP_SPINCOUNT": None}  # threads= wins; the wait policy stays the user's
     assert result["torch_threads"] == 2
 
 

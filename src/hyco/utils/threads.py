@@ -11,8 +11,12 @@ of the fair 2x. So, before torch or NumPy is imported (`configure_process`, call
 - divides them by the processes that share them and that it can know of: the local ranks under torchrun
   (LOCAL_WORLD_SIZE), the parallel jobs of a launcher (HYCO_PARALLEL_JOBS, and at job start the Hydra
   joblib launcher's n_jobs);
-- makes OpenMP threads sleep instead of spinning when they wait (OMP_WAIT_POLICY=PASSIVE), which is what
-  keeps a contended run near its fair share (benchmarks/threads.py measures it);
+- makes OpenMP threads spin only briefly, then sleep, when they wait (GOMP_SPINCOUNT=10000, about 0.1 ms,
+  for the GNU OpenMP that torch's wheels ship, and OMP_WAIT_POLICY=PASSIVE for other runtimes) instead of
+  OpenMP's default of spinning for milliseconds: a spinning thread burns the core that a competing process
+  (or the thread it waits for) needs, while sleeping at once pays a wake-up per parallel region, which the
+  short spin avoids for the back-to-back small regions of a physical objective (benchmarks/threads.py
+  measures both);
 - exports the budget as OMP_NUM_THREADS / MKL_NUM_THREADS / OPENBLAS_NUM_THREADS for torch, NumPy and
   child processes (data-loader workers, launcher workers).
 
@@ -49,6 +53,8 @@ THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_TH
                           "NUMEXPR_NUM_THREADS")
 # A user who set any of these chose a wait policy; hyco keeps it.
 WAIT_POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+# What hyco exports when the user chose no wait policy: sleep after a short spin (see the module docstring).
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
 EXPECTED = "auto, off or an integer >= 1"
 
 
@@ -247,7 +253,7 @@ def export_budget(budget: ThreadBudget, env: MutableMapping[str, str] | None = N
     changes = {name: value for name in THREAD_COUNT_VARIABLES
                if (name == "OMP_NUM_THREADS" and not users_count) or name not in env or env[name] == previous}
     if not any(name in env for name in WAIT_POLICY_VARIABLES) or env.get(ENV_EXPORTED_WAIT):
-        changes["OMP_WAIT_POLICY"] = "PASSIVE"
+        changes.update(WAIT_POLICY)
         changes[ENV_EXPORTED_WAIT] = "1"
     if not users_count:
         changes[ENV_EXPORTED] = value
