@@ -1,4 +1,4 @@
-from hyco.cli import main
+from hyco.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

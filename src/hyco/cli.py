@@ -8,6 +8,7 @@ so a bad input ends in one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from hyco.config.errors import HycoError
@@ -70,7 +71,13 @@ def _list_text() -> str:
 
 
 def _fail(error: HycoError) -> None:
-    print(f"hyco: error: {error}", file=sys.stderr)
+    # one write call: under torchrun every rank shares stderr, and a line written in pieces interleaves
+    line = f"hyco: error: {error}\n"
+    sys.stderr.flush()
+    try:
+        os.write(sys.stderr.fileno(), line.encode(errors="replace"))
+    except (AttributeError, OSError, ValueError):  # stderr replaced by an object without a file (pytest's capsys)
+        sys.stderr.write(line)
     sys.exit(error.exit_code)
 
 
@@ -123,7 +130,14 @@ def _fixed_output_dir(task: str, overrides: list[str]) -> bool:
     return "${now:" not in str(OmegaConf.to_container(compose(task, overrides), resolve=False)["output_dir"])
 
 
-def main(argv: list[str] | None = None) -> None:
+def entry() -> None:
+    """The console command (`hyco`, `python -m hyco`): `main`, then an exit that no late signal interrupts."""
+    main(exiting=True)
+
+
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
+    """Run one command line. `exiting`: the process ends after this call, so graceful signals stay
+    ignored once the task is over (see `hyco.utils.signals`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     from hyco.utils.threads import configure_process
 
@@ -158,9 +172,9 @@ def main(argv: list[str] | None = None) -> None:
 
     silence_library_warnings()
     from hyco.run_safety import LOCKED_TASKS, lock_directory, release_all
-    from hyco.utils.signals import Interrupted, stop_on_signals
+    from hyco.utils.signals import Interrupted, as_interrupted, stop_on_signals
 
-    with stop_on_signals():
+    with stop_on_signals(afterwards="ignore" if exiting else "restore"):
         try:
             try:
                 _check_torchrun(task, overrides, multirun)
@@ -171,16 +185,27 @@ def main(argv: list[str] | None = None) -> None:
                     # before Hydra writes .hydra/ and the log into a directory another run is using
                     lock_directory(configs[0].output_dir, "output_dir")
             except HycoError as error:
+                if as_interrupted(error) is not None:
+                    raise as_interrupted(error) from None
                 _fail(error)
             if multirun and set(flags) & PRINT_ONLY_FLAGS:
                 _print_sweep(task, flags, overrides)
             else:
                 _run_hydra(task, flags, overrides)
+        except Exception as error:  # a stop signal that a library converted (see `as_interrupted`)
+            stop = as_interrupted(error)
+            if stop is None:
+                raise
+            _stopped_early(stop)
         except Interrupted as stop:  # before the task started: nothing of it exists yet
-            print(f"hyco: stopped by {stop.name} before the task started; nothing was written", file=sys.stderr)
-            sys.exit(stop.exit_code)
+            _stopped_early(stop)
         finally:
             release_all()
+
+
+def _stopped_early(stop) -> None:
+    print(f"hyco: stopped by {stop.name} before the task started; nothing was written", file=sys.stderr)
+    sys.exit(stop.exit_code)
 
 
 def _config_dirs(flags: list[str]) -> tuple[list[str], list[str]]:
@@ -272,14 +297,14 @@ def _run_job(dict_cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from hyco.config.validate import to_typed
-    from hyco.run_safety import claim_run, stop_message, sweep_after_stop
+    from hyco.run_safety import claim_run
     from hyco.tasks import run_task
     from hyco.tasks.context import RunContext
     from hyco.utils.device import resolve_device
     from hyco.utils.distributed import process_group, process_info
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
-    from hyco.utils.signals import Interrupted
+    from hyco.utils.signals import Interrupted, as_interrupted
     from hyco.utils.threads import job_budget
     from hyco.utils.warnings import silence_library_warnings
 
@@ -303,10 +328,31 @@ def _run_job(dict_cfg) -> None:
                          run_dir, device, threads.describe(),
                          f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
                 run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+            except Exception as error:  # a stop signal that a library converted on its way up
+                stop = as_interrupted(error)
+                if stop is None:
+                    raise
+                log.debug("%s arrived as %r", stop.name, error)
+                _stopped(stop, cfg, run_dir)
             except Interrupted as stop:  # the stack has unwound: every finally block has run
-                sweep_after_stop(cfg, run_dir)
-                log.warning("%s", stop_message(stop.name, cfg, run_dir, list(HydraConfig.get().overrides.task)))
-                sys.exit(stop.exit_code)
+                _stopped(stop, cfg, run_dir)
     except HycoError as error:
+        if as_interrupted(error) is not None:
+            raise as_interrupted(error) from None
         log.debug("task failed", exc_info=True)
         _fail(error)
+    except Exception as error:  # while setting up: a converted stop goes on to `main` as what it is
+        if as_interrupted(error) is None:
+            raise
+        raise as_interrupted(error) from None
+
+
+def _stopped(stop, cfg, run_dir) -> None:
+    """After a stop signal: remove what the cleanup may have left, say how to continue, exit 128 + signal."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from hyco.run_safety import stop_message, sweep_after_stop
+
+    sweep_after_stop(cfg, run_dir)
+    log.warning("%s", stop_message(stop.name, cfg, run_dir, list(HydraConfig.get().overrides.task)))
+    sys.exit(stop.exit_code)

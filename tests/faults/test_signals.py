@@ -4,15 +4,18 @@ run on that directory."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import pickle
 import signal
 
 import pytest
 
 from hyco.run_safety import remove_leftovers
 from hyco.utils.io import atomic_path
-from hyco.utils.signals import Interrupted, stop_on_signals
+from hyco.cli import main
+from hyco.utils.signals import Interrupted, as_interrupted, stop_on_signals
 
 from .harness import QUICK, kill_at, leftovers
 
@@ -46,6 +49,55 @@ def test_further_signals_are_ignored_while_stopping(tmp_path, capfd):
             steps.append("cleanup finished")
     assert steps == ["cleanup finished"]
     assert capfd.readouterr().err.count("received while stopping; still cleaning up") == 2
+
+
+def test_the_console_command_ignores_signals_once_its_task_is_over():
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with stop_on_signals(afterwards="ignore"):
+            pass
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # the interpreter's shutdown is not cut short
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_interrupted_survives_a_copy_and_a_pickle_round_trip():
+    stop = Interrupted(signal.SIGTERM)
+    for again in (copy.copy(stop), pickle.loads(pickle.dumps(stop))):
+        assert isinstance(again, Interrupted) and again.signum == signal.SIGTERM and again.exit_code == 143
+
+
+def test_an_exception_a_library_raises_after_a_stop_signal_is_that_stop():
+    assert as_interrupted(ValueError("unrelated")) is None
+    with stop_on_signals():
+        try:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except KeyboardInterrupt:  # what a C extension's module initialisation does with it
+                raise ImportError("initialization failed") from None
+        except ImportError as error:
+            stop = as_interrupted(error)
+    assert isinstance(stop, Interrupted) and stop.signum == signal.SIGTERM
+    assert as_interrupted(ValueError("after the block")) is None  # a stop belongs to its block
+
+
+def test_a_converted_stop_ends_the_task_like_the_signal(tmp_path, monkeypatch, capsys):
+    def task_hit_by_a_signal(name, ctx):
+        (ctx.run_dir / "partial.txt").write_text("work before the signal")
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+
+    monkeypatch.setattr("hyco.tasks.run_task", task_hit_by_a_signal)
+    with pytest.raises(SystemExit) as info:
+        main(["train", "mode=synthetic", *QUICK, f"data_dir={tmp_path}/data", f"output_dir={tmp_path}/run"])
+    assert info.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    log = (tmp_path / "run" / "hyco.log").read_text()
+    assert "stopped by SIGTERM after cleaning up; continue from the last checkpoint with" in log, log[-2000:]
+    assert "ImportError" not in capsys.readouterr().err
 
 
 def test_leftovers_of_a_killed_run_are_removed_in_one_log_line(tmp_path, caplog):
