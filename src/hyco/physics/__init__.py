@@ -6,6 +6,7 @@ import torch
 from phiml.backend import set_global_default_backend
 from phiml.backend.torch import TORCH
 
+from hyco.config.models.physics import DomainParams
 from hyco.physics.base import RUNTIME_KEYS, FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.warnings import silence_library_warnings
@@ -44,5 +45,5 @@ def shipped_config(name: str) -> dict:
     return OmegaConf.to_container(OmegaConf.load(str(path)))
 
 
-__all__ = ["CoefficientParams", "CoefficientSpec", "FieldSpec", "PhysicalModel", "ProfileParams", "build_physics",
-           "coefficient", "shipped_config"]
+__all__ = ["CoefficientParams", "CoefficientSpec", "DomainParams", "FieldSpec", "PhysicalModel", "ProfileParams",
+           "build_physics", "coefficient", "shipped_config"]

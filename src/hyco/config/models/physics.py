@@ -47,17 +47,28 @@ def check_domain(resolution, bounds, dt: float, substeps: int, ndims=(1, 2, 3)) 
 
 
 @dataclass
-class BurgersParams:
+class DomainParams:
+    """The keys every shipped PDE model has: its grid, its domain and the time between stored frames. A model
+    redeclares a field to change its default, and sets `DIMENSIONS` to the grids it supports."""
+
     resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
     bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
     dt: float = 0.02  # time between stored frames
     substeps: int = 4  # solver steps per stored frame
+    DIMENSIONS: ClassVar[tuple[int, ...]] = (1, 2, 3)
+
+    def __post_init__(self) -> None:
+        check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=self.DIMENSIONS)
+
+
+@dataclass
+class BurgersParams(DomainParams):
     viscosity: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.02, 0.01))
     init_modes: int = 3  # initial velocity: random Fourier modes with |k| <= init_modes
     init_amplitude: float = 1.0  # initial velocity: max |u| of each sample
 
     def __post_init__(self) -> None:
-        check_domain(self.resolution, self.bounds, self.dt, self.substeps)
+        super().__post_init__()
         self.viscosity.check("viscosity", len(self.resolution))
         require(self.init_modes >= 1, "init_modes", "an integer >= 1", self.init_modes)
         require(self.init_amplitude > 0, "init_amplitude", "a number > 0", self.init_amplitude)
@@ -79,13 +90,10 @@ def _default_diffusivity() -> CoefficientParams:
 
 
 @dataclass
-class HeatParams:
-    resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-    bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
+class HeatParams(DomainParams):
+    dt: float = 0.01
     origin: list[float] = field(default_factory=list)  # coordinates of the lower corner, x first ([] = zeros)
     boundary: str = "periodic"  # periodic | dirichlet (T = 0 on the walls)
-    dt: float = 0.01  # time between stored frames
-    substeps: int = 4  # solver steps per stored frame
     diffusivity: CoefficientParams = field(default_factory=_default_diffusivity)
     init: str = "fourier"  # initial temperature: fourier (random modes) | profile (init_profile, varied)
     init_modes: int = 4  # fourier: random Fourier modes with |k| <= init_modes
@@ -94,7 +102,7 @@ class HeatParams:
     init_jitter: float = 0.0  # profile: relative random variation of heights and centres per sample
 
     def __post_init__(self) -> None:
-        check_domain(self.resolution, self.bounds, self.dt, self.substeps)
+        super().__post_init__()
         require(len(self.origin) in (0, len(self.resolution)), "origin",
                 f"{len(self.resolution)} numbers like resolution (x first), or []", list(self.origin))
         require(self.boundary in (PERIODIC, DIRICHLET), "boundary", "one of periodic, dirichlet", self.boundary)
@@ -123,19 +131,17 @@ def _default_modulation() -> CoefficientParams:
 
 
 @dataclass
-class AdvectionParams:
-    resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-    bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
-    dt: float = 0.02  # time between stored frames
-    substeps: int = 2  # solver steps per stored frame
+class AdvectionParams(DomainParams):
+    substeps: int = 2
     modulation: CoefficientParams = field(default_factory=_default_modulation)
     flow_modes: int = 2  # known flow: stream function of Fourier modes with |k| <= flow_modes
     flow_amplitude: float = 1.0  # known flow: max |w| of each sample
     blobs: int = 3  # initial density: number of gaussian blobs
     blob_width: float = 0.08  # initial density: blob std, fraction of the domain
+    DIMENSIONS: ClassVar[tuple[int, ...]] = (2,)
 
     def __post_init__(self) -> None:
-        check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=(2,))
+        super().__post_init__()
         self.modulation.check("modulation", 2)
         require(self.flow_modes >= 1, "flow_modes", "an integer >= 1", self.flow_modes)
         require(self.flow_amplitude > 0, "flow_amplitude", "a number > 0", self.flow_amplitude)
@@ -155,11 +161,9 @@ def _default_buoyancy() -> CoefficientParams:
 
 
 @dataclass
-class SmokeParams:
-    resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-    bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
-    dt: float = 0.05  # time between stored frames
-    substeps: int = 2  # solver steps per stored frame
+class SmokeParams(DomainParams):
+    dt: float = 0.05
+    substeps: int = 2
     buoyancy: CoefficientParams = field(default_factory=_default_buoyancy)
     pressure_tolerance: float = 1e-5  # CG: relative and absolute residual tolerance
     pressure_max_iterations: int = 1000  # CG iteration cap
@@ -169,9 +173,10 @@ class SmokeParams:
     # State-sized buffers autograd keeps per substep and window (sizes the physical trainer's batch):
     # measured 81-122 at 16x16 (MacCormack + staggered advection + the pressure solve's graph).
     memory_buffers_per_substep: ClassVar[int] = 128
+    DIMENSIONS: ClassVar[tuple[int, ...]] = (2,)
 
     def __post_init__(self) -> None:
-        check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=(2,))
+        super().__post_init__()
         self.buoyancy.check("buoyancy", 2)
         require(self.pressure_tolerance > 0, "pressure_tolerance", "a number > 0", self.pressure_tolerance)
         require(self.pressure_max_iterations >= 1, "pressure_max_iterations", "an integer >= 1",
@@ -194,11 +199,11 @@ def _known(value: float) -> CoefficientParams:
 
 
 @dataclass
-class GrayScottParams:
-    resolution: list[int] = field(default_factory=lambda: [64, 64])  # cells per axis, x first
-    bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])  # domain size per axis, x first
-    dt: float = 100.0  # time between stored frames
-    substeps: int = 200  # solver steps per stored frame (h = dt / substeps; h < 1.75, see the bound)
+class GrayScottParams(DomainParams):
+    resolution: list[int] = field(default_factory=lambda: [64, 64])
+    bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])
+    dt: float = 100.0
+    substeps: int = 200  # h = dt / substeps < GRAY_SCOTT_MAX_SUBSTEP (checked below)
     D_u: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.2, 0.1))
     D_v: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.08, 0.05))
     f: CoefficientParams = field(default_factory=lambda: _known(0.018))  # feed rate
@@ -211,7 +216,7 @@ class GrayScottParams:
     noise: float = 0.01  # uniform noise amplitude added to u and v
 
     def __post_init__(self) -> None:
-        check_domain(self.resolution, self.bounds, self.dt, self.substeps)
+        super().__post_init__()
         h = self.dt / self.substeps
         require(h < GRAY_SCOTT_MAX_SUBSTEP, "substeps",
                 f"at least {int(self.dt / GRAY_SCOTT_MAX_SUBSTEP) + 1} (h = dt / substeps < {GRAY_SCOTT_MAX_SUBSTEP} "
