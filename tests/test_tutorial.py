@@ -11,7 +11,7 @@ import pytest
 TUTORIAL = Path(__file__).resolve().parents[1] / "examples" / "tutorial.py"
 
 
-@pytest.mark.slow  # about 30-40 s
+# in the default suite (issue 18: the tutorial runs there in under 2 minutes on 2 cores); about 30-40 s
 def test_tutorial_runs_and_hyco_improves_on_the_guess(tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg", "HYCO_TUTORIAL_DIR": str(tmp_path / "work")}
     env.pop("HYCO_TUTORIAL_EXPERIMENT", None)
