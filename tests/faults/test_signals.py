@@ -12,9 +12,9 @@ import signal
 
 import pytest
 
+from hyco.cli import main
 from hyco.run_safety import remove_leftovers
 from hyco.utils.io import atomic_path
-from hyco.cli import main
 from hyco.utils.signals import Interrupted, as_interrupted, stop_on_signals
 
 from .harness import QUICK, kill_at, leftovers
