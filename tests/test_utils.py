@@ -49,3 +49,36 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x.pt").stat().st_mode) == 0o666 & ~umask
+
+
+def test_derived_seeds_and_generators_are_independent_per_key_tuple():
+    from hyco.utils.seed import derive_seed, seeded_generator
+
+    keys = [(), (0,), (1,), (0, 1), (1, 0), (0, 0, 1), (2, 3, 4)]
+    seeds = [derive_seed(7, *k) for k in keys]
+    assert len(set(seeds)) == len(keys) and all(0 <= s < 2**31 for s in seeds)
+    assert derive_seed(7, 1, 0) == derive_seed(7, 1, 0) != derive_seed(8, 1, 0)
+    draws = [torch.randperm(1000, generator=seeded_generator(7, *k))[:8].tolist() for k in keys]
+    assert len({tuple(d) for d in draws}) == len(keys)
+    again = [torch.rand(5, generator=seeded_generator(7, 3, 1)) for _ in range(2)]
+    assert torch.equal(*again)
+    with pytest.raises(ValueError, match="non-negative"):
+        derive_seed(7, 0, -1)
+
+
+def test_every_derived_seed_comes_from_the_one_helper():
+    """Issue 18: one seed-derivation scheme. Only hyco.utils.seed builds seeds from the configured one; the two
+    other places that seed a generator take a seed as it is (an already derived one, or the configured seed for
+    the network's initial weights)."""
+    import re
+    from pathlib import Path
+
+    import hyco
+
+    root = Path(hyco.__file__).parent
+    allowed = {"utils/seed.py", "physics/initial.py", "tasks/experiment.py"}
+    pattern = re.compile(r"SeedSequence|manual_seed\(|np\.random\.seed|seed\)?\s*[*+]\s*\w|\w\s*[*+]\s*\w*seed\b")
+    offenders = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line.split("#")[0]) and str(path.relative_to(root)) not in allowed]
+    assert offenders == []

@@ -8,10 +8,11 @@ import torch
 from hyco.config.schema import CouplingConfig, HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
 from hyco.networks.surrogate import build_network
 from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
-from hyco.training.hybrid import HybridTrainer, _derived_seed, trust_weight
+from hyco.training.hybrid import PICK_STREAMS, HybridTrainer, trust_weight
 from hyco.training.loss import DATA, INTERACTION
 from hyco.training.physical import PhysicalTrainer
 from hyco.training.synthetic import SyntheticTrainer
+from hyco.utils.seed import seeded_generator
 from tests.training.toy_models import ToyDiffusion1D
 
 NET = {"name": "convnet", "width": 8, "depth": 2}
@@ -83,7 +84,7 @@ def test_generated_windows_carry_the_ghost_region_and_the_interaction_term(tmp_p
     generated = hybrid._generate("physical", 0, real, 5, "memory")
     inputs, targets, region, term = generated[0]
     assert inputs.shape == (1, 16) and targets.shape == (2, 1, 16) and term.item() == INTERACTION
-    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(_derived_seed(3, 0, 1)))[:5]
+    picks = torch.randperm(len(real), generator=seeded_generator(3, 0, PICK_STREAMS["physical"]))[:5]
     assert torch.equal(inputs, real.inputs[picks[0]])
     assert torch.equal(region, 1.0 - real.masks[picks[0]])  # the exact complement: the ghost points
     mixed = AugmentedDataset(real, generated).batch([0, 13, 1, 16])
@@ -156,7 +157,7 @@ def test_resume_equals_uninterrupted(tmp_path, validation):
 def test_mixed_variant_blends_observed_targets(tmp_path):
     hybrid, real = make_hybrid(tmp_path, variant="mixed", interaction_region="everywhere")
     inputs, targets, _, _ = hybrid._generate("physical", 0, real, 6, "memory").materialize()
-    picks = torch.randperm(len(real), generator=torch.Generator().manual_seed(_derived_seed(3, 0, 1)))[:6]
+    picks = torch.randperm(len(real), generator=seeded_generator(3, 0, PICK_STREAMS["physical"]))[:6]
     truth, mask = real.targets[picks], real.masks[picks]
     pred = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
     expected = mask * (0.7 * truth + 0.3 * pred) + (1 - mask) * pred

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from hyco.data.windows import Batch, WindowDataset
 from hyco.utils.distributed import ProcessInfo, process_info, rank_batch_size, shard
+from hyco.utils.seed import seeded_generator
 from hyco.utils.threads import lend_to_workers
 
 
@@ -56,7 +57,7 @@ class BatchOrder(Sampler):
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.size)
-        generator = torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(epoch))
+        generator = seeded_generator(self.seed, epoch)
         if self.order_fn is not None:  # a dataset's own order, or None when it has no preference
             order = self.order_fn(generator)
             if order is not None:

@@ -30,18 +30,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from hyco.config.errors import ConfigError
 from hyco.config.schema import ObservationConfig
+from hyco.utils.seed import seeded_generator
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
-
-
-def _generator(*key: int) -> torch.Generator:
-    seed = np.random.SeedSequence(entropy=int(key[0]), spawn_key=tuple(int(k) for k in key[1:])).generate_state(2)
-    return torch.Generator().manual_seed(int(seed[0]) << 32 | int(seed[1]))
 
 
 def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int]) -> torch.Tensor:
@@ -78,7 +73,7 @@ def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int]) -> tor
     if config.spatial == "random_points":
         total = math.prod(shape)
         count = min(total, max(1, round(config.point_fraction * total)))
-        chosen = torch.randperm(total, generator=_generator(config.seed, 99))[:count]
+        chosen = torch.randperm(total, generator=seeded_generator(config.seed, 99))[:count]
         mask = torch.zeros(total)
         mask[chosen] = 1.0
         return mask.reshape(1, *shape)
@@ -227,7 +222,7 @@ class Observation:
         """Add this simulation's noise to `trajectory` [T, C, *space] in place (and return it)."""
         if not self.has_noise:
             return trajectory
-        noise = torch.randn(trajectory.shape, generator=_generator(self.config.seed, SPLIT_IDS[split], index))
+        noise = torch.randn(trajectory.shape, generator=seeded_generator(self.config.seed, SPLIT_IDS[split], index))
         scale = self.noise_std.reshape(1, -1, *([1] * self._ndim))
         trajectory += (noise * scale).to(trajectory.dtype)
         return trajectory

@@ -120,10 +120,13 @@ class Experiment:
         windows.attach_completion(completion)
         return completion
 
-    def loader(self, dataset, batch_size: int, seed_offset: int = 0):
+    def loader(self, dataset, batch_size: int, stream: int = 0):
+        """A shuffling loader whose order comes from the configured seed and `stream` (one per trainer)."""
         from hyco.data.loader import make_loader
+        from hyco.utils.seed import derive_seed
 
-        return make_loader(dataset, batch_size, shuffle=True, seed=self.cfg.seed + seed_offset, device=self.ctx.device,
+        return make_loader(dataset, batch_size, shuffle=True, seed=derive_seed(self.cfg.seed, stream),
+                           device=self.ctx.device,
                            num_workers=self.cfg.trainer.synthetic.num_workers)
 
     def trajectories(self, split: str) -> torch.Tensor:

@@ -25,6 +25,9 @@ from hyco.tasks.experiment import (
 
 log = logging.getLogger(__name__)
 
+# the loaders' random streams under the configured seed (hyco.utils.seed)
+SYNTHETIC_LOADER, PHYSICAL_LOADER = 0, 11
+
 
 def _guard(run_dir: Path, checkpoint: Path, resume: bool, mode: str) -> bool:
     """True when the run continues from `checkpoint`; refuses to silently start over on top of one."""
@@ -71,7 +74,7 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     windows = exp.physical_windows(trainer)
     completion = exp.completion(windows)
     validation = exp.validation_data()
-    loader = exp.loader(windows, batch_size=min(len(windows), 256), seed_offset=11)
+    loader = exp.loader(windows, batch_size=min(len(windows), 256), stream=PHYSICAL_LOADER)
     loader.epoch = trainer.epoch
     best = previous.get("best_val_loss", math.inf)
     best = math.inf if best is None else best
@@ -127,7 +130,7 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
         previous = read_summary(run_dir)
     windows = exp.train_windows()
     completion = exp.completion(windows)
-    loader = exp.loader(windows, ctx.cfg.trainer.synthetic.batch_size, seed_offset=0)
+    loader = exp.loader(windows, ctx.cfg.trainer.synthetic.batch_size, stream=SYNTHETIC_LOADER)
     loader.epoch = trainer.epoch
     start = time.perf_counter()
     completion_seconds = previous.get("completion_seconds", 0.0)

@@ -56,6 +56,7 @@ from hyco.training.predictors import Predictor, blend, network_predictor, one_st
 from hyco.training.run_log import RunLog
 from hyco.utils.log import fmt
 from hyco.utils.memory import peak_rss_mb
+from hyco.utils.seed import derive_seed, seeded_generator
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,10 @@ CHECKPOINT_NAME = "hybrid_last.pt"
 PARTNER = {"physical": "synthetic", "synthetic": "physical"}
 
 
-def _derived_seed(*parts: int) -> int:
-    seed = 0x9E3779B9
-    for part in parts:
-        seed = (seed * 1_000_003 + int(part)) % (2**31 - 1)
-    return seed
+# the random streams of a cycle, keys of hyco.utils.seed under (seed, cycle, stream)
+LOADER_STREAMS = {"warm_start": 0, "physical": 1, "physical_generated": 2, "synthetic": 3}
+PICK_STREAMS = {"physical": 4, "synthetic": 5}  # which real windows start the partner's predictions
+RANDOM_STATE_STREAMS = {"physical": 6, "synthetic": 7}  # initial_states=random: chunk k gets key k below
 
 
 def trust_weight(own_error: float, partner_error: float) -> float:
@@ -129,7 +129,7 @@ class HybridTrainer:
             start = time.perf_counter()
             self._complete(real, "synthetic")
             self.synthetic.loss_weights = (1.0, 0.0)
-            self.synthetic.train(self._loader(real, "warm_start", -1), self.config.warm_start_epochs)
+            self.synthetic.train(self._loader(real, "warm_start", 0), self.config.warm_start_epochs)
             self.errors["synthetic"] = self._error("synthetic")
             self.learned["synthetic"] = True
             log.info("warm start: network pre-trained %d epochs on real data in %.1f s",
@@ -294,7 +294,8 @@ class HybridTrainer:
         return _Chain(sources)
 
     def _loader(self, dataset, kind: str, cycle: int):
-        return self.loader_factory(dataset, self.batch_size, _derived_seed(self.seed, cycle, len(kind)), self.device)
+        return self.loader_factory(dataset, self.batch_size, derive_seed(self.seed, cycle, LOADER_STREAMS[kind]),
+                                   self.device)
 
     # ------------------------------------------------------------------ the models as predictors
     def _predictor(self, model: str) -> Predictor:
@@ -353,9 +354,8 @@ class HybridTrainer:
                      "every value is observed (no ghost points)" if no_ghosts else "the interaction weight is 0")
             return GeneratedWindows(lambda k: (), 0, self.chunk_size, "memory")
         steps = real.rollout_steps
-        generator = torch.Generator().manual_seed(_derived_seed(self.seed, cycle, 1 if source == "physical" else 2))
+        generator = seeded_generator(self.seed, cycle, PICK_STREAMS[source])
         picks = torch.randperm(len(real), generator=generator)[:count] if use_real else None
-        random_seed = _derived_seed(self.seed, cycle, 3 if source == "physical" else 4)
         predict = self._predictor(source)
         blend_targets = cfg.variant == "mixed"
         ghosts_only = region == "unobserved"
@@ -367,7 +367,8 @@ class HybridTrainer:
                 inputs, truth, mask, _ = with_terms(tuple(real.batch(picks[rows])))
                 states = inputs
             else:
-                states = self.physical_model.initial_state(rows.stop - rows.start, seed=random_seed + k)
+                states = self.physical_model.initial_state(
+                    rows.stop - rows.start, seed=derive_seed(self.seed, cycle, RANDOM_STATE_STREAMS[source], k))
             prediction = predict(states.to(self.device), steps).detach().cpu().to(states.dtype)
             if blend_targets:
                 prediction = mask * (cfg.mix * truth + (1.0 - cfg.mix) * prediction) + (1.0 - mask) * prediction

@@ -9,11 +9,23 @@ import numpy as np
 import torch
 
 
+def _sequence(base: int, keys: tuple[int, ...]) -> np.random.SeedSequence:
+    if any(int(k) < 0 for k in keys):
+        raise ValueError(f"seed keys must be non-negative integers, got {keys}")
+    return np.random.SeedSequence(entropy=int(base), spawn_key=tuple(int(k) for k in keys))
+
+
 def derive_seed(base: int, *keys: int) -> int:
-    """An independent seed for every tuple of non-negative `keys` (e.g. split and simulation), never depending
-    on how the work is batched: numpy's SeedSequence spawn keys."""
-    sequence = np.random.SeedSequence(entropy=int(base), spawn_key=tuple(int(k) for k in keys))
-    return int(sequence.generate_state(1)[0] & 0x7FFFFFFF)
+    """An independent seed for every tuple of non-negative `keys` (e.g. split and simulation, or cycle and
+    stream), never depending on how the work is batched: numpy's SeedSequence spawn keys. Every seed hyco
+    derives from the configured one comes from here or from `seeded_generator`."""
+    return int(_sequence(base, keys).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def seeded_generator(base: int, *keys: int) -> torch.Generator:
+    """A CPU torch generator of its own for (base, *keys), seeded with 64 bits of the same SeedSequence."""
+    state = _sequence(base, keys).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
 def seed_everything(seed: int) -> None:
