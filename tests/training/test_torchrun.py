@@ -123,15 +123,27 @@ def test_physical_under_torchrun_equals_one_process(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_hybrid_under_torchrun_equals_one_process(tmp_path, data_dir):
-    """A sparse observation: partner windows are generated, hidden input states completed, masks differ."""
+    """A sparse observation: partner windows are generated, hidden input states completed, masks differ.
+
+    The solver's coefficient equals the 1-process one within 1e-6 as long as it hears no network (cycle 1).
+    Once it hears the network, the objective depends on the network's predictions, which DDP's reduction
+    order changes in the last digits (the network's loss by about 1e-5 relative), and the few L-BFGS-B
+    iterations of a cycle on that nearly flat float32 objective then end at a viscosity about 1e-4 apart
+    (measured 2026-12-02: 0.0200458 against 0.0200437, the objective's value equal within 2e-7). So the
+    later cycles are held to the objective's value within 1e-6 and the coefficient within 1e-3."""
     one, two = both(tmp_path, data_dir, ["train", "mode=hybrid", "observation=centre"])
-    a, b = (coefficients(d / "hyco" / "summary.json") for d in (one, two))
-    for name in a:
-        assert np.allclose(a[name], b[name], rtol=1e-6, atol=0)
-    x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
-    assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
     cycles = [lines(d / "hyco/metrics.jsonl") for d in (one, two)]
     assert len(cycles[0]) == len(cycles[1]) == 2
+    assert cycles[0][0]["physical_interaction_weight"] == cycles[1][0]["physical_interaction_weight"] == 0.0
+    assert cycles[0][0]["viscosity"] == pytest.approx(cycles[1][0]["viscosity"], rel=1e-6)
+    for a, b in zip(*cycles):
+        assert a["physical_loss"] == pytest.approx(b["physical_loss"], rel=1e-6)
+    a, b = (coefficients(d / "hyco" / "summary.json") for d in (one, two))
+    assert a.keys() == b.keys() and a
+    for name in a:
+        assert np.allclose(a[name], b[name], rtol=1e-3, atol=0)
+    x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
+    assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
     generated = [[c["num_generated_physical"] for c in run] for run in cycles]
     assert generated[0] == generated[1] == [6, 6]
 
