@@ -140,3 +140,47 @@ def test_threads_figures_are_contended_over_quiet_and_new_over_before():
     assert by_name["synthetic training, contended / quiet, threads=off"]["value"] == pytest.approx(120.0 / 10.5)
     assert by_name["two quick `hyco run` at once: slower one / solo"]["status"] == common.OK
     assert "training 3.00x, whole command 2.50x" in table(result)
+
+
+def _fake_study_run(name, overrides, root, data_dir):
+    """A fabricated `hyco run` result whose figures depend on the seed override (no process is started)."""
+    seed = int(next(o for o in overrides if o.startswith("seed=")).split("=")[1])
+    if seed == 99:
+        return {"case": name, "overrides": overrides, "error": "boom", "wall_s": 1.0}
+    def run(rel_l2, coef=None):
+        return {"rel_l2": rel_l2, "corr_time": 10.0, "train_seconds": 5.0 + seed, "selected": "epoch 1",
+                "coefficients": {} if coef is None else {"diffusivity": {"rel_error": coef}}, "fields": {}}
+    hyco_error = {1: 0.01, 2: 0.2, 3: 0.03}[seed]  # one outlier seed: the median meets the 5 % rule
+    return {"case": name, "overrides": overrides, "wall_s": 2.0, "observation": "full", "trust": [],
+            "runs": {"physical": run(1e-3, 1e-6), "synthetic": run(0.06), "hyco_physical": run(0.01, hyco_error),
+                     "hyco_synthetic": run(0.05 + seed / 100)}}
+
+
+def test_study_over_seeds_judges_the_medians_and_keeps_every_seed(tmp_path, monkeypatch, capsys):
+    from benchmarks import hyco_study
+
+    monkeypatch.setattr(hyco_study, "run_case", _fake_study_run)
+    out = tmp_path / "study.json"
+    assert hyco_study.main(["--cases", "heat_through_network", "--seeds", "1", "2", "3", "--out", str(out),
+                            "--workdir", str(tmp_path)]) == 0
+    result = json.loads(out.read_text())["heat_through_network"]
+    assert sorted(result["seeds"]) == ["1", "2", "3"]
+    assert result["seeds"]["2"]["overrides"][-1] == "seed=2"
+    runs = result["runs"]
+    assert runs["hyco_physical"]["coefficients"]["diffusivity"]["rel_error"] == pytest.approx(0.03)
+    assert runs["hyco_synthetic"]["rel_l2"] == pytest.approx(0.07) and runs["physical"]["train_seconds"] == 7.0
+    assert hyco_study.spread(result)["hyco_physical"]["coef err"] == (0.01, 0.2)
+    printed = capsys.readouterr().out
+    assert "[    met] heat_through_network" in printed and "coef err 0.01–0.2" in printed
+
+
+def test_study_over_seeds_reports_a_failed_seed_instead_of_a_median(tmp_path, monkeypatch, capsys):
+    from benchmarks import hyco_study
+
+    monkeypatch.setattr(hyco_study, "run_case", _fake_study_run)
+    out = tmp_path / "study.json"
+    hyco_study.main(["--cases", "heat_through_network", "--seeds", "1", "99", "--out", str(out),
+                     "--workdir", str(tmp_path)])
+    result = json.loads(out.read_text())["heat_through_network"]
+    assert "runs" not in result and "seed(s) [99] failed: boom" in result["error"]
+    assert "ERROR seed(s) [99] failed" in capsys.readouterr().out
