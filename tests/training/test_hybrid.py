@@ -255,6 +255,27 @@ def test_first_physical_trains_the_solver_before_the_network(order, tmp_path):
         assert calls["synthetic"][1] != pytest.approx(calls["synthetic"][2], rel=1e-3)
 
 
+@pytest.mark.parametrize("data_weight, expected", [(1.0, "physical"), (0.0, "synthetic")])
+def test_first_auto_lets_the_model_that_sees_the_data_train_first(data_weight, expected, tmp_path):
+    """`first=auto` (default): the solver first, unless it learns through the network only; then the network
+    trains first and the solver already learns from it in cycle 1 (physical-first would skip its phase)."""
+    coupling = CouplingConfig(data_weight=data_weight, interaction_region="everywhere")
+    assert HybridTrainerConfig(physical=coupling).first_model == expected
+    assert HybridTrainerConfig(physical=coupling, first="physical").first_model == "physical"
+    hybrid, real = make_hybrid(tmp_path, validation=True, cycles=1, physical=coupling)
+    seen = []
+    for name in ("synthetic", "physical"):
+        trainer = getattr(hybrid, name)
+        inner = trainer.train
+        trainer.train = lambda *a, _inner=inner, _name=name, **k: seen.append(_name) or _inner(*a, **k)
+    start = hybrid.physical.raw["kappa"].detach().clone()
+    hybrid.train(real)
+    assert seen == [expected, "synthetic" if expected == "physical" else "physical"]
+    assert not torch.equal(hybrid.physical.raw["kappa"], start)  # the solver learned in cycle 1 either way
+    if data_weight == 0:
+        assert hybrid.history[0]["physical_interaction_weight"] > 0.0  # it heard the trained network
+
+
 @pytest.mark.parametrize("first", ["physical", "synthetic"])
 def test_an_untrained_partner_is_not_heard(first, tmp_path):
     """Trust weights (default): the model that trains first in the first cycle hears nothing from its untrained

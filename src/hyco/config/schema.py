@@ -286,7 +286,9 @@ class HybridTrainerConfig:
     warm_start_epochs: int = 0  # network epochs on real data before the first cycle (warm_start)
     mix: float = 0.7  # mixed variant: weight of the real target in the blended target
     order: str = "sequential"  # sequential | parallel
-    first: str = "physical"  # which model trains first in a cycle: physical | synthetic
+    # which model trains first in a cycle: physical | synthetic | auto (the solver, unless it learns through
+    # the network only, physical.data_weight 0: then the network, which alone sees the data)
+    first: str = "auto"
     # trust weights (interaction_weight auto): hear a partner that has not trained yet (its guess or its
     # random weights); by default a model hears its partner only once the partner has learned from data
     hear_untrained: bool = False
@@ -299,6 +301,15 @@ class HybridTrainerConfig:
     completion: str = "blend"  # inputs after frame 0 (states=initial): blend of both models | partner
     memory_budget_gb: float = 2.0
     strategy: str = "auto"  # auto | memory | cache | on_the_fly
+
+    @property
+    def first_model(self) -> str:
+        """`first` resolved: with `auto`, the model that learns from the data goes first: the solver, unless
+        it learns through the network only (its data_weight 0; it would wait a cycle for a network that has
+        learned, and never hear the network's last cycle)."""
+        if self.first != "auto":
+            return self.first
+        return "synthetic" if self.physical.data_weight == 0 else "physical"
 
     def __post_init__(self) -> None:
         p = "trainer.hybrid."
@@ -313,7 +324,8 @@ class HybridTrainerConfig:
         require(self.warm_start_epochs >= 0, p + "warm_start_epochs", "an integer >= 0", self.warm_start_epochs)
         require(0.0 <= self.mix <= 1.0, p + "mix", "a number in [0, 1]", self.mix)
         require(self.order in ("sequential", "parallel"), p + "order", "one of sequential, parallel", self.order)
-        require(self.first in ("synthetic", "physical"), p + "first", "one of physical, synthetic", self.first)
+        require(self.first in ("auto", "synthetic", "physical"), p + "first", "one of auto, physical, synthetic",
+                self.first)
         require(self.initial_states in ("real", "random"), p + "initial_states", "one of real, random",
                 self.initial_states)
         self.physical.check(p + "physical")

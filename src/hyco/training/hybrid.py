@@ -14,8 +14,10 @@ points, the values no observation covers (where data speak, data rule). One cycl
    train the network on real + generated windows;
 3. complete again, roll the NETWORK out -> generated windows; train the physical model on real + those.
 
-`first=physical` (the default) swaps 2 and 3: the solver fits the data before the network learns from it,
-so a network never learns the ghost regions from a solver that is still at its initial guess.
+`first=physical` swaps 2 and 3: the solver fits the data before the network learns from it, so a network
+never learns the ghost regions from a solver that is still at its initial guess. `first=auto` (the
+default) is `physical`, unless the solver learns through the network only (`physical.data_weight=0`): then
+the network, the only model that sees the data, goes first.
 
 With order `parallel` both generations happen at the start of the cycle from the previous cycle's models.
 
@@ -184,10 +186,10 @@ class HybridTrainer:
 
         generated: dict[str, GeneratedWindows] = {}  # by the model that made them
         if cfg.order == "parallel":  # both from the models as they were at the start of the cycle
-            timed("completion", self._complete, real, cfg.first)
+            timed("completion", self._complete, real, cfg.first_model)
             generated = {source: generate(source) for source in ("physical", "synthetic")}
         trained: dict[str, dict[str, Any]] = {"synthetic": {}, "physical": {}}
-        for learner in (cfg.first, PARTNER[cfg.first]):
+        for learner in (cfg.first_model, PARTNER[cfg.first_model]):
             source = PARTNER[learner]
             if source not in generated:
                 timed("completion", self._complete, real, learner)
