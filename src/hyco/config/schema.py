@@ -226,6 +226,9 @@ class PhysicalTrainerConfig:
     # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
     # states are hidden (observation.states=initial with a sparse observation), else sliding
     windows: str = "auto"
+    # windows=trajectory: frames of each trajectory fitted from frame 0; 0 = all of them when every training
+    # simulation's whole trajectory fits memory_budget_gb in one objective, else the longest beginning that does
+    horizon: int = 0
     # stop at the data's noise floor: an epoch ends when its remaining iterations cannot lower the loss by its
     # standard error, and a `train` call when a whole epoch did not (hyco.training.physical.noise_floor)
     early_stop: bool = True
@@ -235,6 +238,7 @@ class PhysicalTrainerConfig:
         require(self.windows in ("auto", "sliding", "trajectory"), p + "windows", "one of auto, sliding, trajectory",
                 self.windows)
         require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
+        require(self.horizon >= 0, p + "horizon", "an integer >= 0 (0: as many frames as fit)", self.horizon)
         require(self.optimizer in ("lbfgsb", "adam"), p + "optimizer", "one of lbfgsb, adam", self.optimizer)
         require(self.iterations >= 1, p + "iterations", "an integer >= 1", self.iterations)
         require(self.tolerance > 0, p + "tolerance", "a number > 0", self.tolerance)

@@ -106,7 +106,7 @@ class WindowDataset(Dataset):
 
     def __init__(self, store: TrajectoryStore | str | Path, split: str, rollout_steps: int,
                  observation: ObservationConfig | Observation | None = None, max_cached_sims: int = 64,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, from_start: bool = False):
         self.store = store if isinstance(store, TrajectoryStore) else TrajectoryStore(store)
         self.split = split
         self.rollout_steps = int(rollout_steps)
@@ -118,7 +118,10 @@ class WindowDataset(Dataset):
         if isinstance(observation, ObservationConfig):
             observation = Observation.from_store(observation, self.store)
         self.observation = observation
-        self.windows_per_sim = self.num_frames - self.rollout_steps
+        # from_start: one window per simulation, frames 0..R (a trajectory's first R steps, shot from the
+        # known frame 0); else every start frame (sliding windows)
+        self.from_start = bool(from_start)
+        self.windows_per_sim = 1 if from_start else self.num_frames - self.rollout_steps
         self.dtype = dtype
         self.cache = SimulationCache(self.store, split, max_cached_sims, observation)
         self._offsets = torch.arange(self.rollout_steps + 1)

@@ -180,8 +180,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
         previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
     start = time.perf_counter()
     try:
-        metrics = hybrid.train(windows, real_physical=None if physical_windows.rollout_steps == windows.rollout_steps
-                               else physical_windows)
+        metrics = hybrid.train(windows, real_physical=physical_windows if physical_windows.from_start else None)
     finally:
         if completion is not None:
             completion.close()
