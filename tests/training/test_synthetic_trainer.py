@@ -241,9 +241,20 @@ def test_validate_every_sets_which_epochs_are_validated(every, validated):
     assert [h["epoch"] for h in history if "val_loss" in h] == [5]
 
 
+@pytest.fixture
+def one_thread():
+    """With several threads, the convolutions of a batch of 1 and of 5 are split differently among them; their
+    float32 round-off then exceeds the tolerance (seen with 2 threads: `pytest -n 1` on 2 cores), and it is
+    not what the test is about."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("variant", [{"memory_budget_gb": 1e-9}, {"memory_budget_gb": 1e-9, "checkpoint_rollout": True},
                                      {"checkpoint_rollout": True}])
-def test_micro_batches_and_checkpointed_steps_give_the_batch_gradient(variant):
+def test_micro_batches_and_checkpointed_steps_give_the_batch_gradient(variant, one_thread):
     """A batch split into micro-batches (here of one sample) or a rollout recomputed step by step in the
     backward pass gives the whole batch's loss and gradient: terms normalised over the whole batch."""
     torch.manual_seed(4)
