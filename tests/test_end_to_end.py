@@ -33,6 +33,10 @@ def test_run_writes_metrics_and_report(quick_run):
         assert run["train_seconds"] > 0
         assert ("coefficients" in run) == key.endswith("physical")
     assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] < 1.0
+    fitted = {k: r.get("fitted_on") for k, r in metrics["runs"].items()}  # what the solver's data term covered
+    whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
+    assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None}
+    assert f"The solver's data term: physical only: {whole}" in (run_dir / "report.md").read_text()
     html = (run_dir / "report.html").read_text()
     assert html.count("<img") >= 5 and "physical only" in html and "HYCO (network)" in html
     assert (run_dir / "report.md").exists() and (run_dir / "hyco.log").exists()

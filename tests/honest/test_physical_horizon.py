@@ -42,6 +42,9 @@ def test_from_start_windows_are_the_beginnings_of_the_trajectories(dataset, tmp_
     assert torch.equal(a[1], b[1][:, :2]) and torch.equal(a[2], b[2][:, :2])  # the first 2 frames, same mask
     sliding = exp.train_windows()
     assert sliding.needs_completion and len(sliding) == 4 * 5  # what the solver no longer fits on
+    assert whole.describe_fit() == "whole trajectories (6 frames) rolled out from frame 0"
+    assert first.describe_fit() == "the first 2 of 6 frames of each trajectory, rolled out from frame 0"
+    assert sliding.describe_fit() == "2-step windows from every frame (inputs after frame 0 completed by the models)"
 
 
 @pytest.mark.parametrize("budget_frames, expected", [(10_000, 6), (4 * 3, 3), (4 * 3 + 3, 3), (2, 1)])

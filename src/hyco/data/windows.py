@@ -146,6 +146,16 @@ class WindowDataset(Dataset):
         """Windows start after frame 0 whose input states are only partly known."""
         return self.observation is not None and self.observation.hides_states and self.windows_per_sim > 1
 
+    def describe_fit(self) -> str:
+        """What a model fitted on these windows sees of each training trajectory, for summaries and the report."""
+        frames = self.num_frames - 1
+        if self.from_start:
+            if self.rollout_steps == frames:
+                return f"whole trajectories ({frames} frames) rolled out from frame 0"
+            return f"the first {self.rollout_steps} of {frames} frames of each trajectory, rolled out from frame 0"
+        text = f"{self.rollout_steps}-step windows from every frame"
+        return text + " (inputs after frame 0 completed by the models)" if self.needs_completion else text
+
     def attach_completion(self, completion) -> None:
         """Take the inputs of windows starting after frame 0 from `completion` (`states(sims, starts)`)."""
         self.completion = completion

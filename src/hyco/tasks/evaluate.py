@@ -147,7 +147,10 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["rollout"]["per_step"] = {k: [finite_or_none(x) for x in v] for k, v in summary["per_step"].items()}
         entry["fields"] = field_rollout_metrics(prediction, truth[:, 1:], fields, cfg.evaluation.corr_threshold)
         entry["selected"] = _selection(ctx.run_dir, key, path)
-        entry["train_seconds"] = read_summary(ctx.run_dir / _SUMMARY_DIRS[key]).get("train_seconds")
+        training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
+        entry["train_seconds"] = training.get("train_seconds")
+        if key in ("physical", "hyco_physical") and training.get("fitted_on"):
+            entry["fitted_on"] = training["fitted_on"]  # what of the real data the solver's data term covers
         entry["checkpoint"] = source
         runs[key] = entry
         kept[key] = prediction[sim]

@@ -247,6 +247,9 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
         if errors:
             text = ", ".join(f"{RUN_LABELS.get(k, k)} {v:.3g}" for k, v in errors.items())
             lines.append(f"Relative error of the learned {name}: {text}.")
+    fitted = [f"{RUN_LABELS.get(k, k)}: {r['fitted_on']}" for k, r in runs.items() if r.get("fitted_on")]
+    if fitted:
+        lines.append("The solver's data term: " + "; ".join(fitted) + ".")
     selected = [f"{RUN_LABELS.get(k, k)}: {r['selected']}" for k, r in runs.items() if r.get("selected")]
     if selected:
         lines.append("Evaluated states: " + "; ".join(selected) + ".")

@@ -83,7 +83,7 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     metrics: dict = {}
 
     def summary(epochs: int) -> None:
-        write_summary(run_dir, mode="physical", epochs=epochs,
+        write_summary(run_dir, mode="physical", epochs=epochs, fitted_on=windows.describe_fit(),
                       train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
                       completion_seconds=completion_seconds, best_val_loss=best if math.isfinite(best) else None,
                       best_epoch=best_epoch, coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
@@ -187,7 +187,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     if not (run_dir / CHECKPOINT_NAME).exists():
         hybrid.save(run_dir / CHECKPOINT_NAME)
     physical.save(run_dir / "physical" / PHYSICAL_CHECKPOINT)
-    write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle,
+    write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle, fitted_on=physical_windows.describe_fit(),
                   train_seconds=previous_seconds + time.perf_counter() - start,
                   completion_seconds=completion.seconds if completion is not None else 0.0,
                   best_physical_cycle=hybrid.best["physical_cycle"],
