@@ -50,6 +50,7 @@ BAD_INPUTS = [
     (["observation.temporal=frames"], "observation.frames", "non-empty"),
     (["trainer.physical.windows=all"], "trainer.physical.windows", "sliding, trajectory"),
     (["trainer.physical.horizon=-1"], "trainer.physical.horizon", "an integer >= 0"),
+    (["data.num_frames=8", "data.validation_frames=8"], "data.validation_frames", "in [0, num_frames - 1 = 7]"),
     # appended keys (`+key=value`) are checked against the schema like plain ones
     (["+foo=1"], "foo", "unknown key"),
     (["+trainer.hybrid.foo=1"], "trainer.hybrid.foo", "unknown key"),

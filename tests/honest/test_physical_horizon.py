@@ -66,3 +66,14 @@ def test_a_chosen_horizon_and_the_sliding_windows(dataset, tmp_path):
     exp, trainer = _experiment(dataset, tmp_path, "trainer.physical.horizon=7")
     with pytest.raises(ConfigError, match=r"trainer.physical.horizon: expected at most 6 .*, got 7"):
         exp.physical_windows(trainer)
+
+
+def test_validation_scores_the_first_frames_when_asked(dataset, tmp_path):
+    """data.validation_frames: validation (best states, trust weights, the best cycle) scores the observed values
+    of the first K frames of each validation trajectory; 0 = all of them."""
+    exp, _ = _experiment(dataset, tmp_path / "all")
+    short, _ = _experiment(dataset, tmp_path / "short", "data.validation_frames=3")
+    full, first = exp.validation_data(), short.validation_data()
+    assert full[1].shape[1] == 6 and first[1].shape[1] == 3
+    assert torch.equal(first[0], full[0]) and torch.equal(first[1], full[1][:, :3])
+    assert torch.equal(first[2], full[2][:, :3])

@@ -84,6 +84,9 @@ class DataConfig:
     completion_every: int = 1
     completion_memory_gb: float = 1.0
     completion_strategy: str = "auto"
+    # frames of each validation trajectory (after frame 0) that validation scores; 0 = all. Rollouts of a
+    # chaotic or pattern-forming system decorrelate: past that horizon the error ranks models by chance
+    validation_frames: int = 0
     external: ExternalDataConfig = field(default_factory=ExternalDataConfig)  # data made elsewhere
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class DataConfig:
         require(self.max_cached_sims >= 1, "data.max_cached_sims", "an integer >= 1", self.max_cached_sims)
         require(self.lock_timeout_s > 0, "data.lock_timeout_s", "a number > 0", self.lock_timeout_s)
         require(self.completion_every >= 1, "data.completion_every", "an integer >= 1", self.completion_every)
+        require(0 <= self.validation_frames < self.num_frames, "data.validation_frames",
+                f"an integer in [0, num_frames - 1 = {self.num_frames - 1}] (0: all)", self.validation_frames)
         require(self.completion_memory_gb > 0, "data.completion_memory_gb", "a number > 0",
                 self.completion_memory_gb)
         require(self.completion_strategy in ("auto", "memory", "cache", "on_the_fly"), "data.completion_strategy",

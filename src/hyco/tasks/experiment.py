@@ -113,7 +113,8 @@ class Experiment:
 
     def validation_data(self) -> tuple[torch.Tensor, ...]:
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
-        of all later frames, `(inputs [N, C, *s], targets [N, T-1, C, *s][, masks])`. Validation losses,
+        of the later frames (all, or the first `data.validation_frames`), `(inputs [N, C, *s], targets
+        [N, T-1, C, *s][, masks])`. Validation losses,
         `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
         Without validation simulations the training split's observations stand in. Read once: every caller
         gets the same tensors (a trainer then knows it has already validated its weights on them)."""
@@ -121,7 +122,7 @@ class Experiment:
             split = "val" if self.store.num_sims("val") > 0 else "train"
             if split == "train":
                 log.warning("data.num_val = 0: validating on the training split's observations")
-            windows = self.trajectory_windows(split)
+            windows = self.trajectory_windows(split, frames=self.cfg.data.validation_frames or None)
             self.__dict__["_validation_data"] = windows.batch(torch.arange(len(windows)))
         return self.__dict__["_validation_data"]
 
