@@ -100,6 +100,21 @@ def coefficients(run_dir: Path) -> dict:
     return json.loads(run_dir.read_text())["coefficients"] if run_dir.is_file() else {}
 
 
+def assert_same_coefficients(one: Path, two: Path, summary: str, rtol: float) -> None:
+    """The learned coefficients in `summary` (relative to each run directory) agree within `rtol`."""
+    a, b = (coefficients(d / summary) for d in (one, two))
+    assert a.keys() == b.keys() and a
+    for name in a:
+        assert np.allclose(a[name], b[name], rtol=rtol, atol=0)
+
+
+def hybrid_networks(one: Path, two: Path) -> tuple[dict, dict]:
+    """The HYCO network checkpoints of both runs, after checking they agree within 1e-5 at the same epoch."""
+    x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
+    assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
+    return x, y
+
+
 @pytest.mark.slow
 def test_synthetic_under_torchrun_equals_one_process(tmp_path, data_dir):
     one, two = both(tmp_path, data_dir, ["train", "mode=synthetic"])
@@ -113,10 +128,7 @@ def test_synthetic_under_torchrun_equals_one_process(tmp_path, data_dir):
 @pytest.mark.slow
 def test_physical_under_torchrun_equals_one_process(tmp_path, data_dir):
     one, two = both(tmp_path, data_dir, ["train", "mode=physical"])
-    a, b = (coefficients(d / "physical" / "summary.json") for d in (one, two))
-    assert a.keys() == b.keys() and a
-    for name in a:
-        assert np.allclose(a[name], b[name], rtol=1e-6, atol=0)
+    assert_same_coefficients(one, two, "physical/summary.json", rtol=1e-6)
     assert [r["windows"] for r in lines(one / "physical/metrics.jsonl")] == \
         [r["windows"] for r in lines(two / "physical/metrics.jsonl")]
 
@@ -138,12 +150,8 @@ def test_hybrid_under_torchrun_equals_one_process(tmp_path, data_dir):
     assert cycles[0][0]["viscosity"] == pytest.approx(cycles[1][0]["viscosity"], rel=1e-6)
     for a, b in zip(*cycles):
         assert a["physical_loss"] == pytest.approx(b["physical_loss"], rel=1e-6)
-    a, b = (coefficients(d / "hyco" / "summary.json") for d in (one, two))
-    assert a.keys() == b.keys() and a
-    for name in a:
-        assert np.allclose(a[name], b[name], rtol=1e-3, atol=0)
-    x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
-    assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
+    assert_same_coefficients(one, two, "hyco/summary.json", rtol=1e-3)
+    hybrid_networks(one, two)
     generated = [[c["num_generated_physical"] for c in run] for run in cycles]
     assert generated[0] == generated[1] == [6, 6]
 
@@ -161,13 +169,9 @@ def test_hybrid_under_torchrun_in_float64_equals_one_process_in_every_cycle(tmp_
     for a, b in zip(*cycles):
         assert a["viscosity"] == pytest.approx(b["viscosity"], rel=1e-6)
         assert a["physical_loss"] == pytest.approx(b["physical_loss"], rel=1e-6)
-    a, b = (coefficients(d / "hyco" / "summary.json") for d in (one, two))
-    assert a.keys() == b.keys() and a
-    for name in a:
-        assert np.allclose(a[name], b[name], rtol=1e-6, atol=0)
-    x, y = (torch.load(d / "hyco" / "synthetic" / "last.pt", weights_only=True) for d in (one, two))
+    assert_same_coefficients(one, two, "hyco/summary.json", rtol=1e-6)
+    x, _ = hybrid_networks(one, two)
     assert x["model"][next(iter(x["model"]))].dtype == torch.float64
-    assert max_difference(x["model"], y["model"]) < 1e-5 and x["epoch"] == y["epoch"]
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ class Experiment:
         every training simulation's fits the physical memory budget in one objective (`trainer` says how many
         do), else the longest beginning of it that does (at least one frame). Measured on gray_scott_paper
         (10 % of points observed, trajectories 4x the budget): the first frame of all 8 trajectories gave
-        D_u, D_v within 5.6e-4, 2.5e-4; the sliding windows with completed inputs that `auto` used to fall back
+        D_u, D_v within 6.5e-4, 3.2e-4; the sliding windows with completed inputs that `auto` used to fall back
         to (11 random windows per objective, the budget's share) 0.5 % and 9 %."""
         physical = self.cfg.trainer.physical
         choice = physical.windows
@@ -113,8 +113,8 @@ class Experiment:
 
     def validation_data(self) -> tuple[torch.Tensor, ...]:
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
-        of the later frames (all, or the first `data.validation_frames`), `(inputs [N, C, *s], targets
-        [N, T-1, C, *s][, masks])`. Validation losses,
+        of the later frames (all T-1, or the first K = `data.validation_frames`), `(inputs [N, C, *s], targets
+        [N, K, C, *s][, masks])`. Validation losses,
         `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
         Without validation simulations the training split's observations stand in. Read once: every caller
         gets the same tensors (a trainer then knows it has already validated its weights on them)."""
