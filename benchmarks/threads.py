@@ -54,8 +54,10 @@ NEW, BEFORE = "new default", "before (threads=off)"
 QUIET, CONTENDED = "quiet", "contended"
 SETTINGS: dict[str, dict[str, str]] = {NEW: {}, BEFORE: {ENV_THREADS: "off"}}
 EXPLORE: dict[str, dict[str, str]] = {
-    "new default (2 threads, short spin)": {},
-    "1 thread, short spin": {ENV_THREADS: "1"},
+    "new default (2 threads following the load, OpenMP's waits)": {},
+    "2 threads fixed, short spin (the default before 2026-12-02)": {
+        ENV_THREADS: "2", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"},
+    "1 thread": {ENV_THREADS: "1"},
     "2 threads, passive (no spin)": {ENV_THREADS: "2", "OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"},
     "2 threads, active (spinning) waits": {ENV_THREADS: "2", "OMP_WAIT_POLICY": "ACTIVE"},
 }

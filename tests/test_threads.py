@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from hyco.config.errors import ConfigError
 from hyco.utils import threads as T
 
 TWO = {0, 1}
+NO_PROC = "/nonexistent/proc/stat"  # a system without /proc/stat: the budget never follows the load
 # Variables a test's child process must not inherit from the test run (which sets OMP_NUM_THREADS=1).
 THREAD_VARIABLES = (*T.THREAD_COUNT_VARIABLES, *T.WAIT_POLICY_VARIABLES, T.ENV_THREADS, T.ENV_PARALLEL_JOBS,
                     T.ENV_EXPORTED, T.ENV_EXPORTED_WAIT, "LOCAL_WORLD_SIZE", "SLURM_CPUS_PER_TASK")
@@ -81,7 +83,7 @@ def test_cgroup_v1_quota(tmp_path):
      "threads: 4 of 4 cores (affinity 0-3)"),  # the basic launcher runs one job at a time
 ])
 def test_auto_divides_the_cores(env, launcher, threads, text):
-    budget = T.decide("auto", env, launcher=launcher, cpus={0, 1, 2, 3}, quota=None)
+    budget = T.decide("auto", env, launcher=launcher, cpus={0, 1, 2, 3}, quota=None, proc_stat=NO_PROC)
     assert budget.threads == threads and budget.source == "auto"
     assert budget.describe() == text
 
@@ -130,7 +132,7 @@ def test_setting_from_the_command_line():
 # ---------------------------------------------------------------------------- exporting it
 def test_export_sets_counts_and_short_spin_waits_but_keeps_the_users_choices():
     env = {"MKL_NUM_THREADS": "7"}
-    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None), env)
+    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None, proc_stat=NO_PROC), env)
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "2" and env["MKL_NUM_THREADS"] == "7"
     assert (env["OMP_WAIT_POLICY"], env["GOMP_SPINCOUNT"]) == ("PASSIVE", "10000")
     # deciding again (at job start, in a child process) with more information replaces hyco's own values
@@ -224,3 +226,189 @@ def test_workers_take_their_threads_from_the_budget():
     budget = T.decide("3", {}, workers=2, cpus=TWO, quota=None)
     assert budget.describe() == ("threads: 3 of 2 cores (affinity 0-1, set by threads=3, "
                                  "1 while 2 data-loader workers run)")
+
+
+# ---------------------------------------------------------------------------- following the load
+def _proc_stat(path, busy_ticks: dict[int, int]):
+    """A /proc/stat whose CPU k was busy busy_ticks[k] ticks (split over user, system, irq, steal)."""
+    lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]
+    for cpu, ticks in sorted(busy_ticks.items()):
+        user, system, irq, steal = ticks - 3, 1, 1, 1
+        lines.append(f"cpu{cpu} {user} 0 {system} 99999 7 {irq} 0 {steal} 0 0")
+    lines.append("intr 12345")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cpu_busy_seconds_counts_only_the_masks_cpus(tmp_path):
+    hz = os.sysconf("SC_CLK_TCK")
+    stat = _proc_stat(tmp_path / "stat", {0: 10 * hz, 1: 20 * hz, 2: 400 * hz})
+    assert T.cpu_busy_seconds({0, 1}, stat) == pytest.approx(30.0)  # idle and iowait are not busy
+    assert T.cpu_busy_seconds({2}, stat) == pytest.approx(400.0)
+    assert T.cpu_busy_seconds({0, 3}, stat) is None  # a CPU of the mask missing: cannot tell
+    assert T.cpu_busy_seconds({0}, tmp_path / "missing") is None
+
+
+def test_only_auto_on_the_whole_mask_follows_the_load(tmp_path):
+    stat = _proc_stat(tmp_path / "stat", {0: 100, 1: 100, 2: 100, 3: 100})
+
+    def follows(setting="auto", env=None, cpus=TWO, quota=None, proc_stat=stat):
+        return T.decide(setting, env or {}, cpus=cpus, quota=quota, proc_stat=proc_stat).follows_load
+
+    assert follows()
+    assert T.decide("auto", {}, cpus=TWO, quota=None, proc_stat=stat).describe() == (
+        "threads: 2 of 2 cores (affinity 0-1, fewer while other processes use these cores)")
+    assert not follows("2")  # a number the user chose is kept
+    assert not follows(env={"OMP_NUM_THREADS": "2"}) and not follows(env={"HYCO_THREADS": "2"})
+    assert not follows("off")
+    assert not follows(cpus={0})  # one thread: nothing to give back
+    assert not follows(env={"LOCAL_WORLD_SIZE": "2"})  # 1 thread per rank
+    assert not follows(cpus={0, 1, 2, 3}, quota=2.0)  # the mask's CPUs are shared beyond the quota
+    assert not follows(cpus={0, 1, 2, 3}, env={"SLURM_CPUS_PER_TASK": "2"})
+    assert not follows(proc_stat=tmp_path / "missing")
+
+
+def test_following_the_load_keeps_openmps_waits(tmp_path):
+    stat = _proc_stat(tmp_path / "stat", {0: 100, 1: 100})
+    env: dict[str, str] = {}
+    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None, proc_stat=stat), env)
+    assert env["OMP_NUM_THREADS"] == "2" and not any(name in env for name in T.WAIT_POLICY_VARIABLES)
+    # a parent hyco process exported its short spin (e.g. a static budget): the child follows the load instead
+    env = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000", T.ENV_EXPORTED_WAIT: "1"}
+    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None, proc_stat=stat), env)
+    assert not any(name in env for name in (*T.WAIT_POLICY_VARIABLES, T.ENV_EXPORTED_WAIT))
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}  # the user's own choice stays
+    T.export_budget(T.decide("auto", env, cpus=TWO, quota=None, proc_stat=stat), env)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+class FakeMachine:
+    """A clock and the CPU-seconds of 'all processes on the mask' and 'this process', advanced by hand."""
+
+    def __init__(self):
+        self.now, self.busy, self.own, self.reads = 0.0, 0.0, 0.0, 0
+        self.threads: list[int] = []
+
+    def run(self, seconds: float, ours: float, others: float) -> None:
+        """`seconds` pass while this process uses `ours` cores and other processes `others` cores."""
+        self.now += seconds
+        self.own += ours * seconds
+        self.busy += (ours + others) * seconds
+
+    def read_busy(self) -> float:
+        self.reads += 1
+        return self.busy
+
+    def follower(self, budget: int = 2, cpus=TWO) -> T.AdaptiveThreads:
+        return T.AdaptiveThreads(budget, cpus, interval=1.0, clock=lambda: self.now, busy=self.read_busy,
+                                 own=lambda: self.own, set_threads=self.threads.append)
+
+
+def test_a_competitor_takes_a_thread_at_once_and_gives_it_back_after_two_looks():
+    machine = FakeMachine()
+    follower = machine.follower()
+    for _ in range(3):  # quiet: our 2 threads and a little background (below TAKEN of a core)
+        machine.run(1.0, ours=2.0, others=0.2)
+        follower.poll()
+    assert follower.threads == 2 and machine.threads == []
+    machine.run(1.0, ours=1.4, others=0.6)  # a competitor starts (we spin, it gets what is left)
+    follower.poll()
+    assert follower.threads == 1 and machine.threads == [1]
+    for _ in range(3):
+        machine.run(1.0, ours=1.0, others=1.0)
+        follower.poll()
+    assert follower.threads == 1 and machine.threads == [1]
+    machine.run(1.0, ours=1.0, others=0.0)  # it stopped: one look is not enough
+    follower.poll()
+    assert follower.threads == 1
+    machine.run(1.0, ours=1.0, others=0.0)
+    follower.poll()
+    assert follower.threads == 2 and machine.threads == [1, 2]
+    assert follower.changes == 2
+    assert follower.describe() == ("threads over the job: 2 for 44 %, 1 for 56 % of 9 s (2 changes, "
+                                   "following other processes' load)")
+
+
+def test_a_bursty_neighbour_does_not_raise_the_count_and_it_stays_within_budget():
+    machine = FakeMachine()
+    follower = machine.follower(budget=3, cpus={0, 1, 2, 3})  # 3 threads of 4 cores (e.g. threads via ranks)
+    machine.run(1.0, ours=3.0, others=0.9)  # 1 core taken: 4 - 1 = 3, still the budget
+    follower.poll()
+    assert follower.threads == 3
+    machine.run(1.0, ours=2.0, others=3.0)  # three taken: the one free core
+    follower.poll()
+    assert follower.threads == 1
+    for others in (0.0, 3.0, 0.0, 3.0, 0.0):  # never two quiet looks in a row
+        machine.run(1.0, ours=1.0, others=others)
+        follower.poll()
+        assert follower.threads == 1
+    machine.run(1.0, ours=1.0, others=8.0)  # more than the mask: never below one thread
+    follower.poll()
+    assert follower.threads == 1 and machine.threads == [1]
+
+
+def test_between_looks_a_poll_reads_nothing():
+    machine = FakeMachine()
+    follower = machine.follower()
+    reads = machine.reads
+    for _ in range(100):
+        machine.run(0.005, ours=2.0, others=2.0)
+        follower.poll()
+    assert machine.reads == reads and follower.threads == 2  # 0.5 s: no look yet
+    machine.run(0.5, ours=2.0, others=2.0)
+    follower.poll()
+    assert machine.reads == reads + 1 and follower.threads == 1
+
+
+def test_data_loader_workers_pause_the_following(monkeypatch):
+    machine = FakeMachine()
+    follower = machine.follower()
+    monkeypatch.setitem(T._FOLLOWING, "follower", follower)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with T.lend_to_workers(1):
+            assert T.follower() is None
+            machine.run(5.0, ours=1.0, others=1.0)  # the worker's CPU: not another process's
+            T.poll()
+        assert T.follower() is follower
+        machine.run(1.0, ours=2.0, others=0.0)
+        T.poll()
+        assert follower.threads == 2 and machine.threads == []  # the workers' time did not count
+    finally:
+        torch.set_num_threads(before)
+
+
+FOLLOW_CHILD = textwrap.dedent("""
+    import os, sys, time
+    from hyco.utils import threads as T
+    budget = T.configure_process([])
+    import torch
+    budget = T.job_budget("auto")
+    assert budget.follows_load, budget
+    x = torch.randn(256, 256)
+    start = time.monotonic()
+    while time.monotonic() - start < float(sys.argv[1]):
+        x = torch.tanh(x @ x.T / 256)
+        T.poll()
+    print("THREADS", torch.get_num_threads(), T.follower().threads, os.environ.get("OMP_WAIT_POLICY"))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or T.cpu_busy_seconds(os.sched_getaffinity(0)) is None,
+                    reason="needs 2 CPUs and /proc/stat")
+def test_beside_a_cpu_bound_process_a_run_drops_to_the_free_cores():
+    cpus = set(sorted(os.sched_getaffinity(0))[:2])
+    pin = lambda: os.sched_setaffinity(0, cpus)  # noqa: E731
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=pin)
+    try:
+        time.sleep(0.3)
+        out = subprocess.run([sys.executable, "-c", FOLLOW_CHILD, "3.5"], capture_output=True, text=True,
+                             env=clean_env(), preexec_fn=pin, timeout=120)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert out.returncode == 0, out.stderr[-2000:]
+    threads, followed, wait = out.stdout.split()[1:]
+    assert (threads, followed, wait) == ("1", "1", "None"), out.stdout

@@ -305,7 +305,7 @@ def _run_job(dict_cfg) -> None:
     from hyco.utils.log import setup_logging
     from hyco.utils.seed import seed_everything
     from hyco.utils.signals import Interrupted, as_interrupted
-    from hyco.utils.threads import job_budget
+    from hyco.utils.threads import follower, job_budget
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
@@ -328,6 +328,8 @@ def _run_job(dict_cfg) -> None:
                          run_dir, device, threads.describe(),
                          f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
                 run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+                if follower() is not None:
+                    log.info("%s", follower().describe())
             except Exception as error:  # a stop signal that a library converted on its way up
                 stop = as_interrupted(error)
                 if stop is None:

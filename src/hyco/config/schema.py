@@ -390,7 +390,9 @@ class HycoConfig:
     mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
     resume: bool = False
     log_level: str = "INFO"
-    threads: str = "auto"  # CPU threads: auto (cores this process may use / local ranks / parallel jobs) | off | N
+    # CPU threads: auto (cores this process may use / local ranks / parallel jobs; fewer while other processes
+    # use them) | off | N
+    threads: str = "auto"
     plugins: list[str] = field(default_factory=list)  # user modules that register models
     physics: dict[str, Any] = field(default_factory=dict)  # `name` + the model's own schema
     network: dict[str, Any] = field(default_factory=dict)  # `name` + the network's own schema

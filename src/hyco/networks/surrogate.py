@@ -20,6 +20,7 @@ from torch import nn
 
 from hyco.networks.runtime import CompiledNetwork, RuntimeOptions, memory_format, split_section
 from hyco.networks.stats import identity_stats
+from hyco.utils.threads import poll as poll_threads
 
 
 def _as_channel_buffer(values: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -121,6 +122,7 @@ class Surrogate(nn.Module):
         if state.dim() != self.ndim + 2 or state.shape[1] != self.num_channels:
             raise ValueError(f"state: expected [B, {self.num_channels}, <{self.ndim} spatial dims>], "
                              f"got shape {tuple(state.shape)}")
+        poll_threads()  # the thread count follows other processes' load (hyco.utils.threads)
         out = self._run_net((state - self.mean) / self.std)
         current = state.index_select(1, self.dynamic_index)
         if self.residual:

@@ -43,6 +43,7 @@ from hyco.physics.coefficients import (
 from hyco.physics.convert import AXES, FieldLayout, tensor_to_grid_values
 from hyco.physics.initial import generator
 from hyco.physics.parametric import ParametricCoefficient
+from hyco.utils.threads import poll as poll_threads
 
 GRIDS = ("centered", "staggered")
 CPU = torch.device("cpu")
@@ -388,6 +389,7 @@ class PhysicalModel:
             out = None if need_grad else state.new_empty((state.shape[0], int(steps), *state.shape[1:]))
             starts = [sum(f.channels for f in self.fields[:i]) for i in range(len(self.fields))]
             for k in range(int(steps)):
+                poll_threads()  # the thread count follows other processes' load (hyco.utils.threads)
                 for advance in advancers:  # the frame's substeps, in one or a few compiled calls
                     new = advance(tuple(values), coeffs)
                     for i, value in zip(dynamic, new):

@@ -11,18 +11,24 @@ of the fair 2x. So, before torch or NumPy is imported (`configure_process`, call
 - divides them by the processes that share them and that it can know of: the local ranks under torchrun
   (LOCAL_WORLD_SIZE), the parallel jobs of a launcher (HYCO_PARALLEL_JOBS, and at job start the Hydra
   joblib launcher's n_jobs);
-- makes OpenMP threads spin only briefly, then sleep, when they wait (GOMP_SPINCOUNT=10000, about 0.1 ms,
-  for the GNU OpenMP that torch's wheels ship, and OMP_WAIT_POLICY=PASSIVE for other runtimes) instead of
-  OpenMP's default of spinning for milliseconds: a spinning thread burns the core that a competing process
-  (or the thread it waits for) needs, while sleeping at once pays a wake-up per parallel region, which the
-  short spin avoids for the back-to-back small regions of a physical objective (benchmarks/threads.py
-  measures both);
+- decides how waiting threads wait. With `auto` on all of its CPUs (the usual case) it leaves OpenMP's
+  own waits, which spin for milliseconds and are the fastest on an idle machine, and lets the job follow
+  the load instead (`AdaptiveThreads`): while the job runs, every core that other processes take costs it
+  a thread, at once, and the thread comes back when they leave. One thread never waits for a partner, so
+  it cannot burn the core a competitor needs. Where the load cannot be followed (a thread count the user
+  chose, a cgroup quota or SLURM count below the affinity mask, no /proc/stat) threads spin only briefly,
+  then sleep (GOMP_SPINCOUNT=10000, about 0.1 ms, for the GNU OpenMP that torch's wheels ship, and
+  OMP_WAIT_POLICY=PASSIVE for other runtimes): that pays a wake-up per parallel region on an idle machine
+  (1.1-1.4x at the benchmark's sizes) but never spins against a competitor (benchmarks/threads.py
+  measures each);
 - exports the budget as OMP_NUM_THREADS / MKL_NUM_THREADS / OPENBLAS_NUM_THREADS for torch, NumPy and
   child processes (data-loader workers, launcher workers).
 
 At job start (`job_budget`) the config key `threads` and the launcher are known: the budget is decided
-again with them, set with torch.set_num_threads and logged once with the job's start line. Data-loader
-workers run one thread each and are counted in the same budget while they run (`lend_to_workers`).
+again with them, set with torch.set_num_threads and logged once with the job's start line; the training
+and rollout loops call `poll()` so that the count follows the load, and the job's last line says how it
+did. Data-loader workers run one thread each and are counted in the same budget while they run
+(`lend_to_workers`; the following pauses meanwhile).
 Library use without the `hyco` command: call `configure_process()` before importing torch.
 
 Precedence of the setting: the config key `threads` (auto | off | N; also `threads=N` on the command line)
@@ -34,13 +40,17 @@ spinning waits), i.e. the behaviour before this module existed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hyco.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENV_THREADS = "HYCO_THREADS"
 ENV_PARALLEL_JOBS = "HYCO_PARALLEL_JOBS"
@@ -56,6 +66,12 @@ WAIT_POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 # What hyco exports when the user chose no wait policy: sleep after a short spin (see the module docstring).
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
 EXPECTED = "auto, off or an integer >= 1"
+PROC_STAT = "/proc/stat"
+# AdaptiveThreads: how often it looks (seconds), how much of a core other processes must use for it to count
+# as taken, and how many looks in a row must allow more threads before it adds one back.
+POLL_SECONDS = 1.0
+TAKEN = 0.35
+RAISE_AFTER = 2
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,8 @@ class ThreadBudget:
     local_ranks: int = 1
     parallel_jobs: int = 1
     workers: int = 0  # data-loader worker processes that share the budget while they run (lend_to_workers)
+    cpus: frozenset[int] = frozenset()  # the CPUs of the affinity mask
+    follows_load: bool = False  # `auto` on all of its CPUs: fewer threads while others use them (AdaptiveThreads)
 
     def describe(self) -> str:
         """One line, e.g. `threads: 1 of 2 cores (affinity 0-1, 2 local ranks)`."""
@@ -84,6 +102,8 @@ class ThreadBudget:
             why.append(f"{self.parallel_jobs} parallel jobs")
         if self.source != "auto":
             why.append(f"set by {self.source}")
+        if self.follows_load:
+            why.append("fewer while other processes use these cores")
         if self.workers:
             why.append(f"{worker_threads(self.threads, self.workers)} while {self.workers} data-loader "
                        f"worker{'s' if self.workers > 1 else ''} run")
@@ -190,6 +210,30 @@ def usable_cores(env: Mapping[str, str] | None = None, cpus: set[int] | None = N
     return max(1, cores), format_cpus(cpus), quota
 
 
+def cpu_busy_seconds(cpus: set[int] | frozenset[int], path: str | Path = PROC_STAT) -> float | None:
+    """CPU-seconds that all processes together have kept the CPUs `cpus` busy since boot (the per-CPU lines
+    of /proc/stat: user, nice, system, irq, softirq and steal time); None where that cannot be read."""
+    text = _read(Path(path))
+    if not text or not cpus:
+        return None
+    ticks, found = 0, 0
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        try:
+            values = [int(v) for v in rest.split()]
+        except ValueError:
+            return None
+        if len(values) < 7:
+            return None
+        ticks += values[0] + values[1] + values[2] + values[5] + values[6] + (values[7] if len(values) > 7 else 0)
+        found += 1
+    if found != len(cpus):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------------------- the decision
 def launcher_jobs(launcher: Mapping | None, cores: int) -> int:
     """Jobs that a Hydra launcher runs at once in this machine's processes: the joblib launcher's
@@ -204,9 +248,11 @@ def launcher_jobs(launcher: Mapping | None, cores: int) -> int:
 
 
 def decide(setting: object = "auto", env: Mapping[str, str] | None = None, *, launcher: Mapping | None = None,
-           workers: int = 0, cpus: set[int] | None = None, quota: float | None | str = "read") -> ThreadBudget:
+           workers: int = 0, cpus: set[int] | None = None, quota: float | None | str = "read",
+           proc_stat: str | Path = PROC_STAT) -> ThreadBudget:
     """The thread budget of this process (see the module docstring for the precedence)."""
     env = os.environ if env is None else env
+    cpus = affinity_cpus() if cpus is None else set(cpus)
     cores, affinity, quota = usable_cores(env, cpus, quota)
     ranks = _positive_int(env, "LOCAL_WORLD_SIZE") or 1
     jobs = max(_positive_int(env, ENV_PARALLEL_JOBS) or 1, launcher_jobs(launcher, cores))
@@ -225,8 +271,14 @@ def decide(setting: object = "auto", env: Mapping[str, str] | None = None, *, la
         threads, source = max(1, cores // (ranks * jobs)), "auto"
     else:
         threads = int(choice)
+    # Following the load needs the CPU time of exactly the cores this process runs on: not under a cgroup
+    # quota or a SLURM count smaller than the affinity mask (the mask's CPUs are shared with processes
+    # outside the quota), and only where /proc/stat tells it.
+    follows = (source == "auto" and threads is not None and threads > 1 and cores == len(cpus)
+               and cpu_busy_seconds(cpus, proc_stat) is not None)
     return ThreadBudget(threads=threads, source=source, cores=cores, affinity=affinity, quota=quota,
-                        local_ranks=ranks, parallel_jobs=jobs, workers=max(0, int(workers)))
+                        local_ranks=ranks, parallel_jobs=jobs, workers=max(0, int(workers)),
+                        cpus=frozenset(cpus), follows_load=follows)
 
 
 # ---------------------------------------------------------------------------- applying it
@@ -252,7 +304,11 @@ def export_budget(budget: ThreadBudget, env: MutableMapping[str, str] | None = N
     users_count = budget.source.startswith("OMP_NUM_THREADS")  # stays the user's, never marked as hyco's
     changes = {name: value for name in THREAD_COUNT_VARIABLES
                if (name == "OMP_NUM_THREADS" and not users_count) or name not in env or env[name] == previous}
-    if not any(name in env for name in WAIT_POLICY_VARIABLES) or env.get(ENV_EXPORTED_WAIT):
+    if budget.follows_load:  # OpenMP's own waits (fast on an idle machine); AdaptiveThreads handles contention
+        if env.get(ENV_EXPORTED_WAIT):  # hyco's own earlier choice (a parent's), not the user's
+            for name in (*WAIT_POLICY, ENV_EXPORTED_WAIT):
+                env.pop(name, None)
+    elif not any(name in env for name in WAIT_POLICY_VARIABLES) or env.get(ENV_EXPORTED_WAIT):
         changes.update(WAIT_POLICY)
         changes[ENV_EXPORTED_WAIT] = "1"
     if not users_count:
@@ -306,6 +362,7 @@ def job_budget(setting: object, launcher: Mapping | None = None, workers: int = 
     budget = decide(setting, launcher=launcher, workers=workers)
     export_budget(budget)
     apply_to_torch(budget)
+    follow_load(budget)
     return budget
 
 
@@ -319,8 +376,112 @@ def lend_to_workers(workers: int) -> Iterator[None]:
     if workers <= 0:
         yield
         return
+    follower, _FOLLOWING["follower"] = _FOLLOWING["follower"], None  # the workers' CPU is not "other processes"
     torch.set_num_threads(worker_threads(before, workers))
     try:
         yield
     finally:
         torch.set_num_threads(before)
+        if follower is not None:
+            follower.restart()
+        _FOLLOWING["follower"] = follower
+
+
+# ---------------------------------------------------------------------------- following the load
+class AdaptiveThreads:
+    """`threads: auto` while a job runs: one thread fewer for every core that other processes take.
+
+    Why: on an idle machine OpenMP's spinning waits are the fastest (sleeping waits cost a wake-up per
+    parallel region: 1.1-1.4x at the benchmark's sizes), but beside a competing process a spinning thread
+    burns the core that the thread it waits for needs (2-11x). One thread never waits for a partner, so it
+    cannot lose that way. So hyco keeps OpenMP's waits and measures instead: at most every POLL_SECONDS
+    (`poll()`, called from the training and rollout loops, costs a clock read otherwise), the CPU time that
+    processes other than this one used on this process's CPUs (/proc/stat minus this process's own CPU
+    time). Each core they used more than TAKEN of is taken: the thread count drops to the free cores (at
+    least 1) at once, and rises again only after RAISE_AFTER looks in a row allow it, so a bursty neighbour
+    does not make it flap. Two hyco runs that share the cores both drop to their share.
+    """
+
+    def __init__(self, budget: int, cpus: set[int] | frozenset[int], *, interval: float = POLL_SECONDS,
+                 clock=time.monotonic, busy=None, own=time.process_time, set_threads=None):
+        self.budget = int(budget)
+        self.cpus = frozenset(cpus)
+        self.interval = float(interval)
+        self._clock, self._own = clock, own
+        self._busy = busy or (lambda: cpu_busy_seconds(self.cpus))
+        self._set = set_threads or _set_torch_threads
+        self.threads = self.budget
+        self.seconds_at: dict[int, float] = {}  # how long the job ran with each thread count
+        self.changes = 0
+        self.restart()
+
+    def restart(self) -> None:
+        """Start a new measuring interval (after a pause whose CPU time must not count)."""
+        self._last = (self._clock(), self._busy(), self._own())
+        self._streak = 0
+
+    def poll(self) -> None:
+        now = self._clock()
+        last_time, last_busy, last_own = self._last
+        elapsed = now - last_time
+        if elapsed < self.interval:
+            return
+        busy, own = self._busy(), self._own()
+        self._last = (now, busy, own)
+        self.seconds_at[self.threads] = self.seconds_at.get(self.threads, 0.0) + elapsed
+        if busy is None or last_busy is None:
+            return
+        other = max(0.0, (busy - last_busy) - (own - last_own)) / elapsed  # cores other processes used
+        target = max(1, min(self.budget, len(self.cpus) - max(0, math.ceil(other - TAKEN))))
+        if target < self.threads:
+            self._change(target, other)
+        elif target > self.threads:
+            self._streak += 1
+            if self._streak >= RAISE_AFTER:
+                self._change(target, other)
+        else:
+            self._streak = 0
+
+    def _change(self, threads: int, other: float) -> None:
+        log.debug("threads: %d -> %d (other processes used %.2f of %d cores)", self.threads, threads, other,
+                  len(self.cpus))
+        self.threads, self._streak = threads, 0
+        self.changes += 1
+        self._set(threads)
+
+    def describe(self) -> str:
+        """E.g. `threads over the job: 2 for 80 %, 1 for 20 % of 95 s (3 changes)`."""
+        total = sum(self.seconds_at.values())
+        if total <= 0:
+            return f"threads over the job: {self.threads}"
+        shares = ", ".join(f"{n} for {100 * s / total:.0f} %" for n, s in sorted(self.seconds_at.items(), reverse=True))
+        return (f"threads over the job: {shares} of {total:.0f} s ({self.changes} change"
+                f"{'' if self.changes == 1 else 's'}, following other processes' load)")
+
+
+_FOLLOWING: dict[str, AdaptiveThreads | None] = {"follower": None}
+
+
+def _set_torch_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def follow_load(budget: ThreadBudget) -> AdaptiveThreads | None:
+    """Start (or stop) following other processes' load for this job, as the budget says."""
+    follower = AdaptiveThreads(budget.threads, budget.cpus) if budget.follows_load and budget.threads else None
+    _FOLLOWING["follower"] = follower
+    return follower
+
+
+def follower() -> AdaptiveThreads | None:
+    """The job's AdaptiveThreads, None when the thread count is fixed."""
+    return _FOLLOWING["follower"]
+
+
+def poll() -> None:
+    """Let the job's thread count follow other processes' load (cheap: a clock read between looks)."""
+    follower = _FOLLOWING["follower"]
+    if follower is not None:
+        follower.poll()
