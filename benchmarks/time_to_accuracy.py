@@ -131,7 +131,7 @@ def _build(overrides: list[str], root: Path, name: str):
     hybrid = HybridTrainer(hcfg, synthetic, physical, cache_dir=ctx.cache_dir, run_dir=hybrid_dir, seed=cfg.seed,
                            batch_size=cfg.trainer.synthetic.batch_size, device=ctx.device,
                            validation=exp.validation_data(), completion=completion)
-    real_physical = None if physical_windows.rollout_steps == windows.rollout_steps else physical_windows
+    real_physical = physical_windows if physical_windows.from_start else None  # as train_hybrid passes it
 
     def close() -> None:
         synthetic.close()
@@ -191,7 +191,10 @@ def summarise(cycles: list[dict[str, Any]]) -> dict[str, Any]:
             "peak_rss_mb": max(c["peak_rss_mb"] for c in cycles)}
 
 
-def run(quick: bool = False, cycles: int | None = None) -> dict[str, Any]:
+def run(quick: bool = False, cycles: int | None = None,
+        variants: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """`variants`: more configurations (name -> overrides on top of the new defaults), timed interleaved with
+    the two and reported beside them, not judged."""
     from hyco.utils.warnings import silence_library_warnings
 
     silence_library_warnings()
@@ -199,12 +202,13 @@ def run(quick: bool = False, cycles: int | None = None) -> dict[str, Any]:
     case = [*CASE, *(QUICK if quick else []), f"trainer.hybrid.cycles={cycles}"]
     load_before = list(os.getloadavg())
     context = mp.get_context("spawn")
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGURATIONS}
+    configurations = {**CONFIGURATIONS, **(variants or {})}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configurations}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _generate(case, root)
         workers = {}
-        for name, extra in CONFIGURATIONS.items():
+        for name, extra in configurations.items():
             parent, child = context.Pipe()
             process = context.Process(target=_worker, args=(child, [*case, *extra], tmp, name), daemon=True)
             process.start()
@@ -251,7 +255,20 @@ def run(quick: bool = False, cycles: int | None = None) -> dict[str, Any]:
         figure("peak RSS, new", new["peak_rss_mb"], RSS_TARGET_MB, higher_is_better=False, unit="MB"),
         figure("peak RSS, baseline", base["peak_rss_mb"], unit="MB"),
     ]
+    for name in variants or {}:
+        v = summary[name]
+        result["figures"].append(figure(f"steady HYCO cycle CPU-s, {name} / baseline",
+                                        v["steady_cycle_cpu_s"] / base["steady_cycle_cpu_s"],
+                                        note=f"variant: new defaults + {' '.join(variants[name])}"))
+        result["figures"].append(figure(f"peak RSS, {name}", v["peak_rss_mb"], unit="MB"))
     print_table(result)
+    for name in variants or {}:
+        v = summary[name]
+        print(f"variant {name} ({' '.join(variants[name])}): steady cycle {v['steady_cycle_cpu_s']:.1f} CPU-s "
+              f"({v['steady_cycle_cpu_s'] / base['steady_cycle_cpu_s']:.3f} of the baseline's), first / steady "
+              f"{v['first_over_steady']:.3f}, peak RSS {v['peak_rss_mb']:.0f} MB, final network val loss "
+              f"{v['final']['network_val_loss']:.5g}, coefficient error {_fmt(v['final']['coefficient_rel_error'])}, "
+              f"CPU-s to targets {_fmt(reach[name])}")
     print(f"wrote {write_json('time_to_accuracy', result)}")
     return result
 
@@ -303,8 +320,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small case, two cycles (a smoke test)")
     parser.add_argument("--cycles", type=int, default=None, help="HYCO cycles per configuration (default 4)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:OVERRIDE[,OVERRIDE...]",
+                        help="one more configuration, the new defaults plus these overrides (repeatable)")
     args = parser.parse_args()
-    run(quick=args.quick, cycles=args.cycles)
+    variants = {}
+    for text in args.variant:
+        name, sep, overrides = text.partition(":")
+        if not sep or not name or not overrides:
+            parser.error(f"--variant {text!r}: expected NAME:OVERRIDE[,OVERRIDE...]")
+        variants[name] = overrides.split(",")
+    run(quick=args.quick, cycles=args.cycles, variants=variants)
 
 
 if __name__ == "__main__":
