@@ -42,6 +42,7 @@ from benchmarks.common import figure, interleaved, machine, summarize, write_jso
 from hyco.utils.threads import (
     ENV_EXPORTED,
     ENV_EXPORTED_WAIT,
+    ENV_FOLLOW_LOAD,
     ENV_PARALLEL_JOBS,
     ENV_THREADS,
     THREAD_COUNT_VARIABLES,
@@ -64,8 +65,8 @@ EXPLORE: dict[str, dict[str, str]] = {
 # One CPU-bound process that also ends when this benchmark dies without stopping it.
 COMPETITOR = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(100000): pass"
 # Inherited settings that would decide the outcome instead of the case's own.
-CLEARED = (*THREAD_COUNT_VARIABLES, *WAIT_POLICY_VARIABLES, ENV_THREADS, ENV_PARALLEL_JOBS, ENV_EXPORTED,
-           ENV_EXPORTED_WAIT, "LOCAL_WORLD_SIZE")
+CLEARED = (*THREAD_COUNT_VARIABLES, *WAIT_POLICY_VARIABLES, ENV_THREADS, ENV_PARALLEL_JOBS, ENV_FOLLOW_LOAD,
+           ENV_EXPORTED, ENV_EXPORTED_WAIT, "LOCAL_WORLD_SIZE")
 
 
 # ---------------------------------------------------------------------------- running one command

@@ -15,21 +15,19 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_configure(config):
-    """A fixed thread count for every run the tests start, in-process (`hyco.Run`) and as `python -m hyco`:
-    `threads: auto` follows the machine's load (hyco.utils.threads), and a count that changes during a
-    training changes its round-off, while tests compare runs bit for bit. Under pytest-xdist (`make test`
-    runs `-n auto`) each worker gets its share of the cores instead of one thread per core each, which
-    oversubscribes them. A user's own HYCO_THREADS or OMP_NUM_THREADS is left alone; the tests of the
-    thread budget itself clear these variables for their child processes."""
-    if "HYCO_THREADS" in os.environ or "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
+    """Thread counts that stay fixed: `threads: auto` follows the machine's load (hyco.utils.threads), and a
+    count that changes during a training changes its round-off, while tests compare runs bit for bit; so
+    every run the tests start, in-process or as `python -m hyco`, keeps its automatic count
+    (HYCO_FOLLOW_LOAD=0; the tests of the thread budget clear it for their child processes). Under
+    pytest-xdist (`make test` runs `-n auto`) each worker's in-process torch gets its share of the cores
+    instead of one thread per core each, which oversubscribes them. A user's OMP_NUM_THREADS is left alone."""
+    os.environ.setdefault("HYCO_FOLLOW_LOAD", "0")
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers and os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+        import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT") if os.environ.get("PYTEST_XDIST_WORKER") else None
-    threads = max(1, cores // int(workers or 1))
-    os.environ["HYCO_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // int(workers)))
 
 
 # Overrides that select the fake test models (tests/plugins/fake_models.py).

@@ -17,6 +17,7 @@ TWO = {0, 1}
 NO_PROC = "/nonexistent/proc/stat"  # a system without /proc/stat: the budget never follows the load
 # Variables a test's child process must not inherit from the test run (which sets OMP_NUM_THREADS=1).
 THREAD_VARIABLES = (*T.THREAD_COUNT_VARIABLES, *T.WAIT_POLICY_VARIABLES, T.ENV_THREADS, T.ENV_PARALLEL_JOBS,
+                    T.ENV_FOLLOW_LOAD,
                     T.ENV_EXPORTED, T.ENV_EXPORTED_WAIT, "LOCAL_WORLD_SIZE", "SLURM_CPUS_PER_TASK")
 
 
@@ -266,6 +267,7 @@ def test_only_auto_on_the_whole_mask_follows_the_load(tmp_path):
     assert not follows(cpus={0, 1, 2, 3}, quota=2.0)  # the mask's CPUs are shared beyond the quota
     assert not follows(cpus={0, 1, 2, 3}, env={"SLURM_CPUS_PER_TASK": "2"})
     assert not follows(proc_stat=tmp_path / "missing")
+    assert not follows(env={"HYCO_FOLLOW_LOAD": "0"}) and follows(env={"HYCO_FOLLOW_LOAD": "1"})
 
 
 def test_following_the_load_keeps_openmps_waits(tmp_path):

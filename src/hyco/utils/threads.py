@@ -16,7 +16,8 @@ of the fair 2x. So, before torch or NumPy is imported (`configure_process`, call
   the load instead (`AdaptiveThreads`): while the job runs, every core that other processes take costs it
   a thread, at once, and the thread comes back when they leave. One thread never waits for a partner, so
   it cannot burn the core a competitor needs. Where the load cannot be followed (a thread count the user
-  chose, a cgroup quota or SLURM count below the affinity mask, no /proc/stat) threads spin only briefly,
+  chose, a cgroup quota or SLURM count below the affinity mask, no /proc/stat, HYCO_FOLLOW_LOAD=0: a count
+  that stays fixed, for bit-identical reruns) threads spin only briefly,
   then sleep (GOMP_SPINCOUNT=10000, about 0.1 ms, for the GNU OpenMP that torch's wheels ship, and
   OMP_WAIT_POLICY=PASSIVE for other runtimes): that pays a wake-up per parallel region on an idle machine
   (1.1-1.4x at the benchmark's sizes) but never spins against a competitor (benchmarks/threads.py
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 
 ENV_THREADS = "HYCO_THREADS"
 ENV_PARALLEL_JOBS = "HYCO_PARALLEL_JOBS"
+# 0: keep the automatic count fixed for the whole job (bit-identical reruns on a shared machine)
+ENV_FOLLOW_LOAD = "HYCO_FOLLOW_LOAD"
 # What hyco itself exported, so that a later decision (at job start, in a child process) does not take
 # hyco's own OMP_NUM_THREADS / OMP_WAIT_POLICY for the user's.
 ENV_EXPORTED = "HYCO_EXPORTED_THREADS"
@@ -273,9 +276,9 @@ def decide(setting: object = "auto", env: Mapping[str, str] | None = None, *, la
         threads = int(choice)
     # Following the load needs the CPU time of exactly the cores this process runs on: not under a cgroup
     # quota or a SLURM count smaller than the affinity mask (the mask's CPUs are shared with processes
-    # outside the quota), and only where /proc/stat tells it.
+    # outside the quota), and only where /proc/stat tells it; HYCO_FOLLOW_LOAD=0 turns it off.
     follows = (source == "auto" and threads is not None and threads > 1 and cores == len(cpus)
-               and cpu_busy_seconds(cpus, proc_stat) is not None)
+               and env.get(ENV_FOLLOW_LOAD, "1").strip() != "0" and cpu_busy_seconds(cpus, proc_stat) is not None)
     return ThreadBudget(threads=threads, source=source, cores=cores, affinity=affinity, quota=quota,
                         local_ranks=ranks, parallel_jobs=jobs, workers=max(0, int(workers)),
                         cpus=frozenset(cpus), follows_load=follows)
