@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,7 @@ CASES: dict[str, list[str]] = {
 
 
 def run_case(name: str, overrides: list[str], root: Path, data_dir: Path) -> dict[str, Any]:
-    run_dir = root / name
+    run_dir = root / re.sub(r"[^A-Za-z0-9_.+-]", "-", name)  # no '=' in a value of an override
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "hyco", "run", *overrides, f"output_dir={run_dir}",
@@ -223,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="run each case once per seed (the `seed=` key) and judge the medians (default: the "
                              "configured seed, once)")
+    parser.add_argument("--extra", nargs="+", default=[], metavar="OVERRIDE",
+                        help="overrides added to every case (e.g. trainer.synthetic.lr=3e-3); the results are "
+                             "stored under '<case>+<overrides>' so they never replace the plain case's")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     args = parser.parse_args(argv)
     if args.list:
@@ -236,17 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = json.loads(out.read_text()) if out.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.workdir or tmp)
-        for name in args.cases:
-            print(f"--- {name}: hyco run {' '.join(CASES[name])}", flush=True)
+        for case in args.cases:
+            overrides = [*CASES[case], *args.extra]
+            name = "+".join([case, *args.extra])  # a run directory and a key of the results
+            print(f"--- {name}: hyco run {' '.join(overrides)}", flush=True)
             if args.seeds is None:
-                results[name] = run_case(name, CASES[name], root / "runs", root / "data")
+                results[name] = run_case(name, overrides, root / "runs", root / "data")
             else:
                 results[name] = combine_seeds(name, {
-                    seed: run_case(f"{name}_seed{seed}", [*CASES[name], f"seed={seed}"], root / "runs", root / "data")
+                    seed: run_case(f"{name}_seed{seed}", [*overrides, f"seed={seed}"], root / "runs", root / "data")
                     for seed in args.seeds})
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=1))
             print_table({name: results[name]})
+    if args.extra:  # the checks are of the plain cases; variants are printed, not judged
+        print_table({k: results[k] for k in results if k.partition("+")[0] in args.cases and "+" in k})
+        return 0
     print_table({k: results[k] for k in CASES if k in results})
     return 0
 
