@@ -47,6 +47,8 @@ from hyco.utils.threads import (
     ENV_THREADS,
     THREAD_COUNT_VARIABLES,
     WAIT_POLICY_VARIABLES,
+    affinity_cpus,
+    cpu_busy_seconds,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,13 +80,8 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _busy_seconds() -> float | None:
-    """CPU seconds all processes have spent busy since boot (/proc/stat), None where unavailable."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds all processes have spent busy on this process's CPUs since boot, None where unavailable."""
+    return cpu_busy_seconds(affinity_cpus())
 
 
 def _own_seconds() -> float:

@@ -453,7 +453,7 @@ class AdaptiveThreads:
         self._set(threads)
 
     def describe(self) -> str:
-        """E.g. `threads over the job: 2 for 80 %, 1 for 20 % of 95 s (3 changes)`."""
+        """E.g. `threads over the job: 2 for 80 %, 1 for 20 % of 95 s (3 changes, following other processes' load)`."""
         total = sum(self.seconds_at.values())
         if total <= 0:
             return f"threads over the job: {self.threads}"
