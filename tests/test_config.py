@@ -40,6 +40,8 @@ BAD_INPUTS = [
      "auto or a number >= 0"),
     (["trainer.hybrid.physical.data_weight=0", "trainer.hybrid.physical.interaction_weight=0"],
      "trainer.hybrid.physical.interaction_weight", "would learn nothing"),
+    (["trainer.hybrid.physical.data_weight=0", "trainer.hybrid.synthetic.data_weight=0"],
+     "trainer.hybrid.synthetic.data_weight", "one model must learn from the data"),
     (["trainer.hybrid.first=both"], "trainer.hybrid.first", "auto, physical, synthetic"),
     (["trainer.hybrid.interaction_region=ghosts"], "trainer.hybrid.interaction_region", "unobserved, everywhere"),
     (["trainer.hybrid.completion=mine"], "trainer.hybrid.completion", "blend, partner"),

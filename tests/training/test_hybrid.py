@@ -300,6 +300,28 @@ def test_an_untrained_partner_is_not_heard(first, tmp_path):
 
 
 
+def test_a_network_does_not_hear_a_solver_that_learns_only_from_it(tmp_path):
+    """Trust weights: a solver trained through the network only (physical.data_weight 0) has nothing to tell
+    the network but the network's own predictions, so `auto` gives the network weight 0 in every cycle (no
+    solver rollouts are made for it) and its training equals interaction weight 0; a number still hears it."""
+    through = CouplingConfig(data_weight=0.0, interaction_region="everywhere")
+    hybrid, real = make_hybrid(tmp_path / "auto", validation=True, cycles=2, physical=through)
+    hybrid.train(real)
+    assert [r["synthetic_interaction_weight"] for r in hybrid.history] == [0.0, 0.0]
+    assert [r["num_generated_physical"] for r in hybrid.history] == [0, 0]
+    assert all(r["physical_interaction_weight"] > 0.0 for r in hybrid.history)  # the solver hears the network
+    deaf, real = make_hybrid(tmp_path / "zero", validation=True, cycles=2, physical=through,
+                             synthetic=CouplingConfig(interaction_weight=0.0))
+    deaf.train(real)
+    assert torch.equal(_weights(hybrid), _weights(deaf))
+    assert torch.equal(hybrid.physical.raw["kappa"], deaf.physical.raw["kappa"])
+    heard, real = make_hybrid(tmp_path / "one", validation=True, cycles=2, physical=through,
+                              synthetic=CouplingConfig(interaction_weight=1.0))
+    heard.train(real)
+    assert heard.history[1]["synthetic_interaction_weight"] == 1.0 and heard.history[1]["num_generated_physical"] > 0
+    assert not torch.equal(_weights(heard), _weights(hybrid))
+
+
 @pytest.mark.parametrize("every, per_cycle", [("auto", 1), (1, 2)])
 def test_the_network_is_validated_once_per_cycle_by_default(tmp_path, every, per_cycle):
     """validate_every=auto: the trainer validates at the end of each cycle only, and the trust weights reuse

@@ -339,6 +339,8 @@ class HybridTrainerConfig:
                 self.initial_states)
         self.physical.check(p + "physical")
         self.synthetic.check(p + "synthetic")
+        require(self.physical.data_weight > 0 or self.synthetic.data_weight > 0, p + "synthetic.data_weight",
+                f"a weight > 0 when {p}physical.data_weight is 0: one model must learn from the data", 0)
         require(self.interaction_region in INTERACTION_REGIONS, p + "interaction_region",
                 f"one of {', '.join(INTERACTION_REGIONS)}", self.interaction_region)
         require(self.interaction_ramp_cycles >= 0, p + "interaction_ramp_cycles", "an integer >= 0",

@@ -25,7 +25,9 @@ Trust weights (`interaction_weight: auto`): before a model trains, its interacti
 observed-validation error divided by its partner's, clipped to [0, 1]. A partner that explains the
 observed data worse than the model itself is heard in proportion (a random network next to a solver that
 is already right gets a weight near 0); a better partner gets the full weight; a partner that has not
-trained yet is not heard (`hear_untrained=true` hears it by trust). The physical model's best
+trained yet is not heard (`hear_untrained=true` hears it by trust), nor one that learns only from the model
+itself (its data_weight 0: a solver trained through the network would echo the network's own predictions
+back, locking in the diffusivities it first fitted to a half-trained network). The physical model's best
 cycle by observed validation error (never by the hidden truth) is kept for evaluation. The whole state
 is checkpointed at the end of every cycle and a run resumes exactly.
 """
@@ -258,6 +260,13 @@ class HybridTrainer:
         coupling = getattr(self.config, model)
         weight = coupling.interaction_weight
         if weight == "auto":
+            if getattr(self.config, PARTNER[model]).data_weight == 0:
+                if not self.history:
+                    log.info("the %s model does not hear its partner: the partner learns only from it "
+                             "(trainer.hybrid.%s.data_weight 0) and would echo its own predictions back "
+                             "(set trainer.hybrid.%s.interaction_weight to a number to hear it anyway)",
+                             model, PARTNER[model], model)
+                return float(coupling.data_weight), 0.0
             if not (self.learned[PARTNER[model]] or self.config.hear_untrained):
                 return float(coupling.data_weight), 0.0  # an untrained partner has learned nothing to pass on
             weight = trust_weight(self.errors[model], self.errors[PARTNER[model]])
