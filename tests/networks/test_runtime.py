@@ -97,7 +97,8 @@ def test_auto_choices_by_device_and_network():
     cpu = torch.device("cpu")
     assert not auto.compiles(cpu) and auto.compiles(torch.device("cuda"))
     assert RuntimeOptions(compile="true").compiles(cpu)
-    assert auto.autocast_dtype(cpu) is None and RuntimeOptions(autocast="bf16").autocast_dtype(cpu) is None
+    assert auto.autocast_dtype(cpu) is None and RuntimeOptions(autocast="fp16").autocast_dtype(cpu) is None
+    assert RuntimeOptions(autocast="bf16").autocast_dtype(cpu) == torch.bfloat16  # on request only
     assert RuntimeOptions(autocast="fp16").autocast_dtype(torch.device("cuda")) == torch.float16
     assert RuntimeOptions(autocast="off").autocast_dtype(torch.device("cuda")) is None
     unet = build_network({"name": "unet", "width": 4}, 2, [0, 1], 2)
@@ -164,3 +165,22 @@ def test_compile_without_a_cpp_compiler_falls_back_in_a_fresh_process(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "OK True"
     warnings = [line for line in done.stderr.splitlines() if "torch.compile failed" in line]
     assert len(warnings) == 1 and "C++ compiler" in warnings[0]
+
+
+def test_bf16_autocast_on_cpu_runs_in_bf16_and_returns_the_model_dtype():
+    """`network.autocast=bf16` on CPU: the forward pass runs in bfloat16 (its outputs differ from float32 by
+    bf16 round-off, not more) and hands back the model's dtype; gradients reach every weight."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 16, 16)
+    full = build_network({"name": "unet", "width": 8, "autocast": "off"}, 2, [0, 1], 2)
+    half = build_network({"name": "unet", "width": 8, "autocast": "bf16"}, 2, [0, 1], 2)
+    with torch.no_grad():  # the last layer starts at zero (output = input): give every weight a value
+        for p in full.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    half.load_state_dict(full.state_dict())
+    reference, out = full(x), half(x)
+    assert out.dtype == torch.float32
+    difference = float((out - reference).detach().norm() / (reference - x).detach().norm())
+    assert 0.0 < difference < 5e-2, difference
+    out.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in half.parameters())

@@ -114,7 +114,8 @@ class RuntimeOptions:
     `channels_last`: NHWC / NDHWC memory layout of activations and weights (auto: 2D and 3D grids of the
     networks that gain from it, see `uses_channels_last`).
     `autocast`: mixed precision of the network's forward pass on CUDA (auto: bf16 where the GPU supports it,
-    else off; fp16 trains with a gradient scaler); CPU runs always stay in the model's dtype.
+    else off; fp16 trains with a gradient scaler); on CPU only an explicit `bf16` applies (auto and fp16
+    stay in the model's dtype).
     `periodic_pad`: `fold` (one circular pad with a folding backward, hyco.networks.layers) or `torch`
     (torch's own circular padding, kept as the benchmarks' baseline)."""
 
@@ -149,9 +150,14 @@ class RuntimeOptions:
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """The reduced precision of the forward pass on `device`, or None (full precision)."""
-        if device.type != "cuda" or self.autocast == "off":
+        if self.autocast == "off":
             return None
         import torch
+
+        if device.type == "cpu":  # bf16 on request only (fast where the CPU has AVX512-BF16 or AMX)
+            return torch.bfloat16 if self.autocast == "bf16" else None
+        if device.type != "cuda":
+            return None
 
         if self.autocast == "fp16":
             return torch.float16
