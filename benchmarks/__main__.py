@@ -20,8 +20,8 @@ from typing import Any
 
 from benchmarks import common
 
-MODULES = ("data_pipeline", "synthetic_training", "physics_rollout", "physical_training", "hybrid_cycle", "scaling",
-           "threads", "cli_help")
+MODULES = ("data_pipeline", "synthetic_training", "physics_rollout", "physical_training", "hybrid_cycle",
+           "network_step", "scaling", "threads", "cli_help")
 
 
 def _physics_rollout_figures(result: dict) -> list[dict]:

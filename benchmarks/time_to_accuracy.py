@@ -9,7 +9,7 @@ rollout curriculum 1,1,2,3, HYCO cycles of 2 synthetic and 1 physical epoch, a U
 - `baseline` (`BASELINE`): what hyco did before issue 16 -- torch's circular pad per convolution, GELU,
   the default memory layout, no torch.compile, a synthetic validation rollout after every epoch and
   another one for the trust weights, no early stop of the physical epochs, every physics batch size traced
-  as it comes;
+  as it comes, micro-batches of the synthetic rollout sized to 0.5 GB of activations (now 0.35);
 - `new`: the shipped defaults.
 
 Each configuration runs in its own process (so that its peak RSS is its own), built the way `hyco train
@@ -77,6 +77,8 @@ BASELINE = [
     "trainer.synthetic.validate_every=1",
     "trainer.physical.early_stop=false",
     "physics.batch_buckets=false",
+    "trainer.hybrid.release_memory=false",
+    "trainer.synthetic.memory_budget_gb=0.5",
 ]
 CONFIGURATIONS = {"baseline": BASELINE, "new": []}
 # the stated accuracy: network observed-validation MSE and viscosity relative error, both at most

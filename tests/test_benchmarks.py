@@ -184,3 +184,28 @@ def test_study_over_seeds_reports_a_failed_seed_instead_of_a_median(tmp_path, mo
     result = json.loads(out.read_text())["heat_through_network"]
     assert "runs" not in result and "seed(s) [99] failed: boom" in result["error"]
     assert "ERROR seed(s) [99] failed" in capsys.readouterr().out
+
+
+def test_network_step_counts_a_convolutions_training_flops_as_torch_does():
+    import torch
+    from benchmarks.network_step import conv_training_flops
+    from torch.utils.flop_counter import FlopCounterMode
+
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1, bias=False)
+    x = torch.randn(2, 8, 12, 12, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        conv(x).sum().backward()
+    assert counter.get_total_flops() == conv_training_flops(2, 8, 12)
+
+
+def test_network_step_measures_three_runtimes_against_the_roof():
+    from benchmarks.network_step import run
+
+    result = run(quick=True)
+    assert set(result["over_baseline"]) == {"baseline", "new", "bf16"}
+    assert result["over_baseline"]["baseline"] == 1.0
+    assert result["gflop_per_step"] > 0 and all(0 < v < 1 for v in result["conv_share_of_step"].values())
+    # the floor is the step's FLOPs at the bare convolution's rate, as a share of the baseline's step
+    seconds = result["step_cpu_seconds"]["baseline"]["median"]
+    for precision, rate in result["bare_conv_gflop_per_second"].items():
+        assert result["floor_over_baseline"][precision] == pytest.approx(result["gflop_per_step"] / rate / seconds)

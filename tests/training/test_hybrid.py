@@ -337,3 +337,19 @@ def test_the_network_is_validated_once_per_cycle_by_default(tmp_path, every, per
     assert rollouts[0] == 0  # the untrained network's error, for the first trust weights
     assert rollouts[1:] == ([2, 4] if per_cycle == 1 else [1, 2, 3, 4])
     assert hybrid.history[-1]["synthetic_val_loss"] == synthetic.validate()["val_loss"]
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_freed_memory_goes_back_to_the_system_after_each_phase(tmp_path, monkeypatch, release):
+    """release_memory (the default): one trim after each model's phase, two per cycle; none when off; the
+    training itself is the same either way."""
+    import hyco.training.hybrid as hybrid_module
+
+    calls = []
+    monkeypatch.setattr(hybrid_module, "release_freed_memory", lambda: calls.append(1) or True)
+    hybrid, real = make_hybrid(tmp_path, cycles=2, release_memory=release)
+    hybrid.train(real)
+    assert len(calls) == (4 if release else 0)
+    other, real = make_hybrid(tmp_path / "other", cycles=2, release_memory=not release)
+    other.train(real)
+    assert torch.equal(_weights(other), _weights(hybrid))

@@ -59,7 +59,7 @@ from hyco.training.physical import better_within_noise
 from hyco.training.predictors import Predictor, blend, network_predictor, one_step, physical_predictor
 from hyco.training.run_log import RunLog
 from hyco.utils.log import fmt
-from hyco.utils.memory import peak_rss_mb
+from hyco.utils.memory import peak_rss_mb, release_freed_memory
 from hyco.utils.seed import derive_seed, seeded_generator
 
 log = logging.getLogger(__name__)
@@ -253,6 +253,8 @@ class HybridTrainer:
                         cfg.physical_epochs_per_cycle)
         self.errors[learner] = timed("validation", self._error, learner)
         self.learned[learner] = True
+        if cfg.release_memory:  # what this phase freed would not fit the next phase's tensors
+            release_freed_memory()
         return out
 
     def _loss_weights(self, model: str, cycle: int) -> tuple[float, float]:

@@ -1,7 +1,11 @@
-"""Peak memory of this process, for the per-cycle metrics and the benchmarks."""
+"""Memory of this process: its peak and current resident size (per-cycle metrics, benchmarks), and handing
+freed heap memory back to the operating system between the phases of a HYCO cycle."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import resource
 from pathlib import Path
 
@@ -19,3 +23,46 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def current_rss_mb() -> float | None:
+    """This process's resident memory now, in MiB (None where /proc is not available)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's `malloc_trim`, or None (macOS, musl, Windows: nothing to call)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def release_freed_memory() -> bool:
+    """Return the heap's free pages to the operating system (glibc `malloc_trim(0)`); False where there is
+    no such call.
+
+    Why: CPU tensors come from glibc's heap, which keeps what a phase frees for later use. A HYCO cycle
+    alternates phases whose allocations differ in size and lifetime (PhiFlow's traced rollouts, the
+    network's micro-batches), so the pieces one phase leaves behind do not fit the next one's tensors and
+    the resident size grows by the sum. On the issue-16 case (benchmarks/time_to_accuracy.py) a trim after
+    each phase took the peak RSS from about 1660 to 1400 MiB (1080 MiB with every block over 1 MiB mapped
+    on its own, MALLOC_MMAP_THRESHOLD_=1048576, at 1.8x the CPU time)
+    but cost 10-15 % more CPU time, the next phase faulting the pages in again: hence opt-in
+    (`trainer.hybrid.release_memory`)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
