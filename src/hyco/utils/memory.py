@@ -57,10 +57,9 @@ def release_freed_memory() -> bool:
     alternates phases whose allocations differ in size and lifetime (PhiFlow's traced rollouts, the
     network's micro-batches), so the pieces one phase leaves behind do not fit the next one's tensors and
     the resident size grows by the sum. On the issue-16 case (benchmarks/time_to_accuracy.py) a trim after
-    each phase took the peak RSS from about 1660 to 1400 MiB (1080 MiB with every block over 1 MiB mapped
-    on its own, MALLOC_MMAP_THRESHOLD_=1048576, at 1.8x the CPU time)
-    but cost 10-15 % more CPU time, the next phase faulting the pages in again: hence opt-in
-    (`trainer.hybrid.release_memory`)."""
+    each phase took the peak RSS from about 1660 to 1400 MiB but cost 10-15 % more CPU time, the next phase
+    faulting the pages in again: hence opt-in (`trainer.hybrid.release_memory`). (With every block over
+    1 MiB mapped on its own, MALLOC_MMAP_THRESHOLD_=1048576, the peak is 1080 MiB at 1.8x the CPU time.)"""
     trim = _malloc_trim()
     if trim is None:
         return False
