@@ -88,7 +88,7 @@ def bench_loader(quick: bool, device: torch.device) -> dict:
             "loader, all sims cached": loader_rate(WindowDataset(store, "train", rollout, max_cached_sims=sims)),
             "loader, centre mask + noise": loader_rate(WindowDataset(
                 store, "train", rollout, max_cached_sims=sims,
-                observation=ObservationConfig(spatial="centre", noise_level=0.05))),
+                observation=ObservationConfig(spatial="centre", noise_level=0.05, states="full"))),
             "loader, cache = 1/4 of sims": loader_rate(WindowDataset(store, "train", rollout,
                                                                     max_cached_sims=max(1, sims // 4))),
         }

@@ -209,3 +209,17 @@ def test_network_step_measures_three_runtimes_against_the_roof():
     seconds = result["step_cpu_seconds"]["baseline"]["median"]
     for precision, rate in result["bare_conv_gflop_per_second"].items():
         assert result["floor_over_baseline"][precision] == pytest.approx(result["gflop_per_step"] / rate / seconds)
+
+
+@pytest.mark.slow
+def test_every_module_of_the_suite_runs_in_its_quick_form(tmp_path, monkeypatch):
+    """`python -m benchmarks --quick`, module by module, on today's code (about 2 minutes): a change of the
+    store or the observations once broke `synthetic_training` for weeks without a test noticing."""
+    from benchmarks import physics_rollout
+    from benchmarks.__main__ import MODULES, run_module
+
+    monkeypatch.setattr(physics_rollout, "RESULTS", tmp_path / "physics_rollout.json")  # tests write to tmp only
+    outcomes = {name: run_module(name, quick=True) for name in MODULES}
+    failed = {name: out.get("error", out["status"]) for name, out in outcomes.items()
+              if out["status"] != "ran" or not out["figures"]}
+    assert not failed
