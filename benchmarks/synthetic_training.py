@@ -55,8 +55,9 @@ def _write_dataset(path: Path, sims: int, frames: int, grid: int) -> torch.Tenso
     g = torch.Generator().manual_seed(0)
     x0 = torch.nn.functional.avg_pool2d(torch.randn(sims, 2, grid, grid, generator=g), 5, 1, 2)
     traj = torch.stack([torch.roll(x0, t, dims=-1) for t in range(frames)], dim=1)
-    attrs = {"config_hash": "benchmark", "field_specs": [{"name": "u", "channels": 2, "grid": "centered", "dynamic": True}], "dynamic_channels": [0, 1],
-             "bounds": [1.0, 1.0], "dt": 0.1}
+    attrs = {"config_hash": "benchmark",
+             "field_specs": [{"name": "u", "channels": 2, "grid": "centered", "dynamic": True}],
+             "dynamic_channels": [0, 1], "bounds": [1.0, 1.0], "dt": 0.1}
     with create_store(path, split_sizes={"train": sims}, num_frames=frames, num_channels=2,
                       spatial_shape=(grid, grid), attrs=attrs, coefficients={}) as writer:
         writer.write(0, traj.numpy(), np.arange(sims))
