@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 
 import torch
@@ -114,10 +115,7 @@ def _bare_conv_rate(batch: int, channels: int, grid: int, dtype: torch.dtype, re
         y.float().sum().backward()
 
     step()
-    start = time.process_time()
-    for _ in range(repeats):
-        step()
-    return flops / ((time.process_time() - start) / repeats)
+    return flops / _cpu_seconds(step, repeats)()
 
 
 def run(quick: bool = False) -> dict:
@@ -160,7 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small network and grid (a smoke test)")
     args = parser.parse_args()
-    torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "1")))
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     result = run(quick=args.quick)
     for name, s in result["step_cpu_seconds"].items():
         print(f"{name:9s} {s['median']:.3f} CPU-s/step  ({result['over_baseline'][name]:.2f}x baseline, "
