@@ -2,6 +2,10 @@
 
 Every function takes plain arrays (already reduced to one scalar quantity per grid point where a field
 is shown) and writes one file; none of them knows about trainers or run directories.
+
+The figures are `matplotlib.figure.Figure` objects, not pyplot's: writing a file needs no GUI backend, so
+this module chooses none and leaves pyplot's state alone (a notebook's `plt.show()` keeps its inline
+backend, a script on a desktop keeps its window, a headless job writes the files all the same).
 """
 
 from __future__ import annotations
@@ -11,20 +15,23 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+from matplotlib import animation
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures are files
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import animation  # noqa: E402
+from hyco.utils.io import atomic_path
 
-from hyco.utils.io import atomic_path  # noqa: E402
+
+def _subplots(*grid: int, figsize: tuple[float, float], **kwargs):
+    """A figure outside pyplot (nothing global is touched, no window opens) and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _save(fig, path: Path, **kwargs) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=kwargs.pop("dpi", 100), bbox_inches="tight", **kwargs)
-    plt.close(fig)
     return path
 
 
@@ -55,7 +62,7 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
     vmin, vmax = _color_range(list(rows.values()))
     cmap = _cmap(list(rows.values()))
     if truth.ndim == 2:
-        fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.0), squeeze=False)
+        fig, axes = _subplots(1, len(rows), figsize=(3.2 * len(rows), 3.0), squeeze=False)
         for ax, (label, data) in zip(axes[0], rows.items()):
             image = ax.imshow(data.T, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap=cmap,
                               extent=[0, data.shape[0] * dt, 0, extent[0] if extent else data.shape[1]])
@@ -63,7 +70,7 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
             ax.set_xlabel("t")
         axes[0][0].set_ylabel("x")
     else:
-        fig, axes = plt.subplots(len(rows), len(times), figsize=(2.4 * len(times), 2.3 * len(rows)),
+        fig, axes = _subplots(len(rows), len(times), figsize=(2.4 * len(times), 2.3 * len(rows)),
                                  squeeze=False)
         for r, (label, data) in enumerate(rows.items()):
             for c, t in enumerate(times):
@@ -85,7 +92,7 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
 def plot_error_curves(curves: Mapping[str, Sequence[float]], path: Path, ylabel: str = "relative L2 error",
                       dt: float = 1.0, log: bool = True) -> Path:
     """Per-step error of every model on one plot."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _subplots(figsize=(6, 4))
     for label, values in curves.items():
         values = np.asarray(values, dtype=float)
         ax.plot(np.arange(1, len(values) + 1) * dt, values, label=label, marker="o", markersize=2)
@@ -102,7 +109,7 @@ def plot_error_curves(curves: Mapping[str, Sequence[float]], path: Path, ylabel:
 def plot_field_coefficients(true: np.ndarray, learned: Mapping[str, np.ndarray], path: Path, name: str) -> Path:
     """A field coefficient: truth and each learned version, 2D images or 1D curves."""
     if true.ndim == 1:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, ax = _subplots(figsize=(6, 3.5))
         ax.plot(true, "k-", label="true", linewidth=2)
         for label, values in learned.items():
             ax.plot(values, "--", label=label)
@@ -112,7 +119,7 @@ def plot_field_coefficients(true: np.ndarray, learned: Mapping[str, np.ndarray],
         return _save(fig, path)
     panels = {"true": true, **learned}
     vmin, vmax = _color_range(list(panels.values()))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
+    fig, axes = _subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
     for ax, (label, values) in zip(axes[0], panels.items()):
         image = ax.imshow(values, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
         ax.set_title(f"{name}: {label}")
@@ -124,7 +131,7 @@ def plot_field_coefficients(true: np.ndarray, learned: Mapping[str, np.ndarray],
 
 def plot_scalar_traces(traces: Mapping[str, Sequence[float]], true_value: float, path: Path, name: str) -> Path:
     """A scalar coefficient's value over training, per run, against the truth."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     for label, values in traces.items():
         ax.plot(np.arange(len(values)), values, marker="o", markersize=3, label=label)
     ax.axhline(true_value, color="k", linestyle="--", label="true")
@@ -138,7 +145,7 @@ def plot_scalar_traces(traces: Mapping[str, Sequence[float]], true_value: float,
 def plot_training_curves(curves: Mapping[str, Mapping[str, Sequence[float]]], path: Path) -> Path:
     """One panel per run; each panel shows that run's loss curves (log scale)."""
     runs = [(label, c) for label, c in curves.items() if any(len(v) for v in c.values())]
-    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(4.5 * max(len(runs), 1), 3.5), squeeze=False)
+    fig, axes = _subplots(1, max(len(runs), 1), figsize=(4.5 * max(len(runs), 1), 3.5), squeeze=False)
     for ax, (label, run_curves) in zip(axes[0], runs):
         for metric, values in run_curves.items():
             values = np.asarray(values, dtype=float)
@@ -159,7 +166,7 @@ def animate(truth: np.ndarray, predictions: Mapping[str, np.ndarray], path: Path
     rows = {"truth": truth, **predictions}
     vmin, vmax = _color_range(list(rows.values()))
     frames = truth.shape[0]
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.8 * len(rows), 2.8), squeeze=False)
+    fig, axes = _subplots(1, len(rows), figsize=(2.8 * len(rows), 2.8), squeeze=False)
     artists = []
     for ax, (label, data) in zip(axes[0], rows.items()):
         ax.set_title(label)
@@ -187,7 +194,6 @@ def animate(truth: np.ndarray, predictions: Mapping[str, np.ndarray], path: Path
     path = Path(path)
     with atomic_path(path) as tmp:
         movie.save(tmp, writer=animation.PillowWriter(fps=fps), dpi=70)
-    plt.close(fig)
     return path
 
 
@@ -196,7 +202,7 @@ def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_na
 
     `space` `[1|C, *space]` (1 = observed in some frame), `frames` `[T]` (1 = observed frame)."""
     panels = space.shape[0]
-    fig, axes = plt.subplots(1, panels + 1, figsize=(2.8 * panels + 4.0, 2.6), squeeze=False,
+    fig, axes = _subplots(1, panels + 1, figsize=(2.8 * panels + 4.0, 2.6), squeeze=False,
                              gridspec_kw={"width_ratios": [1] * panels + [1.6]})
     for c in range(panels):
         ax = axes[0][c]
@@ -228,7 +234,7 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
         group, _, label = key.partition(": ")
         groups.setdefault(group, {})[label or group] = np.asarray([np.nan if v is None else v for v in values],
                                                                   dtype=float)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.3 * len(groups), 3.4), squeeze=False)
+    fig, axes = _subplots(1, len(groups), figsize=(4.3 * len(groups), 3.4), squeeze=False)
     for ax, (group, curves) in zip(axes[0], groups.items()):
         for label, values in curves.items():
             ax.plot(np.arange(1, values.size + 1), values, marker="o", markersize=3, label=label)
@@ -249,11 +255,11 @@ def plot_parameter_traces(traces: Mapping[str, Mapping[str, Sequence[Sequence[fl
                           truth: Mapping[str, Sequence[float]], path: Path, name: str) -> Path:
     """One panel per group of learned numbers (heights, centers, ...): every number's value over training,
     per run (line style), against its true value (dashed, same colour)."""
-    fig, axes = plt.subplots(1, len(traces), figsize=(4.3 * len(traces), 3.4), squeeze=False)
+    fig, axes = _subplots(1, len(traces), figsize=(4.3 * len(traces), 3.4), squeeze=False)
     styles = ["-", "--", ":", "-."]
     for ax, (group, runs) in zip(axes[0], traces.items()):
         true_values = np.asarray(truth[group], dtype=float).reshape(-1)
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
         for r, (label, values) in enumerate(runs.items()):
             values = np.asarray(values, dtype=float).reshape(len(values), -1)
             for j in range(values.shape[1]):
