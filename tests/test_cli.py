@@ -170,3 +170,13 @@ def test_an_entry_point_plugin_needs_no_plugins_key(plugin_dir):
     assert result.returncode == 0, result.stderr
     assert "experiment_name: toy_decay" in result.stdout
     assert "physics:\n  name: toy_decay\n  resolution: 30\n  rate:\n    value: 1.5\n" in result.stdout
+
+
+def test_generate_prints_only_the_dataset_path_on_stdout(tmp_path):
+    """Was: PhiML's `Φ-ML's default backend is now torch (INFO), ...` and a blank line before the path, so that
+    `P=$(hyco generate ...)` captured them too. Library chatter goes to the log (stderr and hyco.log)."""
+    result = hyco("generate", "experiment=heat_2d_quick", "data_dir=data", "output_dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].endswith(".h5") and (tmp_path / lines[0]).resolve().is_file()
+    assert "default backend is now torch" in (tmp_path / "run" / "hyco.log").read_text()

@@ -9,9 +9,11 @@ from phiml.backend.torch import TORCH
 from hyco.config.models.physics import DomainParams
 from hyco.physics.base import RUNTIME_KEYS, FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
+from hyco.utils.log import route_library_console_output
 from hyco.utils.warnings import silence_library_warnings
 
 silence_library_warnings()
+route_library_console_output()
 # PhiML creates its own constants (and, in backward passes outside any context, gradients of implicit
 # solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
 set_global_default_backend(TORCH)

@@ -37,6 +37,18 @@ def setup_logging(run_dir: str | Path | None = None, level: int | str = logging.
     return log_path
 
 
+def route_library_console_output() -> None:
+    """Send what PhiML logs through logging's usual path (hyco's console on stderr and the run's log file)
+    instead of PhiML's own handler, which prints to stdout: a command's stdout carries its result only
+    (`P=$(hyco generate ...)` captures the dataset path, not `Φ-ML's default backend is now torch`).
+    Called by `hyco.physics` right after PhiML is imported (it adds that handler on import)."""
+    phiml_logger = logging.getLogger("Φ-ML")
+    for handler in list(phiml_logger.handlers):
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (sys.stdout,
+                                                                                             sys.__stdout__):
+            phiml_logger.removeHandler(handler)
+
+
 def fmt(value, digits: int = 4, missing: str = "diverged") -> str:
     """A number as logs and reports print it (`digits` significant); None (a diverged run's error, a weight
     not yet known) as `missing`; anything else as it is."""
