@@ -94,6 +94,8 @@ def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
     assert run.metrics() == json.loads((run.run_dir / "metrics.json").read_text())
     table = run.table().splitlines()
     assert len(table) == 2 + 4 and table[2].startswith("| physical only | ")
+    html = run.table()._repr_html_()  # what a notebook shows: the same rows as an HTML table
+    assert html.startswith("<table") and html.count("<tr>") == 1 + 4 and "<td>physical only</td>" in html
     rollouts = run.rollouts()
     truth = rollouts["truth"]
     assert truth.shape == (8, 1, 16, 16)
@@ -134,6 +136,17 @@ def test_training_again_needs_resume(heat_run):
     assert (run.run_dir / "physical" / "physical.pt").read_bytes() == before
     with pytest.raises(hyco.ConfigError, match="^mode: expected one of physical, synthetic, hybrid, got 'hyco'$"):
         run.train("hyco")
+
+
+def test_overwrite_trains_a_mode_again_from_scratch(heat_run):
+    """A notebook's cells run twice: with overwrite=True the second training replaces the first, seeded the same."""
+    _, run, _, results, _ = heat_run
+    again = hyco.Run(run.cfg, overwrite=True)
+    (again.mode_dir("physical") / "stale.txt").write_text("from the earlier run")
+    repeated = again.train("physical")
+    assert repeated["diffusivity_rel_error"] == results["physical"]["diffusivity_rel_error"]
+    assert not (again.mode_dir("physical") / "stale.txt").exists()
+    assert "overwrite: removed the earlier physical run" in (run.run_dir / "hyco.log").read_text()
 
 
 def test_a_run_directory_in_use_is_refused(heat_run, tmp_path):

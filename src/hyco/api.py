@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_ta
     from hyco.tasks.context import RunContext
     from hyco.tasks.experiment import Experiment
 
-__all__ = ["Mode", "Run", "compose", "run"]
+__all__ = ["Mode", "Run", "Table", "compose", "run"]
 
 Mode = Literal["physical", "synthetic", "hybrid"]
 MODES: tuple[str, ...] = ("physical", "synthetic", "hybrid")
@@ -51,7 +51,7 @@ log = logging.getLogger("hyco")
 
 def _tasks() -> SimpleNamespace:
     """What this API calls of the layers below: the one place that knows where the run wiring lives."""
-    from hyco.evaluation.report import _markdown_table, comparison_rows
+    from hyco.evaluation.report import _html_table, _markdown_table, comparison_rows
     from hyco.physics.accuracy import coefficient_error
     from hyco.run_safety import remove_leftovers, uses_cache
     from hyco.tasks.context import RunContext
@@ -64,8 +64,22 @@ def _tasks() -> SimpleNamespace:
         context=RunContext, open_experiment=open_experiment, evaluate=evaluate, report=report,
         train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid},
         metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
-        coefficient_error=coefficient_error, table=lambda metrics: _markdown_table(*comparison_rows(metrics)),
+        coefficient_error=coefficient_error,
+        table=lambda metrics: Table(_markdown_table(*comparison_rows(metrics)), _html_table(*comparison_rows(metrics))),
         remove_leftovers=remove_leftovers, uses_cache=uses_cache)
+
+
+class Table(str):
+    """A comparison table: Markdown as a string (`print(run.table())`), an HTML table where a notebook shows
+    it (`run.table()` as a cell's last line)."""
+
+    def __new__(cls, markdown: str, html: str) -> Table:
+        table = super().__new__(cls, markdown)
+        table._html = html
+        return table
+
+    def _repr_html_(self) -> str:
+        return self._html
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -127,10 +141,13 @@ class Run:
 
     Args:
         cfg: a config from `compose`, or the overrides to compose one from.
+        overwrite: `train(mode)` starts that model over, removing what an earlier training of the same mode
+            left in the run directory (its checkpoints, logs and summary), instead of refusing to train on top
+            of it. For a notebook whose cells are run again; the default keeps every earlier result.
         **keys: with overrides, top-level keys as in `compose`.
     """
 
-    def __init__(self, cfg: HycoConfig | Sequence[str], **keys: Any):
+    def __init__(self, cfg: HycoConfig | Sequence[str], *, overwrite: bool = False, **keys: Any):
         if not isinstance(cfg, HycoConfig):
             cfg = compose(cfg, **keys)
         elif keys:
@@ -140,6 +157,7 @@ class Run:
         from hyco.utils.threads import job_budget
 
         self.cfg: HycoConfig = cfg
+        self.overwrite: bool = overwrite
         self.run_dir: Path = Path(cfg.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         budget = job_budget(cfg.threads, workers=cfg.trainer.synthetic.num_workers)
@@ -186,7 +204,8 @@ class Run:
 
         Args:
             mode: `physical`, `synthetic` or `hybrid`.
-            resume: continue from the mode's last checkpoint; without it an existing checkpoint is refused.
+            resume: continue from the mode's last checkpoint. Without it an existing checkpoint is refused,
+                unless the Run was made with `overwrite=True`: then the mode's earlier run is removed first.
 
         Returns:
             The trainer's last metrics (losses, and the coefficient errors for the solver).
@@ -197,6 +216,8 @@ class Run:
         cfg = dataclasses.replace(self.cfg, task="train", mode=mode, resume=resume)
         exp = self.experiment
         with self._logging(), self._claimed(cfg):
+            if self.overwrite and not resume:
+                self._remove_earlier(mode)
             seed_everything(cfg.seed)
             log.info("=== training %s ===", mode)
             tasks = _tasks()
@@ -222,8 +243,9 @@ class Run:
             raise DataError(f"{path}: not found; call evaluate() first")
         return json.loads(path.read_text())
 
-    def table(self) -> str:
-        """The report's comparison table as Markdown: one row per evaluated model."""
+    def table(self) -> Table:
+        """The report's comparison table, one row per evaluated model: Markdown as a string, an HTML table when
+        a notebook displays it."""
         return _tasks().table(self.metrics())
 
     def coefficient_errors(self) -> dict[str, dict[str, float | None]]:
@@ -256,6 +278,15 @@ class Run:
         return sorted(p for p in (self.run_dir / "figures").glob("*") if p.suffix in (".png", ".gif"))
 
     # ---------------------------------------------------------------- internals
+    def _remove_earlier(self, mode: Mode) -> None:
+        """What an earlier `train(mode)` wrote in the run directory (the caller holds the directory's lock)."""
+        import shutil
+
+        earlier = self.mode_dir(mode)
+        if earlier.is_dir():
+            shutil.rmtree(earlier)
+            log.info("overwrite: removed the earlier %s run %s", mode, earlier)
+
     def _logging(self) -> contextlib.AbstractContextManager[None]:
         return _logging_to(self.run_dir, self.cfg.log_level.upper())
 
