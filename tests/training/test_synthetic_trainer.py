@@ -157,18 +157,24 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
     assert [r["rollout_steps"] for r in log_b] == [1, 1, 2, 2]
 
 
-def test_best_checkpoint_is_chosen_on_validation_loss(tmp_path):
+def test_best_checkpoint_is_chosen_on_validation_loss(tmp_path, caplog):
     traj = shifting_trajectories(2, 5)
     inputs, targets = windows(traj, 1)
     trainer = SyntheticTrainer(config(epochs=5), small_unet(), run_dir=tmp_path, progress=False)
     trainer.train([(inputs, targets)], 2)
     assert (tmp_path / "last.pt").is_file() and not (tmp_path / "best.pt").exists()  # no validation data
     trainer.set_validation(shifting_trajectories(2, 4, seed=4))
-    history = trainer.train([(inputs, targets)], 3)["history"]
+    with caplog.at_level("INFO", logger="hyco.training.synthetic"):
+        history = trainer.train([(inputs, targets)], 3)["history"]
     best = min(history, key=lambda h: h["val_loss"])
     payload = torch.load(tmp_path / "best.pt", weights_only=True)
     assert payload["epoch"] == best["epoch"] and payload["best_val_loss"] == best["val_loss"]
     assert len(history[-1]["val_rel_l2"]) == 3  # one relative L2 per predicted frame
+    # one log line per epoch, with the numbers of metrics.jsonl
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("network epoch")]
+    assert [line.split(":")[0] for line in lines] == ["network epoch 3", "network epoch 4", "network epoch 5"]
+    assert f"train loss {history[0]['train_loss']:.4g}, observed val loss {history[0]['val_loss']:.4g}" in lines[0]
+    assert sum("(best)" in line for line in lines) == sum(h["best"] for h in history) >= 1
 
 
 def test_checkpoint_for_another_network_is_refused(tmp_path):

@@ -184,6 +184,9 @@ class SyntheticTrainer:
             self._run_log.write(record)  # before the checkpoint: a kill between them leaves the log ahead,
             self._write_checkpoint(LAST)  # which resume truncates (hyco.training.run_log)
             history.append(record)
+            log.info("network epoch %d: train loss %.4g%s, %.1f s", self.epoch, record["train_loss"],
+                     f", observed val loss {record['val_loss']:.4g}" + (" (best)" if record["best"] else "")
+                     if "val_loss" in record else "", record["seconds"])
             epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
         epochs.close()
         metrics: dict[str, Any] = dict(history[-1]) if history else {"epoch": self.epoch}
