@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from hyco.config.errors import DataError
+from hyco.config.errors import ConfigError, DataError
 from hyco.config.validate import load
 from hyco.evaluation.metrics import rollout_metrics
 from hyco.physics.coefficients import encode_value
@@ -117,3 +117,31 @@ def test_the_command_line(files, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith(f"hyco: error: {files['network']} does not fit")
     assert "Traceback" not in bad.stderr
+
+
+def test_without_experiment_the_checkpoints_run_directory_names_it(files, tmp_path):
+    """Was: the default experiment's data were simulated, then the checkpoint refused. The run directory's Hydra
+    record (.hydra/) names the experiment and the keys it was trained with; they are composed again."""
+    run = tmp_path / "trained"
+    record = subprocess.run([sys.executable, "-m", "hyco", "generate", *HEAT, f"data_dir={files['root']}/data",
+                             f"output_dir={run}"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert record.returncode == 0, record.stderr
+    (run / "physical").mkdir()
+    (run / "physical" / "best.pt").write_bytes(files["physical"].read_bytes())
+    cfg = load("evaluate", [f"checkpoint={run}/physical/best.pt", f"output_dir={tmp_path}/eval"])
+    assert cfg.experiment_name == "heat_2d_quick" and cfg.physics["resolution"] == [12, 12]
+    assert (cfg.network["name"], cfg.data.num_frames, cfg.output_dir) == ("convnet", 5, f"{tmp_path}/eval")
+    done = subprocess.run([sys.executable, "-m", "hyco", "evaluate", f"checkpoint={run}/physical/best.pt",
+                           f"output_dir={tmp_path}/eval"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "eval" / METRICS).read_text())
+    assert result["data"] == str(files["heat"])  # the trained experiment's dataset, found, not simulated anew
+    assert result["coefficients"]["diffusivity"]["rel_error"] < 1e-5
+
+
+def test_without_experiment_data_or_run_record_it_is_one_line(files, tmp_path):
+    with pytest.raises(ConfigError, match=r"^experiment: no run record \(.hydra/\) above .*network.pt names the "
+                                          r"experiment it was trained in; pass experiment=<name> or data="):
+        load("evaluate", [f"checkpoint={files['network']}", f"output_dir={tmp_path}/eval"])
+    cfg = load("evaluate", [f"checkpoint={files['network']}", f"data={files['heat']}", f"output_dir={tmp_path}/e"])
+    assert cfg.evaluation.data == str(files["heat"])  # a network on a named dataset needs no experiment

@@ -11,6 +11,8 @@
 
 - `checkpoint=PATH` and `data=PATH` (`hyco evaluate`) are short for `evaluation.checkpoint=` and
   `evaluation.data=` (`data` is otherwise the section of dataset sizes: only a path value is taken for one).
+  Without `experiment=`, the checkpoint's own experiment is composed from its run directory's Hydra record
+  (`hyco.config.run_record`).
 
 `prepare` is idempotent: the CLI applies it once and `validate.compose` again on what it returns.
 """
@@ -139,6 +141,22 @@ def _plugin_sections(overrides: list[str]) -> tuple[list[str], set[str]]:
     return out, selected
 
 
+def _checkpoint_experiment(overrides: list[str], dirs: list[Path]) -> list[str]:
+    """`evaluation.checkpoint=PATH` without `experiment=`: the recorded run's choices and keys first."""
+    from hyco.config.run_record import recorded_overrides
+
+    keys = {kv[0].lstrip("+~") for kv in map(_key_value, overrides) if kv}
+    checkpoint = next((kv[1] for kv in map(_key_value, overrides) if kv and kv[0] == "evaluation.checkpoint"), "")
+    if not checkpoint or "experiment" in keys:
+        return overrides
+    recorded = recorded_overrides(Path(checkpoint).expanduser(), keys, dirs)
+    if not recorded and "evaluation.data" not in keys:
+        raise ConfigError("experiment", "", message=(
+            f"no run record (.hydra/) above {checkpoint} names the experiment it was trained in; pass "
+            "experiment=<name> or data=<dataset file>"))
+    return [*recorded, *overrides]
+
+
 def prepare(overrides: list[str], config_dirs: list[str | Path] = ()) -> list[str]:
     """The overrides Hydra should compose for what the user typed (see the module's docstring)."""
     out, dirs = [], [Path(d) for d in config_dirs]
@@ -153,6 +171,7 @@ def prepare(overrides: list[str], config_dirs: list[str | Path] = ()) -> list[st
     for d in dirs:
         if not d.is_dir():
             raise ConfigError("--config-dir", "an existing directory", str(d))
+    out = _checkpoint_experiment(out, dirs)
     out = _search_path(out, dirs)
     out, plugged = _plugin_sections(out)
     if "physics" in plugged and not any((_key_value(o) or ("",))[0] == "experiment" for o in out):
