@@ -180,3 +180,44 @@ def test_generate_prints_only_the_dataset_path_on_stdout(tmp_path):
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].endswith(".h5") and (tmp_path / lines[0]).resolve().is_file()
     assert "default backend is now torch" in (tmp_path / "run" / "hyco.log").read_text()
+
+
+def test_list_and_run_take_a_config_dirs_experiment_without_a_package_line(tmp_path):
+    """Was: `hyco list --config-dir DIR` ignored DIR, and such a file failed with "experiment: unknown key"."""
+    (tmp_path / "cfg" / "experiment").mkdir(parents=True)
+    (tmp_path / "cfg" / "experiment" / "mine.yaml").write_text(
+        "# My heat run: the quick one with three training simulations.\ndefaults:\n  - heat_2d_quick\n"
+        "experiment_name: from_dir\ndata:\n  num_train: 3\n")
+    listed = hyco("list", "--config-dir", "cfg", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    mine = [line for line in listed.stdout.splitlines() if line.split()[:1] == ["mine"]]
+    assert len(mine) == 1 and "My heat run: the quick one with three training simulations." in mine[0]
+    assert mine[0].endswith(f"[{os.path.join('cfg', 'experiment')}]")
+    result = hyco("run", "--config-dir", "cfg", "experiment=mine", "--cfg", "job", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "experiment_name: from_dir" in result.stdout and "num_train: 3" in result.stdout
+    assert (tmp_path / "cfg" / "experiment" / "mine.yaml").read_text().startswith("# My heat run")  # untouched
+    missing = hyco("list", "--config-dir", "nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        "hyco: error: --config-dir: expected an existing directory, got 'nowhere'")
+
+
+def test_each_observation_line_states_what_its_file_sets():
+    """Was: `full` listed as "observed, without noise" while its description spoke for the experiments too (gray_scott
+    adds 1 % noise to it). A line says what the file itself sets: its noise level, and its fraction or step."""
+    from importlib.resources import files
+
+    from omegaconf import OmegaConf
+
+    from hyco.config.catalogue import shipped_options
+
+    folder = files("hyco.conf") / "observation"
+    for option in shipped_options("observation"):
+        settings = OmegaConf.load(str(folder / f"{option.name}.yaml"))
+        level = settings.noise_level
+        assert f"noise_level {level:g}" in option.description, option
+        for key in ("centre_fraction", "point_fraction"):
+            if key in settings:
+                assert f"{key} {settings[key]:g}" in option.description, option
+        if settings.temporal == "every_k":
+            assert f"every {settings.every_k}th frame" in option.description, option

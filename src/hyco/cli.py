@@ -58,15 +58,16 @@ def _help_text() -> str:
     return "\n".join(lines)
 
 
-def _list_text() -> str:
-    """`hyco list`: every choice with its description."""
-    from hyco.config.catalogue import options
+def _list_text(config_dirs: list[str] = ()) -> str:
+    """`hyco list [--config-dir DIR]`: every choice with its description, the user's own (from DIR) marked."""
+    from hyco.config.catalogue import options, user_options
     from hyco.tasks import TASK_DESCRIPTIONS
 
     lines = ["tasks:"] + [f"  {name:<24} {text}" for name, text in TASK_DESCRIPTIONS.items()]
     for group in ("experiment", "physics", "network", "observation", "trainer"):
         lines += ["", f"{group}=<name>:"]
         lines += [f"  {o.name:<24} {o.description}" for o in options(group)]
+        lines += [f"  {o.name:<24} {o.description} [{o.source}]" for d in config_dirs for o in user_options(group, d)]
     return "\n".join(lines)
 
 
@@ -151,7 +152,16 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
         print(_help_text())
         sys.exit(0 if args else 2)
     if args[0] == "list":
-        print(_list_text())
+        try:
+            flags, config_dirs = _config_dirs(args[1:])
+            if flags:
+                raise HycoError(f"list: expected no arguments but --config-dir <dir>, got {' '.join(flags)}")
+            missing = [d for d in config_dirs if not os.path.isdir(d)]
+            if missing:
+                raise HycoError(f"--config-dir: expected an existing directory, got {missing[0]!r}")
+        except HycoError as error:
+            _fail(error)
+        print(_list_text(config_dirs))
         sys.exit(0)
     task, rest = args[0], args[1:]
     if task not in TASKS:

@@ -22,17 +22,22 @@ class Option:
 
 
 def _description(text: str) -> str:
-    """The first sentence of a YAML file's leading comment (after `# @package`)."""
+    """The first sentence of a YAML file's leading comment (after `# @package`): up to the first full stop, or
+    the end of a line that ends in one or in a colon (what follows a colon is an equation or a list)."""
     lines = []
     for line in text.splitlines():
         if not line.startswith("#"):
             break
         line = line.lstrip("#").strip()
-        if not line.startswith("@package"):
-            lines.append(line)
+        if line.startswith("@package"):
+            continue
+        lines.append(line)
+        if line.endswith((".", ":")):
+            break
     words = " ".join(lines)
     end = words.find(". ")
-    return words[:end + 1] if end >= 0 else words
+    sentence = words[:end + 1] if end >= 0 else words
+    return sentence[:-1] + "." if sentence.endswith(":") else sentence
 
 
 def shipped_options(group: str) -> list[Option]:

@@ -3,7 +3,8 @@
 - `experiment=./my_exp.yaml` (a file anywhere): copied into a private config folder on Hydra's search path
   (with `# @package _global_` added when it lacks a package line) and selected by its stem.
 - `config_dirs` (`--config-dir DIR`): DIR joins the search path, so `experiment=<name>` finds
-  `DIR/experiment/<name>.yaml` (and `physics=`, `network=` ... their folders) before any check runs.
+  `DIR/experiment/<name>.yaml` (and `physics=`, `network=` ... their folders) before any check runs; an
+  experiment there without a package line is taken like a file anywhere (the line added in a private copy).
 - A plug-in model (`physics=<name>`, or `physics=plugin physics.name=<name>`; the same for `network`) becomes
   a config option whose keys are its `Params` with their defaults: `physics.<key>=<value>` sets one without
   a leading `+`, and `--cfg job` shows them. Without `experiment=`, a plug-in PDE gets the neutral
@@ -53,7 +54,7 @@ def _private_dir() -> Path:
     return _files_dir
 
 
-def _experiment_file(value: str) -> str:
+def _experiment_file(value: str | Path) -> str:
     """Copy the file into the private folder's `experiment/` group; return the option name."""
     path = Path(value).expanduser()
     if not path.is_file():
@@ -65,6 +66,16 @@ def _experiment_file(value: str) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     return path.stem
+
+
+def _unpackaged_experiment(name: str, dirs: list[Path]) -> Path | None:
+    """`DIR/experiment/<name>.yaml` of a --config-dir whose first line has no `@package` (Hydra would put its
+    keys under `experiment.`), or None."""
+    for folder in dirs:
+        path = folder / "experiment" / f"{name}.yaml"
+        if path.is_file() and "@package" not in path.read_text().split("\n", 1)[0]:
+            return path
+    return None
 
 
 def _search_path(overrides: list[str], dirs: list[Path]) -> list[str]:
@@ -167,6 +178,9 @@ def prepare(overrides: list[str], config_dirs: list[str | Path] = ()) -> list[st
         if kv and kv[0] == "experiment" and kv[1].endswith((".yaml", ".yml")):
             override = f"experiment={_experiment_file(kv[1])}"
             dirs.append(_private_dir())
+        elif kv and kv[0] == "experiment" and (found := _unpackaged_experiment(kv[1], dirs)) is not None:
+            _experiment_file(found)  # the copy with `# @package _global_` is found before the user's file
+            dirs.insert(0, _private_dir())
         out.append(override)
     for d in dirs:
         if not d.is_dir():
