@@ -26,7 +26,8 @@
 # about a minute on a laptop's CPU. For the real thing set `HYCO_TUTORIAL_EXPERIMENT=heat_2d`.
 #
 # This file is a [jupytext](https://jupytext.readthedocs.io) script: run it with `python
-# examples/tutorial.py`, or open it as a notebook (`jupytext --to ipynb examples/tutorial.py`).
+# examples/tutorial.py`, or open it as a notebook (`jupytext --to ipynb examples/tutorial.py`). Run it again
+# as often as you like: the data are reused and every model is trained anew in the same run directory.
 
 # %%
 import os
@@ -46,12 +47,14 @@ WORKDIR = Path(os.environ.get("HYCO_TUTORIAL_DIR", "hyco_tutorial"))
 # `hyco.compose` takes the same overrides as the command line (`hyco run experiment=... key=value`) and
 # returns the validated, typed config. A wrong key or value raises `hyco.HycoError` with one line naming it.
 # A `hyco.Run` is one run directory: every model trained below writes its checkpoints and logs there.
+# `overwrite=True` lets a model be trained again there (re-running a cell starts it over); without it, hyco
+# refuses to train on top of an earlier run and asks for `resume=True` or another `output_dir`.
 
 # %%
 cfg = hyco.compose([f"experiment={EXPERIMENT}", "evaluation.animation=false"],
                    output_dir=WORKDIR / "run", data_dir=WORKDIR / "data")
 print(cfg.experiment_name, "| grid", cfg.physics["resolution"], "| observed:", cfg.observation.spatial)
-run = hyco.Run(cfg)
+run = hyco.Run(cfg, overwrite=True)
 
 # %% [markdown]
 # ## 2. Generate the data
@@ -98,7 +101,7 @@ print("HYCO: κ relative error", round(hybrid["diffusivity_rel_error"], 4),
 
 # %%
 metrics = run.evaluate()
-print(run.table())
+run.table()  # a notebook shows an HTML table; print(run.table()) prints it as Markdown
 
 # %%
 errors = run.coefficient_errors()
