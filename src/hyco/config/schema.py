@@ -1,37 +1,35 @@
-"""Typed schema of the whole configuration.
+"""Typed schema of the whole configuration: every key with its default, its meaning and its allowed values.
 
-Hydra composes the YAML tree in ``hyco/conf`` on top of :class:`HycoConfig`, so an unknown key or a
-value of the wrong type is rejected while composing; the range checks in ``__post_init__`` run when
-the composed config is turned into these objects (:func:`hyco.config.validate.to_typed`).
-Model-specific settings (``physics``, ``network``) are free-form here and validated against the
-schema that the chosen model declares in its registry entry.
+Hydra composes the YAML tree in `hyco/conf` on top of `HycoConfig`, so an unknown key or a value of the wrong
+type is rejected while composing; the range checks in `__post_init__` run when the composed config is turned
+into these objects (`hyco.config.validate.to_typed`). Each key is declared with `setting` (`hyco.config.fields`):
+its description and allowed values are read by those checks and by the configuration reference of the docs,
+which prints them beside the default that actually runs (the shipped YAML files set several keys otherwise).
+Model-specific settings (`physics`, `network`) are free-form here and validated against the schema that the
+chosen model declares in its registry entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hyco.config.errors import require
+from hyco.config.fields import check_settings, section, setting
 
 TASKS = ("generate", "train", "evaluate", "report", "run")
 TRAIN_MODES = ("physical", "synthetic", "hybrid")
-
-
-def _is_positive(value: float) -> bool:
-    return value > 0
-
-
 EXTERNAL_FORMATS = ("auto", "the_well", "pdebench")
+STORAGE = ("auto", "memory", "cache", "on_the_fly")
 
 
 @dataclass
 class ExternalSplits:
     """A file of its own for a split (The Well keeps data/train, data/valid, data/test); empty: `path`."""
 
-    train: str = ""
-    val: str = ""
-    test: str = ""
+    train: str = setting("", "The file the training trajectories come from; empty: `data.external.path`.")
+    val: str = setting("", "The file the validation trajectories come from; empty: `data.external.path`.")
+    test: str = setting("", "The file the test trajectories come from; empty: `data.external.path`.")
 
 
 @dataclass
@@ -41,22 +39,23 @@ class ExternalDataConfig:
     See `hyco.data.external`: the file's fields are mapped onto the physics model's channels; its grid, dt and
     bounds are used where it has them. `path: ""` (the default) simulates the data as usual."""
 
-    path: str = ""  # the file every split takes its trajectories from, in order train, val, test
-    format: str = "auto"  # auto | the_well | pdebench
-    # file field[component] -> physics field[channel], e.g. +data.external.fields={Vx: 'velocity[0]'}; empty: by
-    # name (a physics field takes the file field of its name; a file of one field fills the channels in order)
-    fields: dict[str, str] = field(default_factory=dict)
-    splits: ExternalSplits = field(default_factory=lambda: ExternalSplits())  # a file of its own per split
-    start_frame: int = 0  # the first frame of each trajectory taken
-    frame_stride: int = 1  # every k-th frame from there (dt = k x the file's dt)
-    known_truth: list[str] = field(default_factory=list)  # learned coefficients whose physics.<name>.truth is
-    # the true value of the file's data; the others are reported as unknown (known ones, learn: false, always)
+    path: str = setting("", "An HDF5 file of The Well or PDEBench that every split takes its trajectories from, in "
+                            "the order train, val, test; empty: the data are simulated.")
+    format: str = setting("auto", "The file's layout; `auto` guesses it from the file.", choices=EXTERNAL_FORMATS)
+    fields: dict[str, str] = setting(
+        {}, "File field (or component) -> physics field (or channel), e.g. `+data.external.fields={Vx: "
+            "'velocity[0]'}`. Empty: a physics field takes the file field of its own name, and a file of one field "
+            "fills the model's channels in order.", allowed="file field: physics field pairs")
+    splits: ExternalSplits = section(ExternalSplits, "A file of its own per split (`train`, `val`, `test`).")
+    start_frame: int = setting(0, "The first frame of each trajectory that is taken.", at_least=0)
+    frame_stride: int = setting(1, "Every k-th frame from `start_frame` on; the time step becomes k times the "
+                                   "file's.", at_least=1)
+    known_truth: list[str] = setting(
+        [], "Learned coefficients whose `physics.<name>.truth` is the true value of the file's data; the others "
+            "are reported as unknown (known ones, `learn: false`, always count as true).")
 
     def __post_init__(self) -> None:
-        require(self.format in EXTERNAL_FORMATS, "data.external.format", f"one of {', '.join(EXTERNAL_FORMATS)}",
-                self.format)
-        require(self.start_frame >= 0, "data.external.start_frame", "an integer >= 0", self.start_frame)
-        require(self.frame_stride >= 1, "data.external.frame_stride", "an integer >= 1", self.frame_stride)
+        check_settings(self, "data.external.")
         for source, target in self.fields.items():
             require(bool(source) and bool(target), "data.external.fields", "file field: physics field pairs",
                     f"{source}: {target}")
@@ -70,52 +69,47 @@ class ExternalDataConfig:
 class DataConfig:
     """How many trajectories to simulate and how they are cut into training windows."""
 
-    num_train: int = 8
-    num_val: int = 2
-    num_test: int = 2
-    num_frames: int = 32  # stored frames per trajectory, the initial state included
-    rollout_steps: int = 4  # R: targets are frames t+1..t+R
-    regenerate: str = "auto"  # auto | always | never
-    generation_batch: int = 8  # simulations per batched rollout during generation
-    max_cached_sims: int = 64  # decoded trajectories kept in the loader's LRU
-    lock_timeout_s: float = 600.0  # wait this long for another process generating the same file
-    # Completed input states (observation.states=initial): refreshed every `completion_every` epochs of
-    # physical-only / synthetic-only training; stored like HYCO's generated data (memory | cache | on_the_fly)
-    completion_every: int = 1
-    completion_memory_gb: float = 1.0
-    completion_strategy: str = "auto"
-    # frames of each validation trajectory (after frame 0) that validation scores; 0 = all. Rollouts of a
-    # chaotic or pattern-forming system decorrelate: past that horizon the error ranks models by chance
-    validation_frames: int = 0
-    external: ExternalDataConfig = field(default_factory=ExternalDataConfig)  # data made elsewhere
+    num_train: int = setting(8, "Training trajectories (simulations).", at_least=1)
+    num_val: int = setting(2, "Validation trajectories: they choose the kept checkpoint and HYCO's trust weights.",
+                           at_least=0)
+    num_test: int = setting(2, "Held-out test trajectories, used only by the final evaluation.", at_least=0)
+    num_frames: int = setting(32, "Stored frames per trajectory, the initial state included.",
+                              allowed="an integer >= rollout_steps + 1")
+    rollout_steps: int = setting(4, "R: a training window's targets are the frames t+1..t+R after its state t.",
+                                 at_least=1)
+    regenerate: str = setting("auto", "`auto`: reuse a matching dataset, make a missing or damaged one anew; "
+                                      "`always`: simulate again; `never`: reuse, or stop naming what differs.",
+                              choices=("auto", "always", "never"))
+    generation_batch: int = setting(8, "Simulations per batched, compiled rollout while generating (does not "
+                                       "change the data).", at_least=1)
+    max_cached_sims: int = setting(64, "Decoded trajectories kept in the loader's LRU cache: bounds the memory "
+                                       "whatever the dataset's size.", at_least=1)
+    lock_timeout_s: float = setting(600.0, "Seconds to wait for another process that is generating the same "
+                                           "dataset, then reuse its file.", above=0)
+    completion_every: int = setting(
+        1, "With hidden states (`observation.states=initial`): epochs of physical-only or synthetic-only "
+           "training between refreshes of the completed input states.", at_least=1)
+    completion_memory_gb: float = setting(1.0, "Memory for completed input states before they go to a disk cache.",
+                                          above=0)
+    completion_strategy: str = setting("auto", "Where completed input states are kept: `auto` chooses by "
+                                               "`completion_memory_gb`.", choices=STORAGE)
+    validation_frames: int = setting(
+        0, "Frames of each validation trajectory (after frame 0) that validation scores; 0: all. Rollouts of a "
+           "chaotic or pattern-forming system decorrelate: past that horizon their error ranks models by chance.",
+        allowed="an integer in [0, num_frames - 1] (0: all)")
+    external: ExternalDataConfig = section(ExternalDataConfig, "Trajectories made elsewhere, imported instead of "
+                                                               "simulated (The Well, PDEBench).")
 
     def __post_init__(self) -> None:
-        require(self.num_train >= 1, "data.num_train", "an integer >= 1", self.num_train)
-        require(self.num_val >= 0, "data.num_val", "an integer >= 0", self.num_val)
-        require(self.num_test >= 0, "data.num_test", "an integer >= 0", self.num_test)
-        require(self.rollout_steps >= 1, "data.rollout_steps", "an integer >= 1", self.rollout_steps)
+        check_settings(self, "data.")
         require(
             self.num_frames >= self.rollout_steps + 1,
             "data.num_frames",
             f"an integer >= rollout_steps + 1 = {self.rollout_steps + 1}",
             self.num_frames,
         )
-        require(
-            self.regenerate in ("auto", "always", "never"),
-            "data.regenerate",
-            "one of auto, always, never",
-            self.regenerate,
-        )
-        require(self.generation_batch >= 1, "data.generation_batch", "an integer >= 1", self.generation_batch)
-        require(self.max_cached_sims >= 1, "data.max_cached_sims", "an integer >= 1", self.max_cached_sims)
-        require(self.lock_timeout_s > 0, "data.lock_timeout_s", "a number > 0", self.lock_timeout_s)
-        require(self.completion_every >= 1, "data.completion_every", "an integer >= 1", self.completion_every)
         require(0 <= self.validation_frames < self.num_frames, "data.validation_frames",
                 f"an integer in [0, num_frames - 1 = {self.num_frames - 1}] (0: all)", self.validation_frames)
-        require(self.completion_memory_gb > 0, "data.completion_memory_gb", "a number > 0",
-                self.completion_memory_gb)
-        require(self.completion_strategy in ("auto", "memory", "cache", "on_the_fly"), "data.completion_strategy",
-                "one of auto, memory, cache, on_the_fly", self.completion_strategy)
 
 
 SPATIAL_MASKS = ("full", "box", "centre", "random_points")
@@ -127,28 +121,39 @@ STATES = ("initial", "full")
 class ObservationConfig:
     """What part of the REAL data the trainers may see, and how noisy it is."""
 
-    spatial: str = "full"  # full | box | centre | random_points
-    box_lower: list[float] = field(default_factory=lambda: [0.25, 0.25])  # fractions of the domain
-    box_upper: list[float] = field(default_factory=lambda: [0.75, 0.75])
-    centre_fraction: float = 0.25  # fraction of the domain's volume, centred
-    point_fraction: float = 0.1  # fraction of grid points observed (random_points)
-    temporal: str = "all"  # all | every_k | first_last | frames
-    every_k: int = 1
-    frames: list[int] = field(default_factory=list)  # temporal=frames: the observed frame indices
-    noise_level: float = 0.0  # std of additive noise, relative to the data's std per channel
-    noise_levels: dict[str, float] = field(default_factory=dict)  # per dynamic field, overrides noise_level
-    fields: list[str] = field(default_factory=list)  # observed dynamic fields; empty = all of them
-    # What is known of a state: `initial` = frame 0 in full, later frames only where observed (inputs of
-    # later windows are completed from a model's prediction); `full` = every state in full ("oracle states").
-    states: str = "initial"
-    seed: int = 1234
+    spatial: str = setting("full", "Where the data are observed: `full`; `box` (cells whose centres lie in "
+                                   "[box_lower, box_upper)); `centre` (a centred box of `centre_fraction` of the "
+                                   "domain); `random_points` (`point_fraction` of the grid points, the same in every "
+                                   "frame).", choices=SPATIAL_MASKS)
+    box_lower: list[float] = setting([0.25, 0.25], "spatial=box: the box's lower corner, fractions of the domain "
+                                                   "per axis, x first.", allowed="fractions in [0, 1), below box_upper")
+    box_upper: list[float] = setting([0.75, 0.75], "spatial=box: the box's upper corner (excluded), fractions of "
+                                                   "the domain per axis, x first.",
+                                     allowed="fractions in (0, 1], above box_lower")
+    centre_fraction: float = setting(0.25, "spatial=centre: the observed fraction of the domain's volume.",
+                                     above=0, at_most=1)
+    point_fraction: float = setting(0.1, "spatial=random_points: the observed fraction of the grid points.",
+                                    above=0, at_most=1)
+    temporal: str = setting("all", "Which frames are observed: `all`; `every_k` (frames 0, k, 2k, ...); "
+                                   "`first_last`; `frames` (the list `frames`).", choices=TEMPORAL_MASKS)
+    every_k: int = setting(1, "temporal=every_k: the step between observed frames.", at_least=1)
+    frames: list[int] = setting([], "temporal=frames: the observed frame indices.",
+                                allowed="frame indices >= 0 (with states=initial: frame 0 among them)")
+    noise_level: float = setting(0.0, "Gaussian noise on the observed dynamic channels, its std relative to each "
+                                      "channel's std over the train split; the same for a frame in every epoch.",
+                                 at_least=0)
+    noise_levels: dict[str, float] = setting({}, "Per dynamic field, overrides `noise_level`.",
+                                             allowed="numbers >= 0")
+    fields: list[str] = setting([], "The observed dynamic fields; empty: all of them. The others are never "
+                                    "observed.", allowed="distinct dynamic field names")
+    states: str = setting("initial", "What is known of a state: `initial`: frame 0 in full, later frames only where "
+                                     "observed (inputs of later windows are completed from a model's prediction); "
+                                     "`full`: every state in full (\"oracle states\", for studies).", choices=STATES)
+    seed: int = setting(1234, "Seed of the random points and of the noise (apart from `data`'s and the "
+                              "training's seeds).")
 
     def __post_init__(self) -> None:
-        require(self.spatial in SPATIAL_MASKS, "observation.spatial", f"one of {', '.join(SPATIAL_MASKS)}",
-                self.spatial)
-        require(self.temporal in TEMPORAL_MASKS, "observation.temporal",
-                f"one of {', '.join(TEMPORAL_MASKS)}", self.temporal)
-        require(self.states in STATES, "observation.states", f"one of {', '.join(STATES)}", self.states)
+        check_settings(self, "observation.")
         if self.temporal == "frames":
             require(len(self.frames) > 0 and all(f >= 0 for f in self.frames), "observation.frames",
                     "a non-empty list of frame indices >= 0 (temporal=frames)", list(self.frames))
@@ -164,95 +169,78 @@ class ObservationConfig:
         for i, (lo, hi) in enumerate(zip(self.box_lower, self.box_upper)):
             require(0.0 <= lo < hi <= 1.0, f"observation.box_lower[{i}]",
                     "fractions with 0 <= lower < upper <= 1", [lo, hi])
-        require(0.0 < self.centre_fraction <= 1.0, "observation.centre_fraction", "a number in (0, 1]",
-                self.centre_fraction)
-        require(0.0 < self.point_fraction <= 1.0, "observation.point_fraction", "a number in (0, 1]",
-                self.point_fraction)
-        require(self.every_k >= 1, "observation.every_k", "an integer >= 1", self.every_k)
-        require(self.noise_level >= 0.0, "observation.noise_level", "a number >= 0", self.noise_level)
 
 
 @dataclass
 class SyntheticTrainerConfig:
     """Network training (`SyntheticTrainer`)."""
 
-    epochs: int = 20  # epochs of synthetic-only training
-    batch_size: int = 16
-    optimizer: str = "adam"  # adam | adamw
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    scheduler: str = "cosine"  # cosine | step | none
-    step_size: int = 10  # epochs per step of the `step` scheduler
-    gamma: float = 0.5
-    grad_clip: float = 1.0  # max gradient norm; 0 disables
-    curriculum: list[int] = field(default_factory=list)  # rollout lengths, spread over the whole run
-    num_workers: int = 0
-    # epochs between validation rollouts; auto: every epoch of synthetic-only training, once per HYCO cycle
-    # (at its end, where the trust weights need it anyway)
-    validate_every: Any = "auto"
-    # activation memory of one step's rollout: a larger batch runs as micro-batches (the same gradient).
-    # 0.35, not 0.5: on the issue-16 case (64x64 UNet of width 64, 3-step rollouts) it took the peak RSS from
-    # about 1660 to 1445 MiB at the same CPU time (micro-batches of 5 samples instead of 7)
-    memory_budget_gb: float = 0.35
-    checkpoint_rollout: bool = False  # recompute each rollout step in the backward pass: 1 step's activations
+    epochs: int = setting(20, "Epochs of synthetic-only training.", at_least=0)
+    batch_size: int = setting(16, "Windows per optimiser step, over all ranks together (the global batch).",
+                              at_least=1)
+    optimizer: str = setting("adam", "The torch optimiser.", choices=("adam", "adamw"))
+    lr: float = setting(1e-3, "Learning rate.", above=0)
+    weight_decay: float = setting(0.0, "Weight decay of the optimiser.", at_least=0)
+    scheduler: str = setting("cosine", "Learning-rate schedule over the whole planned run.",
+                             choices=("cosine", "step", "none"))
+    step_size: int = setting(10, "scheduler=step: epochs per step.", at_least=1)
+    gamma: float = setting(0.5, "scheduler=step: the factor per step.", above=0, at_most=1)
+    grad_clip: float = setting(1.0, "Largest gradient norm; 0 disables clipping.", at_least=0)
+    curriculum: list[int] = setting(
+        [], "Rollout lengths of the training loss, spread evenly over the whole planned run (HYCO cycles continue "
+            "it); empty: always `data.rollout_steps`.", allowed="rollout lengths >= 1 and <= data.rollout_steps")
+    num_workers: int = setting(0, "Data-loader worker processes (they take their threads out of the run's budget).",
+                               at_least=0)
+    validate_every: Any = setting(
+        "auto", "Epochs between validation rollouts; `auto`: every epoch of synthetic-only training, once at the end "
+                "of each HYCO cycle (where the trust weights need it anyway).",
+        allowed="auto or an integer >= 1", kind="auto | int")
+    memory_budget_gb: float = setting(
+        0.35, "Activation memory of one step's rollout: a larger batch runs as micro-batches with the same gradient.",
+        above=0)
+    checkpoint_rollout: bool = setting(False, "Recompute each rollout step in the backward pass: keeps one step's "
+                                              "activations instead of R (slower, less memory).")
 
     def __post_init__(self) -> None:
         p = "trainer.synthetic."
-        require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
-        require(self.batch_size >= 1, p + "batch_size", "an integer >= 1", self.batch_size)
-        require(self.optimizer in ("adam", "adamw"), p + "optimizer", "one of adam, adamw", self.optimizer)
-        require(self.lr > 0, p + "lr", "a number > 0", self.lr)
-        require(self.weight_decay >= 0, p + "weight_decay", "a number >= 0", self.weight_decay)
-        require(self.scheduler in ("cosine", "step", "none"), p + "scheduler", "one of cosine, step, none",
-                self.scheduler)
-        require(self.step_size >= 1, p + "step_size", "an integer >= 1", self.step_size)
-        require(0 < self.gamma <= 1, p + "gamma", "a number in (0, 1]", self.gamma)
-        require(self.grad_clip >= 0, p + "grad_clip", "a number >= 0", self.grad_clip)
+        check_settings(self, p)
         require(all(r >= 1 for r in self.curriculum), p + "curriculum", "rollout lengths >= 1",
                 list(self.curriculum))
-        require(self.num_workers >= 0, p + "num_workers", "an integer >= 0", self.num_workers)
         every = self.validate_every
         require(every == "auto" or (isinstance(every, int) and not isinstance(every, bool) and every >= 1),
                 p + "validate_every", "auto or an integer >= 1", every)
-        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
 
 
 @dataclass
 class PhysicalTrainerConfig:
     """Coefficient inference (`PhysicalTrainer`)."""
 
-    epochs: int = 5  # epochs of physical-only training
-    optimizer: str = "lbfgsb"  # lbfgsb | adam
-    iterations: int = 10  # optimizer iterations per epoch
-    tolerance: float = 1e-9
-    lr: float = 0.05  # adam only
-    batch_windows: int = 0  # windows per objective; 0 = as many as fit memory_budget_gb
-    smoothness: float = 0.0  # weight of the gradient penalty on field coefficients
-    memory_budget_gb: float = 2.0
-    # sliding: the data's R-step windows; trajectory: one window per simulation from frame 0 to its end
-    # (shooting: no input state after frame 0 is needed, so nothing is completed); auto: trajectory when
-    # states are hidden (observation.states=initial with a sparse observation), else sliding
-    windows: str = "auto"
-    # windows=trajectory: frames of each trajectory fitted from frame 0; 0 = all of them when every training
-    # simulation's whole trajectory fits memory_budget_gb in one objective, else the longest beginning that does
-    horizon: int = 0
-    # stop at the data's noise floor: an epoch ends when its remaining iterations cannot lower the loss by its
-    # standard error, and a `train` call when a whole epoch did not (hyco.training.physical.noise_floor)
-    early_stop: bool = True
+    epochs: int = setting(5, "Epochs of physical-only training.", at_least=0)
+    optimizer: str = setting("lbfgsb", "`lbfgsb`: SciPy's L-BFGS-B with torch gradients; `adam`: torch's Adam.",
+                             choices=("lbfgsb", "adam"))
+    iterations: int = setting(10, "Optimiser iterations (Adam: steps) per epoch.", at_least=1)
+    tolerance: float = setting(1e-9, "optimizer=lbfgsb: the relative tolerance of the loss (`ftol`).", above=0)
+    lr: float = setting(0.05, "optimizer=adam: the learning rate.", above=0)
+    batch_windows: int = setting(0, "Windows per objective; 0: as many as fit `memory_budget_gb`.", at_least=0)
+    smoothness: float = setting(0.0, "Weight of the squared finite-difference penalty on field coefficients.",
+                                at_least=0)
+    memory_budget_gb: float = setting(2.0, "Memory of one objective's rollout and its gradient (sizes the batch and "
+                                           "the fitted horizon).", above=0)
+    windows: str = setting(
+        "auto", "`sliding`: the data's R-step windows; `trajectory`: one window per simulation from frame 0 "
+                "(shooting: nothing to complete); `auto`: trajectory when states are hidden "
+                "(`observation.states=initial` with a sparse observation), else sliding.",
+        choices=("auto", "sliding", "trajectory"))
+    horizon: int = setting(
+        0, "windows=trajectory: frames of each trajectory fitted from frame 0; 0: all of them when every training "
+           "simulation fits `memory_budget_gb` in one objective, else the longest beginning that does.",
+        at_least=0, allowed="an integer >= 0 (0: as many frames as fit)")
+    early_stop: bool = setting(True, "Stop at the data's noise floor: an epoch ends when its remaining iterations "
+                                     "cannot lower the loss by its standard error, and a `train` call when a whole "
+                                     "epoch did not.")
 
     def __post_init__(self) -> None:
-        p = "trainer.physical."
-        require(self.windows in ("auto", "sliding", "trajectory"), p + "windows", "one of auto, sliding, trajectory",
-                self.windows)
-        require(self.epochs >= 0, p + "epochs", "an integer >= 0", self.epochs)
-        require(self.horizon >= 0, p + "horizon", "an integer >= 0 (0: as many frames as fit)", self.horizon)
-        require(self.optimizer in ("lbfgsb", "adam"), p + "optimizer", "one of lbfgsb, adam", self.optimizer)
-        require(self.iterations >= 1, p + "iterations", "an integer >= 1", self.iterations)
-        require(self.tolerance > 0, p + "tolerance", "a number > 0", self.tolerance)
-        require(self.lr > 0, p + "lr", "a number > 0", self.lr)
-        require(self.batch_windows >= 0, p + "batch_windows", "an integer >= 0", self.batch_windows)
-        require(self.smoothness >= 0, p + "smoothness", "a number >= 0", self.smoothness)
-        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
+        check_settings(self, "trainer.physical.")
 
 
 INTERACTION_REGIONS = ("unobserved", "everywhere")
@@ -266,15 +254,19 @@ class CouplingConfig:
     `interaction_weight` is a number >= 0 or `auto` (trust weighting: each cycle, the ratio of this model's
     observed-validation error to its partner's, clipped to [0, 1])."""
 
-    data_weight: float = 1.0
-    interaction_weight: Any = "auto"
-    interaction_region: str | None = None  # this model's region; None = trainer.hybrid.interaction_region
+    data_weight: float = setting(1.0, "Weight of the loss on the observed real data; 0 trains this model through "
+                                      "its partner alone.", at_least=0)
+    interaction_weight: Any = setting(
+        "auto", "Weight of the loss on the partner's predictions; `auto`: trust weighting (this model's observed-"
+                "validation error over its partner's, clipped to [0, 1], each cycle).",
+        allowed="auto or a number >= 0", kind="auto | float")
+    interaction_region: str | None = setting(
+        None, "This model's interaction region; null: `trainer.hybrid.interaction_region`.",
+        choices=(None, *INTERACTION_REGIONS),
+        allowed=f"one of {', '.join(INTERACTION_REGIONS)} (or null: trainer.hybrid.interaction_region)")
 
     def check(self, key: str) -> None:
-        require(self.interaction_region in (None, *INTERACTION_REGIONS), f"{key}.interaction_region",
-                f"one of {', '.join(INTERACTION_REGIONS)} (or null: trainer.hybrid.interaction_region)",
-                self.interaction_region)
-        require(self.data_weight >= 0, f"{key}.data_weight", "a number >= 0", self.data_weight)
+        check_settings(self, f"{key}.")
         weight = self.interaction_weight
         if isinstance(weight, str):
             require(weight == "auto", f"{key}.interaction_weight", "auto or a number >= 0", weight)
@@ -289,32 +281,45 @@ class CouplingConfig:
 class HybridTrainerConfig:
     """HYCO cycles (`HybridTrainer`)."""
 
-    cycles: int = 5
-    alpha: float = 0.5  # generated samples per real sample, per cycle
-    synthetic_epochs_per_cycle: int = 2
-    physical_epochs_per_cycle: int = 1
-    variant: str = "hyco"  # hyco | warm_start | mixed
-    warm_start_epochs: int = 0  # network epochs on real data before the first cycle (warm_start)
-    mix: float = 0.7  # mixed variant: weight of the real target in the blended target
-    order: str = "sequential"  # sequential | parallel
-    # which model trains first in a cycle: physical | synthetic | auto (the solver, unless it learns through
-    # the network only, physical.data_weight 0: then the network, which alone sees the data)
-    first: str = "auto"
-    # trust weights (interaction_weight auto): hear a partner that has not trained yet (its guess or its
-    # random weights); by default a model hears its partner only once the partner has learned from data
-    hear_untrained: bool = False
-    initial_states: str = "real"  # real | random (fresh random states, "ghost points")
-    physical: CouplingConfig = field(default_factory=CouplingConfig)  # the solver's loss terms
-    synthetic: CouplingConfig = field(default_factory=CouplingConfig)  # the network's loss terms
-    # where L_int applies, for both models unless one sets its own: unobserved (ghost points) | everywhere
-    interaction_region: str = "unobserved"
-    interaction_ramp_cycles: int = 0  # ramp the interaction weights linearly over the first cycles
-    completion: str = "blend"  # inputs after frame 0 (states=initial): blend of both models | partner
-    memory_budget_gb: float = 2.0
-    strategy: str = "auto"  # auto | memory | cache | on_the_fly
-    # hand the heap's freed pages back to the OS after each phase (glibc malloc_trim): a lower peak RSS for
-    # more CPU time (the pages are faulted in again); see hyco.utils.memory.release_freed_memory
-    release_memory: bool = False
+    cycles: int = setting(5, "HYCO cycles; each trains both models.", at_least=0)
+    alpha: float = setting(0.5, "Generated windows per real window, per model and cycle.", at_least=0, at_most=1)
+    synthetic_epochs_per_cycle: int = setting(2, "Network epochs per cycle.", at_least=0)
+    physical_epochs_per_cycle: int = setting(1, "Solver epochs per cycle.", at_least=0)
+    variant: str = setting("hyco", "`hyco`; `warm_start`: the network first trains `warm_start_epochs` on real data; "
+                                   "`mixed`: generated targets blended with the observed real ones (`mix`).",
+                           choices=("hyco", "warm_start", "mixed"))
+    warm_start_epochs: int = setting(0, "variant=warm_start: network epochs on real data before the first cycle.",
+                                     at_least=0)
+    mix: float = setting(0.7, "variant=mixed: weight of the real target in the blended target.", at_least=0,
+                         at_most=1)
+    order: str = setting("sequential", "`sequential`: each model trains on predictions of its partner's latest "
+                                       "state; `parallel`: both generations at the start of the cycle.",
+                         choices=("sequential", "parallel"))
+    first: str = setting("auto", "Which model trains first in a cycle; `auto`: the solver, unless it learns through "
+                                 "the network only (`physical.data_weight` 0): then the network, which alone sees "
+                                 "the data.", choices=("auto", "physical", "synthetic"))
+    hear_untrained: bool = setting(False, "Trust weights (`interaction_weight: auto`): hear a partner that has not "
+                                          "trained yet (its guess or its random weights).")
+    initial_states: str = setting("real", "Where generated windows start: `real` (completed) states, or fresh "
+                                          "`random` ones (\"ghost points\").", choices=("real", "random"))
+    physical: CouplingConfig = section(CouplingConfig, "The solver's loss terms.")
+    synthetic: CouplingConfig = section(CouplingConfig, "The network's loss terms.")
+    interaction_region: str = setting(
+        "unobserved", "Where the interaction term applies, for both models unless one sets its own: `unobserved` "
+                      "(the ghost points: the complement of each window's observation mask) or `everywhere`.",
+        choices=INTERACTION_REGIONS)
+    interaction_ramp_cycles: int = setting(0, "Ramp the interaction weights linearly over the first cycles.",
+                                           at_least=0)
+    completion: str = setting("blend", "Inputs after frame 0 (`observation.states=initial`): a `blend` of both "
+                                       "models weighted by their validation errors, or the `partner` alone.",
+                              choices=COMPLETIONS)
+    memory_budget_gb: float = setting(2.0, "Memory for generated windows: below half of it they stay in memory, "
+                                           "below it in a disk cache, above it they are made chunk by chunk.",
+                                      above=0)
+    strategy: str = setting("auto", "Where generated windows are kept: `auto` chooses by `memory_budget_gb`; the "
+                                    "three give identical results.", choices=STORAGE)
+    release_memory: bool = setting(False, "Hand the heap's freed pages back to the OS after each phase (glibc "
+                                          "malloc_trim): a lower peak RSS for more CPU time.")
 
     @property
     def first_model(self) -> str:
@@ -327,100 +332,82 @@ class HybridTrainerConfig:
 
     def __post_init__(self) -> None:
         p = "trainer.hybrid."
-        require(self.cycles >= 0, p + "cycles", "an integer >= 0", self.cycles)
-        require(0.0 <= self.alpha <= 1.0, p + "alpha", "a number in [0, 1]", self.alpha)
-        require(self.synthetic_epochs_per_cycle >= 0, p + "synthetic_epochs_per_cycle", "an integer >= 0",
-                self.synthetic_epochs_per_cycle)
-        require(self.physical_epochs_per_cycle >= 0, p + "physical_epochs_per_cycle", "an integer >= 0",
-                self.physical_epochs_per_cycle)
-        require(self.variant in ("hyco", "warm_start", "mixed"), p + "variant",
-                "one of hyco, warm_start, mixed", self.variant)
-        require(self.warm_start_epochs >= 0, p + "warm_start_epochs", "an integer >= 0", self.warm_start_epochs)
-        require(0.0 <= self.mix <= 1.0, p + "mix", "a number in [0, 1]", self.mix)
-        require(self.order in ("sequential", "parallel"), p + "order", "one of sequential, parallel", self.order)
-        require(self.first in ("auto", "synthetic", "physical"), p + "first", "one of auto, physical, synthetic",
-                self.first)
-        require(self.initial_states in ("real", "random"), p + "initial_states", "one of real, random",
-                self.initial_states)
+        check_settings(self, p)
         self.physical.check(p + "physical")
         self.synthetic.check(p + "synthetic")
         require(self.physical.data_weight > 0 or self.synthetic.data_weight > 0, p + "synthetic.data_weight",
                 f"a weight > 0 when {p}physical.data_weight is 0: one model must learn from the data", 0)
-        require(self.interaction_region in INTERACTION_REGIONS, p + "interaction_region",
-                f"one of {', '.join(INTERACTION_REGIONS)}", self.interaction_region)
-        require(self.interaction_ramp_cycles >= 0, p + "interaction_ramp_cycles", "an integer >= 0",
-                self.interaction_ramp_cycles)
-        require(self.completion in COMPLETIONS, p + "completion", f"one of {', '.join(COMPLETIONS)}",
-                self.completion)
-        require(self.memory_budget_gb > 0, p + "memory_budget_gb", "a number > 0", self.memory_budget_gb)
-        require(self.strategy in ("auto", "memory", "cache", "on_the_fly"), p + "strategy",
-                "one of auto, memory, cache, on_the_fly", self.strategy)
 
 
 @dataclass
 class TrainerConfig:
-    synthetic: SyntheticTrainerConfig = field(default_factory=SyntheticTrainerConfig)
-    physical: PhysicalTrainerConfig = field(default_factory=PhysicalTrainerConfig)
-    hybrid: HybridTrainerConfig = field(default_factory=HybridTrainerConfig)
+    synthetic: SyntheticTrainerConfig = section(SyntheticTrainerConfig, "Network training.")
+    physical: PhysicalTrainerConfig = section(PhysicalTrainerConfig, "Coefficient inference.")
+    hybrid: HybridTrainerConfig = section(HybridTrainerConfig, "HYCO cycles.")
 
 
 @dataclass
 class EvaluationConfig:
-    split: str = "test"  # test | val
-    corr_threshold: float = 0.8  # "correlation time": steps until Pearson r falls below this
-    plot_times: int = 4  # snapshots per model in the side-by-side figure
-    animation: bool = True  # animated GIF of truth vs models for one simulation
-    animation_sim: int = 0
-    # `hyco evaluate checkpoint=PATH [data=PATH]`: one network or physical checkpoint on a dataset file
-    checkpoint: str = ""
-    data: str = ""  # a hyco dataset file; empty: the configured experiment's dataset
+    split: str = setting("test", "The held-out split the models are evaluated on.", choices=("test", "val"))
+    corr_threshold: float = setting(0.8, "\"Correlation time\": steps until the Pearson correlation with the truth "
+                                         "falls below this.", above=0, below=1)
+    plot_times: int = setting(4, "Snapshots per model in the side-by-side figure.", at_least=1)
+    animation: bool = setting(True, "An animated GIF of the truth and the models for one simulation.")
+    animation_sim: int = setting(0, "Which test simulation the animation shows.", at_least=0)
+    checkpoint: str = setting("", "`hyco evaluate checkpoint=PATH`: one network or physical checkpoint to evaluate "
+                                  "instead of the run's models.")
+    data: str = setting("", "`hyco evaluate checkpoint=PATH data=PATH`: a hyco dataset file to evaluate it on; "
+                            "empty: the experiment's dataset.")
 
     def __post_init__(self) -> None:
-        require(self.split in ("test", "val"), "evaluation.split", "one of test, val", self.split)
-        require(0.0 < self.corr_threshold < 1.0, "evaluation.corr_threshold", "a number in (0, 1)",
-                self.corr_threshold)
-        require(self.plot_times >= 1, "evaluation.plot_times", "an integer >= 1", self.plot_times)
-        require(self.animation_sim >= 0, "evaluation.animation_sim", "an integer >= 0", self.animation_sim)
+        check_settings(self, "evaluation.")
 
 
 @dataclass
 class HycoConfig:
-    task: str = "run"  # set by the command line: hyco <task>
-    experiment_name: str = "default"
-    output_dir: str = "outputs/${experiment_name}/${now:%Y-%m-%d_%H-%M-%S}"
-    data_dir: str = "data"
-    cache_dir: str = "${output_dir}/cache"
-    device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun auto/cuda: cuda:LOCAL_RANK)
-    dist_backend: str = "auto"  # under torchrun: auto (gloo on CPU, nccl on CUDA) | gloo | nccl
-    dtype: str = "float32"  # float32 | float64
-    seed: int = 0
-    mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
-    resume: bool = False
-    log_level: str = "INFO"
-    # CPU threads: auto (cores this process may use / local ranks / parallel jobs; fewer while other processes
-    # use them) | off | N
-    threads: str = "auto"
-    plugins: list[str] = field(default_factory=list)  # user modules that register models
-    physics: dict[str, Any] = field(default_factory=dict)  # `name` + the model's own schema
-    network: dict[str, Any] = field(default_factory=dict)  # `name` + the network's own schema
-    data: DataConfig = field(default_factory=DataConfig)
-    observation: ObservationConfig = field(default_factory=ObservationConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    task: str = setting("run", "Set by the command line: `hyco <task>`.", choices=TASKS)
+    experiment_name: str = setting("default", "The experiment's name: it names the dataset file and the default "
+                                              "run directory.", allowed="a non-empty name")
+    output_dir: str = setting("outputs/${experiment_name}/${now:%Y-%m-%d_%H-%M-%S}", "The run directory.",
+                              allowed="a writable directory")
+    data_dir: str = setting("data", "Where datasets are kept and looked for.", allowed="a directory (read-only "
+                                                                                       "works to reuse a dataset)")
+    cache_dir: str = setting("${output_dir}/cache", "Where HYCO's generated windows go when they do not fit "
+                                                    "memory (removed after each cycle).",
+                             allowed="a writable directory")
+    device: str = setting("auto", "`auto` picks CUDA when present; under torchrun auto and cuda mean "
+                                  "cuda:LOCAL_RANK.", allowed="auto, cpu, cuda or cuda:N")
+    dist_backend: str = setting("auto", "Under torchrun: the process group's backend; `auto`: gloo on CPU, nccl on "
+                                        "CUDA.", choices=("auto", "gloo", "nccl"))
+    dtype: str = setting("float32", "Floating-point type of simulation and training.",
+                         choices=("float32", "float64"))
+    seed: int = setting(0, "Seed of initialisation and shuffling (the data have their own seeds).", at_least=0)
+    mode: str = setting("hybrid", "What `hyco train` trains.", choices=TRAIN_MODES)
+    resume: bool = setting(False, "Continue from the run directory's last checkpoint.")
+    log_level: str = setting("INFO", "Level of the console and `hyco.log`.",
+                             allowed="one of DEBUG, INFO, WARNING, ERROR")
+    threads: str = setting(
+        "auto", "CPU threads: `auto` (the cores this process may use, divided by local ranks and parallel jobs; "
+                "fewer while other processes use them), `off` (torch's own choice), or a number.",
+        allowed="auto, off or an integer >= 1")
+    plugins: list[str] = setting([], "Importable modules that register PDE models or networks.")
+    physics: dict[str, Any] = setting({}, "`name` and the PDE model's own keys (see the PDE models below).",
+                                      kind="section")
+    network: dict[str, Any] = setting({}, "`name` and the network's own keys (see the networks below).",
+                                      kind="section")
+    data: DataConfig = section(DataConfig, "Dataset sizes and windows.")
+    observation: ObservationConfig = section(ObservationConfig, "What the models may see of the real data.")
+    trainer: TrainerConfig = section(TrainerConfig, "The three trainers.")
+    evaluation: EvaluationConfig = section(EvaluationConfig, "The held-out evaluation.")
 
     def __post_init__(self) -> None:
-        require(self.task in TASKS, "task", f"one of {', '.join(TASKS)}", self.task)
+        check_settings(self)
         require(bool(self.experiment_name), "experiment_name", "a non-empty name", self.experiment_name)
         require(bool(self.output_dir), "output_dir", "a non-empty path", self.output_dir)
         require(bool(self.data_dir), "data_dir", "a non-empty path", self.data_dir)
         from hyco.utils.device import DEVICE_PATTERN
 
         require(bool(DEVICE_PATTERN.match(self.device)), "device", "auto, cpu, cuda or cuda:N", self.device)
-        require(self.dist_backend in ("auto", "gloo", "nccl"), "dist_backend", "one of auto, gloo, nccl",
-                self.dist_backend)
-        require(self.dtype in ("float32", "float64"), "dtype", "one of float32, float64", self.dtype)
-        require(self.seed >= 0, "seed", "an integer >= 0", self.seed)
-        require(self.mode in TRAIN_MODES, "mode", f"one of {', '.join(TRAIN_MODES)}", self.mode)
         from hyco.utils.threads import parse_setting
 
         parse_setting(self.threads, "threads")  # auto | off | an integer >= 1
