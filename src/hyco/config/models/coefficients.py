@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hyco.config.errors import require
+from hyco.config.fields import check_settings, setting
 
 PROFILES = ("constant", "sinusoid", "gaussians")
 KINDS = ("scalar", "field", "parametric")
@@ -34,19 +35,24 @@ class ProfileParams:
     (coordinates of the domain, which start at the model's `origin`, and lengths in its units).
     """
 
-    type: str = "constant"  # constant | sinusoid | gaussians
-    value: float = 0.0
-    amplitude: float = 0.5
-    wavenumber: list[int] = field(default_factory=lambda: [1])  # periods per axis, x first
-    phase: float = 0.0
-    centers: list[list[float]] = field(default_factory=list)  # one [x, y, ...] per bump, fractions in [0, 1]
-    widths: list[float] = field(default_factory=list)  # std of each bump, fraction of the domain
-    heights: list[float] = field(default_factory=list)  # amplitude of each bump
-    units: str = "fraction"  # gaussians: centres and widths in fractions of the domain | domain coordinates
+    type: str = setting("constant", "The profile: `constant` (value), `sinusoid` (value · (1 + amplitude · "
+                                    "sin(2π Σ k_d x_d / L_d + phase))) or `gaussians` (value plus bumps).",
+                        choices=PROFILES)
+    value: float = setting(0.0, "The constant; the sinusoid's mean; the gaussians' background.")
+    amplitude: float = setting(0.5, "sinusoid: the relative amplitude.", allowed="a number in (-1, 1)")
+    wavenumber: list[int] = setting([1], "sinusoid: periods per axis, x first (one number: the same on every axis).",
+                                    allowed="1 or ndim integers")
+    phase: float = setting(0.0, "sinusoid: the phase in radians.")
+    centers: list[list[float]] = setting([], "gaussians: one centre [x, y, ...] per bump, in `units`.",
+                                         allowed="ndim numbers per bump, inside the domain")
+    widths: list[float] = setting([], "gaussians: the std of each bump, in `units`.", allowed="numbers > 0, one per "
+                                                                                             "bump")
+    heights: list[float] = setting([], "gaussians: the amplitude of each bump.", allowed="one number per bump")
+    units: str = setting("fraction", "gaussians: centres and widths as fractions of the domain, or in the domain's "
+                                     "coordinates (which start at the model's `origin`).", choices=UNITS)
 
     def check(self, key: str, ndim: int, kind: str) -> None:
-        require(self.type in PROFILES, f"{key}.type", f"one of {', '.join(PROFILES)}", self.type)
-        require(self.units in UNITS, f"{key}.units", f"one of {', '.join(UNITS)}", self.units)
+        check_settings(self, f"{key}.")
         if kind == "scalar":
             require(self.type == "constant", f"{key}.type", "constant for a scalar coefficient", self.type)
         if self.type == "sinusoid":
@@ -74,19 +80,23 @@ class CoefficientParams:
     initial guess for learning, and whether it is learned at all (`learn: false`: the coefficient is
     known, the truth is used and never changed)."""
 
-    kind: str = "scalar"  # scalar | field | parametric
-    learn: bool = True  # false: known coefficient (the truth is used, the guess ignored, nothing is learned)
-    truth: ProfileParams = field(default_factory=lambda: _constant(1.0))
-    guess: ProfileParams = field(default_factory=lambda: _constant(1.0))
-    # kind parametric: the numbers of the profile that are learned (see GROUPS); the others are known
-    # (taken from the truth), and the guess only needs the learned ones.
-    parameters: list[str] = field(default_factory=list)
-    # kind parametric, optional: [lower, upper] per learned group (e.g. heights: [0, 4]); defaults keep
-    # every reachable field inside the coefficient's bounds (hyco.physics.parametric)
-    parameter_bounds: dict[str, Any] = field(default_factory=dict)  # group -> [lower, upper]
+    kind: str = setting("scalar", "What is learned: one number (`scalar`), a value per cell (`field`), or some "
+                                  "numbers of the truth's profile (`parametric`).", choices=KINDS)
+    learn: bool = setting(True, "false: a known coefficient (the truth is used, the guess ignored, nothing is "
+                                "learned).")
+    truth: ProfileParams = setting(_constant(1.0), "The profile the data are generated with.", kind="profile")
+    guess: ProfileParams = setting(_constant(1.0), "The profile learning starts from (parametric: only its learned "
+                                                   "numbers are needed).", kind="profile")
+    parameters: list[str] = setting(
+        [], "kind=parametric: the numbers of the profile that are learned; the others are known (taken from the "
+            "truth).", allowed="groups of the truth's profile: value, amplitude, phase (sinusoid); value, heights, "
+                               "centers, widths (gaussians)")
+    parameter_bounds: dict[str, Any] = setting(
+        {}, "kind=parametric, optional: [lower, upper] per learned group (e.g. heights: [0, 4]); the defaults keep "
+            "every reachable field inside the coefficient's bounds.", allowed="[lower, upper] per learned group")
 
     def check(self, key: str, ndim: int) -> None:
-        require(self.kind in KINDS, f"{key}.kind", f"one of {', '.join(KINDS)}", self.kind)
+        check_settings(self, f"{key}.")
         self.truth.check(f"{key}.truth", ndim, self.kind)
         if self.kind != "parametric":
             self.guess.check(f"{key}.guess", ndim, self.kind)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hyco.config.errors import ConfigError, require
+from hyco.config.fields import check_settings, setting
 
 if TYPE_CHECKING:
     import torch
@@ -24,35 +25,31 @@ NORMS = ("group", "none")
 
 @dataclass
 class CommonParams:
-    """Keys every shipped network understands (`network.*`)."""
+    """Keys every shipped convolutional network understands (`network.*`)."""
 
-    width: int = 16  # channels of the first hidden layer
-    depth: int = 2  # network-specific: levels (UNet), residual blocks (ResNet), hidden layers (ConvNet)
-    kernel_size: int = 3
-    padding: str = "periodic"  # periodic | zeros | replicate | reflect
-    activation: str = "gelu"  # gelu | relu | silu | tanh
-    residual: bool = True  # predict the increment: next = state + net(state)
+    width: int = setting(16, "Channels of the first hidden layer.", at_least=1)
+    depth: int = setting(2, "Levels (UNet), residual blocks (ResNet) or hidden layers (ConvNet).", at_least=0)
+    kernel_size: int = setting(3, "Convolution kernel size per axis.", allowed="an odd integer >= 1")
+    padding: str = setting("periodic", "How convolutions pad at the domain's edges; `periodic` matches the periodic "
+                                       "PDEs.", choices=tuple(PADDING_MODES))
+    activation: str = setting("gelu", "The nonlinearity.", choices=ACTIVATION_NAMES)
+    residual: bool = setting(True, "Predict the increment: next = state + net(state) (an untrained network is then "
+                                   "the identity).")
 
     def __post_init__(self) -> None:
-        require(self.width >= 1, "width", "an integer >= 1", self.width)
-        require(self.depth >= 0, "depth", "an integer >= 0", self.depth)
+        check_settings(self)
         require(self.kernel_size >= 1 and self.kernel_size % 2 == 1, "kernel_size", "an odd integer >= 1",
                 self.kernel_size)
-        require(self.padding in PADDING_MODES, "padding", f"one of {', '.join(PADDING_MODES)}", self.padding)
-        require(self.activation in ACTIVATION_NAMES, "activation", f"one of {', '.join(ACTIVATION_NAMES)}",
-                self.activation)
 
 
 @dataclass
 class UNetParams(CommonParams):
-    blocks: int = 2  # conv blocks per level
-    norm: str = "group"  # group | none
-    max_width: int = 256  # channel cap of the deepest levels
+    blocks: int = setting(2, "Convolution blocks per level.", at_least=1)
+    norm: str = setting("group", "Normalisation after each convolution.", choices=NORMS)
+    max_width: int = setting(256, "Channel cap of the deepest levels.", allowed="an integer >= width")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.blocks >= 1, "blocks", "an integer >= 1", self.blocks)
-        require(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}", self.norm)
         require(self.max_width >= self.width, "max_width", f"an integer >= width ({self.width})",
                 self.max_width)
 
@@ -60,11 +57,7 @@ class UNetParams(CommonParams):
 @dataclass
 class ResNetParams(CommonParams):
     depth: int = 4  # residual blocks
-    norm: str = "none"  # group | none
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.norm in NORMS, "norm", f"one of {', '.join(NORMS)}", self.norm)
+    norm: str = setting("none", "Normalisation after each convolution.", choices=NORMS)
 
 
 @dataclass
@@ -74,18 +67,14 @@ class ConvNetParams(CommonParams):
 
 @dataclass
 class FNOParams:
-    width: int = 16  # channels of the Fourier layers
-    depth: int = 4  # Fourier layers
-    modes: int = 8  # Fourier modes kept per axis
-    activation: str = "gelu"  # gelu | relu | silu | tanh
-    residual: bool = True  # predict the increment: next = state + net(state)
+    width: int = setting(16, "Channels of the Fourier layers.", at_least=1)
+    depth: int = setting(4, "Fourier layers.", at_least=1)
+    modes: int = setting(8, "Fourier modes kept per axis.", at_least=1)
+    activation: str = setting("gelu", "The nonlinearity.", choices=ACTIVATION_NAMES)
+    residual: bool = setting(True, "Predict the increment: next = state + net(state).")
 
     def __post_init__(self) -> None:
-        require(self.width >= 1, "width", "an integer >= 1", self.width)
-        require(self.depth >= 1, "depth", "an integer >= 1", self.depth)
-        require(self.modes >= 1, "modes", "an integer >= 1", self.modes)
-        require(self.activation in ACTIVATION_NAMES, "activation", f"one of {', '.join(ACTIVATION_NAMES)}",
-                self.activation)
+        check_settings(self)
 
 
 # name -> Params of every network that `hyco.networks` registers (tests/networks check that the two agree)
@@ -119,10 +108,13 @@ class RuntimeOptions:
     `periodic_pad`: `fold` (one circular pad with a folding backward, hyco.networks.layers) or `torch`
     (torch's own circular padding, kept as the benchmarks' baseline)."""
 
-    compile: str = "auto"
-    channels_last: str = "auto"
-    autocast: str = "auto"
-    periodic_pad: str = "fold"
+    compile: str = setting("auto", "torch.compile the network; `auto`: on CUDA only.", choices=SWITCHES)
+    channels_last: str = setting("auto", "NHWC / NDHWC memory layout of activations and weights; `auto`: on 2D and "
+                                         "3D grids for the networks that gain from it.", choices=SWITCHES)
+    autocast: str = setting("auto", "Mixed precision of the forward pass; `auto`: bf16 on a CUDA GPU that supports "
+                                    "it, else off; on CPU only an explicit `bf16` applies.", choices=AUTOCAST)
+    periodic_pad: str = setting("fold", "Periodic padding: `fold` (one circular pad with a folding backward) or "
+                                        "`torch` (torch's own, the benchmarks' baseline).", choices=PERIODIC_PADS)
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any]) -> RuntimeOptions:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hyco.config.errors import ConfigError, require
+from hyco.config.fields import check_settings, section, setting
 from hyco.config.models.coefficients import CoefficientParams, ProfileParams, coefficient, domain_range
 
 PERIODIC = "periodic"
@@ -51,27 +52,30 @@ class DomainParams:
     """The keys every shipped PDE model has: its grid, its domain and the time between stored frames. A model
     redeclares a field to change its default, and sets `DIMENSIONS` to the grids it supports."""
 
-    resolution: list[int] = field(default_factory=lambda: [32, 32])  # cells per axis, x first
-    bounds: list[float] = field(default_factory=lambda: [1.0, 1.0])  # domain size per axis, x first
-    dt: float = 0.02  # time between stored frames
-    substeps: int = 4  # solver steps per stored frame
+    resolution: list[int] = setting([32, 32], "Cells per axis, x first (its length is the number of dimensions).",
+                                    allowed="1 to 3 integers >= 4 (as the model supports)")
+    bounds: list[float] = setting([1.0, 1.0], "The domain's size per axis, x first.",
+                                  allowed="numbers > 0, one per axis")
+    dt: float = setting(0.02, "Time between stored frames.", above=0)
+    substeps: int = setting(4, "Solver steps per stored frame (the explicit scheme's step is dt / substeps).",
+                            at_least=1)
     DIMENSIONS: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     def __post_init__(self) -> None:
         check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=self.DIMENSIONS)
+        check_settings(self)  # the declared choices and bounds of every key, the model's own included
 
 
 @dataclass
 class BurgersParams(DomainParams):
-    viscosity: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.02, 0.01))
-    init_modes: int = 3  # initial velocity: random Fourier modes with |k| <= init_modes
-    init_amplitude: float = 1.0  # initial velocity: max |u| of each sample
+    viscosity: CoefficientParams = setting(coefficient("scalar", 0.02, 0.01), "The viscosity ν (a coefficient).",
+                                           kind="coefficient")
+    init_modes: int = setting(3, "Initial velocity: random Fourier modes with |k| <= init_modes.", at_least=1)
+    init_amplitude: float = setting(1.0, "Initial velocity: the largest |u| of each sample.", above=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.viscosity.check("viscosity", len(self.resolution))
-        require(self.init_modes >= 1, "init_modes", "an integer >= 1", self.init_modes)
-        require(self.init_amplitude > 0, "init_amplitude", "a number > 0", self.init_amplitude)
 
     def state_fields(self) -> tuple[FieldSpec, ...]:
         return (FieldSpec("velocity", len(self.resolution)),)
@@ -92,25 +96,25 @@ def _default_diffusivity() -> CoefficientParams:
 @dataclass
 class HeatParams(DomainParams):
     dt: float = 0.01
-    origin: list[float] = field(default_factory=list)  # coordinates of the lower corner, x first ([] = zeros)
-    boundary: str = "periodic"  # periodic | dirichlet (T = 0 on the walls)
-    diffusivity: CoefficientParams = field(default_factory=_default_diffusivity)
-    init: str = "fourier"  # initial temperature: fourier (random modes) | profile (init_profile, varied)
-    init_modes: int = 4  # fourier: random Fourier modes with |k| <= init_modes
-    init_amplitude: float = 1.0  # fourier: max |T| of each sample
-    init_profile: ProfileParams = field(default_factory=ProfileParams)  # profile: T at t = 0 before variation
-    init_jitter: float = 0.0  # profile: relative random variation of heights and centres per sample
+    origin: list[float] = setting([], "Coordinates of the domain's lower corner, x first ([]: zeros); profiles "
+                                      "with `units: domain` use them.", allowed="[] or one number per axis")
+    boundary: str = setting("periodic", "`periodic`, or `dirichlet` (T = 0 on the walls).",
+                            choices=(PERIODIC, DIRICHLET))
+    diffusivity: CoefficientParams = section(_default_diffusivity, "The diffusivity κ (a coefficient).")
+    init: str = setting("fourier", "Initial temperature: `fourier` (random modes) or `profile` (`init_profile`, "
+                                   "varied per sample).", choices=HEAT_INITS)
+    init_modes: int = setting(4, "init=fourier: random Fourier modes with |k| <= init_modes.", at_least=1)
+    init_amplitude: float = setting(1.0, "init=fourier: the largest |T| of each sample.", above=0)
+    init_profile: ProfileParams = section(ProfileParams, "init=profile: T at t = 0 before the variation (a "
+                                                         "profile, the keys of a coefficient's truth).")
+    init_jitter: float = setting(0.0, "init=profile: relative random variation of the heights and centres per "
+                                      "sample.", at_least=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(len(self.origin) in (0, len(self.resolution)), "origin",
                 f"{len(self.resolution)} numbers like resolution (x first), or []", list(self.origin))
-        require(self.boundary in (PERIODIC, DIRICHLET), "boundary", "one of periodic, dirichlet", self.boundary)
         self.diffusivity.check("diffusivity", len(self.resolution))
-        require(self.init_modes >= 1, "init_modes", "an integer >= 1", self.init_modes)
-        require(self.init_amplitude > 0, "init_amplitude", "a number > 0", self.init_amplitude)
-        require(self.init in HEAT_INITS, "init", f"one of {', '.join(HEAT_INITS)}", self.init)
-        require(self.init_jitter >= 0, "init_jitter", "a number >= 0", self.init_jitter)
         if self.init == "profile":
             self.init_profile.check("init_profile", len(self.resolution), "field")
             ranges = domain_range(self.init_profile.units, tuple(self.bounds), tuple(self.origin) or None)
@@ -133,20 +137,18 @@ def _default_modulation() -> CoefficientParams:
 @dataclass
 class AdvectionParams(DomainParams):
     substeps: int = 2
-    modulation: CoefficientParams = field(default_factory=_default_modulation)
-    flow_modes: int = 2  # known flow: stream function of Fourier modes with |k| <= flow_modes
-    flow_amplitude: float = 1.0  # known flow: max |w| of each sample
-    blobs: int = 3  # initial density: number of gaussian blobs
-    blob_width: float = 0.08  # initial density: blob std, fraction of the domain
+    modulation: CoefficientParams = section(_default_modulation, "The modulation m of the known flow (a "
+                                                                 "coefficient).")
+    flow_modes: int = setting(2, "Known flow: a stream function of Fourier modes with |k| <= flow_modes.",
+                              at_least=1)
+    flow_amplitude: float = setting(1.0, "Known flow: the largest |w| of each sample.", above=0)
+    blobs: int = setting(3, "Initial density: the number of gaussian blobs.", at_least=1)
+    blob_width: float = setting(0.08, "Initial density: the blobs' std, a fraction of the domain.", above=0, below=1)
     DIMENSIONS: ClassVar[tuple[int, ...]] = (2,)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.modulation.check("modulation", 2)
-        require(self.flow_modes >= 1, "flow_modes", "an integer >= 1", self.flow_modes)
-        require(self.flow_amplitude > 0, "flow_amplitude", "a number > 0", self.flow_amplitude)
-        require(self.blobs >= 1, "blobs", "an integer >= 1", self.blobs)
-        require(0 < self.blob_width < 1, "blob_width", "a number in (0, 1)", self.blob_width)
 
     def state_fields(self) -> tuple[FieldSpec, ...]:
         return (FieldSpec("density", 1), FieldSpec("flow", 2, dynamic=False))
@@ -164,11 +166,12 @@ def _default_buoyancy() -> CoefficientParams:
 class SmokeParams(DomainParams):
     dt: float = 0.05
     substeps: int = 2
-    buoyancy: CoefficientParams = field(default_factory=_default_buoyancy)
-    pressure_tolerance: float = 1e-5  # CG: relative and absolute residual tolerance
-    pressure_max_iterations: int = 1000  # CG iteration cap
-    blobs: int = 2  # initial smoke: number of gaussian blobs (lower half of the box)
-    blob_width: float = 0.08  # initial smoke: blob std, fraction of the domain
+    buoyancy: CoefficientParams = section(_default_buoyancy, "The buoyancy b (a coefficient).")
+    pressure_tolerance: float = setting(1e-5, "Pressure solve (conjugate gradient): relative and absolute residual "
+                                              "tolerance.", above=0)
+    pressure_max_iterations: int = setting(1000, "Pressure solve: the iteration cap.", at_least=1)
+    blobs: int = setting(2, "Initial smoke: the number of gaussian blobs (lower half of the box).", at_least=1)
+    blob_width: float = setting(0.08, "Initial smoke: the blobs' std, a fraction of the domain.", above=0, below=1)
 
     # State-sized buffers autograd keeps per substep and window (sizes the physical trainer's batch):
     # measured 81-122 at 16x16 (MacCormack + staggered advection + the pressure solve's graph).
@@ -178,11 +181,6 @@ class SmokeParams(DomainParams):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.buoyancy.check("buoyancy", 2)
-        require(self.pressure_tolerance > 0, "pressure_tolerance", "a number > 0", self.pressure_tolerance)
-        require(self.pressure_max_iterations >= 1, "pressure_max_iterations", "an integer >= 1",
-                self.pressure_max_iterations)
-        require(self.blobs >= 1, "blobs", "an integer >= 1", self.blobs)
-        require(0 < self.blob_width < 1, "blob_width", "a number in (0, 1)", self.blob_width)
 
     def state_fields(self) -> tuple[FieldSpec, ...]:
         return (FieldSpec("velocity", 2, grid="staggered"), FieldSpec("smoke", 1))
@@ -204,16 +202,22 @@ class GrayScottParams(DomainParams):
     bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])
     dt: float = 100.0
     substeps: int = 200  # h = dt / substeps < GRAY_SCOTT_MAX_SUBSTEP (checked below)
-    D_u: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.2, 0.1))
-    D_v: CoefficientParams = field(default_factory=lambda: coefficient("scalar", 0.08, 0.05))
-    f: CoefficientParams = field(default_factory=lambda: _known(0.018))  # feed rate
-    k: CoefficientParams = field(default_factory=lambda: _known(0.051))  # kill rate
-    seeds: int = 4  # initial state: random seeds of v per sample
-    seed_shape: str = "square"  # square | gaussian
-    seed_size: float = 0.1  # square side / gaussian std, fraction of the domain
-    seed_u: float = 0.5  # u inside a seed (u = 1 elsewhere)
-    seed_v: float = 0.25  # v inside a seed (v = 0 elsewhere)
-    noise: float = 0.01  # uniform noise amplitude added to u and v
+    D_u: CoefficientParams = setting(coefficient("scalar", 0.2, 0.1), "The diffusivity of u (a coefficient).",
+                                     kind="coefficient")
+    D_v: CoefficientParams = setting(coefficient("scalar", 0.08, 0.05), "The diffusivity of v (a coefficient).",
+                                     kind="coefficient")
+    f: CoefficientParams = setting(_known(0.018), "The feed rate (a coefficient, known by default).",
+                                   kind="coefficient")
+    k: CoefficientParams = setting(_known(0.051), "The kill rate (a coefficient, known by default).",
+                                   kind="coefficient")
+    seeds: int = setting(4, "Initial state: random seeds of v per sample.", at_least=0)
+    seed_shape: str = setting("square", "Initial state: the seeds' shape.", choices=SEED_SHAPES)
+    seed_size: float = setting(0.1, "Initial state: a square's side or a gaussian's std, a fraction of the domain.",
+                               above=0, below=1)
+    seed_u: float = setting(0.5, "Initial state: u inside a seed (u = 1 elsewhere).", at_least=0, at_most=1)
+    seed_v: float = setting(0.25, "Initial state: v inside a seed (v = 0 elsewhere).", at_least=0, at_most=1)
+    noise: float = setting(0.01, "Initial state: the amplitude of uniform noise added to u and v.", at_least=0,
+                           below=0.5)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -223,12 +227,6 @@ class GrayScottParams(DomainParams):
                 "leaves the diffusion a share of the explicit Euler budget)", self.substeps)
         for name in ("D_u", "D_v", "f", "k"):
             getattr(self, name).check(name, len(self.resolution))
-        require(self.seeds >= 0, "seeds", "an integer >= 0", self.seeds)
-        require(self.seed_shape in SEED_SHAPES, "seed_shape", f"one of {', '.join(SEED_SHAPES)}", self.seed_shape)
-        require(0 < self.seed_size < 1, "seed_size", "a number in (0, 1)", self.seed_size)
-        require(0 <= self.seed_u <= 1, "seed_u", "a number in [0, 1]", self.seed_u)
-        require(0 <= self.seed_v <= 1, "seed_v", "a number in [0, 1]", self.seed_v)
-        require(0 <= self.noise < 0.5, "noise", "a number in [0, 0.5)", self.noise)
 
     def state_fields(self) -> tuple[FieldSpec, ...]:
         return (FieldSpec("u", 1), FieldSpec("v", 1))
