@@ -255,7 +255,7 @@ class WindowDataset(Dataset):
         return self.batch(index)
 
     def fields(self, indices: Any, model: Any) -> tuple[Any, ...]:
-        """PhiFlow view of the same windows as :meth:`batch`: (input Fields, target Fields with a ``time``
+        """PhiFlow view of the same windows as `batch`: (input Fields, target Fields with a ``time``
         batch dim[, mask]), shaped by `model.templates()` (see hyco.data.field_view)."""
         from hyco.data.field_view import window_fields
 

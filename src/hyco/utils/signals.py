@@ -3,7 +3,7 @@
 Schedulers stop jobs with SIGTERM (SLURM preemption, `timeout`, `docker stop`), a closed terminal sends
 SIGHUP, Ctrl-C SIGINT. Python's default for the first two ends the process at once, skipping every
 `finally` block: the HYCO cycle cache and temporary checkpoint files stay behind. Raised as
-:class:`Interrupted` (a KeyboardInterrupt, so code that already handles Ctrl-C handles these too, and
+`Interrupted` (a KeyboardInterrupt, so code that already handles Ctrl-C handles these too, and
 no `except Exception` swallows it), the signal unwinds the stack like Ctrl-C does: every `finally` and
 context manager runs, atomic writes drop their temporary files, and the checkpoint of the last
 completed epoch or cycle stays the state a `resume=true` continues from.

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hyco.config.errors import ConfigError, require
-from hyco.config.fields import check_settings, section, setting
+from hyco.config.fields import check_settings, setting
 from hyco.config.models.coefficients import CoefficientParams, ProfileParams, coefficient, domain_range
 
 PERIODIC = "periodic"
 DIRICHLET = "dirichlet"  # zero value on the boundary faces
 NEUMANN = "neumann"  # zero flux through the boundary faces
 RUNTIME_KEYS = ("batch_buckets",)  # `physics.<key>` that set how the model runs, outside its Params and data hash
+RUNTIME_DOCS = {"batch_buckets": "Run a batch as compiled calls of at most 32 samples, padded to powers of two, so "
+                                  "that each size is traced once (true or false; default true)."}
 # State-sized buffers autograd keeps per substep and window unless a model declares its own
 # `memory_buffers_per_substep`: the physical trainer's batch sizing and the memory estimate (measured in
 # `hyco.training.physical`: Burgers 21-24, heat 15, plus a margin).
@@ -100,13 +102,15 @@ class HeatParams(DomainParams):
                                       "with `units: domain` use them.", allowed="[] or one number per axis")
     boundary: str = setting("periodic", "`periodic`, or `dirichlet` (T = 0 on the walls).",
                             choices=(PERIODIC, DIRICHLET))
-    diffusivity: CoefficientParams = section(_default_diffusivity, "The diffusivity κ (a coefficient).")
+    diffusivity: CoefficientParams = setting(_default_diffusivity(), "The diffusivity κ (a coefficient).",
+                                             kind="coefficient")
     init: str = setting("fourier", "Initial temperature: `fourier` (random modes) or `profile` (`init_profile`, "
                                    "varied per sample).", choices=HEAT_INITS)
     init_modes: int = setting(4, "init=fourier: random Fourier modes with |k| <= init_modes.", at_least=1)
     init_amplitude: float = setting(1.0, "init=fourier: the largest |T| of each sample.", above=0)
-    init_profile: ProfileParams = section(ProfileParams, "init=profile: T at t = 0 before the variation (a "
-                                                         "profile, the keys of a coefficient's truth).")
+    init_profile: ProfileParams = setting(ProfileParams(), "init=profile: T at t = 0 before the variation (a "
+                                                           "profile, the keys of a coefficient's truth).",
+                                          kind="profile")
     init_jitter: float = setting(0.0, "init=profile: relative random variation of the heights and centres per "
                                       "sample.", at_least=0)
 
@@ -137,8 +141,8 @@ def _default_modulation() -> CoefficientParams:
 @dataclass
 class AdvectionParams(DomainParams):
     substeps: int = 2
-    modulation: CoefficientParams = section(_default_modulation, "The modulation m of the known flow (a "
-                                                                 "coefficient).")
+    modulation: CoefficientParams = setting(_default_modulation(), "The modulation m of the known flow (a "
+                                                                   "coefficient).", kind="coefficient")
     flow_modes: int = setting(2, "Known flow: a stream function of Fourier modes with |k| <= flow_modes.",
                               at_least=1)
     flow_amplitude: float = setting(1.0, "Known flow: the largest |w| of each sample.", above=0)
@@ -166,7 +170,7 @@ def _default_buoyancy() -> CoefficientParams:
 class SmokeParams(DomainParams):
     dt: float = 0.05
     substeps: int = 2
-    buoyancy: CoefficientParams = section(_default_buoyancy, "The buoyancy b (a coefficient).")
+    buoyancy: CoefficientParams = setting(_default_buoyancy(), "The buoyancy b (a coefficient).", kind="coefficient")
     pressure_tolerance: float = setting(1e-5, "Pressure solve (conjugate gradient): relative and absolute residual "
                                               "tolerance.", above=0)
     pressure_max_iterations: int = setting(1000, "Pressure solve: the iteration cap.", at_least=1)
