@@ -26,7 +26,10 @@ def setting(default: Any, doc: str, *, choices: Sequence[Any] | None = None, at_
         default: the value when neither a config file nor the command line sets the key.
         doc: what the key means, in a sentence or two (the configuration reference prints it).
         choices: the allowed values; `check_settings` refuses any other.
-        at_least, above, at_most, below: bounds of a number (inclusive, exclusive).
+        at_least: lower bound of a number, inclusive.
+        above: lower bound of a number, exclusive.
+        at_most: upper bound of a number, inclusive.
+        below: upper bound of a number, exclusive.
         allowed: the allowed values in words, where the key is checked by hand (`__post_init__`).
         kind: the type as the reference prints it, where the annotation says too little (`Any`).
     """

@@ -96,7 +96,7 @@ class SimulationCache:
 
 
 class WindowDataset(Dataset):
-    """Torch dataset of sliding windows; sample = (input [C,*s], target [R,C,*s][, mask [R,1,*s]]).
+    """Torch dataset of sliding windows; sample = `(input [C,*s], target [R,C,*s][, mask [R,1,*s]])`.
 
     `observation` (an ObservationConfig or Observation) turns the windows into what an observer of the
     real system sees: noisy values, and a mask over the targets (see hyco.data.observation). Without it
@@ -195,7 +195,7 @@ class WindowDataset(Dataset):
         return torch.where(index < 0, index + n, index)
 
     def batch(self, indices: Any) -> Batch:
-        """Windows `indices` as (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])."""
+        """Windows `indices` as `(inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])`."""
         index = self._as_index(indices)
         sims, starts = self.locate(index)
         if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
