@@ -1,1 +1,1 @@
-"""The shipped PDE models' and networks' `Params`: their config keys, free of torch (see `physics.py`, `networks.py`)."""
+"""The shipped PDE models' and networks' `Params`: their config keys, free of torch."""
