@@ -103,7 +103,6 @@ def _is_section(cls: type, declared: dataclasses.Field) -> bool:
 def keys(cls: type, prefix: str = "") -> list[Key]:
     """The keys of dataclass `cls` that are not sections of their own (those: `sections`)."""
     out = []
-    instance_defaults = {}
     for declared in dataclasses.fields(cls):
         if _is_section(cls, declared):
             continue
@@ -113,7 +112,6 @@ def keys(cls: type, prefix: str = "") -> list[Key]:
             default = declared.default
         else:
             default = declared.default_factory() if declared.default_factory is not dataclasses.MISSING else None
-        instance_defaults[declared.name] = default
         out.append(Key(prefix + declared.name, meta.get("kind") or annotation,
                        allowed_values(cls, declared.name, annotation), meta.get("doc", ""), default))
     return out
@@ -126,7 +124,7 @@ def sections(cls: type, prefix: str = "") -> dict[str, tuple[type, str]]:
         if _is_section(cls, declared):
             name = f"{prefix}.{declared.name}" if prefix else declared.name
             child = type(declared.default_factory())
-            out.update({k: v for k, v in sections(child, name).items()})
+            out.update(sections(child, name))
             out[name] = (child, metadata(cls, declared.name).get("doc", ""))
     return out
 
