@@ -51,7 +51,7 @@ log = logging.getLogger("hyco")
 
 def _tasks() -> SimpleNamespace:
     """What this API calls of the layers below: the one place that knows where the run wiring lives."""
-    from hyco.evaluation.report import _markdown_table, comparison_rows
+    from hyco.evaluation.comparison import comparison_markdown
     from hyco.physics.accuracy import coefficient_error
     from hyco.run_safety import remove_leftovers, uses_cache
     from hyco.tasks.context import RunContext
@@ -64,7 +64,7 @@ def _tasks() -> SimpleNamespace:
         context=RunContext, open_experiment=open_experiment, evaluate=evaluate, report=report,
         train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid},
         metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
-        coefficient_error=coefficient_error, table=lambda metrics: _markdown_table(*comparison_rows(metrics)),
+        coefficient_error=coefficient_error, table=comparison_markdown,
         remove_leftovers=remove_leftovers, uses_cache=uses_cache)
 
 
