@@ -12,16 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from hyco.evaluation.figure_style import (
     finite,
     integer_ticks,
-    log_axis,
     new_figure,
-    positive,
     run_label,
     run_style,
     save,
+    scale_for,
 )
 
 SERIES_STYLES = [("#1f77b4", "-", "o"), ("#2ca02c", "--", "s"), ("#ff7f0e", "-.", "^"), ("#d62728", ":", "D"),
@@ -69,8 +69,7 @@ def plot_error_curves(curves: Mapping[str, Sequence[float | None]], path: Path, 
     draw_error_curves(ax, curves, dt, bands)
     ax.set_xlabel("time t")
     ax.set_ylabel(ylabel)
-    if positive(*[finite(v) for v in curves.values()]):
-        log_axis(ax.yaxis)
+    scale_for(ax.yaxis, *[finite(v) for v in curves.values()])
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8)
     if title:
@@ -95,8 +94,7 @@ def plot_training_curves(panels: Mapping[str, Mapping[str, Sequence[float | None
         ax.set_xlabel((xlabels or {}).get(title, "epoch"))
         ax.set_ylabel("loss")
         integer_ticks(ax.xaxis)
-        if positive(*[finite(v) for v in series.values()]):
-            log_axis(ax.yaxis)
+        scale_for(ax.yaxis, *[finite(v) for v in series.values()])
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7)
     return save(fig, path)
@@ -118,8 +116,8 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
                     markerfacecolor="none", **_width(index))
         if best_cycle is not None:
             ax.axvline(best_cycle, color="k", linestyle=":", linewidth=1, label="evaluated cycle")
-        if "weight" not in group and positive(*curves.values()):
-            log_axis(ax.yaxis)
+        if "weight" not in group:
+            scale_for(ax.yaxis, *curves.values())
         ax.set_title(group, fontsize=10)
         ax.set_xlabel("cycle")
         ax.set_ylabel("weight" if "weight" in group else "error")
@@ -155,8 +153,13 @@ def plot_scalar_coefficient(name: str, true_value: float, path: Path, initial: f
         ax.legend(fontsize=8)
         ax.set_title(f"{name} over training", fontsize=10)
     ax = axes[-1]
-    rows = ([("initial guess", initial, None)] if initial is not None else []) + \
-        [(key, value, (intervals or {}).get(key)) for key, value in (final or {}).items()]
+    rows = [(key, value, (intervals or {}).get(key)) for key, value in (final or {}).items()]
+    lo, hi = _value_range(true_value, rows, floor)
+    # an initial guess far off would squeeze what matters into a point: then the title names it instead
+    off_scale = initial is not None and not lo - 2 * (hi - lo) <= initial <= hi + 2 * (hi - lo)
+    if initial is not None and not off_scale:
+        rows.insert(0, ("initial guess", initial, None))
+        lo, hi = min(lo, initial), max(hi, initial)
     for y, (key, value, interval) in enumerate(rows):
         style = {"color": "0.45", "marker": "o"} if key == "initial guess" else \
             {k: v for k, v in run_style(key, order).items() if k in ("color", "marker")}
@@ -166,14 +169,28 @@ def plot_scalar_coefficient(name: str, true_value: float, path: Path, initial: f
         else:
             ax.plot([value], [y], linestyle="none", markersize=7, **style)
     _truth_and_floor(ax, true_value, floor, horizontal=False)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * abs(true_value) or 1e-12
+    ax.set_xlim(lo - pad, hi + pad)
     ax.set_yticks(range(len(rows)), [key if key == "initial guess" else run_label(key) for key, _, _ in rows])
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.invert_yaxis()
     ax.set_xlabel(name)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.grid(True, axis="x", alpha=0.25)
     ax.legend(fontsize=8, loc="best")
-    ax.set_title(f"learned {name}" + (" (bars: 95 % interval)" if intervals else ""), fontsize=10)
+    ax.set_title(f"learned {name}" + (" (bars: 95 % interval)" if intervals else "")
+                 + (f"\ninitial guess {initial:.3g}: off this scale" if off_scale else ""),
+                 fontsize=10)
     return save(fig, path)
+
+
+def _value_range(true_value: float, rows, floor: float | None) -> tuple[float, float]:
+    """The values that matter on the dot plot: the truth, its floor band, each learned value and interval."""
+    values = [true_value] + [v for _, v, _ in rows] + [b for _, _, i in rows if i is not None for b in i]
+    if floor:
+        values += [true_value * (1 - floor), true_value * (1 + floor)]
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return min(values), max(values)
 
 
 def _truth_and_floor(ax, true_value: float, floor: float | None, horizontal: bool) -> None:

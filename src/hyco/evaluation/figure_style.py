@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator, ScalarFormatter
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -142,9 +142,10 @@ def text_overlaps(fig: Figure, renderer) -> list[str]:
     out of the figure, as "what / what" lines; empty when the layout is clean."""
     boxes = []  # (description, bbox, owner axes or None)
     for ax in fig.axes:
-        if not ax.get_visible() or not ax.axison:
+        if not ax.get_visible():
             continue
-        for label, text in (("title", ax.title), ("x label", ax.xaxis.label), ("y label", ax.yaxis.label)):
+        named = [("title", ax.title), ("x label", ax.xaxis.label), ("y label", ax.yaxis.label)] if ax.axison else []
+        for label, text in named + [("text", text) for text in ax.texts]:
             if text.get_visible() and text.get_text():
                 boxes.append((f"{label} '{_short(text.get_text())}'", text.get_window_extent(renderer), ax))
     for text in fig.texts:
@@ -190,8 +191,8 @@ def power_of_ten(value: float, _position=None) -> str:
     mantissa = value / 10**exponent
     power = f"10{str(exponent).translate(_SUPERSCRIPT)}"
     if -2 <= exponent <= 2:
-        return f"{value:g}"
-    return power if abs(mantissa - 1) < 1e-6 else f"{mantissa:.0f}×{power}"
+        return f"{value:.3g}"
+    return power if abs(mantissa - 1) < 1e-6 else f"{mantissa:.2g}×{power}"
 
 
 def log_axis(axis) -> None:
@@ -224,3 +225,16 @@ def positive(*arrays: np.ndarray) -> bool:
     values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.array([])
     values = values[np.isfinite(values)]
     return values.size > 0 and bool(np.all(values > 0))
+
+
+def scale_for(axis, *arrays: np.ndarray) -> None:
+    """Log scale (plain-text ticks) for positive values spanning a decade or more; otherwise linear with
+    scientific notation in one corner, so a flat curve's ticks still differ."""
+    values = np.concatenate([np.ravel(a) for a in arrays]) if arrays else np.array([])
+    values = values[np.isfinite(values)]
+    if positive(values) and values.max() >= 10 * values.min():
+        log_axis(axis)
+        return
+    formatter = ScalarFormatter(useOffset=False)
+    formatter.set_powerlimits((-3, 4))
+    axis.set_major_formatter(formatter)
