@@ -347,8 +347,8 @@ def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_na
         name = field_names[c] if c < len(field_names) else "all fields"
         ax.set_title(f"{name}: {values.mean():.0%} of the grid", fontsize=9)
     ax = axes[panels]
-    t = np.arange(len(frames))
-    ax.bar(t, np.ones(len(frames)), width=0.8, color=["#444" if f else "#ddd" for f in frames])
+    ax.imshow(np.where(np.asarray(frames)[None] > 0, 0.8, 0.15), aspect="auto", cmap="Greys", vmin=0, vmax=1,
+              extent=[-0.5, len(frames) - 0.5, 0, 1], interpolation="nearest")  # one image however many frames
     ax.set_yticks([])
     ax.set_xlabel("frame" + (f" (t = frame × {dt:.3g})" if dt else ""))
     integer_ticks(ax.xaxis)

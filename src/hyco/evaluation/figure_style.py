@@ -126,7 +126,7 @@ def save(fig: Figure, path: Path) -> Path:
     info.add_text(TEXT_OVERLAPS_KEY, json.dumps(overlaps))
     path = Path(path)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=info, compress_level=3)
+        image.save(tmp, format="PNG", pnginfo=info, compress_level=1)  # fast; figures are small
     return path
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from hyco.evaluation import plots
 from hyco.evaluation.comparison import coefficient_interval, initial_error
-from hyco.evaluation.figure_style import finite
+from hyco.evaluation.figure_style import finite, new_figure
 from hyco.evaluation.report import Figure
 
 # the physical runs and where their per-epoch records are, relative to the run directory
@@ -68,9 +68,16 @@ class Plan:
                 call()
             return
         costly = sorted(self.calls, key=_cost, reverse=True)  # the longest first: the pool ends together
+        _load_fonts()  # once, before the fork, instead of once in every drawing process
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             for future in [pool.submit(call) for call in costly]:
                 future.result()
+
+
+def _load_fonts() -> None:
+    figure = new_figure(1, 1, layout=None)
+    figure.text(0.5, 0.5, "t = 0.1 −×⁻")
+    figure.canvas.draw()
 
 
 def _cost(call: partial) -> int:
