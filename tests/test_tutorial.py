@@ -30,7 +30,7 @@ def test_tutorial_runs_and_hyco_improves_on_the_guess(tmp_path):
     assert f"hyco_physical: κ relative error {hyco_error:.4f}" in result.stdout
     initial = float(result.stdout.split("initial: κ relative error ")[1].split()[0])
     assert hyco_error < initial
-    assert "| HYCO (network) |" in result.stdout
+    assert "| HYCO network |" in result.stdout
 
 
 def test_tutorial_is_a_jupytext_notebook():
