@@ -223,7 +223,9 @@ class Run:
         return json.loads(path.read_text())
 
     def table(self) -> str:
-        """The report's comparison table as Markdown: one row per evaluated model."""
+        """The report's comparison tables as Markdown: the rollout errors (one row per evaluated model, the best of
+        a column in bold where it is significantly better) and, when coefficients were learned, the coefficients
+        against the truth; separated by a blank line."""
         return _tasks().table(self.metrics())
 
     def coefficient_errors(self) -> dict[str, dict[str, float | None]]:

@@ -97,9 +97,13 @@ def outline_region(ax, observed: np.ndarray | None, extent: Sequence[float], ver
     ends.append(np.stack([(cols + 1) * dx, rows * dy], -1))
     vertices = np.stack([np.concatenate(starts), np.concatenate(ends)], 1).reshape(-1, 2) + [x0, y0]
     codes = np.tile([MplPath.MOVETO, MplPath.LINETO], len(vertices) // 2)
+    # scattered points (a perimeter far longer than one box's around as many cells) get a thin line, so the
+    # field stays readable under them
+    scattered = len(vertices) // 2 > 12 * np.sqrt(mask.sum())
+    width = 0.6 if scattered else 1.3
     # one path of many pieces: drawn (with its white halo) in one call, not one call per cell edge
-    ax.add_patch(PathPatch(MplPath(vertices, codes), fill=False, edgecolor="black", linewidth=1.3,
-                           path_effects=[patheffects.withStroke(linewidth=3.0, foreground="white")]))
+    ax.add_patch(PathPatch(MplPath(vertices, codes), fill=False, edgecolor="black", linewidth=width,
+                           path_effects=[patheffects.withStroke(linewidth=2.3 * width, foreground="white")]))
     return True
 
 
@@ -349,6 +353,8 @@ def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_na
     ax = axes[panels]
     ax.imshow(np.where(np.asarray(frames)[None] > 0, 0.8, 0.15), aspect="auto", cmap="Greys", vmin=0, vmax=1,
               extent=[-0.5, len(frames) - 0.5, 0, 1], interpolation="nearest")  # one image however many frames
+    if len(frames) <= 200:
+        ax.vlines(np.arange(len(frames) - 1) + 0.5, 0, 1, colors="white", linewidth=1)  # one collection
     ax.set_yticks([])
     ax.set_xlabel("frame" + (f" (t = frame × {dt:.3g})" if dt else ""))
     integer_ticks(ax.xaxis)

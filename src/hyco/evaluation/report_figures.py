@@ -150,7 +150,8 @@ def _plan_figures(plan, metrics, rollouts: Rollouts, training: Training, figures
         figures.append(_observation_figure(plan, rollouts, metrics, figures_dir, extent, dt))
     figures += _error_curve_figures(plan, metrics, dynamic, figures_dir, dt)
     steps = rollouts.truth.shape[0] - 1
-    for spec in dynamic:
+    maps = rollouts.truth.ndim <= 4  # [T, C, *space]: 1D and 2D fields are drawn as maps, 3D ones are not
+    for spec in dynamic if maps else []:
         figures += _field_figures(plan, rollouts, spec, len(dynamic) > 1, figures_dir, extent, dt, steps, plot_times)
     figures += _coefficient_figures(plan, metrics, training, rollouts, figures_dir, extent)
     cycles = _cycle_figure(plan, metrics, training, figures_dir)
@@ -159,7 +160,7 @@ def _plan_figures(plan, metrics, rollouts: Rollouts, training: Training, figures
     curves = _training_figure(plan, training, figures_dir)
     if curves is not None:
         figures.append(curves)
-    if animation and dynamic:
+    if animation and dynamic and maps:
         spec = dynamic[0]
         truth, shown = _shown(rollouts, spec)
         figures.append(Figure("Animation", plan.draw(plots.animate, truth, shown, figures_dir / "rollout.gif", dt=dt,
