@@ -127,24 +127,20 @@ def _image(ax, values, extent, cmap, norm):
                      aspect="equal")
 
 
-def _outer_labels(axes: np.ndarray) -> None:
-    """x and y labels and ticks on the outer panels only (every panel shows the same domain); inner panels
-    have no ticks at all, which also keeps the layout cheap."""
+def _outer_labels(axes: np.ndarray, corner: tuple[int, int] | None = None) -> None:
+    """Ticks and the x / y labels on one panel only, the bottom-left one (or `corner`): every panel shows the
+    same domain, and ticks are the dearest part of a map to draw."""
     rows, cols = axes.shape
-    for r in range(rows):
-        for c in range(cols):
-            ax = axes[r, c]
-            if not ax.axison:
-                continue
-            if r == rows - 1:
-                ax.set_xlabel("x")
-                ax.xaxis.set_major_locator(MaxNLocator(3))
-            else:
-                ax.set_xticks([])
-            if c == 0:
-                ax.yaxis.set_major_locator(MaxNLocator(3))
-            else:
-                ax.set_yticks([])
+    corner = corner or (rows - 1, 0)
+    for ax in axes.flat:
+        if ax.axison:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    ax = axes[corner]
+    ax.xaxis.set_major_locator(MaxNLocator(3))
+    ax.yaxis.set_major_locator(MaxNLocator(3))
+    ax.set_xlabel("x")
+    ax.set_ylabel(((ax.get_ylabel() + "\n") if ax.get_ylabel() else "") + "y", fontsize=9)
 
 
 # ------------------------------------------------------------------------------------------------ rollouts
@@ -168,7 +164,7 @@ def plot_snapshots(truth: np.ndarray, predictions: Mapping[str, np.ndarray], tim
             if r == 0:
                 ax.set_title(f"t = {step * dt:.3g}", fontsize=10)
             if c == 0:
-                ax.set_ylabel(f"{'truth' if key == 'truth' else run_label(key)}\ny", fontsize=9)
+                ax.set_ylabel("truth" if key == "truth" else run_label(key), fontsize=9)
     _outer_labels(grid.axes)
     grid.fig.colorbar(image, cax=grid.colorbar_axes(), extend="both", label=quantity)
     if title:
@@ -227,7 +223,7 @@ def plot_error_maps(truth: np.ndarray, predictions: Mapping[str, np.ndarray], ti
             if r == 0:
                 ax.set_title(f"t = {step * dt:.3g}", fontsize=10)
             if c == 0:
-                ax.set_ylabel(f"{run_label(key)}\ny", fontsize=9)
+                ax.set_ylabel(run_label(key), fontsize=9)
         bar = grid.fig.colorbar(image, cax=grid.colorbar_axes(r, r), format=_ERROR_FORMAT)
         bar.ax.tick_params(labelsize=8)
     _outer_labels(grid.axes)
@@ -285,10 +281,7 @@ def plot_coefficient_maps(true: np.ndarray, initial: np.ndarray | None, learned:
         axes[1, c].set_title(f"{label} − truth", fontsize=9)
         for row in (0, 1):
             outline_region(axes[row, c], observed, extent)
-    _outer_labels(axes)
-    axes[0, 0].set_ylabel("y")
-    axes[0, 0].set_xlabel("x")  # the panel below it holds the note, not a map
-    axes[0, 0].xaxis.set_major_locator(MaxNLocator(3))
+    _outer_labels(axes, corner=(0, 0))  # the panel below the truth holds the note, not a map
     grid.fig.colorbar(image, cax=grid.colorbar_axes(0, 0), label=name, format=_ERROR_FORMAT)
     grid.fig.colorbar(difference, cax=grid.colorbar_axes(1, 1), label="difference", format=_ERROR_FORMAT)
     grid.fig.suptitle(name + (f" (model floor: rel. error {floor:.3g})" if floor is not None else ""), fontsize=11)
