@@ -85,10 +85,12 @@ def rollout_table(metrics: dict) -> Table:
         table.rows.append(row)
     _mark_best(table, runs, columns)
     num_sims = metrics.get("num_sims")
-    table.notes.insert(0, f"Mean ± standard deviation over the {_count(num_sims, 'held-out simulation')}; "
-                          f"corr. time: how long the prediction's correlation with the truth stays at or above "
-                          f"{_threshold(metrics)} (time units of the PDE; ≥: it lasted to the end of the rollout, "
-                          f"t = {steps * dt:.3g}, in some simulation, so the mean is a lower bound).")
+    sims = _count(num_sims, "held-out simulation")
+    spread = f"Mean ± standard deviation over the {sims}" if num_sims is None or num_sims > 1 else \
+        f"Over the {sims} (no spread)"
+    table.notes.insert(0, f"{spread}; corr. time: how long the prediction's correlation with the truth stays at or "
+                          f"above {_threshold(metrics)} (time units of the PDE; ≥: it lasted to the end of the "
+                          f"rollout, t = {steps * dt:.3g}, in some simulation, so the mean is a lower bound).")
     return table
 
 
