@@ -120,7 +120,7 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
             scale_for(ax.yaxis, *curves.values())
         ax.set_title(group, fontsize=10)
         ax.set_xlabel("cycle")
-        ax.set_ylabel("weight" if "weight" in group else "error")
+        ax.set_ylabel("weight" if "weight" in group else "loss" if "loss" in group else "error")
         integer_ticks(ax.xaxis)
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7)

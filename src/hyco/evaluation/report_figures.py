@@ -350,16 +350,20 @@ def _cycle_figure(plan, metrics, training: Training, figures_dir) -> Figure | No
     for name in metrics.get("true_coefficients", {}):
         if name not in known and any(f"{name}_rel_error" in r for r in records):
             series[f"coefficient error: {name}"] = [r.get(f"{name}_rel_error") for r in records]
-    series["observed validation error: solver"] = [r.get("physical_val_loss") for r in records]
-    series["observed validation error: network"] = [r.get("synthetic_val_loss") for r in records]
+    for key, label in (("physical_loss", "solver: training"), ("synthetic_loss", "network: training"),
+                       ("physical_val_loss", "solver: observed validation"),
+                       ("synthetic_val_loss", "network: observed validation")):
+        if any(key in r for r in records):
+            series[f"losses: {label}"] = [r.get(key) for r in records]
     for model, label in (("physical", "solver listens to network"), ("synthetic", "network listens to solver")):
         if any(f"{model}_interaction_weight" in r for r in records):
             series[f"interaction weights: {label}"] = [r.get(f"{model}_interaction_weight") for r in records]
     best = training.summaries.get("hyco", {}).get("best_physical_cycle")
     return Figure("HYCO over its cycles", plan.draw(plots.plot_cycles, series, figures_dir / "cycles.png", best),
-                  "Per cycle: the coefficient error against the truth (shown, never used in training), the observed "
-                  "validation errors both models are judged on, and the interaction weights they got. The dotted "
-                  "line marks the cycle whose solver is evaluated (lowest observed validation error).", key="cycles")
+                  "Per cycle: the coefficient error against the truth (shown, never used in training); each model's "
+                  "training loss and its error on the observed validation data, which it is judged and its saved "
+                  "state chosen by; the interaction weights each model gave its partner. The dotted line marks the "
+                  "cycle whose solver is evaluated (lowest observed validation error).", key="cycles")
 
 
 _LOSSES = {"train_loss": "training loss", "loss": "training loss", "val_loss": "validation loss (observed values)"}
@@ -376,20 +380,14 @@ def _training_figure(plan, training: Training, figures_dir) -> Figure | None:
     if synthetic:
         panels["network alone"] = {label: [r.get(k) for r in synthetic if k in r] for k, label in _LOSSES.items()
                                    if any(k in r for r in synthetic)}
-    hyco = training.records.get("hyco", [])
-    if hyco:
-        panels["HYCO"] = {label: [r.get(k) for r in hyco] for k, label in (
-            ("physical_loss", "solver: training loss"), ("synthetic_loss", "network: training loss"),
-            ("physical_val_loss", "solver: validation (observed)"),
-            ("synthetic_val_loss", "network: validation (observed)")) if any(k in r for r in hyco)}
     panels = {t: {k: v for k, v in p.items() if np.isfinite(finite(v)).any()} for t, p in panels.items()}
     panels = {t: p for t, p in panels.items() if p}
     if not panels:
         return None
-    return Figure("Training curves", plan.draw(plots.plot_training_curves, panels, figures_dir / "training.png",
-                                                                {"HYCO": "cycle"}),
-                  "Per epoch (per cycle for HYCO): the loss each model minimised and its error on the observed "
-                  "values of the validation simulations, the measure its saved state is chosen by. The solver's and "
-                  "the network's losses are in the state's units squared but over different windows: compare "
-                  "shapes, not levels, across panels.", key="training_curves")
+    return Figure("Training curves of the models alone", plan.draw(plots.plot_training_curves, panels,
+                                                                    figures_dir / "training.png"),
+                  "Per epoch: the loss each model minimised and its error on the observed values of the validation "
+                  "simulations, the measure its saved state is chosen by (HYCO's are in the figure of its cycles). "
+                  "The solver's and the network's losses are mean squares of the state but over different windows: "
+                  "compare shapes, not levels, across panels.", key="training_curves")
 
