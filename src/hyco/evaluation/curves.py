@@ -28,6 +28,13 @@ SERIES_STYLES = [("#1f77b4", "-", "o"), ("#2ca02c", "--", "s"), ("#ff7f0e", "-."
                  ("#9467bd", "-", "v"), ("#8c564b", "--", "P")]
 
 
+def _legend_below(ax) -> None:
+    """The legend under its panel: inside, several entries would cover the curves."""
+    count = len(ax.get_legend_handles_labels()[1])
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2 if count > 2 else count,
+              frameon=False)
+
+
 def _width(index: int) -> dict:
     """Earlier series drawn wider: one lying on another still shows its colour at the edges."""
     return {"linewidth": max(1.0, 3.0 - 0.6 * index), "markersize": max(3.5, 7.0 - 1.0 * index)}
@@ -82,7 +89,7 @@ def plot_training_curves(panels: Mapping[str, Mapping[str, Sequence[float | None
     """One panel per run (title: the run; x: epoch or cycle as `xlabels` says), each with its named loss curves."""
     panels = {title: {k: v for k, v in series.items() if len(v)} for title, series in panels.items()}
     panels = {title: series for title, series in panels.items() if series}
-    fig = new_figure(4.2 * max(len(panels), 1), 3.6)
+    fig = new_figure(4.2 * max(len(panels), 1), 4.0)
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)[0]
     for ax, (title, series) in zip(axes, panels.items()):
         for index, (label, values) in enumerate(series.items()):
@@ -96,7 +103,7 @@ def plot_training_curves(panels: Mapping[str, Mapping[str, Sequence[float | None
         integer_ticks(ax.xaxis)
         scale_for(ax.yaxis, *[finite(v) for v in series.values()])
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
+        _legend_below(ax)
     return save(fig, path)
 
 
@@ -107,7 +114,7 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
     for key, values in series.items():
         group, _, label = key.partition(": ")
         groups.setdefault(group, {})[label or group] = finite(values)
-    fig = new_figure(4.2 * len(groups), 3.5)
+    fig = new_figure(4.2 * len(groups), 4.1)
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (group, curves) in zip(axes, groups.items()):
         for index, (label, values) in enumerate(curves.items()):
@@ -123,7 +130,7 @@ def plot_cycles(series: Mapping[str, Sequence[float | None]], path: Path, best_c
         ax.set_ylabel("weight" if "weight" in group else "loss" if "loss" in group else "error")
         integer_ticks(ax.xaxis)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
+        _legend_below(ax)
     return save(fig, path)
 
 
