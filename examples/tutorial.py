@@ -96,8 +96,8 @@ print("HYCO: κ relative error", round(hybrid["diffusivity_rel_error"], 4),
 # ## 4. Compare on held-out simulations
 #
 # `evaluate` rolls every model out from frame 0 of each test simulation to its end, on its own, and
-# compares with the hidden, noise-free truth. HYCO yields two models: its solver (`HYCO (physical)`) and its
-# network (`HYCO (network)`).
+# compares with the hidden, noise-free truth. HYCO yields two models: its solver (`HYCO solver`) and its
+# network (`HYCO network`). The first table is the rollout error, the second the learned κ.
 
 # %%
 metrics = run.evaluate()
@@ -116,8 +116,8 @@ for key, values in errors.items():
 # and the error along the rollout.
 
 # %%
-LABELS = {"physical": "physical only", "synthetic": "network only", "hyco_physical": "HYCO (solver)",
-          "hyco_synthetic": "HYCO (network)"}
+LABELS = {"physical": "solver alone", "synthetic": "network alone", "hyco_physical": "HYCO solver",
+          "hyco_synthetic": "HYCO network"}  # the report's names
 rollouts = run.rollouts()
 observed = rollouts["observed_space"].numpy()  # 1 where observed in some frame, per channel
 observed = observed.reshape(-1, *observed.shape[-2:]).max(axis=0)
@@ -144,8 +144,8 @@ fig = plt.figure(figsize=(13, 5.4), layout="constrained")
 top, bottom = fig.subfigures(2, 1)
 axes = top.subplots(1, 4)
 low, high = float(true_kappa.min()), float(true_kappa.max())
-panels = {"true κ": true_kappa, "initial guess": guess_kappa, "physical only": learned["physical"],
-          "HYCO (solver)": learned["hyco_physical"]}
+panels = {"true κ": true_kappa, "initial guess": guess_kappa, LABELS["physical"]: learned["physical"],
+          LABELS["hyco_physical"]: learned["hyco_physical"]}
 for ax, (title, image) in zip(axes, panels.items()):
     note = "" if image is true_kappa else f": error {rel_error(image, true_kappa):.3f}"
     im = show(ax, image, title + note, low, high)

@@ -92,10 +92,14 @@ def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
     assert all(0 < value < 1 for value in rel_l2.values()), rel_l2
     assert rel_l2["physical"] < rel_l2["synthetic"] and rel_l2["hyco_physical"] < rel_l2["hyco_synthetic"]
     assert run.metrics() == json.loads((run.run_dir / "metrics.json").read_text())
-    table = run.table().splitlines()
-    assert len(table) == 2 + 4 and table[2].startswith("| physical only | ")
-    html = run.table()._repr_html_()  # what a notebook shows: the same rows as an HTML table
-    assert html.startswith("<table") and html.count("<tr>") == 1 + 4 and "<td>physical only</td>" in html
+    rollout_table, coefficient_table = run.table().split("\n\n")
+    assert len(rollout_table.splitlines()) == 2 + 4 and rollout_table.splitlines()[2].startswith("| solver alone | ")
+    # truth, initial guess and the two solvers
+    assert [line.split(" | ")[0] for line in coefficient_table.splitlines()[2:]] == [
+        "| truth", "| initial guess", "| solver alone", "| HYCO solver"]
+    html = run.table()._repr_html_()  # what a notebook shows: the same two tables as HTML
+    assert html.count("<table>") == 2 and html.count("<tr>") == (1 + 4) + (1 + 4)
+    assert "<td>solver alone</td>" in html
     rollouts = run.rollouts()
     truth = rollouts["truth"]
     assert truth.shape == (8, 1, 16, 16)
@@ -120,8 +124,9 @@ def test_report_writes_html_markdown_and_figures(heat_run):
     _, run, _, _, _ = heat_run
     assert run.figures() == []
     report = run.report()
-    assert report == run.run_dir / "report.html" and "HYCO (network)" in report.read_text()
-    assert run.table() in (run.run_dir / "report.md").read_text()
+    assert report == run.run_dir / "report.html" and "HYCO network" in report.read_text()
+    for table in run.table().split("\n\n"):
+        assert table in (run.run_dir / "report.md").read_text()
     names = {p.name for p in run.figures()}
     assert {"snapshots.png", "rollout_error.png", "coefficient_diffusivity.png"} <= names
     assert "rollout.gif" not in names  # evaluation.animation=false

@@ -36,9 +36,13 @@ def test_run_writes_metrics_and_report(quick_run):
     fitted = {k: r.get("fitted_on") for k, r in metrics["runs"].items()}  # what the solver's data term covered
     whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
     assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None}
-    assert f"The solver's data term: physical only: {whole}" in (run_dir / "report.md").read_text()
+    assert f"The solver's data term: solver alone: {whole}" in (run_dir / "report.md").read_text()
     html = (run_dir / "report.html").read_text()
-    assert html.count("<img") >= 5 and "physical only" in html and "HYCO (network)" in html
+    assert html.count("<img") >= 5 and "solver alone" in html and "HYCO network" in html
+    # every phase of the run is in the timings table, the report's own time included
+    timings = html[html.index("Timings (seconds)"):html.index("</table>", html.index("Timings (seconds)"))]
+    for phase in ("data", "physical", "synthetic", "hybrid", "evaluate", "report"):
+        assert f"<td>{phase}" in timings, phase
     assert (run_dir / "report.md").exists() and (run_dir / "hyco.log").exists()
     assert not (run_dir / "cache" / "generated").exists()
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from hyco.evaluation.report import comparison_rows
-from hyco.tasks.report import _summary_lines
+from hyco.evaluation.comparison import coefficient_table
+from hyco.evaluation.verdict import setting_lines
 
 from .data.external_layouts import cell_centres, numpy_heat, write_pdebench_groups, write_well
 
@@ -80,10 +80,10 @@ def test_a_truth_not_given_is_reported_as_unknown(well_run):
     assert entry == {"rel_error": None, "truth": "unknown"}
     assert metrics["unknown_coefficients"] == ["diffusivity"] and metrics["true_coefficients"] == {}
     assert metrics["learned_coefficients"]["physical"]["diffusivity"] == pytest.approx(KAPPA, rel=1e-2)
-    header, rows = comparison_rows(metrics)
-    physical = next(row for row in rows if row[0] == "physical only")
-    assert physical[header.index("diffusivity rel. error")] == "unknown"
-    summary = " ".join(_summary_lines(metrics, cfg=None))
+    table = coefficient_table(metrics)
+    physical = next(row for row in table.rows if row[0] == "solver alone")
+    assert physical[table.header.index("diffusivity rel. error")] == "unknown"
+    summary = " ".join(setting_lines(metrics))
     assert "True value unknown" in summary and "diffusivity" in summary
 
 

@@ -54,7 +54,8 @@ def test_tutorial_runs_as_a_notebook_twice_and_hyco_improves_on_the_guess(tmp_pa
         initial = float(printed.split("initial: κ relative error ")[1].split()[0])
         assert hyco_error < initial
         tables = [data["text/html"] for data in shown if "text/html" in data]
-        assert len(tables) == 1 and "<td>HYCO (network)</td>" in tables[0]  # run.table() as an HTML table
+        # run.table() as HTML tables (rollout errors, coefficients)
+        assert len(tables) == 1 and tables[0].count("<table>") == 2 and "<td>HYCO network</td>" in tables[0]
         figures = [data["image/png"] for data in shown if "image/png" in data]
         assert len(figures) == 1  # plt.show() drew the overview in the notebook
     # the second run trained every model anew, to the same numbers (each training is seeded)

@@ -51,7 +51,7 @@ log = logging.getLogger("hyco")
 
 def _tasks() -> SimpleNamespace:
     """What this API calls of the layers below: the one place that knows where the run wiring lives."""
-    from hyco.evaluation.report import _html_table, _markdown_table, comparison_rows
+    from hyco.evaluation.comparison import comparison_html, comparison_markdown
     from hyco.physics.accuracy import coefficient_error
     from hyco.run_safety import remove_leftovers, uses_cache
     from hyco.tasks.context import RunContext
@@ -65,7 +65,7 @@ def _tasks() -> SimpleNamespace:
         train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid},
         metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
         coefficient_error=coefficient_error,
-        table=lambda metrics: Table(_markdown_table(*comparison_rows(metrics)), _html_table(*comparison_rows(metrics))),
+        table=lambda metrics: Table(comparison_markdown(metrics), comparison_html(metrics)),
         remove_leftovers=remove_leftovers, uses_cache=uses_cache)
 
 
@@ -244,8 +244,10 @@ class Run:
         return json.loads(path.read_text())
 
     def table(self) -> Table:
-        """The report's comparison table, one row per evaluated model: Markdown as a string, an HTML table when
-        a notebook displays it."""
+        """The report's comparison tables: the rollout errors (one row per evaluated model, the best of a column in
+        bold where it is significantly better) and, when coefficients were learned, the coefficients against the
+        truth. Markdown as a string (the two tables separated by a blank line), HTML tables when a notebook
+        displays it."""
         return _tasks().table(self.metrics())
 
     def coefficient_errors(self) -> dict[str, dict[str, float | None]]:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hyco.evaluation.metrics import (
+    channel_errors,
     coefficient_error,
     correlation_time,
     per_step_errors,
@@ -62,3 +63,43 @@ def test_coefficient_error_scalar_and_field():
     assert coefficient_error(torch.tensor(1.5), true) == pytest.approx(1.0 / math.sqrt(10.0))
     with pytest.raises(ValueError, match="shapes differ"):
         coefficient_error(torch.ones(3), true)
+
+
+def test_nrmse_and_vrmse_by_hand_per_channel():
+    # one simulation, one step, two channels of four grid points
+    truth = torch.tensor([[[[1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 2.0, 6.0]]]])
+    pred = torch.tensor([[[[1.0, 2.0, 3.0, 6.0], [2.0, 3.0, 2.0, 6.0]]]])
+    e = channel_errors(pred, truth)
+    mse = [4.0 / 4, 1.0 / 4]
+    mean_square = [(1 + 4 + 9 + 16) / 4, (4 + 4 + 4 + 36) / 4]
+    variance = [((1 - 2.5) ** 2 + (2 - 2.5) ** 2 + (3 - 2.5) ** 2 + (4 - 2.5) ** 2) / 3,  # Bessel, as The Well
+                ((2 - 3) ** 2 * 3 + (6 - 3) ** 2) / 3]
+    for c in range(2):
+        assert e["nrmse"][0, 0, c].item() == pytest.approx(math.sqrt(mse[c] / (mean_square[c] + 1e-7)))
+        assert e["vrmse"][0, 0, c].item() == pytest.approx(math.sqrt(mse[c] / (variance[c] + 1e-7)))
+    # the pooled figure is the mean over channels, not one norm over both
+    pooled = per_step_errors(pred, truth)
+    assert pooled["vrmse"].item() == pytest.approx((e["vrmse"][0, 0, 0].item() + e["vrmse"][0, 0, 1].item()) / 2)
+
+
+def test_vrmse_of_the_spatial_mean_is_about_one_and_nrmse_of_a_scalar_field_is_rel_l2():
+    torch.manual_seed(0)
+    truth = torch.randn(2, 3, 1, 50, 50) + 5.0
+    mean = truth.mean(dim=(-2, -1), keepdim=True).expand_as(truth)
+    e = per_step_errors(mean, truth)
+    assert torch.allclose(e["vrmse"], torch.ones_like(e["vrmse"]), atol=0.01)  # sqrt((n-1)/n) off 1
+    assert e["nrmse"].max().item() < 0.25  # the mean hides the field's variations from nRMSE
+    pred = truth + 0.1 * torch.randn_like(truth)
+    e = per_step_errors(pred, truth)
+    assert torch.allclose(e["nrmse"], e["rel_l2"], rtol=1e-6)
+
+
+def test_rollout_metrics_keep_each_simulation_and_the_spread_over_simulations():
+    truth = torch.arange(1.0, 5.0).expand(3, 2, 1, 4)
+    pred = truth * torch.tensor([1.1, 1.2, 1.4]).reshape(3, 1, 1, 1)  # sims 10 %, 20 %, 40 % off
+    m = rollout_metrics(pred, truth)
+    assert m["per_sim"]["rel_l2"] == pytest.approx([0.1, 0.2, 0.4])
+    assert m["per_sim"]["corr_time"] == [2.0, 2.0, 2.0]  # scaled frames correlate perfectly: never below
+    assert m["per_step_quantiles"]["rel_l2"]["q50"] == pytest.approx([0.2, 0.2])
+    assert m["per_step_quantiles"]["rel_l2"]["q10"] == pytest.approx([0.1 + 0.2 * (0.2 - 0.1)] * 2)
+    assert m["per_step_quantiles"]["rel_l2"]["q90"] == pytest.approx([0.2 + 0.8 * (0.4 - 0.2)] * 2)

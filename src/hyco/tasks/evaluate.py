@@ -18,7 +18,7 @@ from hyco.data.observation import Observation
 from hyco.evaluation.metrics import (
     coefficient_errors,
     field_rollout_metrics,
-    finite_or_none,
+    json_safe,
     parameter_error,
     rollout_metrics,
     select_channels,
@@ -143,8 +143,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             entry = {}
             source = str(path)
         summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)
-        entry["rollout"] = {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in summary.items()}
-        entry["rollout"]["per_step"] = {k: [finite_or_none(x) for x in v] for k, v in summary["per_step"].items()}
+        entry["rollout"] = json_safe(summary)
         entry["fields"] = field_rollout_metrics(prediction, truth[:, 1:], fields, cfg.evaluation.corr_threshold)
         entry["selected"] = _selection(ctx.run_dir, key, path)
         training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
@@ -167,6 +166,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "num_sims": int(truth.shape[0]),
         "num_steps": steps,
         "dt": exp.physics.dt,
+        "corr_threshold": cfg.evaluation.corr_threshold,
+        "domain": _domain(exp.physics),
         "dataset": str(exp.dataset_path),
         "true_coefficients": {k: v.cpu().tolist() for k, v in true_coefficients.items()},
         "unknown_coefficients": [s.name for s in exp.physics.coefficient_specs if s.name not in true_coefficients],
@@ -179,10 +180,16 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
     atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
                        "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
+                       "domain": _domain(exp.physics),
                        "observed_space": observation.frame_masks.amax(dim=0).float(),
                        "observed_frames": observation.temporal}, ctx.run_dir / ROLLOUTS_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
     return metrics
+
+
+def _domain(physics) -> dict[str, list[float]]:
+    """Where the grid lies, per axis x first: the figures' axes read in the domain's units."""
+    return {"origin": list(physics.origin), "bounds": list(physics.bounds)}
 
 
 def _observation_summary(config, observation: Observation, observed_region: torch.Tensor) -> dict[str, Any]:

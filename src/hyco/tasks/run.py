@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def run(ctx: RunContext) -> Path:
     from hyco.tasks.evaluate import evaluate
     from hyco.tasks.experiment import open_experiment
-    from hyco.tasks.report import report
+    from hyco.tasks.report import report, write_timings
     from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
     from hyco.utils.distributed import main_rank_alone, process_info
 
@@ -38,6 +38,7 @@ def run(ctx: RunContext) -> Path:
         start = time.perf_counter()
         evaluate(exp)
         seconds["evaluate"] = time.perf_counter() - start
+        write_timings(ctx.run_dir, seconds)  # the report shows every phase before it
         start = time.perf_counter()
         path = report(ctx)
         seconds["report"] = time.perf_counter() - start

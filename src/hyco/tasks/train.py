@@ -86,15 +86,18 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
         write_summary(run_dir, mode="physical", epochs=epochs, fitted_on=windows.describe_fit(),
                       train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
                       completion_seconds=completion_seconds, best_val_loss=best if math.isfinite(best) else None,
-                      best_epoch=best_epoch, coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+                      best_epoch=best_epoch, val_losses=val_losses,
+                      coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
 
     best_epoch = previous.get("best_epoch")
+    val_losses = list(previous.get("val_losses", []))[:trainer.epoch]  # per epoch: the report's validation curve
     try:
         while trainer.epoch < config.epochs:
             predictor = physical_predictor(exp.physics, trainer.coefficients())
             completion_seconds += _refresh(completion, predictor, trainer.epoch, ctx.cfg.data.completion_every)
             metrics = trainer.train(loader, 1)
             result = trainer.validate(validation)
+            val_losses.append(result["val_loss"] if math.isfinite(result["val_loss"]) else None)
             if better_within_noise(result["val_loss"], result["val_loss_se"], best):
                 best_epoch = trainer.epoch
                 trainer.save(run_dir / PHYSICAL_BEST)
