@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -15,6 +14,7 @@ from hyco.physics.accuracy import (  # noqa: F401  (part of this module's interf
     parametric_coefficient_error,
     relative_l2,
 )
+from hyco.utils.io import finite_or_none
 
 _EPS = 1e-12
 
@@ -84,11 +84,6 @@ def field_rollout_metrics(prediction: torch.Tensor, truth: torch.Tensor, fields:
             out[spec["name"]]["per_step_rel_l2"] = [finite_or_none(x) for x in summary["per_step"]["rel_l2"]]
         start = stop
     return out
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN/inf: a diverged rollout is reported as null, not as a fake number."""
-    return value if math.isfinite(value) else None
 
 
 def select_channels(x: torch.Tensor, channels: Sequence[int], axis: int = 2) -> torch.Tensor:

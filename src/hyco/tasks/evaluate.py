@@ -18,14 +18,13 @@ from hyco.data.observation import Observation
 from hyco.evaluation.metrics import (
     coefficient_errors,
     field_rollout_metrics,
-    finite_or_none,
     parameter_error,
     rollout_metrics,
     select_channels,
 )
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
-from hyco.utils.io import atomic_torch_save, atomic_write_json
+from hyco.utils.io import atomic_torch_save, atomic_write_json, finite_or_none
 from hyco.utils.log import fmt
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ def load_physical(exp: Experiment, run_dir: Path):
     """The trainer state of a physical run: `best.pt` (the epoch or HYCO cycle with the lowest observed
     validation error) if present, else the last state `physical.pt`; and the file it came from."""
     path = run_dir / PHYSICAL_BEST if (run_dir / PHYSICAL_BEST).exists() else run_dir / PHYSICAL_CHECKPOINT
-    trainer = exp.physical_trainer(None)
+    trainer = exp.physical_trainer(None, validation=False)
     trainer.load(path)
     return trainer, path
 
