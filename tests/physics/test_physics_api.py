@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hyco.config.errors import ConfigError
+from hyco.config.models.physics import RUNTIME_KEYS
 from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_config
-from hyco.physics.base import RUNTIME_KEYS
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
 from hyco.registry import PHYSICS
 

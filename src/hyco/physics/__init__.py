@@ -6,8 +6,8 @@ import torch
 from phiml.backend import set_global_default_backend
 from phiml.backend.torch import TORCH
 
-from hyco.config.models.physics import DomainParams
-from hyco.physics.base import RUNTIME_KEYS, FieldSpec, PhysicalModel
+from hyco.config.models.physics import RUNTIME_KEYS, DomainParams
+from hyco.physics.base import FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.warnings import silence_library_warnings
 
