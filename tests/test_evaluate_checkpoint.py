@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.config.validate import load
+from hyco.errors import DataError
 from hyco.evaluation.metrics import rollout_metrics
 from hyco.physics.coefficients import encode_value
 from hyco.tasks.context import RunContext

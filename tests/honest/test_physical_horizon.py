@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
 from hyco.config.validate import load
 from hyco.data.windows import WindowDataset
+from hyco.errors import ConfigError
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import open_experiment
 

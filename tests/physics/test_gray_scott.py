@@ -5,8 +5,8 @@ import pytest
 import torch
 from tests.training.toy_models import simulated_windows
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import PhysicalTrainerConfig
+from hyco.errors import ConfigError
 from hyco.physics import build_physics, shipped_config
 from hyco.physics.gray_scott import diffusivity_limit
 from hyco.physics.rollout import substep_chunks

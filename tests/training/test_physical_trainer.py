@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
 from hyco.data.batch import Batch
+from hyco.errors import DataError
 from hyco.training.physical import PhysicalTrainer
 from tests.training.toy_models import ToyDiffusion1D
 

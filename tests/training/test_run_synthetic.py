@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.config.validate import load
+from hyco.errors import DataError
 from hyco.tasks.context import RunContext
 from hyco.tasks.train import train_synthetic
 from hyco.training.synthetic import SyntheticTrainer, load_surrogate

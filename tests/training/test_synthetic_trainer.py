@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from hyco.config.errors import DataError
 from hyco.config.schema import SyntheticTrainerConfig
 from hyco.data.batch import Batch
+from hyco.errors import DataError
 from hyco.networks import build_network, compute_stats
 from hyco.training.loss import batch_loss
 from hyco.training.synthetic import SyntheticTrainer
@@ -203,8 +203,8 @@ def test_normalisation_stats_are_restored_from_the_checkpoint(tmp_path):
 
 
 def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
-    from hyco.config.errors import ConfigError
     from hyco.config.validate import load
+    from hyco.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
                                           r"data\.rollout_steps \(2\), got \[1, 4\]$"):

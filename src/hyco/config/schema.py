@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyco.config.errors import require
+from hyco.errors import require
 
 TASKS = ("generate", "train", "evaluate", "report", "run")
 TRAIN_MODES = ("physical", "synthetic", "hybrid")

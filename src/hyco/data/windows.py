@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from hyco.config.errors import DataError
 from hyco.config.schema import ObservationConfig
 from hyco.data.batch import Batch
 from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
+from hyco.errors import DataError
 
 log = logging.getLogger(__name__)
 

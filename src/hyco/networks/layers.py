@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyco.config.errors import require
 from hyco.config.models.networks import (  # noqa: F401  (the config schema, re-exported)
     ACTIVATION_NAMES,
     NORMS,
     PADDING_MODES,
     CommonParams,
 )
+from hyco.errors import require
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}  # by ACTIVATION_NAMES
 

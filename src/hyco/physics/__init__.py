@@ -16,8 +16,8 @@ silence_library_warnings()
 # solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
 set_global_default_backend(TORCH)
 
+from hyco.config.registry import model_params  # noqa: E402
 from hyco.physics import advection, burgers, gray_scott, heat, smoke  # noqa: E402,F401  (registers the shipped models)
-from hyco.registry import model_params  # noqa: E402
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32
@@ -39,7 +39,7 @@ def shipped_config(name: str) -> dict:
 
     path = files("hyco.conf") / "physics" / f"{name}.yaml"
     if not path.is_file():
-        from hyco.config.errors import ConfigError
+        from hyco.errors import ConfigError
 
         raise ConfigError("physics", "the name of a file in hyco/conf/physics", name)
     return OmegaConf.to_container(OmegaConf.load(str(path)))

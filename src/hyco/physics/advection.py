@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 
 from hyco.config.models.physics import AdvectionParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import fourier_fields, gaussian_blobs, normalise_max
 from hyco.physics.ops import PERIODIC, advect_periodic
-from hyco.registry import PHYSICS
 
 
 def stream_flow(psi: torch.Tensor, dx: tuple[float, float]) -> torch.Tensor:

@@ -26,8 +26,8 @@ from phi.field import CenteredGrid, Field, StaggeredGrid
 from phi.geom import Box
 from phiml.math import channel, extrapolation
 
-from hyco.config.errors import require
 from hyco.config.models.physics import FieldSpec
+from hyco.errors import require
 from hyco.physics.coefficients import (
     LEARNING_KEYS,
     CoefficientParams,
@@ -279,7 +279,7 @@ class PhysicalModel(CompiledRollout):
     # ----------------------------------------------------------------- description
     @classmethod
     def registered_name(cls) -> str:
-        from hyco.registry import PHYSICS
+        from hyco.config.registry import PHYSICS
 
         for name, obj in PHYSICS.items():
             if obj is cls:

@@ -9,11 +9,11 @@ Per substep h: explicit conservative diffusion, then semi-Lagrangian self-advect
 from __future__ import annotations
 
 from hyco.config.models.physics import BurgersParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import fourier_fields, normalise_max
 from hyco.physics.ops import PERIODIC, advect_periodic, diffusion, stability_limit
-from hyco.registry import PHYSICS
 
 SAFETY = 0.9  # fraction of the explicit stability limit allowed as the coefficient's upper bound
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound

@@ -27,11 +27,11 @@ from __future__ import annotations
 import torch
 
 from hyco.config.models.physics import GrayScottParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.burgers import SAFETY
 from hyco.physics.coefficients import CoefficientSpec, cell_centers
 from hyco.physics.ops import PERIODIC, diffusion, stability_limit
-from hyco.registry import PHYSICS
 
 RATE_SHARE = 0.25  # h * f and h * k are kept at most this (explicit Euler of the reaction terms)
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound

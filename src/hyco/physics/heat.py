@@ -18,6 +18,7 @@ import torch
 from phiml.math import extrapolation
 
 from hyco.config.models.physics import HeatParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.burgers import diffusivity_spec
 from hyco.physics.coefficients import (
@@ -28,7 +29,6 @@ from hyco.physics.coefficients import (
 )
 from hyco.physics.initial import fourier_fields, normalise_max
 from hyco.physics.ops import DIRICHLET, PERIODIC, diffusion
-from hyco.registry import PHYSICS
 
 
 @PHYSICS.register("heat")

@@ -18,10 +18,10 @@ from phi.physics import advect, fluid
 from phiml.math import extrapolation
 
 from hyco.config.models.physics import SmokeParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import gaussian_blobs
-from hyco.registry import PHYSICS
 
 
 @PHYSICS.register("smoke")

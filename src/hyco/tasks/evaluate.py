@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import DataError
 from hyco.data.observation import Observation
+from hyco.errors import DataError
 from hyco.evaluation.metrics import (
     coefficient_errors,
     field_rollout_metrics,

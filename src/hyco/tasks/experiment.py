@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.tasks.context import RunContext
 from hyco.utils.io import atomic_write_json
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.evaluation import plots
 from hyco.evaluation.report import RUN_LABELS, Figure, write_report
 from hyco.tasks.context import RunContext

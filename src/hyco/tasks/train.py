@@ -10,7 +10,7 @@ import logging
 import time
 from pathlib import Path
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import (
     PHYSICAL_BEST,

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from hyco.config.errors import require
+from hyco.errors import require
 
 PROFILES = ("constant", "sinusoid", "gaussians")
 KINDS = ("scalar", "field", "parametric")
