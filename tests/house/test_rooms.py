@@ -109,3 +109,15 @@ def test_a_batch_cannot_be_read_by_position():
         inputs, targets = batch
     with pytest.raises(TypeError):
         len(batch)
+
+
+def test_tasks_and_modes_are_listed_once():
+    """hyco.config.schema holds the one list of tasks and of training modes; everything else is keyed by it."""
+    from typing import get_args
+
+    from hyco import api, tasks
+    from hyco.config.schema import TASKS, TRAIN_MODES
+    from hyco.tasks.train import TRAINERS
+
+    assert tuple(tasks.TASK_DESCRIPTIONS) == tasks.TASKS == TASKS
+    assert tuple(TRAINERS) == get_args(api.Mode) == tasks.TRAIN_MODES == TRAIN_MODES

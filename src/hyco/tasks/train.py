@@ -188,3 +188,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
                   coefficients={k: v.tolist() for k, v in physical.coefficients().items()})
     synthetic.close()
     return metrics
+
+
+# what `hyco train mode=<mode>` runs, for every mode of hyco.config.schema.TRAIN_MODES, in its order
+TRAINERS = {"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid}
