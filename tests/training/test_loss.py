@@ -5,14 +5,15 @@ import pytest
 import torch
 
 from hyco.data.batch import DATA, INTERACTION, Batch
-from hyco.training.loss import batch_loss, term_sums
+from hyco.training.loss import batch_sums, term_sums, weighted_loss
 
 CHANNELS = torch.arange(2)  # both channels dynamic
 
 
 def hyco_loss(pred, target, mask=None, terms=None, weights=None):
     """The loss of predicted frames `pred` against a Batch of `target`s (inputs are not read by the loss)."""
-    return batch_loss(pred, Batch(torch.zeros_like(target[:, 0]), target, mask, terms), CHANNELS, weights)
+    batch = Batch(torch.zeros_like(target[:, 0]), target, mask, terms)
+    return weighted_loss(*batch_sums(pred, batch, CHANNELS), weights)
 
 
 def _batch(num_real, num_generated, observed_fraction_rows=2):
@@ -70,4 +71,4 @@ def test_the_loss_reads_the_first_frames_and_the_dynamic_channels_only():
     target[:, :, 1] = 100.0  # channel 1 static: its error is not part of the loss
     target[:, 2:] = 100.0  # a third step the rollout does not reach
     batch = Batch(torch.zeros_like(target[:, 0]), target, mask, terms)
-    assert batch_loss(pred[:, :2], batch, torch.tensor([0])).item() == pytest.approx(1.0)
+    assert weighted_loss(*batch_sums(pred[:, :2], batch, torch.tensor([0]))).item() == pytest.approx(1.0)

@@ -10,7 +10,7 @@ from hyco.config.schema import SyntheticTrainerConfig
 from hyco.data.batch import Batch
 from hyco.errors import DataError
 from hyco.networks import build_network, compute_stats
-from hyco.training.loss import batch_loss
+from hyco.training.loss import batch_sums, weighted_loss
 from hyco.training.synthetic import SyntheticTrainer
 
 GRID = 8
@@ -32,7 +32,7 @@ def windows(traj: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]
 
 def rollout_loss(model, inputs, targets, mask, steps, dynamic):
     """The loss of the network's `steps`-step rollout from `inputs` against a Batch of the targets."""
-    return batch_loss(model.rollout(inputs, steps), Batch(inputs, targets, mask), torch.tensor(dynamic))
+    return weighted_loss(*batch_sums(model.rollout(inputs, steps), Batch(inputs, targets, mask), torch.tensor(dynamic)))
 
 
 def small_unet(seed: int = 0, width: int = 4, stats=None, channels: int = 1, dynamic=(0,)):

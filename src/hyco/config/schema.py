@@ -18,10 +18,6 @@ TASKS = ("generate", "train", "evaluate", "report", "run")
 TRAIN_MODES = ("physical", "synthetic", "hybrid")
 
 
-def _is_positive(value: float) -> bool:
-    return value > 0
-
-
 EXTERNAL_FORMATS = ("auto", "the_well", "pdebench")
 
 

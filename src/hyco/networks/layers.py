@@ -170,7 +170,3 @@ def zero_init(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         nn.init.zeros_(p)
     return module
-
-
-def spatial_ndim(x: torch.Tensor) -> int:
-    return x.dim() - 2

@@ -1,4 +1,6 @@
-"""HYCO's loss of a prediction against a Batch: what both trainers minimise and validate with.
+"""HYCO's loss of predicted frames against a Batch, what both trainers minimise: `batch_sums` gives each term's
+summed squared errors and value counts, `weighted_loss` weighs the terms' means (the physical trainer pools
+the sums of several groups of windows first, the synthetic trainer the counts of every rank).
 
 For each model, HYCO's loss has two terms (arXiv 2509.14123, with hyco's normalisation):
 
@@ -72,10 +74,3 @@ def batch_sums(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor, *, fou
     if fourth_powers:
         prediction, target = (prediction - target) ** 2, torch.zeros_like(target)
     return term_sums(prediction, target, mask, batch.term)
-
-
-def batch_loss(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor,
-               weights: Sequence[float] | None = None) -> torch.Tensor:
-    """`data_weight * L_data + interaction_weight * L_int` of predicted `frames` against `batch` (see the
-    module docstring); `weights` = (data_weight, interaction_weight), default (1, 1)."""
-    return weighted_loss(*batch_sums(frames, batch, dynamic), weights)
