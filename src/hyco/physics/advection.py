@@ -36,11 +36,9 @@ class Advection(PhysicalModel):
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = p.state_fields()
+        self.set_domain_from(p)
         upper = min(self.dx) / (p.flow_amplitude * self.substep_dt)
-        self.coefficient_specs = (CoefficientSpec("modulation", p.modulation.kind, lower=0.0, upper=upper),)
-        self.coefficient_config = {"modulation": p.modulation}
+        self.set_coefficients((CoefficientSpec("modulation", p.modulation.kind, lower=0.0, upper=upper), p.modulation))
 
     def step(self, state, coefficients, dt):
         rho = state["density"]

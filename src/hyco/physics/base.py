@@ -11,7 +11,7 @@ Writing a model (see README "Adding your own PDE")::
     class MyPDE(PhysicalModel):
         @dataclass
         class Params: ...
-        def setup(self, p):            # set_domain(...), fields, coefficient_specs, coefficient_config
+        def setup(self, p):            # set_domain(...), fields, set_coefficients((spec, config), ...)
         def step(self, state, coefficients, dt):   # one substep: dict of Fields -> dict of new dynamic Fields
         def sample_initial(self, gen, n):          # dict of float64 CPU tensors [n, channels, *space]
 """
@@ -104,6 +104,18 @@ class PhysicalModel(CompiledRollout):
         self.dx = tuple(b / n for b, n in zip(self.bounds, self.resolution))
         self.dt = float(dt)
         self.substeps = int(substeps)
+
+    def set_domain_from(self, p) -> None:
+        """`set_domain` and `fields` from a Params with the keys of the shipped models (`resolution`, `bounds`,
+        `dt`, `substeps`, an optional `origin`, and `state_fields()`)."""
+        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps, origin=getattr(p, "origin", None) or None)
+        self.fields = p.state_fields()
+
+    def set_coefficients(self, *coefficients: tuple[CoefficientSpec, CoefficientParams]) -> None:
+        """The model's coefficients, each as (spec: name, kind and bounds; its config section): sets
+        `coefficient_specs` and `coefficient_config` together."""
+        self.coefficient_specs = tuple(spec for spec, _ in coefficients)
+        self.coefficient_config = {spec.name: config for spec, config in coefficients}
 
     @property
     def substep_dt(self) -> float:

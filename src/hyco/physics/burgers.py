@@ -33,10 +33,8 @@ class Burgers(PhysicalModel):
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = p.state_fields()
-        self.coefficient_specs = (diffusivity_spec("viscosity", p.viscosity.kind, self.dx, self.substep_dt),)
-        self.coefficient_config = {"viscosity": p.viscosity}
+        self.set_domain_from(p)
+        self.set_coefficients((diffusivity_spec("viscosity", p.viscosity.kind, self.dx, self.substep_dt), p.viscosity))
 
     def step(self, state, coefficients, dt):
         u = state["velocity"]

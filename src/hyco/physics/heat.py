@@ -39,10 +39,9 @@ class Heat(PhysicalModel):
 
     def setup(self, p: Params) -> None:
         self.boundary = p.boundary
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps, origin=p.origin or None)
-        self.fields = p.state_fields()
-        self.coefficient_specs = (diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt),)
-        self.coefficient_config = {"diffusivity": p.diffusivity}
+        self.set_domain_from(p)
+        spec = diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt)
+        self.set_coefficients((spec, p.diffusivity))
 
     def field_boundary(self, spec):
         return extrapolation.PERIODIC if self.boundary == PERIODIC else extrapolation.ZERO
