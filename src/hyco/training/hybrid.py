@@ -68,7 +68,6 @@ from hyco.utils.seed import derive_seed, seeded_generator
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "hybrid_last.pt"
 PARTNER = {"physical": "synthetic", "synthetic": "physical"}
 
 
@@ -97,7 +96,7 @@ class HybridTrainer(Trainer):
     trainer should be made with `per_cycle=True` (it then validates once per cycle, where the trust weights
     need it anyway)."""
 
-    last_checkpoint = CHECKPOINT_NAME
+    last_checkpoint = "hybrid_last.pt"
 
     def __init__(self, config: HybridTrainerConfig, synthetic_trainer, physical_trainer, cache_dir: str | Path,
                  run_dir: str | Path | None = None, seed: int = 0, batch_size: int = 16,
@@ -161,7 +160,7 @@ class HybridTrainer(Trainer):
             self.history.append(metrics)
             self.run_log.write(metrics)
             if self.run_dir is not None:
-                self.save(self.run_dir / CHECKPOINT_NAME)
+                self.save()
         if self.config.strategy in ("auto", "cache"):
             self.cache.log_summary()
         return dict(self.history[-1]) if self.history else {"cycle": self.cycle}
