@@ -356,3 +356,14 @@ def test_freed_memory_goes_back_to_the_system_after_each_phase(tmp_path, monkeyp
     other, real = make_hybrid(tmp_path / "other", cycles=2, release_memory=not release)
     other.train(real)
     assert torch.equal(_weights(other), _weights(hybrid))
+
+
+def test_validate_reports_both_models_by_the_one_rule(tmp_path):
+    """The HYCO trainer's validate() is its partners' (one observed-validation implementation): the errors its
+    trust weights and best cycle use."""
+    hybrid, real = make_hybrid(tmp_path, cycles=1, validation=True)
+    hybrid.train(real)
+    result = hybrid.validate()
+    assert result["physical"]["val_loss"] == hybrid.errors["physical"] == hybrid.history[-1]["physical_val_loss"]
+    assert result["synthetic"]["val_loss"] == hybrid.errors["synthetic"]
+    assert result["physical"]["val_loss_se"] == hybrid.error_se > 0
