@@ -83,7 +83,7 @@ def build(size: HycoSize, data_dir: Path, cache_dir: Path, device: torch.device 
                             store_stats(store, "train")).to(device)
     synthetic = SyntheticTrainer(SyntheticTrainerConfig(epochs=0, batch_size=size.batch_size, lr=1e-3,
                                                         scheduler="none"), network, device, progress=False,
-                                 total_epochs=1_000_000)
+                                 total_epochs=1_000_000, per_cycle=True)
     physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="lbfgsb", iterations=size.physical_iterations,
                                                      batch_windows=size.physical_batch_windows),
                                physics, device=device, true_coefficients=physics.true_coefficients())
@@ -103,7 +103,7 @@ def build(size: HycoSize, data_dir: Path, cache_dir: Path, device: torch.device 
 def one_cycle(hybrid, real) -> dict[str, Any]:
     """Run one more HYCO cycle; its metrics plus the wall time of the whole call."""
     start = time.perf_counter()
-    metrics = hybrid.train(real, num_cycles=hybrid.cycle + 1)
+    metrics = hybrid.train(real, hybrid.cycle + 1)
     metrics["seconds_cycle"] = time.perf_counter() - start
     return metrics
 

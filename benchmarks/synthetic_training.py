@@ -88,7 +88,7 @@ def run(quick: bool = False, device: str = "auto") -> dict:
         dataset = WindowDataset(TrajectoryStore(Path(tmp) / "bench.h5"), "train", steps,
                                 observation=ObservationConfig(spatial="centre", states="full"))
         num = len(dataset)
-        preloaded = tuple(t.to(dev) for t in dataset.batch(torch.arange(num)))
+        preloaded = dataset.batch(torch.arange(num)).to(dev).tensors()
         torch.manual_seed(0)
         base = build_network(section, 2, [0, 1], 2, compute_stats(traj, [0, 1])).to(dev)
         models = {name: copy.deepcopy(base) for name in loops}

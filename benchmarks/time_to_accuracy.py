@@ -126,7 +126,7 @@ def _build(overrides: list[str], root: Path, name: str):
     hcfg = cfg.trainer.hybrid
     hybrid_dir = run_dir / RUN_DIRS["hybrid"]
     synthetic = exp.synthetic_trainer(hybrid_dir / "synthetic",
-                                      total_epochs=hcfg.cycles * hcfg.synthetic_epochs_per_cycle)
+                                      total_epochs=hcfg.cycles * hcfg.synthetic_epochs_per_cycle, per_cycle=True)
     synthetic.progress = False
     physical = exp.physical_trainer(hybrid_dir / "physical")
     windows = exp.train_windows()
@@ -149,7 +149,7 @@ def _one_cycle(hybrid, windows, real_physical) -> dict[str, Any]:
     from hyco.utils.memory import peak_rss_mb
 
     cpu, wall = time.process_time(), time.perf_counter()
-    metrics = hybrid.train(windows, num_cycles=hybrid.cycle + 1, real_physical=real_physical)
+    metrics = hybrid.train(windows, hybrid.cycle + 1, real_physical=real_physical)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     validation = hybrid.synthetic.validate()  # not timed: the same figure for both configurations
     errors = [v for k, v in metrics.items() if k.endswith("_rel_error") and isinstance(v, float)]

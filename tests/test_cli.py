@@ -16,7 +16,7 @@ PLUGIN = textwrap.dedent('''
     """A user's plug-in PDE with nested parameters, as README's "Adding your own PDE" writes one."""
     from dataclasses import dataclass, field
 
-    from hyco.registry import PHYSICS
+    from hyco.config.registry import PHYSICS
 
 
     @dataclass

@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError, HycoError
 from hyco.config.validate import load
+from hyco.errors import ConfigError, HycoError
 
 BAD_INPUTS = [
     (["trainer.hybrid.alpha=1.5"], "trainer.hybrid.alpha", "[0, 1]"),
@@ -127,7 +127,7 @@ def test_overrides_reach_the_typed_config(fake_overrides):
 
 
 def test_model_params_are_validated_by_the_model_schema(fake_overrides):
-    from hyco.registry import model_params
+    from hyco.config.registry import model_params
 
     cls, params = model_params({"name": "fake_pde", "resolution": 8}, "physics")
     assert cls.__name__ == "FakePDE" and params.resolution == 8 and params.dt == 0.1

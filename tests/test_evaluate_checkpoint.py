@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError, DataError
 from hyco.config.validate import load
+from hyco.errors import ConfigError, DataError
 from hyco.evaluation.metrics import rollout_metrics
 from hyco.physics.coefficients import encode_value
 from hyco.tasks.context import RunContext
@@ -48,7 +48,7 @@ def files(tmp_path_factory):
 
     exp = open_experiment(ctx)
     network = SyntheticTrainer(ctx.cfg.trainer.synthetic, exp.surrogate(), CPU, None, total_epochs=1)
-    network_path = network.save_checkpoint(root / "network.pt")
+    network_path = network.save(root / "network.pt")
     physics = build_physics(ctx.cfg.physics, CPU, torch.float32)
     trainer = PhysicalTrainer(ctx.cfg.trainer.physical, physics, device=CPU)
     spec = next(s for s in physics.coefficient_specs if s.name == "diffusivity")

@@ -13,8 +13,8 @@ import pytest
 
 from hyco.cli import _check_torchrun, validate_command_line
 from hyco.config import launchers
-from hyco.config.errors import ConfigError, HycoError
 from hyco.config.validate import expand_sweeps
+from hyco.errors import ConfigError, HycoError
 
 
 def test_every_sweeper_syntax_expands_to_the_jobs_it_stands_for():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import hyco.networks  # noqa: F401  (registers the shipped networks)
+from hyco.config.registry import NETWORKS, PHYSICS
 from hyco.physics import build_physics, shipped_config
-from hyco.registry import NETWORKS, PHYSICS
 from hyco.resources import _probe_model
 from hyco.training.physical import _BUFFERS_PER_STEP
 

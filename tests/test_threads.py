@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.utils import threads as T
 
 TWO = {0, 1}

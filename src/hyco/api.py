@@ -32,7 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from hyco.config.schema import HycoConfig
+from hyco.config.schema import TRAIN_MODES, HycoConfig
 from hyco.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
@@ -43,8 +43,7 @@ if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_ta
 
 __all__ = ["Mode", "Run", "Table", "compose", "run"]
 
-Mode = Literal["physical", "synthetic", "hybrid"]
-MODES: tuple[str, ...] = ("physical", "synthetic", "hybrid")
+Mode = Literal[TRAIN_MODES]  # type: ignore[valid-type]  # what `Run.train` trains: physical | synthetic | hybrid
 
 log = logging.getLogger("hyco")
 
@@ -58,11 +57,11 @@ def _tasks() -> SimpleNamespace:
     from hyco.tasks.evaluate import METRICS_FILE, ROLLOUTS_FILE, evaluate
     from hyco.tasks.experiment import RUN_DIRS, open_experiment
     from hyco.tasks.report import report
-    from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
+    from hyco.tasks.train import TRAINERS
 
     return SimpleNamespace(
         context=RunContext, open_experiment=open_experiment, evaluate=evaluate, report=report,
-        train={"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid},
+        train=TRAINERS,
         metrics_file=METRICS_FILE, rollouts_file=ROLLOUTS_FILE, run_dirs=RUN_DIRS,
         coefficient_error=coefficient_error,
         table=lambda metrics: Table(comparison_markdown(metrics), comparison_html(metrics)),
@@ -321,7 +320,7 @@ def run(overrides: Sequence[str] = (), **keys: Any) -> Run:
         The Run, evaluated and reported (`metrics()`, `table()`, `figures()`).
     """
     session = Run(compose(overrides, **keys))
-    for mode in MODES:
+    for mode in TRAIN_MODES:
         session.train(mode)  # type: ignore[arg-type]
     session.evaluate()
     session.report()
@@ -330,8 +329,8 @@ def run(overrides: Sequence[str] = (), **keys: Any) -> Run:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ConfigError("mode", f"one of {', '.join(MODES)}", mode)
+    if mode not in TRAIN_MODES:
+        raise ConfigError("mode", f"one of {', '.join(TRAIN_MODES)}", mode)
 
 
 def _tensor(values: Any) -> torch.Tensor:

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from hyco.config.errors import HycoError
+from hyco.errors import HycoError
 
 USAGE = "usage: hyco <task> [experiment=<name>] [key=value ...] [-m] [--cfg job]"
 PRINT_ONLY_FLAGS = {"--cfg", "-c", "--info", "-i"}  # Hydra prints something and runs no task

@@ -1,4 +1,4 @@
-"""User-facing errors: each names the cause in one line (key or file, and what was expected)."""
+"""User-facing errors, every one of them: each names the cause in one line (key or file, and what was expected)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,6 @@ class ConfigError(HycoError):
 
 class DataError(HycoError):
     """A dataset or checkpoint file that is missing, corrupt or made for another configuration."""
-
-
-class NotBuiltError(HycoError):
-    """A task or option that this version of hyco does not implement yet."""
-
-    exit_code = 3
 
 
 def require(condition: bool, key: str, expected: str, got: Any) -> None:

@@ -35,8 +35,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import HycoConfig
+from hyco.errors import ConfigError
 
 BASE = 500 * 2**20  # a hyco process after its imports, PhiFlow's jit traces and the first batch (measured 450-570 MB)
 PER_SIMULATION = 200  # generation's per-simulation bookkeeping (row list, seeds, written flags)
@@ -109,7 +109,7 @@ def _probe_model(physics: dict) -> ModelSizes:
     plug-in's `setup` runs on a bare instance, which only declares the domain and fields (the constructor
     would allocate state-sized templates, which an absurd resolution must never reach)."""
     from hyco.config.models.physics import BUFFERS_PER_SUBSTEP
-    from hyco.registry import PHYSICS, model_params, section_params
+    from hyco.config.registry import PHYSICS, model_params, section_params
 
     if physics.get("name") in PHYSICS.schemas:
         params = section_params(dict(physics), "physics")

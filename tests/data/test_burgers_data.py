@@ -54,7 +54,8 @@ def test_field_view_matches_tensor_view(generated):
     observation = ObservationConfig(spatial="centre", centre_fraction=0.5, states="full")
     ds = WindowDataset(path, "train", 2, observation=observation)
     index = torch.tensor([0, 5, 11])
-    inputs, targets, masks = ds.batch(index)
+    batch = ds.batch(index)
+    inputs, targets, masks = batch.inputs, batch.targets, batch.mask
     in_fields, target_fields, mask = ds.fields(index, model)
     assert torch.equal(fields_to_tensor(in_fields), inputs)
     assert target_fields[0].shape.get_size("time") == 2 and target_fields[0].shape.get_size("b") == 3

@@ -38,7 +38,7 @@ def test_windows_take_completed_inputs_and_never_hidden_values(store):
     completion = StateCompletion(windows, strategy="memory", sims_per_chunk=2)
     windows.attach_completion(completion)
     completion.refresh(lambda s: s * 0.5)
-    inputs, targets, masks = windows.batch(torch.arange(len(windows)))
+    inputs = windows.batch(torch.arange(len(windows))).inputs
     sims, starts = windows.locate(torch.arange(len(windows)))
     completed = completion.trajectories()
     assert torch.equal(inputs, completed[sims, starts])
@@ -60,7 +60,7 @@ def test_storage_strategies_give_the_memory_result(store, strategy, tmp_path):
         if kind != "memory":  # windows come grouped by chunk: each chunk is made or read once per epoch
             chunk_of = windows.locate(order)[0] // 2
             assert int((chunk_of[1:] != chunk_of[:-1]).sum()) == completion.num_chunks - 1
-        results[kind] = windows.batch(torch.arange(len(windows)))[0]
+        results[kind] = windows.batch(torch.arange(len(windows))).inputs
         completion.close()
     assert torch.equal(results["memory"], results[strategy])
     assert not (tmp_path / "generated").exists()  # closed: the cache files are gone

@@ -10,12 +10,12 @@ import h5py
 import numpy as np
 import pytest
 
-from hyco.config.errors import ConfigError, DataError
 from hyco.config.validate import load
 from hyco.data import external
 from hyco.data.external import physics_config
 from hyco.data.generate import ensure_dataset
 from hyco.data.store import TrajectoryStore
+from hyco.errors import ConfigError, DataError
 from hyco.physics import build_physics
 
 from .external_layouts import cell_centres, write_pdebench_arrays, write_pdebench_groups, write_well

@@ -8,6 +8,7 @@ pytest.importorskip("hyco.physics.convert", reason="needs the physics branch's F
 from phi.flow import Box, CenteredGrid, Noise, StaggeredGrid, extrapolation  # noqa: E402
 from phiml.math import batch  # noqa: E402
 
+from hyco.data.batch import Batch  # noqa: E402
 from hyco.data.field_view import window_fields  # noqa: E402
 from hyco.physics.convert import field_to_tensor, fields_to_tensor  # noqa: E402
 
@@ -21,7 +22,7 @@ def test_staggered_and_centered_windows_round_trip(boundary):
     frames = fields_to_tensor(samples).reshape(3, 3, 3, 6, 8)  # 3 windows x (input + 2 targets), C = 2 + 1
     inputs, targets = frames[:, 0], frames[:, 1:]
     mask = torch.rand(3, 2, 1, 6, 8).round()
-    in_fields, target_fields, mask_tensor = window_fields((inputs, targets, mask), templates)
+    in_fields, target_fields, mask_tensor = window_fields(Batch(inputs, targets, mask), templates)
     assert torch.equal(fields_to_tensor(in_fields), inputs)
     for r in range(2):
         assert torch.equal(field_to_tensor(target_fields[0][{"time": r}]), targets[:, r, :2])

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from hyco.config.errors import DataError
 from hyco.data.generate import config_hash, ensure_dataset, hashed_config, simulation_seed
 from hyco.data.store import TrajectoryStore
+from hyco.errors import DataError
 
 from .conftest import make_config
 from .fake_physics import FakeDiffusion

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.data.loader import BatchOrder
+from hyco.errors import DataError
 from hyco.utils.distributed import ProcessInfo, shard
 
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import ObservationConfig
 from hyco.data.observation import Observation, spatial_mask, temporal_mask
+from hyco.errors import ConfigError
 
 
 @pytest.mark.parametrize("shape", [(64,), (32, 32), (30, 40), (12, 16, 20)])

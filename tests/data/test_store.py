@@ -2,8 +2,8 @@ import h5py
 import numpy as np
 import pytest
 
-from hyco.config.errors import DataError
 from hyco.data.store import FORMAT_VERSION, TRAJECTORIES, TrajectoryStore, create_store
+from hyco.errors import DataError
 
 FIELDS = [{"name": "u", "channels": 2, "grid": "centered", "dynamic": True}]
 

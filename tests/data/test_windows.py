@@ -27,12 +27,14 @@ def test_window_count_and_contents_equal_the_stored_frames(store, rollout):
         ds = WindowDataset(store, split, rollout, max_cached_sims=2)
         n, t = data.shape[:2]
         assert len(ds) == n * (t - rollout)
-        inputs, targets = ds.batch(torch.arange(len(ds)).flip(0))  # more sims than the cache: grouped path
+        batch = ds.batch(torch.arange(len(ds)).flip(0))  # more sims than the cache: grouped path
+        inputs, targets = batch.inputs, batch.targets
+        assert batch.mask is None and batch.term is None  # no observation: every value counts, all DATA
         expected_in = torch.stack([data[s, k] for s in range(n) for k in range(t - rollout)]).flip(0)
         expected_tg = torch.stack([data[s, k + 1:k + 1 + rollout] for s in range(n) for k in range(t - rollout)])
         assert torch.equal(inputs, expected_in) and torch.equal(targets, expected_tg.flip(0))
         single = ds[len(ds) - 1]
-        assert torch.equal(single[0], data[n - 1, t - rollout - 1]) and len(single) == 2
+        assert torch.equal(single.inputs[0], data[n - 1, t - rollout - 1]) and single.size == 1
 
 
 def test_observed_windows_carry_their_masks_and_consistent_noise(store):
@@ -41,9 +43,9 @@ def test_observed_windows_carry_their_masks_and_consistent_noise(store):
                                 states="full")  # the window pipeline itself: oracle states
     ds = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=1)  # evicts constantly
     again = WindowDataset(store, "train", 2, observation=obs_cfg, max_cached_sims=64)
-    inputs, targets, masks = ds.batch(torch.arange(len(ds)))
-    i2, t2, m2 = again[torch.arange(len(ds))]
-    assert torch.equal(inputs, i2) and torch.equal(targets, t2) and torch.equal(masks, m2)
+    batch, other = ds.batch(torch.arange(len(ds))), again[torch.arange(len(ds))]
+    inputs, targets, masks = batch.inputs, batch.targets, batch.mask
+    assert torch.equal(inputs, other.inputs) and torch.equal(targets, other.targets) and torch.equal(masks, other.mask)
     assert masks.shape == (len(ds), 2, 1, 16)
     obs = Observation.from_store(obs_cfg, store)
     starts = torch.arange(len(ds)) % ds.windows_per_sim
@@ -51,7 +53,7 @@ def test_observed_windows_carry_their_masks_and_consistent_noise(store):
     # the noisy frame t+1 is the same as target of window t and as input of window t+1
     assert torch.equal(targets[:-1, 0][starts[:-1] < ds.windows_per_sim - 1],
                        inputs[1:][starts[:-1] < ds.windows_per_sim - 1])
-    clean_inputs, _ = WindowDataset(store, "train", 2).batch(torch.arange(len(ds)))
+    clean_inputs = WindowDataset(store, "train", 2).batch(torch.arange(len(ds))).inputs
     noise = inputs - clean_inputs
     assert torch.equal(noise[:, 1], torch.zeros_like(noise[:, 1]))  # static channel clean
     assert noise[:, 0].std().item() == pytest.approx(0.2 * store.channel_std[0].item(), rel=0.25)
@@ -62,19 +64,20 @@ def test_loader_epochs_cover_every_window_once_and_are_reproducible(store):
     loader = make_loader(ds, batch_size=4, shuffle=True, seed=3, device="cpu")
     assert len(loader) == -(-len(ds) // 4)
     seen_inputs = []
-    for inputs, targets, masks in loader:
-        assert inputs.shape[1:] == (2, 16) and targets.shape[1:] == (2, 2, 16) and masks.shape[1:] == (2, 1, 16)
-        seen_inputs.append(inputs)
+    for batch in loader:
+        assert batch.inputs.shape[1:] == (2, 16) and batch.targets.shape[1:] == (2, 2, 16)
+        assert batch.mask.shape[1:] == (2, 1, 16)
+        seen_inputs.append(batch.inputs)
     first_epoch = torch.cat(seen_inputs)
-    all_inputs = ds.batch(torch.arange(len(ds)))[0]
+    all_inputs = ds.batch(torch.arange(len(ds))).inputs
     key = lambda x: sorted(map(tuple, x.reshape(len(x), -1).tolist()))  # noqa: E731
     assert key(first_epoch) == key(all_inputs)
-    second_epoch = torch.cat([b[0] for b in loader])
+    second_epoch = torch.cat([b.inputs for b in loader])
     assert not torch.equal(first_epoch, second_epoch)
     replay = make_loader(ds, batch_size=4, shuffle=True, seed=3)
-    assert torch.equal(torch.cat([b[0] for b in replay]), first_epoch)
+    assert torch.equal(torch.cat([b.inputs for b in replay]), first_epoch)
     replay.epoch = 1
-    assert torch.equal(torch.cat([b[0] for b in replay]), second_epoch)
+    assert torch.equal(torch.cat([b.inputs for b in replay]), second_epoch)
 
 
 def test_loader_with_worker_processes_matches(store):
@@ -82,7 +85,7 @@ def test_loader_with_worker_processes_matches(store):
     plain = [b for b in make_loader(ds, 8, shuffle=True, seed=1)]
     workers = [b for b in make_loader(ds, 8, shuffle=True, seed=1, num_workers=2)]
     assert len(plain) == len(workers)
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(plain, workers))
+    assert all(torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets) for a, b in zip(plain, workers))
 
 
 def test_worker_processes_take_their_threads_from_the_training_process(store):
@@ -103,8 +106,8 @@ def test_memory_stays_bounded_with_200_simulations(tmp_path):
     loader = make_loader(ds, batch_size=16, shuffle=True, seed=0)
     tracemalloc.start()
     count = 0
-    for inputs, _ in loader:
-        count += inputs.shape[0]
+    for batch in loader:
+        count += batch.size
         assert ds.cache.resident <= 8
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -130,5 +133,5 @@ def test_from_config_applies_the_observation_and_cache_size(store):
     observed = WindowDataset.from_config(cfg, store, "train")
     clean = WindowDataset.from_config(cfg, store, "val", rollout_steps=1, observed=False)
     assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
-    assert len(observed[0]) == 3 and observed[0][2].mean().item() == 0.5
+    assert observed[0].mask.mean().item() == 0.5
     assert not clean.has_mask and len(clean) == 2 * 6

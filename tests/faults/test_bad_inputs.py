@@ -12,7 +12,7 @@ import time
 import pytest
 
 from hyco.cli import validate_command_line
-from hyco.config.errors import HycoError
+from hyco.errors import HycoError
 
 from .conftest import QUICK, hyco, one_error_line
 

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
-from hyco.config.errors import DataError
 from hyco.data.generate import ensure_dataset
 from hyco.data.store import SPLITS, TrajectoryStore
+from hyco.errors import DataError
 from tests.data.conftest import make_config
 from tests.data.fake_physics import FakeDiffusion
 

@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from hyco.config.errors import ConfigError, DataError
 from hyco.config.paths import check_task_paths
 from hyco.config.validate import load
 from hyco.data.generate import ensure_dataset
 from hyco.data.store import TrajectoryStore
+from hyco.errors import ConfigError, DataError
 from hyco.utils.paths import write_problem
 from tests.data.conftest import make_config
 from tests.data.fake_physics import FakeDiffusion

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from hyco.config.errors import ConfigError
 from hyco.config.validate import load
+from hyco.errors import ConfigError
 from hyco.resources import BASE, check_disk, check_memory, estimate_memory
 
 from .conftest import QUICK, one_error_line

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
 from hyco.config.validate import load
 from hyco.data.windows import WindowDataset
+from hyco.errors import ConfigError
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import open_experiment
 
@@ -38,8 +38,8 @@ def test_from_start_windows_are_the_beginnings_of_the_trajectories(dataset, tmp_
     assert isinstance(first, WindowDataset) and first.from_start and not first.needs_completion
     assert len(first) == len(whole) == exp.store.num_sims("train") == 4
     a, b = first.batch(torch.arange(4)), whole.batch(torch.arange(4))
-    assert torch.equal(a[0], b[0])  # frame 0, known in full
-    assert torch.equal(a[1], b[1][:, :2]) and torch.equal(a[2], b[2][:, :2])  # the first 2 frames, same mask
+    assert torch.equal(a.inputs, b.inputs)  # frame 0, known in full
+    assert torch.equal(a.targets, b.targets[:, :2]) and torch.equal(a.mask, b.mask[:, :2])  # the first 2, same mask
     sliding = exp.train_windows()
     assert sliding.needs_completion and len(sliding) == 4 * 5  # what the solver no longer fits on
     assert whole.describe_fit() == "whole trajectories (6 frames) rolled out from frame 0"
@@ -74,6 +74,6 @@ def test_validation_scores_the_first_frames_when_asked(dataset, tmp_path):
     exp, _ = _experiment(dataset, tmp_path / "all")
     short, _ = _experiment(dataset, tmp_path / "short", "data.validation_frames=3")
     full, first = exp.validation_data(), short.validation_data()
-    assert full[1].shape[1] == 6 and first[1].shape[1] == 3
-    assert torch.equal(first[0], full[0]) and torch.equal(first[1], full[1][:, :3])
-    assert torch.equal(first[2], full[2][:, :3])
+    assert full.steps == 6 and first.steps == 3
+    assert torch.equal(first.inputs, full.inputs) and torch.equal(first.targets, full.targets[:, :3])
+    assert torch.equal(first.mask, full.mask[:, :3])

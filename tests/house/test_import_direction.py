@@ -14,7 +14,7 @@ import hyco
 SRC = Path(hyco.__file__).parent
 LAYERS = ("errors", "utils", "config", "physics", "data", "networks", "training", "evaluation", "tasks")
 # modules named outside the packages of their layer
-PLACED = {"hyco.errors": "errors", "hyco.version": "errors", "hyco.registry": "config"}
+PLACED = {"hyco.errors": "errors", "hyco.version": "errors"}
 
 
 def layer(module: str) -> str | None:
@@ -97,7 +97,8 @@ def test_the_walk_sees_upward_imports_of_every_kind(tmp_path):
 
 
 @pytest.mark.parametrize(("module", "expected"), [
-    ("hyco.registry", "config"), ("hyco.errors", "errors"), ("hyco.config.errors", "config"),
+    ("hyco.config.registry", "config"), ("hyco.registry", "tasks"), ("hyco.errors", "errors"),
+    ("hyco.config.omegaconf_errors", "config"),
     ("hyco.physics.convert", "physics"), ("hyco.cli", "tasks"), ("hyco", "tasks"), ("numpy", None),
 ])
 def test_layer_of_a_module(module, expected):

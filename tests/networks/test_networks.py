@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.networks import Surrogate, build_network, compute_stats
 
 SMALL = {"unet": {"width": 4, "depth": 2}, "resnet": {"width": 4, "depth": 2}, "convnet": {"width": 4, "depth": 2},

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.networks import build_network
 from hyco.networks.layers import PERIODIC_CONVS, periodic_pad
 from hyco.networks.runtime import CompiledNetwork, RuntimeOptions

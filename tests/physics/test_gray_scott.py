@@ -5,11 +5,11 @@ import pytest
 import torch
 from tests.training.toy_models import simulated_windows
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import PhysicalTrainerConfig
+from hyco.errors import ConfigError
 from hyco.physics import build_physics, shipped_config
-from hyco.physics.base import substep_chunks
 from hyco.physics.gray_scott import diffusivity_limit
+from hyco.physics.rollout import substep_chunks
 from hyco.training.physical import PhysicalTrainer
 
 SMALL = {"name": "gray_scott", "resolution": [12, 12], "bounds": [18.75, 18.75], "dt": 5.0, "substeps": 10,

@@ -9,8 +9,8 @@ import pytest
 import torch
 from tests.training.toy_models import simulated_windows
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import PhysicalTrainerConfig
+from hyco.errors import ConfigError
 from hyco.evaluation.metrics import parameter_error, parametric_coefficient_error
 from hyco.physics import build_physics
 from hyco.training.physical import PhysicalTrainer

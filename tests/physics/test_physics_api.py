@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.config.models.physics import RUNTIME_KEYS
+from hyco.config.registry import PHYSICS
+from hyco.errors import ConfigError
 from hyco.physics import CoefficientSpec, PhysicalModel, build_physics, shipped_config
-from hyco.physics.base import RUNTIME_KEYS
 from hyco.physics.coefficients import ProfileParams, build_profile, decode_value, encode_value
-from hyco.registry import PHYSICS
 
 SHIPPED = ["burgers_1d", "burgers_2d", "heat_2d", "heat_2d_dirichlet", "advection_2d", "smoke_2d", "gray_scott",
            "heat_paper"]

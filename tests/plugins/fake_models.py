@@ -5,7 +5,7 @@ Used by the config tests through `plugins=[fake_models]`, which also exercises t
 
 from dataclasses import dataclass
 
-from hyco.config.errors import require
+from hyco.errors import require
 from hyco.registry import NETWORKS, PHYSICS
 
 

@@ -1,4 +1,4 @@
-"""HYCO cycles: count-based balance, the 2-tuple contract, storage strategies, cleanup, exact resume."""
+"""HYCO cycles: count-based balance, the Batch contract, storage strategies, cleanup, exact resume."""
 
 import json
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from hyco.config.schema import CouplingConfig, HybridTrainerConfig, PhysicalTrainerConfig, SyntheticTrainerConfig
+from hyco.data.batch import DATA, INTERACTION, Batch
 from hyco.networks.surrogate import build_network
 from hyco.training.augmentation import AugmentedDataset, CacheManager, GeneratedWindows, choose_strategy
 from hyco.training.hybrid import PICK_STREAMS, HybridTrainer, trust_weight
-from hyco.training.loss import DATA, INTERACTION
 from hyco.training.physical import PhysicalTrainer
 from hyco.training.synthetic import SyntheticTrainer
 from hyco.utils.seed import seeded_generator
@@ -39,10 +39,10 @@ class TensorWindows:
 
     def batch(self, indices):
         i = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
-        return self.inputs[i], self.targets[i], self.masks[i]
+        return Batch(self.inputs[i], self.targets[i], self.masks[i])
 
     def __getitem__(self, i):
-        return tuple(t[0] for t in self.batch([i]))
+        return self.batch([i])
 
 
 def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", variant="hyco", run_dir=None,
@@ -51,7 +51,7 @@ def make_hybrid(tmp_path, strategy="memory", alpha=0.5, order="sequential", vari
     physics = ToyDiffusion1D(dtype=torch.float32)
     surrogate = build_network(NET, 1, [0], 1)
     synthetic = SyntheticTrainer(SyntheticTrainerConfig(epochs=0, batch_size=4, lr=1e-3), surrogate,
-                                 progress=False, total_epochs=2 * cycles + 1)
+                                 progress=False, total_epochs=2 * cycles + 1, per_cycle=True)
     physical = PhysicalTrainer(PhysicalTrainerConfig(optimizer="adam", iterations=3, lr=0.05), physics,
                                true_coefficients=physics.true_coefficients())
     cfg = HybridTrainerConfig(cycles=cycles, alpha=alpha, synthetic_epochs_per_cycle=synthetic_epochs_per_cycle,
@@ -82,25 +82,26 @@ def test_balance_follows_alpha(alpha, tmp_path):
 def test_generated_windows_carry_the_ghost_region_and_the_interaction_term(tmp_path):
     hybrid, real = make_hybrid(tmp_path)
     generated = hybrid._generate("physical", 0, real, 5, "memory")
-    inputs, targets, region, term = generated[0]
+    first = generated[0]
+    inputs, targets, region, term = first.inputs[0], first.targets[0], first.mask[0], first.term[0]
     assert inputs.shape == (1, 16) and targets.shape == (2, 1, 16) and term.item() == INTERACTION
     picks = torch.randperm(len(real), generator=seeded_generator(3, 0, PICK_STREAMS["physical"]))[:5]
     assert torch.equal(inputs, real.inputs[picks[0]])
     assert torch.equal(region, 1.0 - real.masks[picks[0]])  # the exact complement: the ghost points
     mixed = AugmentedDataset(real, generated).batch([0, 13, 1, 16])
-    assert len(mixed) == 4 and mixed[3].tolist() == [DATA, INTERACTION, DATA, INTERACTION]
-    assert torch.equal(mixed[2][0], real.masks[0]) and torch.equal(mixed[2][1], region)
+    assert mixed.size == 4 and mixed.term.tolist() == [DATA, INTERACTION, DATA, INTERACTION]
+    assert torch.equal(mixed.mask[0], real.masks[0]) and torch.equal(mixed.mask[1], region)
     # the generated window's target is the physical model's rollout of its input
-    inputs, targets, _, _ = generated.batch([1])
-    expected = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
-    assert torch.allclose(targets, expected)
+    second = generated.batch([1])
+    expected = hybrid.physical_model.rollout(second.inputs, hybrid.physical.coefficients(), 2)
+    assert torch.allclose(second.targets, expected)
 
 
 def test_interaction_everywhere_and_random_states_cover_every_value(tmp_path):
     hybrid, real = make_hybrid(tmp_path, interaction_region="everywhere")
-    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize()[2].all())
+    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize().mask.all())
     hybrid, real = make_hybrid(tmp_path, initial_states="random")
-    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize()[2].all())
+    assert bool(hybrid._generate("physical", 0, real, 4, "memory").materialize().mask.all())
 
 
 @pytest.mark.parametrize("order", ["sequential", "parallel"])
@@ -136,7 +137,7 @@ def test_resume_equals_uninterrupted(tmp_path, validation):
     straight.train(real)
     interrupted, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run",
                                     validation=validation)
-    interrupted.train(real, num_cycles=2)
+    interrupted.train(real, 2)
     resumed, real = make_hybrid(tmp_path / "b", cycles=3, variant="warm_start", run_dir=tmp_path / "b" / "run",
                                 validation=validation)
     assert resumed.resume() and resumed.cycle == 2
@@ -149,14 +150,16 @@ def test_resume_equals_uninterrupted(tmp_path, validation):
 
     assert untimed(resumed.history) == untimed(straight.history)  # losses, errors, trust weights, best flags
     if validation:
-        assert resumed.best == straight.best and 0 < straight.history[-1]["physical_interaction_weight"] < 1
+        assert resumed.best_physical.state_dict() == straight.best_physical.state_dict()
+        assert 0 < straight.history[-1]["physical_interaction_weight"] < 1
     lines = (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3
 
 
 def test_mixed_variant_blends_observed_targets(tmp_path):
     hybrid, real = make_hybrid(tmp_path, variant="mixed", interaction_region="everywhere")
-    inputs, targets, _, _ = hybrid._generate("physical", 0, real, 6, "memory").materialize()
+    generated = hybrid._generate("physical", 0, real, 6, "memory").materialize()
+    inputs, targets = generated.inputs, generated.targets
     picks = torch.randperm(len(real), generator=seeded_generator(3, 0, PICK_STREAMS["physical"]))[:6]
     truth, mask = real.targets[picks], real.masks[picks]
     pred = hybrid.physical_model.rollout(inputs, hybrid.physical.coefficients(), 2)
@@ -166,7 +169,7 @@ def test_mixed_variant_blends_observed_targets(tmp_path):
 
 def test_random_initial_states(tmp_path):
     hybrid, real = make_hybrid(tmp_path, initial_states="random")
-    inputs = hybrid._generate("physical", 0, real, 4, "memory").materialize()[0]
+    inputs = hybrid._generate("physical", 0, real, 4, "memory").materialize().inputs
     assert not any(torch.equal(inputs[0], real.inputs[i]) for i in range(len(real)))
 
 
@@ -176,12 +179,12 @@ def test_strategy_choice_and_cache_manager(tmp_path):
     assert choose_strategy(int(0.75 * 2**30), 1.0) == "cache"
     assert choose_strategy(10, 1.0, "cache") == "cache"
     cache = CacheManager(tmp_path)
-    windows = GeneratedWindows(lambda k: (torch.zeros(2, 1, 4), torch.ones(2, 2, 1, 4)), 4, 2, "cache",
+    windows = GeneratedWindows(lambda k: Batch(torch.zeros(2, 1, 4), torch.ones(2, 2, 1, 4)), 4, 2, "cache",
                                cache=cache, kind="synthetic_preds", cycle=7)
     assert sorted(p.name for p in (tmp_path / "generated" / "synthetic_preds" / "cycle_007").iterdir()) == [
         "chunk_00000.pt", "chunk_00001.pt"]
-    assert torch.equal(windows.batch([3])[1], torch.ones(1, 2, 1, 4))
-    assert torch.equal(windows.batch([3])[2], torch.ones(1, 2, 1, 4))  # no region given: every value
+    assert torch.equal(windows.batch([3]).targets, torch.ones(1, 2, 1, 4))
+    assert torch.equal(windows.batch([3]).mask, torch.ones(1, 2, 1, 4))  # no region given: every value
     assert cache.summary()["cache_files_written"] == 2
     cache.cleanup_cycle(7)
     assert not (tmp_path / "generated").exists()
@@ -202,7 +205,7 @@ def test_generated_chunks_own_only_their_values():
     """A view (e.g. a window's first frame) must not keep its whole window alive in the stored chunk."""
     window = torch.randn(6, 3, 1, 16)  # [n, R+1, C, x]
 
-    generated = GeneratedWindows(lambda k: (window[:, 0], window[:, 1:]), 6, 6, "memory")
+    generated = GeneratedWindows(lambda k: Batch(window[:, 0], window[:, 1:]), 6, 6, "memory")
     inputs, targets = generated._store.chunk(0)
     assert inputs.untyped_storage().nbytes() == inputs.numel() * 4
     assert targets.untyped_storage().nbytes() == targets.numel() * 4
@@ -215,7 +218,7 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
 
     def producer(k):
         produced.append(k)
-        return torch.zeros(min(4, 30 - 4 * k), 1, 16), torch.zeros(min(4, 30 - 4 * k), 2, 1, 16)
+        return Batch(torch.zeros(min(4, 30 - 4 * k), 1, 16), torch.zeros(min(4, 30 - 4 * k), 2, 1, 16))
 
     generated = GeneratedWindows(producer, 30, 4, "on_the_fly", lru_chunks=2)  # 8 chunks, 2 kept
     dataset = AugmentedDataset(real, generated)
@@ -225,9 +228,9 @@ def test_epoch_order_keeps_generated_chunks_together(tmp_path):
 
     loader = WindowLoader(dataset, batch_size=5, seed=1)
     batches = list(loader)
-    assert sum(len(b[0]) for b in batches) == 70
+    assert sum(b.size for b in batches) == 70
     assert sorted(produced) == list(range(8))  # each chunk generated once per epoch, not per batch
-    mixing = sum(bool((b[3] == DATA).any() and (b[3] == INTERACTION).any()) for b in batches)
+    mixing = sum(bool((b.term == DATA).any() and (b.term == INTERACTION).any()) for b in batches)
     assert mixing >= len(batches) - 2  # batches mix real and generated windows
 
 
@@ -353,3 +356,14 @@ def test_freed_memory_goes_back_to_the_system_after_each_phase(tmp_path, monkeyp
     other, real = make_hybrid(tmp_path / "other", cycles=2, release_memory=not release)
     other.train(real)
     assert torch.equal(_weights(other), _weights(hybrid))
+
+
+def test_validate_reports_both_models_by_the_one_rule(tmp_path):
+    """The HYCO trainer's validate() is its partners' (one observed-validation implementation): the errors its
+    trust weights and best cycle use."""
+    hybrid, real = make_hybrid(tmp_path, cycles=1, validation=True)
+    hybrid.train(real)
+    result = hybrid.validate()
+    assert result["physical"]["val_loss"] == hybrid.errors["physical"] == hybrid.history[-1]["physical_val_loss"]
+    assert result["synthetic"]["val_loss"] == hybrid.errors["synthetic"]
+    assert result["physical"]["val_loss_se"] == hybrid.error_se > 0

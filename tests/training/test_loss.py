@@ -1,9 +1,19 @@
-"""The one loss: two separately normalised terms, data over observed values, interaction over its region."""
+"""The loss both trainers use: two separately normalised terms, data over observed values, interaction over its
+region, read from a Batch."""
 
 import pytest
 import torch
 
-from hyco.training.loss import DATA, INTERACTION, hyco_loss, observed_mse, term_sums, with_terms
+from hyco.data.batch import DATA, INTERACTION, Batch
+from hyco.training.loss import batch_sums, term_sums, weighted_loss
+
+CHANNELS = torch.arange(2)  # both channels dynamic
+
+
+def hyco_loss(pred, target, mask=None, terms=None, weights=None):
+    """The loss of predicted frames `pred` against a Batch of `target`s (inputs are not read by the loss)."""
+    batch = Batch(torch.zeros_like(target[:, 0]), target, mask, terms)
+    return weighted_loss(*batch_sums(pred, batch, CHANNELS), weights)
 
 
 def _batch(num_real, num_generated, observed_fraction_rows=2):
@@ -23,9 +33,9 @@ def _batch(num_real, num_generated, observed_fraction_rows=2):
 def test_a_sparse_mask_does_not_shrink_the_data_term():
     for rows in (0, 2, 3):  # all, half, a quarter of the grid observed
         pred, target, mask, terms = _batch(4, 0, rows)
-        assert observed_mse(pred, target, mask).item() == pytest.approx(1.0)
+        assert hyco_loss(pred, target, mask).item() == pytest.approx(1.0)
     pred, target, _, _ = _batch(2, 0)
-    assert observed_mse(pred, target).item() == pytest.approx((25 + 1) / 2)  # no mask: everything counts
+    assert hyco_loss(pred, target).item() == pytest.approx((25 + 1) / 2)  # no mask: everything counts
 
 
 def test_interaction_term_does_not_depend_on_how_many_real_windows_there_are():
@@ -55,7 +65,10 @@ def test_gradient_of_each_term_follows_its_weight():
     assert pred.grad[:2].abs().sum() == 0 and pred.grad[2:].abs().sum() > 0
 
 
-def test_with_terms_completes_masks_and_terms():
-    inputs, targets = torch.zeros(3, 1, 4), torch.zeros(3, 2, 1, 4)
-    _, _, mask, terms = with_terms((inputs, targets), INTERACTION)
-    assert mask.shape == (3, 2, 1, 4) and bool(mask.all()) and terms.tolist() == [1, 1, 1]
+def test_the_loss_reads_the_first_frames_and_the_dynamic_channels_only():
+    """Frames of a shorter rollout meet the first targets; a static channel's error never counts."""
+    pred, target, mask, terms = _batch(2, 0)
+    target[:, :, 1] = 100.0  # channel 1 static: its error is not part of the loss
+    target[:, 2:] = 100.0  # a third step the rollout does not reach
+    batch = Batch(torch.zeros_like(target[:, 0]), target, mask, terms)
+    assert weighted_loss(*batch_sums(pred[:, :2], batch, torch.tensor([0]))).item() == pytest.approx(1.0)

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.config.schema import PhysicalTrainerConfig
+from hyco.data.batch import Batch
+from hyco.errors import DataError
 from hyco.training.physical import PhysicalTrainer
 from tests.training.toy_models import ToyDiffusion1D
 
@@ -130,16 +131,18 @@ def test_noise_floor_is_the_standard_error_of_the_loss():
     model = ToyDiffusion1D()
     data = noisy_windows(model, 0.1)
     trainer = PhysicalTrainer(PhysicalTrainerConfig(), model)
-    loss = float(trainer._objective(trainer.raw, [tuple(t.to(trainer.dtype) for t in data[0])]).detach())
+    groups = [Batch.of(data[0]).to(dtype=trainer.dtype)]
+    objective = trainer.objective(groups)
+    loss = float(objective(trainer.raw).detach())
     inputs, targets = data[0]
     with torch.no_grad():
         error2 = (model.rollout(inputs, model.initial_guess(), targets.shape[1]) - targets).double().square()
     assert loss == pytest.approx(error2.mean().item(), rel=1e-9)
     expected = math.sqrt(error2.var(unbiased=False).item() / error2.numel())
-    assert trainer.noise_floor() == pytest.approx(expected, rel=1e-6)
-    trainer.loss_weights = (0.5, 1.0)  # the data term's weight scales its floor (no interaction values here)
-    trainer._objective(trainer.raw, [tuple(t.to(trainer.dtype) for t in data[0])])
-    assert trainer.noise_floor() == pytest.approx(0.5 * expected, rel=1e-6)
+    assert objective.noise_floor() == pytest.approx(expected, rel=1e-6)
+    halved = trainer.objective(groups, (0.5, 1.0))  # the data term's weight scales its floor (no interaction here)
+    halved(trainer.raw)
+    assert halved.noise_floor() == pytest.approx(0.5 * expected, rel=1e-6)
 
 
 def test_early_stop_ends_at_the_noise_floor_with_the_same_coefficients():
@@ -180,8 +183,7 @@ def test_a_converged_objective_is_skipped_until_it_changes(tmp_path):
     resumed = PhysicalTrainer(PhysicalTrainerConfig(iterations=10), model)
     resumed.load(tmp_path / "p.pt")
     assert resumed.train(data, 1)["evaluations"] == 0
-    trainer.loss_weights = (1.0, 0.5)  # other weights: another objective
-    assert trainer.train(data, 1)["evaluations"] > 0
+    assert trainer.train(data, 1, (1.0, 0.5))["evaluations"] > 0  # other weights: another objective
     assert trainer.train(noisy_windows(model, 0.05, seed=9), 1)["evaluations"] > 0  # other data
     off = PhysicalTrainer(PhysicalTrainerConfig(iterations=10, early_stop=False), model)
     off.load(tmp_path / "p.pt")

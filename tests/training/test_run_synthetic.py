@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from hyco.config.errors import DataError
 from hyco.config.validate import load
+from hyco.errors import DataError
 from hyco.tasks.context import RunContext
 from hyco.tasks.train import train_synthetic
 from hyco.training.synthetic import SyntheticTrainer, load_surrogate
@@ -46,10 +46,10 @@ def test_train_writes_the_run_directory_and_resumes_exactly(tmp_path, data_dir, 
     interrupted = tmp_path / "interrupted"
     original = SyntheticTrainer._train_epoch
 
-    def crash_in_epoch_two(trainer, data):
+    def crash_in_epoch_two(trainer, *args):
         if trainer.epoch == 1:
             raise KeyboardInterrupt
-        return original(trainer, data)
+        return original(trainer, *args)
 
     monkeypatch.setattr(SyntheticTrainer, "_train_epoch", crash_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):

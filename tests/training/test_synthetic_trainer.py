@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from hyco.config.errors import DataError
 from hyco.config.schema import SyntheticTrainerConfig
+from hyco.data.batch import Batch
+from hyco.errors import DataError
 from hyco.networks import build_network, compute_stats
-from hyco.training.synthetic import SyntheticTrainer, rollout_loss
+from hyco.training.loss import batch_sums, weighted_loss
+from hyco.training.synthetic import SyntheticTrainer
 
 GRID = 8
 
@@ -26,6 +28,11 @@ def windows(traj: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]
     inputs = traj[:, : t - steps].reshape(-1, *traj.shape[2:])
     targets = torch.stack([traj[:, r + 1: t - steps + r + 1] for r in range(steps)], dim=2)
     return inputs, targets.reshape(-1, steps, *traj.shape[2:])
+
+
+def rollout_loss(model, inputs, targets, mask, steps, dynamic):
+    """The loss of the network's `steps`-step rollout from `inputs` against a Batch of the targets."""
+    return weighted_loss(*batch_sums(model.rollout(inputs, steps), Batch(inputs, targets, mask), torch.tensor(dynamic)))
 
 
 def small_unet(seed: int = 0, width: int = 4, stats=None, channels: int = 1, dynamic=(0,)):
@@ -179,31 +186,31 @@ def test_best_checkpoint_is_chosen_on_validation_loss(tmp_path, caplog):
 
 def test_checkpoint_for_another_network_is_refused(tmp_path):
     trainer = SyntheticTrainer(config(), small_unet(width=4), progress=False)
-    path = trainer.save_checkpoint(tmp_path / "w4.pt")
+    path = trainer.save(tmp_path / "w4.pt")
     other = SyntheticTrainer(config(), small_unet(width=8), progress=False)
     with pytest.raises(DataError) as info:
-        other.load_checkpoint(path)
+        other.load(path)
     message = str(info.value)
     assert "\n" not in message and "different network config" in message and "params.width: 4 -> 8" in message
     (tmp_path / "broken.pt").write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="not a readable hyco checkpoint"):
-        other.load_checkpoint(tmp_path / "broken.pt")
+        other.load(tmp_path / "broken.pt")
 
 
 def test_normalisation_stats_are_restored_from_the_checkpoint(tmp_path):
     stats = compute_stats(3.0 + 2.0 * shifting_trajectories(2, 4), [0])
     trainer = SyntheticTrainer(config(), small_unet(stats=stats), progress=False)
-    path = trainer.save_checkpoint(tmp_path / "c.pt")
+    path = trainer.save(tmp_path / "c.pt")
     fresh = SyntheticTrainer(config(), small_unet(), progress=False)  # identity statistics
-    fresh.load_checkpoint(path, weights_only_model=True)
+    fresh.load(path, weights_only_model=True)
     restored = fresh.model.stats()
     assert restored["mean"].item() == pytest.approx(3.0, abs=0.5) and restored["std"].item() > 1.5
     assert all(torch.equal(restored[k], stats[k]) for k in stats)
 
 
 def test_curriculum_longer_than_the_windows_is_a_config_error(fake_overrides):
-    from hyco.config.errors import ConfigError
     from hyco.config.validate import load
+    from hyco.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^trainer\.synthetic\.curriculum: expected rollout lengths <= "
                                           r"data\.rollout_steps \(2\), got \[1, 4\]$"):
@@ -242,9 +249,11 @@ def test_validate_every_sets_which_epochs_are_validated(every, validated):
     trainer.set_validation(shifting_trajectories(2, 4, seed=4))
     history = trainer.train([(inputs, targets)], 3)["history"]
     assert [h["epoch"] for h in history if "val_loss" in h] == validated
-    trainer.validate_every = None  # as HYCO sets it for `auto`: only the last epoch of a call that asks
+    trainer.validate_every = None  # as per_cycle=True sets it for `auto`: only the last epoch of a call that asks
     history = trainer.train([(inputs, targets)], 2, validate_last=True)["history"]
     assert [h["epoch"] for h in history if "val_loss" in h] == [5]
+    hybrid = SyntheticTrainer(config(validate_every=every), small_unet(), progress=False, per_cycle=True)
+    assert hybrid.validate_every == (None if every == "auto" else every)
 
 
 @pytest.fixture
@@ -273,8 +282,7 @@ def test_micro_batches_and_checkpointed_steps_give_the_batch_gradient(variant, o
         for p in model.net.parameters():
             torch.nn.init.normal_(p, std=0.1)
         trainer = SyntheticTrainer(config(batch_size=5, **keys), model, progress=False)
-        trainer.loss_weights = (0.7, 0.4)
-        trainers.append((trainer, trainer.train([(inputs, targets, masks, terms)], 1)))
+        trainers.append((trainer, trainer.train([(inputs, targets, masks, terms)], 1, (0.7, 0.4))))
     (whole, whole_metrics), (split, split_metrics) = trainers
     assert split_metrics["train_loss"] == pytest.approx(whole_metrics["train_loss"], rel=1e-5)
     for a, b in zip(whole.model.parameters(), split.model.parameters()):

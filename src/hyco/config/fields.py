@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from hyco.config.errors import require
+from hyco.errors import require
 
 
 def setting(default: Any, doc: str, *, choices: Sequence[Any] | None = None, at_least: float | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 
 _JOBLIB = ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher")
 _SUBMITIT = ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")

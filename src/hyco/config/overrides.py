@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hyco.config.catalogue import shipped_options
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 
 SECTIONS = ("physics", "network")
 PLUGIN_OPTION = "plugin"  # the shipped key-less `physics=plugin` that names its model with `physics.name=`
@@ -117,8 +117,8 @@ def _register_option(section: str, name: str, plugins: list[str]) -> bool:
     registered model."""
     from hydra.core.config_store import ConfigStore
 
-    from hyco.registry import SECTIONS as REGISTRIES
-    from hyco.registry import import_plugins
+    from hyco.config.registry import SECTIONS as REGISTRIES
+    from hyco.config.registry import import_plugins
 
     try:
         import_plugins(plugins)

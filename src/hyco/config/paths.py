@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import HycoConfig
+from hyco.errors import ConfigError
 from hyco.utils.paths import write_problem
 
 DATA_TASKS = ("generate", "train", "evaluate", "run")

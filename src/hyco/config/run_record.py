@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hyco.config.catalogue import GROUPS, shipped_options
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 
 RECORD = ".hydra"
 LEVELS = 3  # synthetic/best.pt, hyco/synthetic/best.pt: the run directory is at most this far up

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hyco.config.errors import require
 from hyco.config.fields import check_settings, section, setting
+from hyco.errors import require
 
 TASKS = ("generate", "train", "evaluate", "report", "run")
 TRAIN_MODES = ("physical", "synthetic", "hybrid")

@@ -10,11 +10,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from hyco.config.errors import ConfigError, HycoError, unknown_key
-from hyco.config.errors import omegaconf_error as _omegaconf_error
-from hyco.config.errors import one_line as _one_line
+from hyco.config.omegaconf_errors import omegaconf_error as _omegaconf_error
+from hyco.config.omegaconf_errors import one_line as _one_line
+from hyco.config.omegaconf_errors import unknown_key
+from hyco.config.registry import import_plugins, section_params
 from hyco.config.schema import HycoConfig
-from hyco.registry import import_plugins, section_params
+from hyco.errors import ConfigError, HycoError
 
 CONFIG_MODULE = "hyco.conf"
 

@@ -113,10 +113,6 @@ class StateCompletion:
         """All completed trajectories `[N, T, C, *space]` (small data, figures and tests)."""
         return torch.cat([self._store.chunk(k)[0] for k in range(self.num_chunks)])
 
-    @property
-    def storage_seconds(self) -> dict[str, float]:
-        return dict(self._store.seconds) if self._store is not None else {"storage": 0.0, "regeneration": 0.0}
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

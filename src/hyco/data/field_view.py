@@ -9,22 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from phiml import math
 from phiml.math import batch, spatial
 
+from hyco.data.batch import Batch
 from hyco.physics.convert import BATCH_DIM, tensor_axes, tensor_to_fields
 
 TIME_DIM = "time"
 
 
-def window_fields(windows: Sequence[torch.Tensor], templates: Sequence[Any]) -> tuple[Any, ...]:
-    """(inputs, targets[, masks]) of a tensor batch as PhiFlow objects.
+def window_fields(windows: Batch, templates: Sequence[Any]) -> tuple[Any, ...]:
+    """(inputs, targets[, masks]) of a Batch as PhiFlow objects.
 
     inputs: one Field per model field with batch dim ``b``; targets: one Field per model field with
     batch dims ``b`` and ``time`` (the R target frames); masks: a PhiML tensor (``b``, ``time``, space).
     """
-    inputs, targets, *rest = windows
+    inputs, targets = windows.inputs, windows.targets
     num, steps = targets.shape[:2]
     input_fields = tensor_to_fields(inputs, templates)
     if all(t.values.shape.is_uniform for t in templates):  # one conversion, then split b into (b, time)
@@ -35,9 +35,9 @@ def window_fields(windows: Sequence[torch.Tensor], templates: Sequence[Any]) -> 
         per_step = [tensor_to_fields(targets[:, r], templates) for r in range(steps)]
         target_fields = tuple(math.stack([step[i] for step in per_step], batch(TIME_DIM))
                               for i in range(len(templates)))
-    if not rest:
+    if windows.mask is None:
         return input_fields, target_fields
-    mask = rest[0]
+    mask = windows.mask
     axes = tensor_axes(mask.dim() - 3)
     mask_tensor = math.wrap(mask[:, :, 0], batch(BATCH_DIM), batch(TIME_DIM), spatial(*axes))
     return input_fields, target_fields, mask_tensor

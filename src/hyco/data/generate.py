@@ -36,11 +36,11 @@ import torch
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from hyco.config.errors import DataError, HycoError
 from hyco.config.schema import HycoConfig
 from hyco.data.external import ImportPlan, import_trajectories, plan_import
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
+from hyco.errors import DataError, HycoError
 from hyco.utils.distributed import broadcast_object, gather_objects, process_info
 from hyco.utils.paths import write_problem
 from hyco.utils.seed import derive_seed

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from hyco.data.windows import Batch, WindowDataset
+from hyco.data.batch import Batch
+from hyco.data.windows import WindowDataset
 from hyco.utils.distributed import ProcessInfo, process_info, rank_batch_size, shard
 from hyco.utils.seed import seeded_generator
 from hyco.utils.threads import lend_to_workers
@@ -79,7 +80,7 @@ class BatchOrder(Sampler):
 
 
 class WindowLoader:
-    """Iterable of batched tuples (inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]]) on `device`."""
+    """Iterable of `Batch`es of the dataset's windows on `device`."""
 
     def __init__(self, dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
                  device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0,
@@ -128,9 +129,9 @@ class WindowLoader:
             if self.device.type == "cpu":
                 yield batch
             elif self.pin:
-                yield tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
+                yield batch.pin_memory().to(self.device, non_blocking=True)
             else:
-                yield tuple(t.to(self.device) for t in batch)
+                yield batch.to(self.device)
 
 
 def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,

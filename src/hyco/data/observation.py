@@ -32,8 +32,8 @@ from collections.abc import Sequence
 
 import torch
 
-from hyco.config.errors import ConfigError
 from hyco.config.schema import ObservationConfig
+from hyco.errors import ConfigError
 from hyco.utils.seed import seeded_generator
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}

@@ -47,7 +47,7 @@ import h5py
 import numpy as np
 import torch
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.utils.io import atomic_path
 
 log = logging.getLogger(__name__)

@@ -24,14 +24,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from hyco.config.errors import DataError
 from hyco.config.schema import ObservationConfig
+from hyco.data.batch import Batch
 from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
+from hyco.errors import DataError
 
 log = logging.getLogger(__name__)
-
-Batch = tuple[torch.Tensor, ...]
 
 
 class SimulationCache:
@@ -96,12 +95,12 @@ class SimulationCache:
 
 
 class WindowDataset(Dataset):
-    """Torch dataset of sliding windows; sample = `(input [C,*s], target [R,C,*s][, mask [R,1,*s]])`.
+    """Torch dataset of sliding windows, read as `Batch`es (inputs [B,C,*s], targets [B,R,C,*s], mask [B,R,1|C,*s]).
 
     `observation` (an ObservationConfig or Observation) turns the windows into what an observer of the
     real system sees: noisy values, and a mask over the targets (see hyco.data.observation). Without it
-    the windows are the clean simulated frames. ``dataset[i]`` is one sample; ``dataset.batch(indices)``
-    and ``dataset.__getitems__(indices)`` return the batched tuple directly.
+    the windows are the clean simulated frames. ``dataset.batch(indices)`` (also ``dataset[indices]`` and
+    ``dataset.__getitems__(indices)``) is a Batch of those windows; ``dataset[i]`` a Batch of one.
     """
 
     def __init__(self, store: TrajectoryStore | str | Path, split: str, rollout_steps: int,
@@ -195,7 +194,7 @@ class WindowDataset(Dataset):
         return torch.where(index < 0, index + n, index)
 
     def batch(self, indices: Any) -> Batch:
-        """Windows `indices` as `(inputs [B,C,*s], targets [B,R,C,*s][, masks [B,R,1,*s]])`."""
+        """Windows `indices` as a Batch (a mask when the observation has one; every window in the DATA term)."""
         index = self._as_index(indices)
         sims, starts = self.locate(index)
         if self.cache.holds_all:  # every simulation resident and never evicted: gather directly
@@ -223,8 +222,8 @@ class WindowDataset(Dataset):
             inputs = inputs.clone()
             inputs[later] = self.completion.states(sims[later], starts[later]).to(inputs.dtype)
         if not self.has_mask:
-            return inputs, targets
-        return inputs, targets, self.observation.window_masks(starts, self.rollout_steps).to(self.dtype)
+            return Batch(inputs, targets)
+        return Batch(inputs, targets, self.observation.window_masks(starts, self.rollout_steps).to(self.dtype))
 
     def _gather(self, sims: torch.Tensor, starts: torch.Tensor, unique: torch.Tensor) -> torch.Tensor:
         self.cache.ensure(unique.tolist())
@@ -251,7 +250,7 @@ class WindowDataset(Dataset):
 
     def __getitem__(self, index: Any) -> Batch:
         if isinstance(index, int) or (isinstance(index, torch.Tensor) and index.ndim == 0):
-            return tuple(t[0] for t in self.batch([int(index)]))
+            return self.batch([int(index)])
         return self.batch(index)
 
     def fields(self, indices: Any, model: Any) -> tuple[Any, ...]:

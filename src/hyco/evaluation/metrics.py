@@ -10,7 +10,6 @@ the pooled figure), frames and simulations. For a one-channel field nRMSE equals
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +22,7 @@ from hyco.physics.accuracy import (  # noqa: F401  (part of this module's interf
     parametric_coefficient_error,
     relative_l2,
 )
+from hyco.utils.io import finite_or_none
 
 _EPS = 1e-12
 WELL_EPS = 1e-7  # The Well's guard against a flat truth in nRMSE and VRMSE
@@ -124,11 +124,6 @@ def field_rollout_metrics(prediction: torch.Tensor, truth: torch.Tensor, fields:
             out[spec["name"]]["per_step_rel_l2"] = [finite_or_none(x) for x in summary["per_step"]["rel_l2"]]
         start = stop
     return out
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN/inf: a diverged rollout is reported as null, not as a fake number."""
-    return value if math.isfinite(value) else None
 
 
 def json_safe(value):

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from hyco.config.models.networks import ConvNetParams
+from hyco.config.registry import NETWORKS
 from hyco.networks.layers import ConvBlock, conv, zero_init
-from hyco.registry import NETWORKS
 
 
 @NETWORKS.register("convnet")

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from hyco.config.models.networks import FNOParams
+from hyco.config.registry import NETWORKS
 from hyco.networks.layers import activation, conv, zero_init
-from hyco.registry import NETWORKS
 
 
 class SpectralConv(nn.Module):

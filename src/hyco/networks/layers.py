@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyco.config.errors import require
 from hyco.config.models.networks import (  # noqa: F401  (the config schema, re-exported)
     ACTIVATION_NAMES,
     NORMS,
     PADDING_MODES,
     CommonParams,
 )
+from hyco.errors import require
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}  # by ACTIVATION_NAMES
 
@@ -170,7 +170,3 @@ def zero_init(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         nn.init.zeros_(p)
     return module
-
-
-def spatial_ndim(x: torch.Tensor) -> int:
-    return x.dim() - 2

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from hyco.config.models.networks import CommonParams, ResNetParams
+from hyco.config.registry import NETWORKS
 from hyco.networks.layers import activation, conv, norm, zero_init
-from hyco.registry import NETWORKS
 
 
 class ResidualBlock(nn.Module):

@@ -153,7 +153,7 @@ def build_network(section: Mapping[str, Any], in_channels: int, dynamic_channels
     only `dynamic_channels`. The runtime keys (hyco.networks.runtime) are applied but not part of the
     architecture's config or fingerprint. Raises ConfigError naming the key on a bad section.
     """
-    from hyco.registry import model_params
+    from hyco.config.registry import model_params
 
     section, runtime = split_section(dict(section))
     cls, params = model_params(section, "network")

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyco.config.errors import ConfigError
 from hyco.config.models.networks import UNetParams
+from hyco.config.registry import NETWORKS
+from hyco.errors import ConfigError
 from hyco.networks.layers import ConvBlock, activation, conv, zero_init
-from hyco.registry import NETWORKS
 
 
 @NETWORKS.register("unet")

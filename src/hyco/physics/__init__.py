@@ -6,8 +6,8 @@ import torch
 from phiml.backend import set_global_default_backend
 from phiml.backend.torch import TORCH
 
-from hyco.config.models.physics import DomainParams
-from hyco.physics.base import RUNTIME_KEYS, FieldSpec, PhysicalModel
+from hyco.config.models.physics import RUNTIME_KEYS, DomainParams
+from hyco.physics.base import FieldSpec, PhysicalModel
 from hyco.physics.coefficients import CoefficientParams, CoefficientSpec, ProfileParams, coefficient
 from hyco.utils.log import route_library_console_output
 from hyco.utils.warnings import silence_library_warnings
@@ -18,8 +18,8 @@ route_library_console_output()
 # solves) with the global default backend: make that torch, as `from phi.torch.flow import *` would.
 set_global_default_backend(TORCH)
 
+from hyco.config.registry import model_params  # noqa: E402
 from hyco.physics import advection, burgers, gray_scott, heat, smoke  # noqa: E402,F401  (registers the shipped models)
-from hyco.registry import model_params  # noqa: E402
 
 
 def build_physics(section: dict, device: torch.device | str = "cpu", dtype: torch.dtype | str = torch.float32
@@ -41,7 +41,7 @@ def shipped_config(name: str) -> dict:
 
     path = files("hyco.conf") / "physics" / f"{name}.yaml"
     if not path.is_file():
-        from hyco.config.errors import ConfigError
+        from hyco.errors import ConfigError
 
         raise ConfigError("physics", "the name of a file in hyco/conf/physics", name)
     return OmegaConf.to_container(OmegaConf.load(str(path)))

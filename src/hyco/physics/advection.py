@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 
 from hyco.config.models.physics import AdvectionParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import fourier_fields, gaussian_blobs, normalise_max
 from hyco.physics.ops import PERIODIC, advect_periodic
-from hyco.registry import PHYSICS
 
 
 def stream_flow(psi: torch.Tensor, dx: tuple[float, float]) -> torch.Tensor:
@@ -36,11 +36,9 @@ class Advection(PhysicalModel):
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = p.state_fields()
+        self.set_domain_from(p)
         upper = min(self.dx) / (p.flow_amplitude * self.substep_dt)
-        self.coefficient_specs = (CoefficientSpec("modulation", p.modulation.kind, lower=0.0, upper=upper),)
-        self.coefficient_config = {"modulation": p.modulation}
+        self.set_coefficients((CoefficientSpec("modulation", p.modulation.kind, lower=0.0, upper=upper), p.modulation))
 
     def step(self, state, coefficients, dt):
         rho = state["density"]

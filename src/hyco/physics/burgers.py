@@ -9,11 +9,11 @@ Per substep h: explicit conservative diffusion, then semi-Lagrangian self-advect
 from __future__ import annotations
 
 from hyco.config.models.physics import BurgersParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import fourier_fields, normalise_max
 from hyco.physics.ops import PERIODIC, advect_periodic, diffusion, stability_limit
-from hyco.registry import PHYSICS
 
 SAFETY = 0.9  # fraction of the explicit stability limit allowed as the coefficient's upper bound
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
@@ -33,10 +33,8 @@ class Burgers(PhysicalModel):
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = p.state_fields()
-        self.coefficient_specs = (diffusivity_spec("viscosity", p.viscosity.kind, self.dx, self.substep_dt),)
-        self.coefficient_config = {"viscosity": p.viscosity}
+        self.set_domain_from(p)
+        self.set_coefficients((diffusivity_spec("viscosity", p.viscosity.kind, self.dx, self.substep_dt), p.viscosity))
 
     def step(self, state, coefficients, dt):
         u = state["velocity"]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 
-from hyco.config.errors import require
 from hyco.config.models.coefficients import (  # noqa: F401  (the config schema, re-exported)
     GROUPS,
     KINDS,
@@ -28,6 +27,7 @@ from hyco.config.models.coefficients import (  # noqa: F401  (the config schema,
     coefficient,
     domain_range,
 )
+from hyco.errors import require
 
 _EPS = 1e-6  # how close to a bound `encode` may put a value (keeps raw parameters finite)
 

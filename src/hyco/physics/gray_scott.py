@@ -27,11 +27,11 @@ from __future__ import annotations
 import torch
 
 from hyco.config.models.physics import GrayScottParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.burgers import SAFETY
 from hyco.physics.coefficients import CoefficientSpec, cell_centers
 from hyco.physics.ops import PERIODIC, diffusion, stability_limit
-from hyco.registry import PHYSICS
 
 RATE_SHARE = 0.25  # h * f and h * k are kept at most this (explicit Euler of the reaction terms)
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
@@ -53,18 +53,16 @@ class GrayScott(PhysicalModel):
     boundary = PERIODIC
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
+        self.set_domain_from(p)
         h = self.substep_dt
-        self.fields = p.state_fields()
         d_max = diffusivity_limit(self.dx, h)
         rate_max = RATE_SHARE / h
-        self.coefficient_specs = (
-            CoefficientSpec("D_u", p.D_u.kind, lower=LOWER_FRACTION * d_max, upper=d_max),
-            CoefficientSpec("D_v", p.D_v.kind, lower=LOWER_FRACTION * d_max, upper=d_max),
-            CoefficientSpec("f", p.f.kind, lower=0.0, upper=rate_max),
-            CoefficientSpec("k", p.k.kind, lower=0.0, upper=rate_max),
+        self.set_coefficients(
+            (CoefficientSpec("D_u", p.D_u.kind, lower=LOWER_FRACTION * d_max, upper=d_max), p.D_u),
+            (CoefficientSpec("D_v", p.D_v.kind, lower=LOWER_FRACTION * d_max, upper=d_max), p.D_v),
+            (CoefficientSpec("f", p.f.kind, lower=0.0, upper=rate_max), p.f),
+            (CoefficientSpec("k", p.k.kind, lower=0.0, upper=rate_max), p.k),
         )
-        self.coefficient_config = {"D_u": p.D_u, "D_v": p.D_v, "f": p.f, "k": p.k}
 
     def step(self, state, coefficients, dt):
         u, v = state["u"], state["v"]

@@ -18,6 +18,7 @@ import torch
 from phiml.math import extrapolation
 
 from hyco.config.models.physics import HeatParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.burgers import diffusivity_spec
 from hyco.physics.coefficients import (
@@ -28,7 +29,6 @@ from hyco.physics.coefficients import (
 )
 from hyco.physics.initial import fourier_fields, normalise_max
 from hyco.physics.ops import DIRICHLET, PERIODIC, diffusion
-from hyco.registry import PHYSICS
 
 
 @PHYSICS.register("heat")
@@ -39,10 +39,9 @@ class Heat(PhysicalModel):
 
     def setup(self, p: Params) -> None:
         self.boundary = p.boundary
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps, origin=p.origin or None)
-        self.fields = p.state_fields()
-        self.coefficient_specs = (diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt),)
-        self.coefficient_config = {"diffusivity": p.diffusivity}
+        self.set_domain_from(p)
+        spec = diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt)
+        self.set_coefficients((spec, p.diffusivity))
 
     def field_boundary(self, spec):
         return extrapolation.PERIODIC if self.boundary == PERIODIC else extrapolation.ZERO

@@ -17,8 +17,6 @@ from phiml.math import channel, extrapolation, spatial
 from hyco.config.models.physics import DIRICHLET, NEUMANN, PERIODIC  # the boundary names of the configs
 from hyco.physics.convert import AXES
 
-BOUNDARIES = (PERIODIC, DIRICHLET, NEUMANN)
-
 _VALUE_PAD = {PERIODIC: extrapolation.PERIODIC, DIRICHLET: extrapolation.ANTISYMMETRIC,
               NEUMANN: extrapolation.SYMMETRIC}
 _COEFF_PAD = {PERIODIC: extrapolation.PERIODIC, DIRICHLET: extrapolation.SYMMETRIC,

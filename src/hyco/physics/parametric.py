@@ -31,7 +31,7 @@ import math as pymath
 
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.physics.coefficients import (
     GROUPS,
     CoefficientParams,

@@ -18,10 +18,10 @@ from phi.physics import advect, fluid
 from phiml.math import extrapolation
 
 from hyco.config.models.physics import SmokeParams
+from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.coefficients import CoefficientSpec
 from hyco.physics.initial import gaussian_blobs
-from hyco.registry import PHYSICS
 
 
 @PHYSICS.register("smoke")
@@ -34,10 +34,8 @@ class Smoke(PhysicalModel):
     memory_buffers_per_substep = SmokeParams.memory_buffers_per_substep  # measured, see SmokeParams
 
     def setup(self, p: Params) -> None:
-        self.set_domain(p.resolution, p.bounds, p.dt, p.substeps)
-        self.fields = p.state_fields()
-        self.coefficient_specs = (CoefficientSpec("buoyancy", p.buoyancy.kind, lower=0.0, upper=None),)
-        self.coefficient_config = {"buoyancy": p.buoyancy}
+        self.set_domain_from(p)
+        self.set_coefficients((CoefficientSpec("buoyancy", p.buoyancy.kind, lower=0.0, upper=None), p.buoyancy))
         self.solve = math.Solve("CG", p.pressure_tolerance, p.pressure_tolerance,
                                 max_iterations=p.pressure_max_iterations, rank_deficiency=0)
 

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hyco.config.schema import TASKS, TRAIN_MODES
+
 if TYPE_CHECKING:
     from hyco.tasks.context import RunContext
 
-TASK_DESCRIPTIONS = {
+__all__ = ["MAIN_RANK_TASKS", "TASKS", "TASK_DESCRIPTIONS", "TRAIN_MODES", "run_task"]
+
+TASK_DESCRIPTIONS = {  # one line per task of hyco.config.schema.TASKS, in its order
     "generate": "simulate train/val/test trajectories with the true coefficients into one HDF5 file",
     "train": "train one model: mode=physical | synthetic | hybrid (HYCO)",
     "evaluate": "roll out the run's models on held-out simulations (metrics.json); checkpoint=PATH [data=PATH]: "
@@ -24,8 +28,6 @@ TASK_DESCRIPTIONS = {
     "report": "write report.html and report.md with tables, figures and animations",
     "run": "all of it: generate, train physical, synthetic and HYCO, evaluate, report",
 }
-TASKS = tuple(TASK_DESCRIPTIONS)
-TRAIN_MODES = ("physical", "synthetic", "hybrid")
 
 
 def _generate(ctx: RunContext) -> object:
@@ -35,10 +37,9 @@ def _generate(ctx: RunContext) -> object:
 
 
 def _train(ctx: RunContext) -> object:
-    from hyco.tasks import train
+    from hyco.tasks.train import TRAINERS
 
-    return {"physical": train.train_physical, "synthetic": train.train_synthetic,
-            "hybrid": train.train_hybrid}[ctx.cfg.mode](ctx)
+    return TRAINERS[ctx.cfg.mode](ctx)
 
 
 def _evaluate(ctx: RunContext) -> object:

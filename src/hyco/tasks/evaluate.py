@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import DataError
 from hyco.data.observation import Observation
+from hyco.errors import DataError
 from hyco.evaluation.metrics import (
     coefficient_errors,
     field_rollout_metrics,
@@ -80,7 +80,7 @@ def load_physical(exp: Experiment, run_dir: Path):
     """The trainer state of a physical run: `best.pt` (the epoch or HYCO cycle with the lowest observed
     validation error) if present, else the last state `physical.pt`; and the file it came from."""
     path = run_dir / PHYSICAL_BEST if (run_dir / PHYSICAL_BEST).exists() else run_dir / PHYSICAL_CHECKPOINT
-    trainer = exp.physical_trainer(None)
+    trainer = exp.physical_trainer(None, validation=False)
     trainer.load(path)
     return trainer, path
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import DataError
 from hyco.data.store import TrajectoryStore
+from hyco.errors import DataError
 from hyco.evaluation.metrics import coefficient_errors, rollout_metrics, select_channels
 from hyco.tasks.context import RunContext
 from hyco.training import checkpoint as ckpt

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import ConfigError
+from hyco.errors import ConfigError
 from hyco.tasks.context import RunContext
 from hyco.utils.io import atomic_write_json
 
@@ -111,10 +111,10 @@ class Experiment:
                      sims, frames, horizon)
         return self.trajectory_windows(frames=horizon)
 
-    def validation_data(self) -> tuple[torch.Tensor, ...]:
+    def validation_data(self):
         """What an observer has of the validation split: frame 0 of every simulation and the observed values
-        of the later frames (all T-1, or the first K = `data.validation_frames`), `(inputs [N, C, *s], targets
-        [N, K, C, *s][, masks])`. Validation losses,
+        of the later frames (all T-1, or the first K = `data.validation_frames`), a Batch (inputs [N, C, *s],
+        targets [N, K, C, *s], the observation's mask). Validation losses,
         `best.pt`, trust weights and the best HYCO cycle are chosen on these, never on the hidden truth.
         Without validation simulations the training split's observations stand in. Read once: every caller
         gets the same tensors (a trainer then knows it has already validated its weights on them)."""
@@ -164,23 +164,28 @@ class Experiment:
                                 self.physics.ndim, stats)
         return network.to(self.ctx.device, self.ctx.dtype)
 
-    def synthetic_trainer(self, run_dir: Path, total_epochs: int, validation: bool = True):
+    def synthetic_trainer(self, run_dir: Path, total_epochs: int, validation: bool = True, per_cycle: bool = False):
+        """The network's trainer, validated on `validation_data` (when `validation`); `per_cycle` for HYCO's."""
         from hyco.training.synthetic import SyntheticTrainer
 
         trainer = SyntheticTrainer(self.cfg.trainer.synthetic, self.surrogate(), self.ctx.device, run_dir,
-                                   total_epochs=total_epochs)
+                                   total_epochs=total_epochs, per_cycle=per_cycle)
         if validation:
             trainer.set_validation(self.validation_data())
         return trainer
 
-    def physical_trainer(self, run_dir: Path | None):
+    def physical_trainer(self, run_dir: Path | None, validation: bool = True):
+        """The solver's trainer, validated on `validation_data` (when `validation`)."""
         from hyco.training.physical import PhysicalTrainer
 
         truth = {k: v.to(self.ctx.device, self.ctx.dtype) for k, v in self.true_coefficients().items()}
         if any(name not in truth for name in getattr(self.physics, "initial_parameters", dict)()):
             truth = None  # a parametric coefficient's numbers would be compared with an unknown truth
-        return PhysicalTrainer(self.cfg.trainer.physical, self.physics, device=self.ctx.device, run_dir=run_dir,
-                               true_coefficients=truth)
+        trainer = PhysicalTrainer(self.cfg.trainer.physical, self.physics, device=self.ctx.device, run_dir=run_dir,
+                                  true_coefficients=truth)
+        if validation:
+            trainer.set_validation(self.validation_data())
+        return trainer
 
 
 def open_experiment(ctx: RunContext) -> Experiment:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.evaluation.comparison import coefficient_table, rollout_table
 from hyco.evaluation.figure_style import run_label
 from hyco.evaluation.report import Section, write_report

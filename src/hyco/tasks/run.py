@@ -19,14 +19,14 @@ def run(ctx: RunContext) -> Path:
     from hyco.tasks.evaluate import evaluate
     from hyco.tasks.experiment import open_experiment
     from hyco.tasks.report import report, write_timings
-    from hyco.tasks.train import train_hybrid, train_physical, train_synthetic
+    from hyco.tasks.train import TRAINERS
     from hyco.utils.distributed import main_rank_alone, process_info
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     exp = open_experiment(ctx)
     seconds["data"] = time.perf_counter() - start
-    for name, train in (("physical", train_physical), ("synthetic", train_synthetic), ("hybrid", train_hybrid)):
+    for name, train in TRAINERS.items():
         log.info("=== training %s ===", name)
         start = time.perf_counter()
         train(ctx, exp)

@@ -11,11 +11,10 @@ import math
 import time
 from pathlib import Path
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import (
     PHYSICAL_BEST,
-    PHYSICAL_CHECKPOINT,
     RUN_DIRS,
     Experiment,
     open_experiment,
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 SYNTHETIC_LOADER, PHYSICAL_LOADER = 0, 11
 
 
-def _guard(run_dir: Path, checkpoint: Path, resume: bool, mode: str) -> bool:
+def _guard(checkpoint: Path, resume: bool, mode: str) -> bool:
     """True when the run continues from `checkpoint`; refuses to silently start over on top of one."""
     if checkpoint.exists():
         if resume:
@@ -57,27 +56,25 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     hidden states, the inputs after frame 0 are completed from the model's own rollout (refreshed every
     `data.completion_every` epochs).
     The epoch with the lowest observed validation error is kept as `best.pt`."""
-    from hyco.training.physical import better_within_noise
+    from hyco.training.best import BestKeeper
+    from hyco.training.physical import PhysicalTrainer
     from hyco.training.predictors import physical_predictor
 
     run_dir = ctx.run_dir / RUN_DIRS["physical"]
-    checkpoint = run_dir / PHYSICAL_CHECKPOINT
-    resuming = _guard(run_dir, checkpoint, ctx.cfg.resume, "physical")  # before any work
+    resuming = _guard(run_dir / PhysicalTrainer.last_checkpoint, ctx.cfg.resume, "physical")  # before any work
     exp = experiment or open_experiment(ctx)
     trainer = exp.physical_trainer(run_dir)
+    best = BestKeeper(run_dir / PHYSICAL_BEST)
     previous: dict = {}
     if resuming:
-        trainer.load(checkpoint)
+        trainer.resume()
         previous = read_summary(run_dir)
-        log.info("resumed physical training at epoch %d", trainer.epoch)
+        best.load_state_dict({"loss": previous.get("best_val_loss"), "step": previous.get("best_epoch")})
     config = ctx.cfg.trainer.physical
     windows = exp.physical_windows(trainer)
     completion = exp.completion(windows)
-    validation = exp.validation_data()
     loader = exp.loader(windows, batch_size=min(len(windows), 256), stream=PHYSICAL_LOADER)
     loader.epoch = trainer.epoch
-    best = previous.get("best_val_loss", math.inf)
-    best = math.inf if best is None else best
     start = time.perf_counter()
     completion_seconds = previous.get("completion_seconds", 0.0)
     metrics: dict = {}
@@ -85,24 +82,19 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     def summary(epochs: int) -> None:
         write_summary(run_dir, mode="physical", epochs=epochs, fitted_on=windows.describe_fit(),
                       train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
-                      completion_seconds=completion_seconds, best_val_loss=best if math.isfinite(best) else None,
-                      best_epoch=best_epoch, val_losses=val_losses,
-                      coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+                      completion_seconds=completion_seconds, best_val_loss=best.finite_loss, best_epoch=best.step,
+                      val_losses=val_losses, coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
 
-    best_epoch = previous.get("best_epoch")
     val_losses = list(previous.get("val_losses", []))[:trainer.epoch]  # per epoch: the report's validation curve
     try:
         while trainer.epoch < config.epochs:
             predictor = physical_predictor(exp.physics, trainer.coefficients())
             completion_seconds += _refresh(completion, predictor, trainer.epoch, ctx.cfg.data.completion_every)
             metrics = trainer.train(loader, 1)
-            result = trainer.validate(validation)
+            result = trainer.validate()
             val_losses.append(result["val_loss"] if math.isfinite(result["val_loss"]) else None)
-            if better_within_noise(result["val_loss"], result["val_loss_se"], best):
-                best_epoch = trainer.epoch
-                trainer.save(run_dir / PHYSICAL_BEST)
-            best = min(best, result["val_loss"])
-            trainer.save(checkpoint)
+            best.offer(result, trainer.epoch, trainer.save)
+            trainer.save()
             summary(trainer.epoch)
             if metrics.get("converged") and completion is None:  # the same objective again would not move either
                 log.info("physical training stopped after epoch %d of %d at the noise floor", trainer.epoch,
@@ -111,8 +103,8 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     finally:
         if completion is not None:
             completion.close()
-    if not checkpoint.exists():  # zero epochs asked for: still leave a usable run
-        trainer.save(checkpoint)
+    if not (run_dir / trainer.last_checkpoint).exists():  # zero epochs asked for: still leave a usable run
+        trainer.save()
         summary(0)
     return metrics
 
@@ -121,9 +113,10 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
     """Synthetic-only: the network trained on the observations. With hidden states, the inputs after frame
     0 are completed from the network's own rollout, refreshed every `data.completion_every` epochs."""
     from hyco.training.predictors import network_predictor
+    from hyco.training.synthetic import SyntheticTrainer
 
     run_dir = ctx.run_dir / RUN_DIRS["synthetic"]
-    resuming = _guard(run_dir, run_dir / "last.pt", ctx.cfg.resume, "synthetic")  # before any work
+    resuming = _guard(run_dir / SyntheticTrainer.last_checkpoint, ctx.cfg.resume, "synthetic")  # before any work
     exp = experiment or open_experiment(ctx)
     epochs = ctx.cfg.trainer.synthetic.epochs
     trainer = exp.synthetic_trainer(run_dir, total_epochs=epochs)
@@ -150,25 +143,25 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
         if completion is not None:
             completion.close()
     metrics["history"] = history
-    if not (run_dir / "last.pt").exists():
-        trainer.save_checkpoint(run_dir / "last.pt")
+    if not (run_dir / trainer.last_checkpoint).exists():
+        trainer.save()
     write_summary(run_dir, mode="synthetic", epochs=trainer.epoch, completion_seconds=completion_seconds,
-                  best_val_loss=trainer.best_val_loss if math.isfinite(trainer.best_val_loss) else None,
+                  best_val_loss=trainer.best.finite_loss,
                   train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start)
     trainer.close()
     return metrics
 
 
 def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
-    from hyco.training.hybrid import CHECKPOINT_NAME, HybridTrainer
+    from hyco.training.hybrid import HybridTrainer
 
     cfg = ctx.cfg.trainer.hybrid
     run_dir = ctx.run_dir / RUN_DIRS["hybrid"]
-    resuming = _guard(run_dir, run_dir / CHECKPOINT_NAME, ctx.cfg.resume, "hybrid")  # before any work
+    resuming = _guard(run_dir / HybridTrainer.last_checkpoint, ctx.cfg.resume, "hybrid")  # before any work
     exp = experiment or open_experiment(ctx)
     warm = cfg.warm_start_epochs if cfg.variant == "warm_start" else 0
     total_epochs = warm + cfg.cycles * cfg.synthetic_epochs_per_cycle
-    synthetic = exp.synthetic_trainer(run_dir / "synthetic", total_epochs=total_epochs)
+    synthetic = exp.synthetic_trainer(run_dir / "synthetic", total_epochs=total_epochs, per_cycle=True)
     physical = exp.physical_trainer(run_dir / "physical")
     windows = exp.train_windows()
     completion = exp.completion(windows)
@@ -187,19 +180,19 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     finally:
         if completion is not None:
             completion.close()
-    if not (run_dir / CHECKPOINT_NAME).exists():
-        hybrid.save(run_dir / CHECKPOINT_NAME)
-    physical.save(run_dir / "physical" / PHYSICAL_CHECKPOINT)
+    if not (run_dir / hybrid.last_checkpoint).exists():
+        hybrid.save()
+    physical.save()
     write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle, fitted_on=physical_windows.describe_fit(),
                   train_seconds=previous_seconds + time.perf_counter() - start,
                   completion_seconds=completion.seconds if completion is not None else 0.0,
-                  best_physical_cycle=hybrid.best["physical_cycle"],
-                  best_physical_val_loss=_finite(hybrid.best["physical_val_loss"]),
-                  best_synthetic_val_loss=_finite(synthetic.best_val_loss),
+                  best_physical_cycle=hybrid.best_physical.step,
+                  best_physical_val_loss=hybrid.best_physical.finite_loss,
+                  best_synthetic_val_loss=synthetic.best.finite_loss,
                   coefficients={k: v.tolist() for k, v in physical.coefficients().items()})
     synthetic.close()
     return metrics
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+# what `hyco train mode=<mode>` runs, for every mode of hyco.config.schema.TRAIN_MODES, in its order
+TRAINERS = {"physical": train_physical, "synthetic": train_synthetic, "hybrid": train_hybrid}

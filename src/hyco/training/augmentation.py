@@ -8,9 +8,8 @@ loss term it belongs to, and the loss (hyco.training.loss) averages real and gen
 separately normalised terms with their own weights. Where the windows live (memory, a per-cycle disk
 cache, re-generated on the fly) follows hyco.data.chunks.
 
-Batches of a dataset that mixes both are 4-tuples `(inputs, targets, masks, terms)`: `masks` broadcast to
-`[B, R, 1|C, *space]`, `terms` `[B]` the loss term of each window (`DATA` = 0 for real windows,
-`INTERACTION` = 1 for generated ones).
+Both make `Batch`es (hyco.data.batch) with an explicit mask and term: the interaction region as the mask of a
+generated window, `term` INTERACTION for generated windows and DATA for real ones.
 """
 
 from __future__ import annotations
@@ -20,15 +19,14 @@ from typing import Any
 
 import torch
 
+from hyco.data.batch import DATA, INTERACTION, Batch
 from hyco.data.chunks import STRATEGIES, CacheManager, ChunkStore, choose_strategy, estimate_bytes
-from hyco.training.loss import DATA, INTERACTION, with_terms
 
-Batch = tuple[torch.Tensor, ...]
-# chunk index -> (inputs [n, C, *s], targets [n, R, C, *s][, interaction masks [n, R, 1|C, *s]])
-ChunkProducer = Callable[[int], tuple[torch.Tensor, ...]]
+# chunk index -> its windows: inputs [n, C, *s], targets [n, R, C, *s], mask = the interaction region (None: all)
+ChunkProducer = Callable[[int], Batch]
 
 __all__ = ["STRATEGIES", "AugmentedDataset", "CacheManager", "GeneratedWindows", "check_balance", "choose_strategy",
-           "estimate_bytes", "num_generated", "with_terms"]
+           "estimate_bytes", "num_generated"]
 
 
 def num_generated(num_real: int, alpha: float) -> int:
@@ -47,10 +45,9 @@ def check_balance(num_real: int, generated: int, alpha: float) -> None:
 class GeneratedWindows:
     """`count` generated windows, produced in fixed chunks of `chunk_size` by `producer`.
 
-    A chunk is `(inputs, targets)` (the interaction region is then every value) or `(inputs, targets,
-    masks)` with the interaction region of each window. `batch(indices)` returns `(inputs, targets,
-    masks, terms)` with every window in the INTERACTION term; `seconds`/`seconds_at_creation` show what
-    the storage strategy cost (see `ChunkStore`).
+    A chunk is a Batch whose mask is the interaction region of each window (None: every value).
+    `batch(indices)` returns a Batch with the region as its mask and every window in the INTERACTION term;
+    `seconds`/`seconds_at_creation` show what the storage strategy cost (see `ChunkStore`).
     """
 
     def __init__(self, producer: ChunkProducer, count: int, chunk_size: int, strategy: str,
@@ -62,15 +59,16 @@ class GeneratedWindows:
         self._store = ChunkStore(self._checked(producer), self.num_chunks, strategy, cache=cache, kind=kind,
                                  cycle=cycle, lru_chunks=lru_chunks)
 
-    def _checked(self, producer: ChunkProducer) -> ChunkProducer:
+    def _checked(self, producer: ChunkProducer) -> Callable[[int], tuple[torch.Tensor, ...]]:
+        """The producer as the chunk store keeps chunks: checked, regions as bytes, in the tuple form."""
         def produce(k: int) -> tuple[torch.Tensor, ...]:
             chunk = producer(k)
             expected = min(self.chunk_size, self.count - k * self.chunk_size)
-            if any(t.shape[0] != expected for t in chunk):
-                raise RuntimeError(f"generated chunk {k}: expected {expected} windows, got {chunk[0].shape[0]}")
-            if len(chunk) > 2:  # interaction regions are 0/1: one byte each
-                chunk = (*chunk[:2], chunk[2].to(torch.bool))
-            return chunk
+            if any(t.shape[0] != expected for t in chunk.tensors()):
+                raise RuntimeError(f"generated chunk {k}: expected {expected} windows, got {chunk.size}")
+            if chunk.mask is not None:  # interaction regions are 0/1: one byte each
+                chunk = Batch(chunk.inputs, chunk.targets, chunk.mask.to(torch.bool))
+            return chunk.tensors()
         return produce
 
     @property
@@ -89,23 +87,19 @@ class GeneratedWindows:
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.count):
             raise IndexError(f"generated window index out of range for {self.count} windows")
         chunk_of = index // self.chunk_size
-        out: list[torch.Tensor] | None = None
+        parts = []
         for k in torch.unique(chunk_of).tolist():
             rows = (chunk_of == k).nonzero().squeeze(1)
-            chunk = self._store.chunk(k)
-            local = index[rows] - k * self.chunk_size
-            if out is None:
-                out = [t.new_empty((index.numel(), *t.shape[1:])) for t in chunk]
-            for target, values in zip(out, chunk):
-                target[rows] = values[local]
-        if out is None:
+            parts.append((rows, Batch.of(self._store.chunk(k)).rows(index[rows] - k * self.chunk_size)))
+        if not parts:
             raise IndexError("empty batch")
-        inputs, targets = out[0], out[1]
-        masks = out[2].to(targets.dtype) if len(out) > 2 else torch.ones_like(targets[:, :, :1])
-        return inputs, targets, masks, torch.full((index.numel(),), INTERACTION, dtype=torch.long)
+        windows = Batch.placed(parts, index.numel())
+        region = windows.full_mask() if windows.mask is None else windows.mask.to(windows.targets.dtype)
+        return Batch(windows.inputs, windows.targets, region,
+                     torch.full((index.numel(),), INTERACTION, dtype=torch.long))
 
     def __getitem__(self, index: int) -> Batch:
-        return tuple(t[0] for t in self.batch([int(index)]))
+        return self.batch([int(index)])
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """A shuffle that keeps each chunk's windows together (each chunk read or made once per epoch)."""
@@ -124,7 +118,8 @@ class GeneratedWindows:
 
 
 class AugmentedDataset:
-    """Real windows (the DATA term) followed by generated ones (the INTERACTION term); 4-tuple batches."""
+    """Real windows (the DATA term) followed by generated ones (the INTERACTION term); batches with an explicit
+    mask and term."""
 
     def __init__(self, real: Any, generated: GeneratedWindows | None):
         self.real = real
@@ -141,23 +136,16 @@ class AugmentedDataset:
         parts: list[tuple[torch.Tensor, Batch]] = []
         if bool(is_real.any()):
             rows = is_real.nonzero().squeeze(1)
-            parts.append((rows, with_terms(tuple(self.real.batch(index[rows])), DATA)))
+            parts.append((rows, self.real.batch(index[rows]).with_defaults(DATA)))
         if bool((~is_real).any()):
             rows = (~is_real).nonzero().squeeze(1)
             parts.append((rows, self.generated.batch(index[rows] - self.num_real)))
         if len(parts) == 1:
             return parts[0][1]
-        first = parts[0][1]
-        channels = max(b[2].shape[2] for _, b in parts)  # masks of 1 channel and of C channels mix
-        out = [t.new_empty((index.numel(), *t.shape[1:])) for t in first]
-        out[2] = first[2].new_empty((index.numel(), first[2].shape[1], channels, *first[2].shape[3:]))
-        for rows, batch in parts:
-            for target, values in zip(out, batch):
-                target[rows] = values.to(target.dtype)
-        return tuple(out)
+        return Batch.placed(parts, index.numel())  # masks of 1 channel and of C channels mix
 
     def __getitem__(self, index: int) -> Batch:
-        return tuple(t[0] for t in self.batch([int(index)]))
+        return self.batch([int(index)])
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """One epoch's shuffle that keeps generated chunks together.

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hyco.config.errors import DataError
+from hyco.errors import DataError
 from hyco.utils.io import atomic_torch_save
 from hyco.utils.seed import rng_state, set_rng_state
 

@@ -1,4 +1,6 @@
-"""The one loss both trainers use: where the physical loss (and the network's) comes from.
+"""HYCO's loss of predicted frames against a Batch, what both trainers minimise: `batch_sums` gives each term's
+summed squared errors and value counts, `weighted_loss` weighs the terms' means (the physical trainer pools
+the sums of several groups of windows first, the synthetic trainer the counts of every rank).
 
 For each model, HYCO's loss has two terms (arXiv 2509.14123, with hyco's normalisation):
 
@@ -9,8 +11,8 @@ For each model, HYCO's loss has two terms (arXiv 2509.14123, with hyco's normali
 
 Each term is the mean over its own values, pooled over windows, rollout steps and the dynamic channels:
 a sparse mask does not shrink `L_data`, the number of real windows does not change `L_int`, and a mask
-shared by the channels counts once per channel. A window belongs to one term (`terms`, 0 = DATA,
-1 = INTERACTION); without terms every window is DATA, and the loss is the plain observed MSE. A term
+shared by the channels counts once per channel. A window belongs to one term (`Batch.term`: DATA or
+INTERACTION); without terms every window is DATA, and the loss is the plain observed MSE. A term
 without any value in a batch contributes nothing. Mask values other than 0/1 act as weights on the
 values they cover (they are still counted once).
 """
@@ -21,9 +23,9 @@ from collections.abc import Sequence
 
 import torch
 
-DATA = 0
-INTERACTION = 1
-NUM_TERMS = 2
+from hyco.data.batch import NUM_TERMS, Batch
+
+LossWeights = tuple[float, float]  # (data_weight, interaction_weight)
 
 
 def term_sums(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
@@ -59,31 +61,16 @@ def weighted_loss(sums: torch.Tensor, counts: torch.Tensor, weights: Sequence[fl
     return (w * means).sum()
 
 
-def hyco_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-              terms: torch.Tensor | None = None, weights: Sequence[float] | None = None) -> torch.Tensor:
-    """`data_weight * L_data + interaction_weight * L_int` (see the module docstring); `weights` =
-    (data_weight, interaction_weight), default (1, 1)."""
-    sums, counts = term_sums(prediction, target, mask, terms)
-    return weighted_loss(sums, counts, weights)
-
-
-def observed_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error over the observed values (mask != 0), pooled over samples and everything else."""
-    return hyco_loss(prediction, target, mask)
-
-
-def dynamic_mask(mask: torch.Tensor | None, dynamic: torch.Tensor, channel_dim: int = 2) -> torch.Tensor | None:
-    """A mask with one entry per channel restricted to the dynamic channels (a channel-shared mask as is)."""
-    if mask is None or mask.shape[channel_dim] == 1:
-        return mask
-    return mask.index_select(channel_dim, dynamic.to(mask.device))
-
-
-def with_terms(batch: tuple[torch.Tensor, ...], term: int = DATA) -> tuple[torch.Tensor, ...]:
-    """`batch` as a 4-tuple `(inputs, targets, masks, terms)`: an all-ones mask where it has none, and
-    every window in loss term `term` where it carries no terms."""
-    inputs, targets = batch[0], batch[1]
-    mask = batch[2] if len(batch) > 2 else torch.ones_like(targets[:, :, :1])
-    terms = batch[3] if len(batch) > 3 else torch.full((inputs.shape[0],), term, dtype=torch.long,
-                                                        device=inputs.device)
-    return inputs, targets, mask, terms
+def batch_sums(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor, *, fourth_powers: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`term_sums` of predicted `frames` `[B, S, C, *s]` against the first S target frames of `batch`, on the
+    `dynamic` channels (indices, a long tensor on the frames' device). With `fourth_powers`, the sums of the
+    squared errors' squares instead (the spread of the loss, for its standard error)."""
+    steps = frames.shape[1]
+    mask = batch.dynamic_mask(dynamic)
+    if mask is not None and mask.shape[1] > 1:
+        mask = mask[:, :steps]
+    prediction, target = frames.index_select(2, dynamic), batch.targets[:, :steps].index_select(2, dynamic)
+    if fourth_powers:
+        prediction, target = (prediction - target) ** 2, torch.zeros_like(target)
+    return term_sums(prediction, target, mask, batch.term)

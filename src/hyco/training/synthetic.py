@@ -1,9 +1,9 @@
-"""`SyntheticTrainer`: trains a `Surrogate` on windows `(state, next R states[, mask])`.
+"""`SyntheticTrainer`: trains a `Surrogate` on `Batch`es of windows (a state, the next R states, a mask).
 
-The trainer is created once and trained many times (`train(data_source, num_epochs)`), keeping the
-optimizer, the learning-rate schedule, the epoch counter and the curriculum position across calls.
-It knows nothing about where batches come from (real windows, the physical model's predictions, a
-mix), so the hybrid trainer can feed it anything in the batch format of the trainer data contract.
+The trainer is created once and trained many times (`train(source, epochs, weights)`, the protocol of
+hyco.training.protocol), keeping the optimizer, the learning-rate schedule, the epoch counter and the
+curriculum position across calls. It knows nothing about where batches come from (real windows, the physical
+model's predictions, a mix), so the hybrid trainer can feed it any `Batch`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +19,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hyco.config.errors import DataError, HycoError
 from hyco.config.schema import SyntheticTrainerConfig
+from hyco.data.batch import Batch
+from hyco.errors import DataError, HycoError
 from hyco.networks.surrogate import Surrogate
-from hyco.physics.accuracy import relative_l2
 from hyco.training import checkpoint as ckpt
+from hyco.training.best import BestKeeper
 from hyco.training.distributed import all_reduce_sum, process_info, wrap_model
-from hyco.training.loss import dynamic_mask, term_sums, weighted_loss
+from hyco.training.loss import LossWeights, batch_sums, weighted_loss
+from hyco.training.protocol import DEFAULT_WEIGHTS, Trainer
 from hyco.training.run_log import RunLog
 from hyco.training.schedule import EpochSchedule, curriculum_steps
+from hyco.training.validation import observed_validation
 
 log = logging.getLogger(__name__)
 
 BEST = "best.pt"
 LAST = "last.pt"
-_VALIDATION_CHUNK = 64  # validation simulations rolled out together (no autograd: a few states per simulation)
-
-
-def rollout_loss(model: Surrogate, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                 steps: int, dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
-                 weights: Sequence[float] | None = None) -> torch.Tensor:
-    """The HYCO loss (hyco.training.loss) of the surrogate's autoregressive rollout of `steps` steps from
-    `inputs`, against `targets[:, :steps]` on the dynamic channels."""
-    return frames_loss(model.rollout(inputs, steps), targets, masks, dynamic_channels, terms, weights)
-
-
-def frames_loss(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None,
-                weights: Sequence[float] | None = None) -> torch.Tensor:
-    """`hyco_loss` of predicted frames `[B, S, C, *s]` against the first S targets, dynamic channels only."""
-    return weighted_loss(*frames_sums(frames, targets, masks, dynamic_channels, terms), weights)
-
-
-def frames_sums(frames: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                dynamic_channels: Sequence[int] | torch.Tensor, terms: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`term_sums` (per loss term: summed squared errors, values counted) of `frames_loss`."""
-    dynamic = torch.as_tensor(dynamic_channels, dtype=torch.long, device=frames.device)
-    steps = frames.shape[1]
-    mask = None if masks is None else dynamic_mask(masks[:, :steps] if masks.shape[1] > 1 else masks, dynamic)
-    return term_sums(frames.index_select(2, dynamic), targets[:, :steps].index_select(2, dynamic), mask, terms)
 
 
 class RolloutModule(nn.Module):
@@ -89,18 +66,22 @@ class RolloutModule(nn.Module):
         return torch.stack(frames, dim=1)
 
 
-class SyntheticTrainer:
+class SyntheticTrainer(Trainer):
     """Trains a Surrogate with an autoregressive rollout loss.
 
     `config` is a `SyntheticTrainerConfig` (or any object with its attributes). `total_epochs` is the
     length of the whole planned run, over which the LR schedule and the curriculum are spread; it
     defaults to `config.epochs` and can be changed with `set_plan`. `run_dir`, when given, receives
-    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch) and `tensorboard/`.
+    `best.pt`, `last.pt`, `metrics.jsonl` (one line per epoch) and `tensorboard/`. `per_cycle`: the network
+    of a HYCO run, trained a few epochs per call; `validate_every=auto` then validates once per call, after
+    its last epoch when `train` is asked to (`validate_last`).
     """
+
+    last_checkpoint = LAST
 
     def __init__(self, config: SyntheticTrainerConfig, model: Surrogate, device: torch.device | str = "cpu",
                  run_dir: str | Path | None = None, *, total_epochs: int | None = None, progress: bool = True,
-                 tag: str = "synthetic"):
+                 tag: str = "synthetic", per_cycle: bool = False):
         self.config = config
         self.device = torch.device(device)
         self.process = process_info()
@@ -112,11 +93,11 @@ class SyntheticTrainer:
         self.progress = progress
         self.total_epochs = int(config.epochs if total_epochs is None else total_epochs)
         self.epoch = 0  # completed epochs over all calls of `train`
-        self.best_val_loss = math.inf
-        self.loss_weights: tuple[float, float] = (1.0, 1.0)  # (data, interaction): see hyco.training.loss
-        self._validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        # the best model by observed validation loss, kept in best.pt (by the main process)
+        self.best = BestKeeper(self.run_dir / BEST if self.run_dir is not None else None, within_noise=False)
         # epochs between validations; None: only at the end of a `train` call that asks for it (HYCO's cycles)
-        self.validate_every: int | None = 1 if config.validate_every == "auto" else int(config.validate_every)
+        auto = None if per_cycle else 1
+        self.validate_every: int | None = auto if config.validate_every == "auto" else int(config.validate_every)
         self._validated: tuple[tuple, tuple, dict[str, Any]] | None = None  # (weights' versions, data, result)
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
@@ -138,21 +119,13 @@ class SyntheticTrainer:
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
             group["lr"] = base * self._schedule(self.epoch)
 
-    def set_validation(self, data: torch.Tensor | tuple | None) -> None:
-        """Validation data, rolled out after every `validate_every` epochs; `best.pt` is chosen on its loss
-        (never on training loss; without validation data no `best.pt` is written). `data` is what an
-        observer of the validation split has: `(initial states [N, C, *s], later frames [N, T-1, C, *s],
-        masks broadcastable to them or None)`, e.g. the one frame-0 window per simulation of a
-        WindowDataset with `rollout_steps = T - 1`; or full trajectories `[N, T, C, *s]` (all observed)."""
-        self._validation = None if data is None else self._as_validation(data)
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest observed validation loss so far (inf before any validation)."""
+        return self.best.loss
 
-    def _as_validation(self, data: torch.Tensor | tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if isinstance(data, torch.Tensor):
-            if data.dim() != self.model.ndim + 3 or data.shape[1] < 2:
-                raise DataError(f"validation trajectories: expected [N, T>=2, C, *space], got shape "
-                                f"{tuple(data.shape)}")
-            return data[:, 0], data[:, 1:], None
-        return data[0], data[1], data[2] if len(data) > 2 else None
+    def spatial_ndim(self) -> int:
+        return self.model.ndim
 
     def rollout_steps(self, epoch: int | None = None) -> int | None:
         """The curriculum's rollout length for `epoch` (default: the next one); None = all targets."""
@@ -164,22 +137,24 @@ class SyntheticTrainer:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # --- training ---------------------------------------------------------------------------------
-    def train(self, data_source: Iterable, num_epochs: int, *, validate_last: bool = False) -> dict[str, Any]:
-        """Train `num_epochs` more epochs on `data_source`, any re-iterable of batches
-        `(inputs [B,C,*s], targets [B,R,C,*s])` or `(inputs, targets, masks)`. Validates after every
-        `validate_every` epochs and, with `validate_last`, after the last one. Returns metrics of the
-        last epoch plus `history` (one record per epoch)."""
+    def train(self, source: Iterable, epochs: int, weights: LossWeights = DEFAULT_WEIGHTS, *,
+              validate_last: bool = False) -> dict[str, Any]:
+        """Train `epochs` more epochs on `source`, any re-iterable of `Batch`es, with the loss weights
+        `weights` = (data_weight, interaction_weight). Validates after every `validate_every` epochs and, with
+        `validate_last`, after the last one. Returns metrics of the last epoch plus `history` (one record per
+        epoch)."""
         history: list[dict[str, Any]] = []
-        if self.epoch + num_epochs > self.total_epochs and num_epochs > 0 and "plan" not in self._warned:
+        weights = (float(weights[0]), float(weights[1]))
+        if self.epoch + epochs > self.total_epochs and epochs > 0 and "plan" not in self._warned:
             self._warned.add("plan")
             log.warning("training past the planned %d epochs (to %d): the LR schedule and curriculum hold their "
                         "final values; call set_plan() to plan a longer run", self.total_epochs,
-                        self.epoch + num_epochs)
-        epochs = tqdm(range(num_epochs), desc="synthetic", unit="epoch", disable=self._bars_disabled(), leave=False)
-        for index in epochs:
-            record = self._train_epoch(data_source)
+                        self.epoch + epochs)
+        bar = tqdm(range(epochs), desc="synthetic", unit="epoch", disable=self._bars_disabled(), leave=False)
+        for index in bar:
+            record = self._train_epoch(source, weights)
             due = self.validate_every is not None and self.epoch % self.validate_every == 0
-            if self._validation is not None and (due or (validate_last and index == num_epochs - 1)):
+            if self.validation is not None and (due or (validate_last and index == epochs - 1)):
                 record |= self._validate_and_keep_best()
             self._run_log.write(record)  # before the checkpoint: a kill between them leaves the log ahead,
             self._write_checkpoint(LAST)  # which resume truncates (hyco.training.run_log)
@@ -187,17 +162,17 @@ class SyntheticTrainer:
             log.info("network epoch %d: train loss %.4g%s, %.1f s", self.epoch, record["train_loss"],
                      f", observed val loss {record['val_loss']:.4g}" + (" (best)" if record["best"] else "")
                      if "val_loss" in record else "", record["seconds"])
-            epochs.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
-        epochs.close()
+            bar.set_postfix(loss=f"{record['train_loss']:.3e}", refresh=False)
+        bar.close()
         metrics: dict[str, Any] = dict(history[-1]) if history else {"epoch": self.epoch}
-        metrics["best_val_loss"] = self.best_val_loss if math.isfinite(self.best_val_loss) else None
+        metrics["best_val_loss"] = self.best.finite_loss
         metrics["history"] = history
         return metrics
 
     def _bars_disabled(self) -> bool | None:
         return True if not (self.progress and self.process.is_main) else None  # None: off when not a TTY
 
-    def _train_epoch(self, data_source: Iterable) -> dict[str, Any]:
+    def _train_epoch(self, data_source: Iterable, weights: LossWeights) -> dict[str, Any]:
         steps = self.rollout_steps()
         self._train_model.train()
         dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
@@ -208,19 +183,19 @@ class SyntheticTrainer:
         total = len(data_source) if hasattr(data_source, "__len__") else None
         bar = tqdm(data_source, total=total, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False,
                    disable=self._bars_disabled())
-        for batch in bar:
-            inputs, targets, masks, terms = self._unpack(batch)
-            available = targets.shape[1]
+        for value in bar:
+            batch = self._batch(value)
+            available = batch.steps
             used_steps = available if steps is None else min(steps, available)
             if steps is not None and steps > available and "curriculum" not in self._warned:
                 self._warned.add("curriculum")
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._accumulate(inputs, targets, masks, terms, dynamic, used_steps)
+            loss = self._accumulate(batch, dynamic, used_steps, weights)
             self._step(loss)
-            loss_sum += loss.detach() * inputs.shape[0]
-            samples += inputs.shape[0]
+            loss_sum += loss.detach() * batch.size
+            samples += batch.size
         bar.close()
         totals = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(samples))]), self.process)
         seconds = time.perf_counter() - start
@@ -236,26 +211,23 @@ class SyntheticTrainer:
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": float(totals[1]) / max(seconds, 1e-9)}
 
-    def _accumulate(self, inputs: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None,
-                    terms: torch.Tensor | None, dynamic: torch.Tensor, steps: int) -> torch.Tensor:
+    def _accumulate(self, batch: Batch, dynamic: torch.Tensor, steps: int, weights: LossWeights) -> torch.Tensor:
         """Forward and backward of one batch's loss, in micro-batches when its rollout would keep more
         activation memory than `memory_budget_gb`: each term is still normalised by its count over the whole
         batch, so the accumulated gradient is the batch's (GroupNorm works per sample)."""
-        size = self._micro_batch(inputs, steps)
-        if size >= inputs.shape[0]:
-            loss = self._rank_loss(*frames_sums(self._train_model(inputs, steps), targets, masks, dynamic, terms))
+        size = self._micro_batch(batch.inputs, steps)
+        if size >= batch.size:
+            loss = self._rank_loss(*batch_sums(self._train_model(batch.inputs, steps), batch, dynamic), weights)
             self._backward(loss)
             return loss.detach()
-        rows = torch.arange(inputs.shape[0], device=inputs.device).split(size)
-        pick = [(lambda t, r=r: None if t is None else (t if t.shape[0] == 1 else t[r])) for r in rows]
+        parts = [batch.rows(r) for r in torch.arange(batch.size, device=batch.inputs.device).split(size)]
         with torch.no_grad():  # the batch's counts per term first: masks and terms only
-            counts = sum(frames_sums(targets[r, :steps], targets[r], p(masks), dynamic, p(terms))[1]
-                         for r, p in zip(rows, pick))
+            counts = sum(batch_sums(part.targets[:, :steps], part, dynamic)[1] for part in parts)
             counts = all_reduce_sum(counts, self.process)
-        total = torch.zeros((), dtype=targets.dtype, device=targets.device)
-        for r, p in zip(rows, pick):
-            sums, _ = frames_sums(self._train_model(inputs[r], steps), targets[r], p(masks), dynamic, p(terms))
-            loss = weighted_loss(sums, counts, self.loss_weights) * self._world()
+        total = torch.zeros((), dtype=batch.targets.dtype, device=batch.targets.device)
+        for part in parts:
+            sums, _ = batch_sums(self._train_model(part.inputs, steps), part, dynamic)
+            loss = weighted_loss(sums, counts, weights) * self._world()
             self._backward(loss)
             total += loss.detach()
         return total
@@ -263,13 +235,13 @@ class SyntheticTrainer:
     def _world(self) -> int:
         return self.process.world_size if self.process.initialised else 1
 
-    def _rank_loss(self, sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    def _rank_loss(self, sums: torch.Tensor, counts: torch.Tensor, weights: LossWeights) -> torch.Tensor:
         """The loss of this rank's shard of the batch. Under DDP each term is normalised by its count over
         all ranks' shards and the loss scaled by the world size: the gradients DDP averages are then those of
         one process's loss over the global batch, however unevenly masks and partner windows are dealt."""
         if self._world() == 1:
-            return weighted_loss(sums, counts, self.loss_weights)
-        return weighted_loss(sums, all_reduce_sum(counts.detach(), self.process), self.loss_weights) * self._world()
+            return weighted_loss(sums, counts, weights)
+        return weighted_loss(sums, all_reduce_sum(counts.detach(), self.process), weights) * self._world()
 
     def _micro_batch(self, inputs: torch.Tensor, steps: int) -> int:
         """Samples per forward/backward: as many as keep the rollout's activations within the budget."""
@@ -297,89 +269,47 @@ class SyntheticTrainer:
         else:
             self.optimizer.step()
 
-    def _unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3, 4):
-            raise TypeError("a batch must be (inputs, targets), (inputs, targets, masks) or "
-                            "(inputs, targets, masks, terms)")
-        inputs, targets = batch[0], batch[1]
-        masks = batch[2] if len(batch) >= 3 else None
-        terms = batch[3] if len(batch) == 4 else None
+    def _batch(self, value: Any) -> Batch:
+        """A batch of the source on the trainer's device, inputs and targets in the network's dtype."""
+        batch = Batch.of(value)
+        inputs, targets = batch.inputs, batch.targets
         if targets.dim() != inputs.dim() + 1 or targets.shape[2:] != inputs.shape[1:]:
             raise DataError(f"batch: expected targets [B, R, {', '.join(map(str, inputs.shape[1:]))}] for inputs "
                             f"{list(inputs.shape)}, got {list(targets.shape)}")
-        move = {"device": self.device, "non_blocking": True}
-        dtype = next(self.model.parameters()).dtype
-        inputs = inputs.to(**move, dtype=dtype)
-        targets = targets.to(**move, dtype=dtype)
-        if masks is not None:
-            masks = masks.to(**move)
-        if terms is not None:
-            terms = terms.to(**move)
-        return inputs, targets, masks, terms
+        return batch.to(self.device, next(self.model.parameters()).dtype, non_blocking=True)
 
     # --- validation -------------------------------------------------------------------------------
-    @torch.no_grad()
-    def validate(self, data: torch.Tensor | tuple | None = None) -> dict[str, Any]:
-        """Autoregressive rollout from the initial states of the validation data over all their frames, all
-        simulations in one batch (up to 64 at a time).
-
-        Returns `val_loss` (the MSE over the observed values of the dynamic channels), `val_rel_l2` (the
-        relative L2 error over the observed values per step, mean over simulations), its mean and its last
-        value. `data` defaults to what `set_validation` was given. The same data with the same weights are
-        not rolled out twice (e.g. the trainer's last validation of a HYCO cycle and the trust weights').
-        """
-        inputs, targets, masks = self._validation if data is None else self._as_validation(data)
+    def validate(self, data: Batch | tuple | torch.Tensor | None = None) -> dict[str, Any]:
+        """Observed validation (hyco.training.validation) of the network's autoregressive rollout from the
+        initial states of `data` (default: the `set_validation` data) over all their frames. The same data with
+        the same weights are not rolled out twice (e.g. the trainer's last validation of a HYCO cycle and the
+        trust weights')."""
+        batch = self._validation_batch(data)
         key = self._weights_version()
-        if self._validated is not None and self._validated[0] == key and _same(self._validated[1],
-                                                                               (inputs, targets, masks)):
+        tensors = (batch.inputs, batch.targets, batch.mask)
+        if self._validated is not None and self._validated[0] == key and _same(self._validated[1], tensors):
             return dict(self._validated[2])
-        result = self._rollout_validation(inputs, targets, masks)
-        self._validated = (key, (inputs, targets, masks), result)
+        result = self._rollout_validation(batch)
+        self._validated = (key, tensors, result)
         return dict(result)
+
+    def _rollout_validation(self, batch: Batch) -> dict[str, Any]:
+        self.model.eval()
+        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
+        result = observed_validation(self.model.rollout, batch, dynamic, self.device,
+                                     next(self.model.parameters()).dtype)
+        self.model.train()
+        return result
 
     def _weights_version(self) -> tuple:
         """Changes whenever a weight or statistic is written to (torch counts in-place writes per tensor)."""
         return tuple((id(t), t._version) for t in (*self.model.parameters(), *self.model.buffers()))
 
-    def _rollout_validation(self, inputs: torch.Tensor, targets: torch.Tensor,
-                            masks: torch.Tensor | None) -> dict[str, Any]:
-        self.model.eval()
-        dynamic = torch.tensor(self.model.dynamic_channels, dtype=torch.long, device=self.device)
-        dtype = next(self.model.parameters()).dtype
-        steps = targets.shape[1]
-        sq_sum = torch.zeros((), dtype=torch.float64)
-        count = torch.zeros((), dtype=torch.float64)
-        rel_sum = torch.zeros(steps, dtype=torch.float64)
-        rel_n = torch.zeros(steps, dtype=torch.float64)
-        for rows in torch.arange(inputs.shape[0]).split(_VALIDATION_CHUNK):
-            pred = self.model.rollout(inputs[rows].to(self.device, dtype), steps).index_select(2, dynamic)
-            truth = targets[rows].to(self.device, dtype).index_select(2, dynamic)
-            mask = None
-            if masks is not None:
-                mask = dynamic_mask(masks[rows] if masks.shape[0] > 1 else masks, dynamic).to(self.device, dtype)
-            sums, counts = term_sums(pred.double(), truth.double(), mask)
-            sq_sum += sums[0].cpu()
-            count += counts[0].cpu()
-            rel = relative_l2(pred, truth, mask).double().cpu()  # [n, steps]
-            seen = torch.ones_like(rel) if mask is None else (
-                torch.broadcast_to(mask, pred.shape).flatten(2).amax(dim=2).double().cpu())
-            rel_sum += (rel * seen).sum(dim=0)
-            rel_n += seen.sum(dim=0)
-        self.model.train()
-        per_step = [float(r / n) if n > 0 else None for r, n in zip(rel_sum, rel_n)]
-        observed = [r for r in per_step if r is not None]
-        return {"val_loss": float(sq_sum / count.clamp_min(1.0)), "val_rel_l2": per_step,
-                "val_rel_l2_mean": sum(observed) / max(1, len(observed)),
-                "val_rel_l2_final": observed[-1] if observed else None}
-
     def _validate_and_keep_best(self) -> dict[str, Any]:
         if not self.process.is_main:  # only the main process writes checkpoints
             return {}
         result = self.validate()
-        result["best"] = result["val_loss"] < self.best_val_loss
-        if result["best"]:
-            self.best_val_loss = result["val_loss"]
-            self._write_checkpoint(BEST)
+        result["best"] = self.best.offer(result, self.epoch, self.save)
         return result
 
     # --- checkpoints ------------------------------------------------------------------------------
@@ -395,19 +325,16 @@ class SyntheticTrainer:
             "rng": ckpt.pack_rng(),
             "epoch": self.epoch,
             "total_epochs": self.total_epochs,
-            "best_val_loss": self.best_val_loss,
+            "best_val_loss": self.best.loss,
             "scaler": self._scaler.state_dict() if self._scaler is not None else None,
         }
 
     def _write_checkpoint(self, name: str) -> Path | None:
         if self.run_dir is None or not self.process.is_main:
             return None
-        return ckpt.save_checkpoint(self.state_dict(), self.run_dir / name)
+        return self.save(self.run_dir / name)
 
-    def save_checkpoint(self, path: str | Path) -> Path:
-        return ckpt.save_checkpoint(self.state_dict(), path)
-
-    def load_checkpoint(self, path: str | Path, *, weights_only_model: bool = False) -> dict[str, Any]:
+    def load(self, path: str | Path, *, weights_only_model: bool = False) -> dict[str, Any]:
         """Restore from a checkpoint; refuses (DataError) one made for another network config.
 
         With `weights_only_model` only the weights and statistics are loaded (e.g. `best.pt` for
@@ -436,7 +363,7 @@ class SyntheticTrainer:
         if self._scaler is not None and payload.get("scaler"):
             self._scaler.load_state_dict(payload["scaler"])
         self.epoch = int(payload["epoch"])
-        self.best_val_loss = float(payload["best_val_loss"])
+        self.best.loss = float(payload["best_val_loss"])
         if int(payload["total_epochs"]) != self.total_epochs:
             log.info("resuming a run planned for %d epochs; the plan is now %d epochs",
                      payload["total_epochs"], self.total_epochs)
@@ -444,14 +371,6 @@ class SyntheticTrainer:
         ckpt.unpack_rng(payload["rng"])
         self._run_log.truncate_after(self.epoch)
         return payload
-
-    def resume(self) -> bool:
-        """Continue from `<run_dir>/last.pt` if it exists; True when it did."""
-        if self.run_dir is None or not (self.run_dir / LAST).is_file():
-            return False
-        self.load_checkpoint(self.run_dir / LAST)
-        log.info("resumed synthetic training from %s at epoch %d", self.run_dir / LAST, self.epoch)
-        return True
 
     def close(self) -> None:
         self._run_log.close()

@@ -145,12 +145,6 @@ def rank_batch_size(global_batch: int, info: ProcessInfo | None = None) -> int:
     return max(1, math.ceil(global_batch / info.world_size))
 
 
-def owned(count: int, info: ProcessInfo | None = None) -> range:
-    """The items 0..count-1 a rank handles (round robin), e.g. chunks of simulations to generate."""
-    info = info or process_info()
-    return range(info.rank, count, info.world_size)
-
-
 # ------------------------------------------------------------------------------------------ reductions
 def all_reduce_sum(values: torch.Tensor, info: ProcessInfo | None = None) -> torch.Tensor:
     """Sum a tensor over ranks (a copy; the tensor itself in a single process)."""

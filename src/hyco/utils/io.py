@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -77,3 +78,9 @@ def stray_temporaries(directory: str | Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.rglob(".*") if TEMPORARY_NAME.match(p.name) and p.is_file())
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN/inf: a diverged rollout or a loss never computed is reported as null, not as a fake
+    number."""
+    return value if math.isfinite(value) else None

@@ -44,8 +44,3 @@ def write_problem(path: str | Path) -> str | None:
             return f"{path} is not writable ({_reason(exc)})"
         return f"cannot create {path}: {existing} is not writable ({_reason(exc)})"
     return None
-
-
-def is_writable_dir(path: str | Path) -> bool:
-    """An existing directory in which this process can create files."""
-    return Path(path).is_dir() and write_problem(path) is None

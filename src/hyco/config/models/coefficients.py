@@ -9,8 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from hyco.config.errors import require
 from hyco.config.fields import check_settings, setting
+from hyco.errors import require
 
 PROFILES = ("constant", "sinusoid", "gaussians")
 KINDS = ("scalar", "field", "parametric")

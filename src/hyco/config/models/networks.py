@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hyco.config.errors import ConfigError, require
 from hyco.config.fields import check_settings, setting
+from hyco.errors import ConfigError, require
 
 if TYPE_CHECKING:
     import torch

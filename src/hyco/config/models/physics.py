@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from hyco.config.errors import ConfigError, require
 from hyco.config.fields import check_settings, setting
 from hyco.config.models.coefficients import CoefficientParams, ProfileParams, coefficient, domain_range
+from hyco.errors import ConfigError, require
 
 PERIODIC = "periodic"
 DIRICHLET = "dirichlet"  # zero value on the boundary faces

@@ -1,14 +1,11 @@
-"""The user-facing errors (defined in `hyco.errors`, below every layer) and the translation of OmegaConf's
-exceptions into them, for the config layer and the model registries."""
+"""OmegaConf's exceptions as hyco's one-line `ConfigError`s (hyco.errors), for the config layer and the model
+registries."""
 
 from __future__ import annotations
 
 import re
 
-from hyco.errors import ConfigError, DataError, HycoError, NotBuiltError, require
-
-__all__ = ["ConfigError", "DataError", "HycoError", "NotBuiltError", "omegaconf_error", "one_line", "require",
-           "unknown_key"]
+from hyco.errors import ConfigError
 
 
 def one_line(text: str) -> str:
