@@ -106,7 +106,8 @@ def synthetic_trainer(network, **config) -> SyntheticTrainer:
     return SyntheticTrainer(SyntheticTrainerConfig(**config), network, progress=False)
 
 
-def hybrid_trainer(synthetic: SyntheticTrainer, physical: PhysicalTrainer, tmp_path, validation: tuple | None = None,
-                   **config) -> HybridTrainer:
-    return HybridTrainer(HybridTrainerConfig(**config), synthetic, physical, cache_dir=tmp_path / "cache",
+def hybrid_trainer(network_trainer: SyntheticTrainer, solver_trainer: PhysicalTrainer, tmp_path,
+                   validation: tuple | None = None, **config) -> HybridTrainer:
+    """A HybridTrainer over the two trainers; `config` are HybridTrainerConfig's keys."""
+    return HybridTrainer(HybridTrainerConfig(**config), network_trainer, solver_trainer, cache_dir=tmp_path / "cache",
                          validation=validation, batch_size=4)
