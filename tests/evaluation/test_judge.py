@@ -1,0 +1,112 @@
+"""The judge checked independently (issue 36, item 1): what `evaluate` reports for predictions whose error is
+known without hyco.
+
+- The solver at its TRUE coefficients on data made by the same discretisation (hyco has no separate
+  reference generator yet, so the learner's own data are the only data): its rollout error is float32
+  round-off.
+- A persistence "network" (next state = current state, every weight 0): the error of step k is
+  ||u_0 - u_k|| / ||u_k||, computed here from the stored truth frame by frame, so each reported step is
+  checked against the frame it must be compared with.
+- Constructed predictions (truth scaled, plus a known error, one frame ahead) through the metrics.
+"""
+
+import math
+
+import pytest
+import torch
+
+import hyco
+from hyco.evaluation.metrics import field_rollout_metrics, rollout_metrics
+from hyco.tasks.evaluate import evaluate
+from hyco.tasks.experiment import PHYSICAL_CHECKPOINT
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """burgers_1d_quick with two hand-made models in its run directory, evaluated."""
+    root = tmp_path_factory.mktemp("judge")
+    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick"], output_dir=root / "run", data_dir=root / "data"))
+    exp = run.experiment
+    solver = exp.physical_trainer(None)
+    state = solver.state_dict()
+    state["raw"] = exp.physics.encode(exp.physics.true_coefficients())
+    solver.load_state_dict(state)
+    solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)
+    persistence = exp.synthetic_trainer(None, 1, validation=False)
+    with torch.no_grad():
+        for parameter in persistence.model.parameters():
+            parameter.zero_()
+        persistence.model.delta_mean.zero_()  # residual output: current + 0 * delta_std + 0
+    persistence.save_checkpoint(run.mode_dir("synthetic") / "last.pt")
+    return exp, evaluate(exp)
+
+
+def test_the_solver_at_its_true_coefficients_scores_round_off(judged):
+    _, metrics = judged
+    rollout = metrics["runs"]["physical"]["rollout"]
+    assert rollout["num_steps"] == 9 and rollout["num_sims"] == 2
+    assert rollout["rel_l2"] < 1e-5 and max(rollout["per_step"]["rel_l2"]) < 1e-5  # float32 over 9 steps
+    assert rollout["corr"] == pytest.approx(1.0, abs=1e-6) and rollout["corr_time"] == 9
+    assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] == 0.0
+    assert metrics["runs"]["physical"]["fields"]["velocity"]["rel_l2"] < 1e-5
+
+
+def test_each_step_is_compared_with_its_own_frame(judged):
+    exp, metrics = judged
+    truth = exp.trajectories("test").double()  # [N, T, 1, x]
+    expected = []
+    for k in range(1, truth.shape[1]):
+        per_sim = [float((truth[n, 0] - truth[n, k]).norm() / truth[n, k].norm()) for n in range(truth.shape[0])]
+        expected.append(sum(per_sim) / len(per_sim))
+    rollout = metrics["runs"]["synthetic"]["rollout"]
+    assert rollout["per_step"]["rel_l2"] == pytest.approx(expected, rel=1e-5)
+    assert rollout["rel_l2"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    assert metrics["runs"]["synthetic"]["fields"]["velocity"]["per_step_rel_l2"] == pytest.approx(expected, rel=1e-5)
+    assert expected[0] > 1e-3 and expected == sorted(expected)  # persistence falls behind more every step
+
+
+def _truth(n=2, steps=4, channels=1, x=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, steps, channels, x, generator=g, dtype=torch.float64) + 1.0
+
+
+def test_a_scaled_truth_scores_its_scale():
+    truth = _truth()
+    summary = rollout_metrics(1.25 * truth, truth)
+    assert summary["rel_l2"] == pytest.approx(0.25, rel=1e-12)
+    assert summary["per_step"]["rel_l2"] == pytest.approx([0.25] * 4, rel=1e-12)
+    rms = [float(truth[:, k].pow(2).mean(dim=(1, 2)).sqrt().mean()) for k in range(4)]  # mean over sims of rms
+    assert summary["per_step"]["rmse"] == pytest.approx([0.25 * r for r in rms], rel=1e-12)
+    assert summary["corr"] == pytest.approx(1.0, rel=1e-12) and summary["corr_time"] == 4
+
+
+def test_a_known_error_scores_its_norm():
+    truth = _truth(n=1, steps=3)
+    error = torch.zeros_like(truth)
+    error[0, 1, 0, 3] = 0.5  # one value of the second step off by 0.5
+    summary = rollout_metrics(truth + error, truth)
+    expected = [0.0, 0.5 / float(truth[0, 1].norm()), 0.0]
+    assert summary["per_step"]["rel_l2"] == pytest.approx(expected, abs=1e-15)
+    assert summary["per_step"]["mae"] == pytest.approx([0.0, 0.5 / 8, 0.0], abs=1e-15)
+    assert summary["per_step"]["rmse"] == pytest.approx([0.0, math.sqrt(0.25 / 8), 0.0], abs=1e-15)
+
+
+def test_a_prediction_one_frame_ahead_scores_the_frame_difference():
+    frames = _truth(n=1, steps=5)
+    truth, ahead = frames[:, :4], frames[:, 1:]
+    summary = rollout_metrics(ahead, truth)
+    expected = [float((frames[0, k + 1] - frames[0, k]).norm() / frames[0, k].norm()) for k in range(4)]
+    assert summary["per_step"]["rel_l2"] == pytest.approx(expected, rel=1e-12)
+    assert min(expected) > 0.1  # a frame off is never mistaken for a small error
+
+
+def test_each_field_is_judged_alone():
+    """Two fields of very different size: the small one's 50 % error is invisible in the pooled figure and
+    reported on its own."""
+    big, small = 100.0 * _truth(), 0.01 * _truth()
+    truth = torch.cat([big, small], dim=2)
+    prediction = torch.cat([big, 1.5 * small], dim=2)
+    fields = [{"name": "big", "channels": 1, "dynamic": True}, {"name": "small", "channels": 1, "dynamic": True}]
+    out = field_rollout_metrics(prediction, truth, fields)
+    assert out["big"]["rel_l2"] == 0.0 and out["small"]["rel_l2"] == pytest.approx(0.5, rel=1e-12)
+    assert rollout_metrics(prediction, truth)["rel_l2"] < 1e-4
