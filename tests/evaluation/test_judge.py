@@ -21,49 +21,6 @@ from hyco.tasks.evaluate import evaluate
 from hyco.tasks.experiment import PHYSICAL_CHECKPOINT
 
 
-@pytest.fixture(scope="module")
-def judged(tmp_path_factory):
-    """burgers_1d_quick with two hand-made models in its run directory, evaluated."""
-    root = tmp_path_factory.mktemp("judge")
-    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick"], output_dir=root / "run", data_dir=root / "data"))
-    exp = run.experiment
-    solver = exp.physical_trainer(None)
-    state = solver.state_dict()
-    state["raw"] = exp.physics.encode(exp.physics.true_coefficients())
-    solver.load_state_dict(state)
-    solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)
-    persistence = exp.synthetic_trainer(None, 1, validation=False)
-    with torch.no_grad():
-        for parameter in persistence.model.parameters():
-            parameter.zero_()
-        persistence.model.delta_mean.zero_()  # residual output: current + 0 * delta_std + 0
-    persistence.save_checkpoint(run.mode_dir("synthetic") / "last.pt")
-    return exp, evaluate(exp)
-
-
-def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_frame(judged):
-    """One test for both hand-made models (a mutation tool maps a module fixture's work to the first test)."""
-    exp, metrics = judged
-    rollout = metrics["runs"]["physical"]["rollout"]
-    assert rollout["num_steps"] == 9 and rollout["num_sims"] == 2
-    assert rollout["rel_l2"] < 1e-5 and max(rollout["per_step"]["rel_l2"]) < 1e-5  # float32 over 9 steps
-    assert rollout["corr"] == pytest.approx(1.0, abs=1e-6) and rollout["corr_time"] == 9
-    assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] == 0.0
-    assert metrics["runs"]["physical"]["fields"]["velocity"]["rel_l2"] < 1e-5
-    # the persistence network: step k against frame k, by hand from the stored truth
-    truth = exp.trajectories("test").double()  # [N, T, 1, x]
-    expected = []
-    for k in range(1, truth.shape[1]):
-        per_sim = [float((truth[n, 0] - truth[n, k]).norm() / truth[n, k].norm()) for n in range(truth.shape[0])]
-        expected.append(sum(per_sim) / len(per_sim))
-    rollout = metrics["runs"]["synthetic"]["rollout"]
-    assert rollout["per_step"]["rel_l2"] == pytest.approx(expected, rel=1e-5)
-    assert rollout["rel_l2"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
-    assert metrics["runs"]["synthetic"]["fields"]["velocity"]["per_step_rel_l2"] == pytest.approx(expected, rel=1e-5)
-    assert expected[0] > 1e-3 and expected == sorted(expected)  # persistence falls behind more every step
-    assert set(metrics["runs"]) == {"physical", "synthetic"}  # no HYCO run in the directory: none reported
-
-
 def _truth(n=2, steps=4, channels=1, x=8):
     g = torch.Generator().manual_seed(0)
     return torch.randn(n, steps, channels, x, generator=g, dtype=torch.float64) + 1.0
@@ -109,3 +66,46 @@ def test_each_field_is_judged_alone():
     out = field_rollout_metrics(prediction, truth, fields)
     assert out["big"]["rel_l2"] == 0.0 and out["small"]["rel_l2"] == pytest.approx(0.5, rel=1e-12)
     assert rollout_metrics(prediction, truth)["rel_l2"] < 1e-4
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """burgers_1d_quick with two hand-made models in its run directory, evaluated."""
+    root = tmp_path_factory.mktemp("judge")
+    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick"], output_dir=root / "run", data_dir=root / "data"))
+    exp = run.experiment
+    solver = exp.physical_trainer(None)
+    state = solver.state_dict()
+    state["raw"] = exp.physics.encode(exp.physics.true_coefficients())
+    solver.load_state_dict(state)
+    solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)
+    persistence = exp.synthetic_trainer(None, 1, validation=False)
+    with torch.no_grad():
+        for parameter in persistence.model.parameters():
+            parameter.zero_()
+        persistence.model.delta_mean.zero_()  # residual output: current + 0 * delta_std + 0
+    persistence.save_checkpoint(run.mode_dir("synthetic") / "last.pt")
+    return exp, evaluate(exp)
+
+
+def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_frame(judged):
+    """One test for both hand-made models (a mutation tool maps a module fixture's work to the first test)."""
+    exp, metrics = judged
+    rollout = metrics["runs"]["physical"]["rollout"]
+    assert rollout["num_steps"] == 9 and rollout["num_sims"] == 2
+    assert rollout["rel_l2"] < 1e-5 and max(rollout["per_step"]["rel_l2"]) < 1e-5  # float32 over 9 steps
+    assert rollout["corr"] == pytest.approx(1.0, abs=1e-6) and rollout["corr_time"] == 9
+    assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] == 0.0
+    assert metrics["runs"]["physical"]["fields"]["velocity"]["rel_l2"] < 1e-5
+    # the persistence network: step k against frame k, by hand from the stored truth
+    truth = exp.trajectories("test").double()  # [N, T, 1, x]
+    expected = []
+    for k in range(1, truth.shape[1]):
+        per_sim = [float((truth[n, 0] - truth[n, k]).norm() / truth[n, k].norm()) for n in range(truth.shape[0])]
+        expected.append(sum(per_sim) / len(per_sim))
+    rollout = metrics["runs"]["synthetic"]["rollout"]
+    assert rollout["per_step"]["rel_l2"] == pytest.approx(expected, rel=1e-5)
+    assert rollout["rel_l2"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
+    assert metrics["runs"]["synthetic"]["fields"]["velocity"]["per_step_rel_l2"] == pytest.approx(expected, rel=1e-5)
+    assert expected[0] > 1e-3 and expected == sorted(expected)  # persistence falls behind more every step
+    assert set(metrics["runs"]) == {"physical", "synthetic"}  # no HYCO run in the directory: none reported
