@@ -8,6 +8,8 @@ import torch
 from hyco.evaluation.metrics import (
     coefficient_error,
     correlation_time,
+    field_rollout_metrics,
+    finite_or_none,
     per_step_errors,
     rollout_metrics,
 )
@@ -62,3 +64,37 @@ def test_coefficient_error_scalar_and_field():
     assert coefficient_error(torch.tensor(1.5), true) == pytest.approx(1.0 / math.sqrt(10.0))
     with pytest.raises(ValueError, match="shapes differ"):
         coefficient_error(torch.ones(3), true)
+
+
+def _drifting(steps=5):
+    """A truth and a prediction whose correlation falls step by step: 1, then lower and lower."""
+    g = torch.Generator().manual_seed(0)
+    truth = torch.randn(1, steps, 1, 64, generator=g, dtype=torch.float64)
+    noise = torch.randn(1, steps, 1, 64, generator=g, dtype=torch.float64)
+    weight = torch.linspace(0.0, 2.0, steps, dtype=torch.float64).reshape(1, steps, 1, 1)
+    return truth + weight * noise, truth
+
+
+def test_the_correlation_threshold_reaches_the_correlation_time():
+    prediction, truth = _drifting()
+    corr = per_step_errors(prediction, truth)["corr"][0].tolist()
+    by_hand = {t: next((k for k, c in enumerate(corr) if c < t), len(corr)) for t in (0.5, 0.8, 0.95)}
+    assert len(set(by_hand.values())) == 3  # three thresholds, three different answers
+    for threshold, steps in by_hand.items():
+        assert rollout_metrics(prediction, truth, threshold)["corr_time"] == steps
+    assert rollout_metrics(prediction, truth)["corr_time"] == by_hand[0.8]  # the default
+    fields = [{"name": "u", "channels": 1, "dynamic": True}]
+    assert field_rollout_metrics(prediction, truth, fields, 0.5)["u"]["corr_time"] == by_hand[0.5]
+    assert field_rollout_metrics(prediction, truth, fields)["u"]["corr_time"] == by_hand[0.8]
+
+
+def test_a_diverged_field_is_reported_as_null_and_without_its_curves():
+    truth = torch.ones(1, 3, 2, 4, dtype=torch.float64)
+    prediction = truth.clone()
+    prediction[:, 1:, 1] = math.inf  # the second field blew up after one step
+    fields = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "v", "channels": 1, "dynamic": True}]
+    out = field_rollout_metrics(prediction, truth, fields)
+    assert out["u"]["rel_l2"] == 0.0 and out["v"]["rel_l2"] is None and out["v"]["rmse"] is None
+    assert out["v"]["per_step_rel_l2"] == [0.0, None, None]
+    assert "per_step" not in out["u"] and out["u"]["num_steps"] == 3
+    assert finite_or_none(math.inf) is None and finite_or_none(math.nan) is None and finite_or_none(2.5) == 2.5
