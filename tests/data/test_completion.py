@@ -64,3 +64,27 @@ def test_storage_strategies_give_the_memory_result(store, strategy, tmp_path):
         completion.close()
     assert torch.equal(results["memory"], results[strategy])
     assert not (tmp_path / "generated").exists()  # closed: the cache files are gone
+
+
+def test_completion_bookkeeping_chunks_budget_and_refusals(store, tmp_path):
+    """5 simulations of 7 frames, 2 channels of 16 values: 4480 bytes in float32, by hand."""
+    windows = WindowDataset(store, "train", 2, observation=HIDDEN, max_cached_sims=2)
+    completion = StateCompletion(windows)
+    assert completion.estimated_bytes == 5 * 7 * 2 * 16 * 4 and completion.strategy == "memory"
+    assert completion.sims_per_chunk == 2 and completion.num_chunks == 3  # capped by the 2 cached simulations
+    assert (completion.refreshes, completion.seconds) == (0, 0.0) and not completion.ready
+    took = completion.refresh(lambda s: s) + completion.refresh(lambda s: s)
+    assert completion.refreshes == 2 and completion.seconds == pytest.approx(took, abs=1e-12)
+    wide = WindowDataset(store, "train", 2, observation=HIDDEN, max_cached_sims=64)
+    assert StateCompletion(wide).sims_per_chunk == 5  # capped by the number of simulations
+    assert StateCompletion(wide, sims_per_chunk=1).num_chunks == 5
+    budget = 4480 / 2**30  # GB: the data take half of it and more -> the disk cache; all of it and more -> on the fly
+    assert StateCompletion(wide, memory_budget_gb=2.5 * budget).strategy == "memory"
+    assert StateCompletion(wide, memory_budget_gb=1.5 * budget, cache=CacheManager(tmp_path)).strategy == "cache"
+    assert StateCompletion(wide, memory_budget_gb=0.5 * budget).strategy == "on_the_fly"
+    with pytest.raises(ValueError, match="CacheManager"):
+        StateCompletion(wide, memory_budget_gb=1.5 * budget)
+    oracle = ObservationConfig(spatial="centre", states="full")
+    for known_in_full in (WindowDataset(store, "train", 2), WindowDataset(store, "train", 2, observation=oracle)):
+        with pytest.raises(ValueError, match="partly hidden"):
+            StateCompletion(known_in_full)
