@@ -176,3 +176,39 @@ def test_describe_says_what_the_models_see():
     oracle = Observation(ObservationConfig(spatial="box", box_lower=[0.0], box_upper=[0.5], states="full",
                                            noise_level=0.05), (4,), 5, torch.ones(1), [0])
     assert oracle.describe().endswith("noise=0.05 x channel std, states: known in full (oracle)")
+
+
+def test_mask_shapes_edges_and_the_smallest_masks_by_hand():
+    assert spatial_mask(ObservationConfig(), (3, 4)).shape == (1, 3, 4)
+    assert spatial_mask(ObservationConfig(spatial="random_points", point_fraction=0.5), (3, 4)).shape == (1, 3, 4)
+    # box edges on 5 cells (centres 0.1, 0.3, 0.5, 0.7, 0.9): the lower edge is in, the upper edge out
+    box = lambda lo, hi: spatial_mask(ObservationConfig(spatial="box", box_lower=[lo], box_upper=[hi]), (5,))  # noqa: E731
+    assert box(0.5, 0.9)[0].tolist() == [0, 0, 1, 1, 0]
+    assert box(0.1, 0.5)[0].tolist() == [1, 1, 0, 0, 0]
+    assert box(0.5, 0.6)[0].tolist() == [0, 0, 1, 0, 0]  # one cell is enough
+    with pytest.raises(ConfigError, match="at least one grid cell centre"):
+        box(0.55, 0.65)  # between two centres: nothing observed
+    # the smallest masks: one cell, one point
+    assert spatial_mask(ObservationConfig(spatial="centre", centre_fraction=0.01), (8,))[0].tolist() == \
+        [0, 0, 0, 1, 0, 0, 0, 0]
+    assert spatial_mask(ObservationConfig(spatial="random_points", point_fraction=0.01), (8,)).sum() == 1
+
+
+def test_temporal_masks_are_bool_and_explicit_frames_must_exist():
+    assert temporal_mask(ObservationConfig(), 3).dtype == torch.bool
+    assert temporal_mask(ObservationConfig(temporal="frames", frames=[0, 6]), 7).tolist() == \
+        [True, False, False, False, False, False, True]
+    for frames in ([0, 7], [0, 9]):
+        with pytest.raises(ConfigError, match=r"observation.frames: expected frame indices < 7"):
+            temporal_mask(ObservationConfig(temporal="frames", frames=frames), 7)
+
+
+def test_an_observation_must_leave_a_target_after_frame_0():
+    from hyco.data.observation import check_observation
+
+    specs = [{"name": "u", "channels": 1, "dynamic": True}]
+    only_first = ObservationConfig(temporal="frames", frames=[0])
+    with pytest.raises(ConfigError, match="observation.temporal: expected a temporal mask that observes at least"):
+        check_observation(only_first, specs, (4,), 2)
+    check_observation(ObservationConfig(temporal="frames", frames=[0, 1]), specs, (4,), 3)  # frame 1 is a target
+    check_observation(ObservationConfig(), specs, (4,), 1)  # a single frame: nothing to require
