@@ -137,3 +137,73 @@ def test_from_config_applies_the_observation_and_cache_size(store):
     assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
     assert len(observed[0]) == 3 and observed[0][2].mean().item() == 0.5
     assert not clean.has_mask and len(clean) == 2 * 6
+
+
+def test_negative_indices_count_from_the_end_and_out_of_range_is_refused(store):
+    ds = WindowDataset(store, "train", 2)  # 5 simulations x 5 windows
+    n = len(ds)
+    assert n == 25
+    last, first = ds.batch([n - 1])[0], ds.batch([0])[0]
+    assert torch.equal(ds.batch([-1])[0], last) and torch.equal(ds.batch([-n])[0], first)
+    for bad in (n, -n - 1):
+        with pytest.raises(IndexError, match="out of range for 25 windows"):
+            ds.batch([bad])
+    assert torch.equal(ds.__getitems__([3, 1])[1], ds.batch([3, 1])[1])
+
+
+def test_a_cache_holding_every_simulation_gathers_the_same_windows_in_any_dtype(store):
+    """The direct gather (every simulation resident), in float32 and float64, against the stored frames."""
+    data = store.trajectories("train")
+    for dtype in (torch.float32, torch.float64):
+        ds = WindowDataset(store, "train", 3, max_cached_sims=64, dtype=dtype)
+        ds.batch(torch.arange(len(ds)))  # loads every simulation
+        assert ds.cache.holds_all
+        index = torch.tensor([0, 7, 12, 3])
+        inputs, targets = ds.batch(index)
+        assert inputs.dtype == targets.dtype == dtype
+        sims, starts = index // 4, index % 4  # 4 windows per simulation of 7 frames
+        assert torch.equal(inputs, data[sims, starts].to(dtype))
+        assert torch.equal(targets, torch.stack([data[s, t + 1:t + 4] for s, t in zip(sims, starts)]).to(dtype))
+        whole = ds.observed_trajectories([1, 4])
+        assert whole.dtype == dtype and torch.equal(whole, data[[1, 4]].to(dtype))
+
+
+def test_completed_inputs_with_every_simulation_resident(store):
+    from hyco.data.completion import StateCompletion
+
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2)
+    ds = WindowDataset(store, "train", 2, observation=hidden, max_cached_sims=64)
+    completion = StateCompletion(ds, strategy="memory")
+    ds.attach_completion(completion)
+    completion.refresh(lambda s: s + 1.0)  # reads every simulation
+    assert ds.cache.holds_all
+    inputs = ds.batch(torch.arange(len(ds)))[0]
+    sims, starts = ds.locate(torch.arange(len(ds)))
+    assert torch.equal(inputs, completion.trajectories()[sims, starts])
+
+
+def test_epoch_order_groups_windows_by_completed_chunk_reproducibly(store, tmp_path):
+    from hyco.data.chunks import CacheManager
+    from hyco.data.completion import StateCompletion
+
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2)
+    ds = WindowDataset(store, "train", 2, observation=hidden, max_cached_sims=2)
+    assert ds.epoch_order(torch.Generator().manual_seed(0)) is None  # nothing completed: the loader's own order
+    ds.attach_completion(StateCompletion(ds, strategy="memory", sims_per_chunk=2))
+    assert ds.epoch_order(torch.Generator().manual_seed(0)) is None  # in memory: any order is as cheap
+    completion = StateCompletion(ds, strategy="on_the_fly", cache=CacheManager(tmp_path), sims_per_chunk=2)
+    ds.attach_completion(completion)
+    orders = [ds.epoch_order(torch.Generator().manual_seed(seed)) for seed in (3, 3, 4)]
+    assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0], orders[2])
+    assert sorted(orders[0].tolist()) == list(range(len(ds)))
+
+
+def test_describe_fit_says_what_the_solver_fits(store):
+    assert WindowDataset(store, "train", 6, from_start=True).describe_fit() == \
+        "whole trajectories (6 frames) rolled out from frame 0"
+    assert WindowDataset(store, "train", 2, from_start=True).describe_fit() == \
+        "the first 2 of 6 frames of each trajectory, rolled out from frame 0"
+    assert WindowDataset(store, "train", 2).describe_fit() == "2-step windows from every frame"
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5)
+    assert WindowDataset(store, "train", 2, observation=hidden).describe_fit() == \
+        "2-step windows from every frame (inputs after frame 0 completed by the models)"
