@@ -17,8 +17,8 @@ import torch
 
 import hyco
 from hyco.evaluation.metrics import field_rollout_metrics, rollout_metrics
-from hyco.tasks.evaluate import evaluate
-from hyco.tasks.experiment import PHYSICAL_CHECKPOINT
+from hyco.tasks.evaluate import evaluate, physical_rollout
+from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT
 
 
 def _truth(n=2, steps=4, channels=1, x=8):
@@ -70,21 +70,25 @@ def test_each_field_is_judged_alone():
 
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory):
-    """burgers_1d_quick with two hand-made models in its run directory, evaluated."""
+    """burgers_1d_quick with two hand-made models in its run directory, evaluated. Each run's best state
+    (`best.pt`) is the hand-made model; its last state is another one (the solver at its initial guess, the
+    network as initialised), so the judge must also take the best state."""
     root = tmp_path_factory.mktemp("judge")
     run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick"], output_dir=root / "run", data_dir=root / "data"))
     exp = run.experiment
     solver = exp.physical_trainer(None)
+    solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)  # the last state: the initial guess
     state = solver.state_dict()
     state["raw"] = exp.physics.encode(exp.physics.true_coefficients())
     solver.load_state_dict(state)
-    solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)
+    solver.save(run.mode_dir("physical") / PHYSICAL_BEST)
     persistence = exp.synthetic_trainer(None, 1, validation=False)
+    persistence.save_checkpoint(run.mode_dir("synthetic") / "last.pt")  # the last state: as initialised
     with torch.no_grad():
         for parameter in persistence.model.parameters():
             parameter.zero_()
         persistence.model.delta_mean.zero_()  # residual output: current + 0 * delta_std + 0
-    persistence.save_checkpoint(run.mode_dir("synthetic") / "last.pt")
+    persistence.save_checkpoint(run.mode_dir("synthetic") / "best.pt")
     return exp, evaluate(exp)
 
 
@@ -109,3 +113,11 @@ def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_fr
     assert metrics["runs"]["synthetic"]["fields"]["velocity"]["per_step_rel_l2"] == pytest.approx(expected, rel=1e-5)
     assert expected[0] > 1e-3 and expected == sorted(expected)  # persistence falls behind more every step
     assert set(metrics["runs"]) == {"physical", "synthetic"}  # no HYCO run in the directory: none reported
+    # rolled out in chunks of simulations: one at a time gives the same frames (to float32 round-off: kernels may
+    # vectorise another batch size differently)
+    initial, coefficients = exp.trajectories("test")[:, 0], exp.physics.true_coefficients()
+    assert torch.allclose(physical_rollout(exp, coefficients, initial, 3, batch=1),
+                          physical_rollout(exp, coefficients, initial, 3), rtol=1e-6, atol=0)
+    for key in ("physical", "synthetic"):
+        assert metrics["runs"][key]["checkpoint"].endswith(f"{key}/best.pt")
+        assert metrics["runs"][key]["selected"].endswith("(lowest observed validation error)")
