@@ -121,3 +121,19 @@ def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_fr
     for key in ("physical", "synthetic"):
         assert metrics["runs"][key]["checkpoint"].endswith(f"{key}/best.pt")
         assert metrics["runs"][key]["selected"].endswith("(lowest observed validation error)")
+
+
+def test_a_parametric_solver_reports_its_numbers_against_the_truth(tmp_path):
+    """The viscosity learned as a parametric profile of one number (`value`), evaluated at its initial guess
+    0.01 against the truth 0.005: every reported error is |0.01 - 0.005| / 0.005 = 1 (float32 round-off)."""
+    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick", "physics.viscosity.kind=parametric",
+                                 "physics.viscosity.parameters=[value]"], output_dir=tmp_path / "run",
+                                data_dir=tmp_path / "data"))
+    exp = run.experiment
+    exp.physical_trainer(None).save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)
+    report = evaluate(exp)["runs"]["physical"]["coefficients"]["viscosity"]
+    assert report["parameters"]["value"] == [pytest.approx(0.01, rel=1e-6)]
+    assert report["true_parameters"] == {"value": [0.005]}
+    for key in ("rel_error", "rel_error_observed", "rel_error_unobserved", "parameter_rel_error"):
+        assert report[key] == pytest.approx(1.0, rel=1e-6), key
+    assert report["parameter_groups"] == {"value": pytest.approx(1.0, rel=1e-6)} and "known" not in report
