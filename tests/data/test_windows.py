@@ -180,6 +180,8 @@ def test_completed_inputs_with_every_simulation_resident(store):
     inputs = ds.batch(torch.arange(len(ds)))[0]
     sims, starts = ds.locate(torch.arange(len(ds)))
     assert torch.equal(inputs, completion.trajectories()[sims, starts])
+    second = (starts == 1).nonzero().squeeze(1)  # a batch whose latest start is frame 1
+    assert torch.equal(ds.batch(second)[0], completion.trajectories()[sims[second], 1])
 
 
 def test_epoch_order_groups_windows_by_completed_chunk_reproducibly(store, tmp_path):
@@ -207,3 +209,31 @@ def test_describe_fit_says_what_the_solver_fits(store):
     hidden = ObservationConfig(spatial="centre", centre_fraction=0.5)
     assert WindowDataset(store, "train", 2, observation=hidden).describe_fit() == \
         "2-step windows from every frame (inputs after frame 0 completed by the models)"
+
+
+def test_the_cache_is_least_recently_used_and_counts_its_loads_and_hits(store):
+    """Capacity 2 over 5 simulations: touching simulation 0 again before loading 2 keeps 0 and evicts 1."""
+    ds = WindowDataset(store, "train", 2, max_cached_sims=2)
+    cache = ds.cache
+    assert (cache.capacity, cache.loads, cache.hits) == (2, 0, 0)
+    for sims in ([0], [1], [0], [2]):
+        cache.ensure(sims)
+    assert (cache.loads, cache.hits) == (3, 1)
+    cache.ensure([0])  # still resident: the least recently used one (1) was evicted
+    assert (cache.loads, cache.hits) == (3, 2)
+    cache.ensure([1])
+    assert cache.loads == 4
+    assert WindowDataset(store, "train", 2, max_cached_sims=1).cache.capacity == 1
+
+
+def test_a_dataset_opened_by_path_from_frame_0_and_its_refusals(store):
+    from hyco.config.errors import DataError
+
+    by_path = WindowDataset(str(store.path), "train", 6, from_start=True)
+    assert len(by_path) == 5 and by_path.windows_per_sim == 1 and "split='train'" in repr(by_path)
+    inputs, targets = by_path.batch([3])
+    data = store.trajectories("train")
+    assert torch.equal(inputs[0], data[3, 0]) and torch.equal(targets[0], data[3, 1:])
+    for steps in (0, 7):  # 7 frames: 1 <= R <= 6
+        with pytest.raises(DataError, match=r"rollout length .* needs 1 <= R <= 6"):
+            WindowDataset(store, "train", steps)

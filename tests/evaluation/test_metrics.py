@@ -39,6 +39,12 @@ def test_perfect_prediction_and_sign_flip():
     assert torch.allclose(e["corr"], -torch.ones(3, 5, dtype=torch.float64))
 
 
+def test_a_correlation_at_the_threshold_still_counts_and_the_default_is_0_8():
+    corr = torch.tensor([[0.9, 0.8, 0.5], [0.85, 0.79, 0.9]], dtype=torch.float64)
+    assert correlation_time(corr).tolist() == [2.0, 1.0]  # "at or above 0.8"
+    assert correlation_time(corr, 0.85).tolist() == [1.0, 1.0]
+
+
 def test_correlation_time_counts_leading_steps_above_threshold():
     corr = torch.tensor([[0.99, 0.9, 0.85, 0.7, 0.9],   # drops at step index 3 -> 3 steps
                          [0.5, 0.99, 0.99, 0.99, 0.99],  # below at once -> 0

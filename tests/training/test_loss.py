@@ -105,7 +105,7 @@ def test_counts_of_one_window_no_window_and_masks_of_other_shapes():
     per_window = torch.tensor([1.0, 0.0, 1.0]).reshape(3, 1, 1, 1)  # windows 0 and 2 observed in full
     assert term_sums(pred, 2 * target, per_window)[0].tolist() == [4.0 * 16, 0.0]
     assert term_sums(pred, target, per_window)[1].tolist() == [16.0, 0.0]
-    shared = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(1, 1, 1, 4)  # the same 2 cells of every window
-    assert term_sums(pred, target, shared)[1].tolist() == [3 * 2 * 2.0, 0.0]
+    shared = torch.tensor([1.0, 0.0, 0.0, 0.0]).reshape(1, 1, 1, 4)  # the same cell of every window
+    assert term_sums(pred, target, shared)[1].tolist() == [3 * 2 * 1.0, 0.0]
     terms = torch.tensor([DATA, INTERACTION, INTERACTION])
-    assert term_sums(pred, target, shared, terms)[1].tolist() == [4.0, 8.0]
+    assert term_sums(pred, target, shared, terms)[1].tolist() == [2.0, 4.0]
