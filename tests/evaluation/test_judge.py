@@ -10,6 +10,7 @@ known without hyco.
 - Constructed predictions (truth scaled, plus a known error, one frame ahead) through the metrics.
 """
 
+import json
 import math
 
 import pytest
@@ -74,7 +75,8 @@ def judged(tmp_path_factory):
     (`best.pt`) is the hand-made model; its last state is another one (the solver at its initial guess, the
     network as initialised), so the judge must also take the best state."""
     root = tmp_path_factory.mktemp("judge")
-    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick"], output_dir=root / "run", data_dir=root / "data"))
+    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick", "evaluation.animation_sim=5"],
+                                output_dir=root / "run", data_dir=root / "data"))
     exp = run.experiment
     solver = exp.physical_trainer(None)
     solver.save(run.mode_dir("physical") / PHYSICAL_CHECKPOINT)  # the last state: the initial guess
@@ -92,8 +94,14 @@ def judged(tmp_path_factory):
     return exp, evaluate(exp)
 
 
-def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_frame(judged):
-    """One test for both hand-made models (a mutation tool maps a module fixture's work to the first test)."""
+def test_the_judge_by_hand_on_two_models_of_known_error(judged):
+    """One test (a mutation tool maps a module fixture's work to the first test that uses it)."""
+    _check_scores(judged)
+    _check_files(judged)
+
+
+def _check_scores(judged):
+    """The solver at its truth scores round-off; the persistence network's step k meets frame k."""
     exp, metrics = judged
     rollout = metrics["runs"]["physical"]["rollout"]
     assert rollout["num_steps"] == 9 and rollout["num_sims"] == 2
@@ -121,6 +129,45 @@ def test_the_solver_at_its_truth_scores_round_off_and_each_step_meets_its_own_fr
     for key in ("physical", "synthetic"):
         assert metrics["runs"][key]["checkpoint"].endswith(f"{key}/best.pt")
         assert metrics["runs"][key]["selected"].endswith("(lowest observed validation error)")
+
+
+def _check_files(judged):
+    """metrics.json and evaluation/rollouts.pt as read back from disk, against the experiment's own settings (2 test
+    simulations of 10 frames, dt 0.01, viscosity 0.005 guessed 0.01, the middle half of the domain observed with 1 %
+    noise) and the hand-made models."""
+    exp, returned = judged
+    run_dir = exp.ctx.run_dir
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(returned))
+    assert {k: metrics[k] for k in ("experiment", "split", "num_sims", "num_steps", "dt", "dataset")} == {
+        "experiment": "burgers_1d_quick", "split": "test", "num_sims": 2, "num_steps": 9, "dt": 0.01,
+        "dataset": str(exp.dataset_path)}
+    assert metrics["true_coefficients"] == {"viscosity": pytest.approx(0.005)}
+    assert metrics["initial_coefficients"] == {"viscosity": pytest.approx(0.01)}
+    assert metrics["unknown_coefficients"] == []
+    assert metrics["learned_coefficients"] == {"physical": {"viscosity": pytest.approx(0.005, rel=1e-6)}}
+    assert metrics["observation"] == {
+        "spatial": "box", "temporal": "all", "fields": "all dynamic", "states": "initial", "noise_level": 0.01,
+        "noise_levels": {}, "observed_space_fraction": 0.5, "observed_frame_fraction": 1.0,
+        "description": "spatial=box (50.0% of the grid), temporal=all (100.0% of the frames), noise=0.01 x channel "
+                       "std, states: frame 0 known, later ones only where observed"}
+    assert "held-out test split" in metrics["judge"]
+    for key in ("physical", "synthetic"):
+        entry = metrics["runs"][key]
+        assert set(entry) == {"rollout", "fields", "selected", "train_seconds", "checkpoint"} | (
+            {"coefficients"} if key == "physical" else set())
+        assert entry["train_seconds"] is None  # no training summary in this run directory
+        assert len(entry["rollout"]["per_step"]["rel_l2"]) == 9
+    kept = torch.load(run_dir / "evaluation" / "rollouts.pt", weights_only=True)
+    truth = exp.trajectories("test")
+    assert kept["sim"] == 1  # evaluation.animation_sim=5, more than there are: the last simulation
+    assert torch.equal(kept["truth"], truth[1].float())
+    assert set(kept["predictions"]) == {"physical", "synthetic"}
+    assert torch.equal(kept["predictions"]["synthetic"], truth[1, :1].float().expand(9, -1, -1))  # persistence
+    assert (kept["predictions"]["physical"] - truth[1, 1:]).abs().max() < 1e-5
+    assert kept["dynamic_channels"] == [0] and kept["dt"] == 0.01 and kept["fields"][0]["name"] == "velocity"
+    assert kept["observed_space"].shape == (1, 32) and kept["observed_space"].sum() == 16
+    assert kept["observed_frames"].tolist() == [True] * 10
 
 
 def test_a_parametric_solver_reports_its_numbers_against_the_truth(tmp_path):
