@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 
 # Mutation testing of the core modules (configured in pyproject.toml's [tool.mutmut]; docs/development/testing.md):
-# about an hour on 2 shared cores, so not part of `make test`. `mutmut results` lists the survivors afterwards.
+# about two hours on 2 busy shared cores, so not part of `make test`. `mutmut results` lists the survivors afterwards.
 mutate: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2)
 	$(BIN)/mutmut results

@@ -234,6 +234,8 @@ def test_a_dataset_opened_by_path_from_frame_0_and_its_refusals(store):
     inputs, targets = by_path.batch([3])
     data = store.trajectories("train")
     assert torch.equal(inputs[0], data[3, 0]) and torch.equal(targets[0], data[3, 1:])
+    first_two = WindowDataset(store, "train", 2, from_start=True)  # the first 2 steps of each trajectory only
+    assert len(first_two) == 5 and torch.equal(first_two.batch([4])[1][0], data[4, 1:3])
     for steps in (0, 7):  # 7 frames: 1 <= R <= 6
         with pytest.raises(DataError, match=r"rollout length .* needs 1 <= R <= 6"):
             WindowDataset(store, "train", steps)
