@@ -12,6 +12,7 @@ known without hyco.
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -19,7 +20,7 @@ import torch
 import hyco
 from hyco.evaluation.metrics import field_rollout_metrics, rollout_metrics
 from hyco.tasks.evaluate import evaluate, physical_rollout
-from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT
+from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, write_summary
 
 
 def _truth(n=2, steps=4, channels=1, x=8):
@@ -71,9 +72,9 @@ def test_each_field_is_judged_alone():
 
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory):
-    """burgers_1d_quick with two hand-made models in its run directory, evaluated. Each run's best state
-    (`best.pt`) is the hand-made model; its last state is another one (the solver at its initial guess, the
-    network as initialised), so the judge must also take the best state."""
+    """burgers_1d_quick with two hand-made models in its run directory (also as a HYCO run), evaluated. Each
+    run's best state (`best.pt`) is the hand-made model; its last state is another one (the solver at its initial
+    guess, the network as initialised), so the judge must also take the best state."""
     root = tmp_path_factory.mktemp("judge")
     run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick", "evaluation.animation_sim=5"],
                                 output_dir=root / "run", data_dir=root / "data"))
@@ -91,6 +92,14 @@ def judged(tmp_path_factory):
             parameter.zero_()
         persistence.model.delta_mean.zero_()  # residual output: current + 0 * delta_std + 0
     persistence.save_checkpoint(run.mode_dir("synthetic") / "best.pt")
+    # the same two models as a HYCO run, and what the trainings' summaries would say
+    hyco_dir = run.mode_dir("hybrid")
+    for relative in ("physical/physical.pt", "physical/best.pt", "synthetic/last.pt", "synthetic/best.pt"):
+        (hyco_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run.run_dir / relative, hyco_dir / relative)
+    write_summary(run.mode_dir("physical"), train_seconds=1.5, best_epoch=3, fitted_on="the solver's windows")
+    write_summary(run.mode_dir("synthetic"), train_seconds=2.5)
+    write_summary(hyco_dir, train_seconds=4.0, best_physical_cycle=2, fitted_on="the solver's windows")
     return exp, evaluate(exp)
 
 
@@ -120,15 +129,26 @@ def _check_scores(judged):
     assert rollout["rel_l2"] == pytest.approx(sum(expected) / len(expected), rel=1e-5)
     assert metrics["runs"]["synthetic"]["fields"]["velocity"]["per_step_rel_l2"] == pytest.approx(expected, rel=1e-5)
     assert expected[0] > 1e-3 and expected == sorted(expected)  # persistence falls behind more every step
-    assert set(metrics["runs"]) == {"physical", "synthetic"}  # no HYCO run in the directory: none reported
     # rolled out in chunks of simulations: one at a time gives the same frames (to float32 round-off: kernels may
     # vectorise another batch size differently)
     initial, coefficients = exp.trajectories("test")[:, 0], exp.physics.true_coefficients()
     assert torch.allclose(physical_rollout(exp, coefficients, initial, 3, batch=1),
                           physical_rollout(exp, coefficients, initial, 3), rtol=1e-6, atol=0)
-    for key in ("physical", "synthetic"):
-        assert metrics["runs"][key]["checkpoint"].endswith(f"{key}/best.pt")
-        assert metrics["runs"][key]["selected"].endswith("(lowest observed validation error)")
+    runs = metrics["runs"]
+    assert set(runs) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
+    for key in ("physical", "synthetic"):  # the HYCO run holds the same models: the same scores
+        assert runs[f"hyco_{key}"]["rollout"] == runs[key]["rollout"]
+        assert runs[key]["checkpoint"].endswith(f"run/{key}/best.pt")
+        assert runs[f"hyco_{key}"]["checkpoint"].endswith(f"hyco/{key}/best.pt")
+    assert runs["physical"]["selected"] == "epoch 3 (lowest observed validation error)"
+    assert runs["hyco_physical"]["selected"] == "cycle 2 (lowest observed validation error)"
+    assert runs["synthetic"]["selected"] == runs["hyco_synthetic"]["selected"] == \
+        "epoch 0 (lowest observed validation error)"
+    assert [runs[k]["train_seconds"] for k in ("physical", "synthetic", "hyco_physical", "hyco_synthetic")] == \
+        [1.5, 2.5, 4.0, 4.0]
+    assert {k: r.get("fitted_on") for k, r in runs.items()} == {
+        "physical": "the solver's windows", "hyco_physical": "the solver's windows", "synthetic": None,
+        "hyco_synthetic": None}
 
 
 def _check_files(judged):
@@ -145,24 +165,23 @@ def _check_files(judged):
     assert metrics["true_coefficients"] == {"viscosity": pytest.approx(0.005)}
     assert metrics["initial_coefficients"] == {"viscosity": pytest.approx(0.01)}
     assert metrics["unknown_coefficients"] == []
-    assert metrics["learned_coefficients"] == {"physical": {"viscosity": pytest.approx(0.005, rel=1e-6)}}
+    assert metrics["learned_coefficients"] == {key: {"viscosity": pytest.approx(0.005, rel=1e-6)}
+                                               for key in ("physical", "hyco_physical")}
     assert metrics["observation"] == {
         "spatial": "box", "temporal": "all", "fields": "all dynamic", "states": "initial", "noise_level": 0.01,
         "noise_levels": {}, "observed_space_fraction": 0.5, "observed_frame_fraction": 1.0,
         "description": "spatial=box (50.0% of the grid), temporal=all (100.0% of the frames), noise=0.01 x channel "
                        "std, states: frame 0 known, later ones only where observed"}
     assert "held-out test split" in metrics["judge"]
-    for key in ("physical", "synthetic"):
-        entry = metrics["runs"][key]
+    for key, entry in metrics["runs"].items():
         assert set(entry) == {"rollout", "fields", "selected", "train_seconds", "checkpoint"} | (
-            {"coefficients"} if key == "physical" else set())
-        assert entry["train_seconds"] is None  # no training summary in this run directory
+            {"coefficients", "fitted_on"} if key.endswith("physical") else set())
         assert len(entry["rollout"]["per_step"]["rel_l2"]) == 9
     kept = torch.load(run_dir / "evaluation" / "rollouts.pt", weights_only=True)
     truth = exp.trajectories("test")
     assert kept["sim"] == 1  # evaluation.animation_sim=5, more than there are: the last simulation
     assert torch.equal(kept["truth"], truth[1].float())
-    assert set(kept["predictions"]) == {"physical", "synthetic"}
+    assert set(kept["predictions"]) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
     assert torch.equal(kept["predictions"]["synthetic"], truth[1, :1].float().expand(9, -1, -1))  # persistence
     assert (kept["predictions"]["physical"] - truth[1, 1:]).abs().max() < 1e-5
     assert kept["dynamic_channels"] == [0] and kept["dt"] == 0.01 and kept["fields"][0]["name"] == "velocity"
