@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 DOCS_STAMP := $(VENV)/.hyco-docs-installed
 
-.PHONY: run test test-slow lint bench docs venv clean
+.PHONY: run test test-slow lint mutate bench docs venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
+
+# Mutation testing of the core modules (configured in pyproject.toml's [tool.mutmut]; docs/development/testing.md):
+# about two hours on 2 busy shared cores, so not part of `make test`. `mutmut results` lists the survivors afterwards.
+mutate: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2)
+	$(BIN)/mutmut results
 
 # The API reference from the docstrings (mkdocs + mkdocstrings) into site/; any warning fails the build.
 $(DOCS_STAMP): $(STAMP)

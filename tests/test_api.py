@@ -76,8 +76,12 @@ def test_learned_coefficients_beat_the_initial_guess(heat_run):
     initial = errors["initial"]["diffusivity"]
     assert initial > 0.3  # the guess is far from the truth
     for key in ("physical", "hyco_physical"):
+        # a field observed in the centre quarter only (outside it the data say nothing): beating the guess is
+        # what the data can guarantee (measured 2026-12-07: 0.32 against 0.47)
         assert errors[key]["diffusivity"] < 0.8 * initial, (key, errors)
         assert metrics["runs"][key]["coefficients"]["diffusivity"]["rel_error"] == errors[key]["diffusivity"]
+    # no harm: HYCO's solver within 5 % of the solver alone on the same data (measured 0.317 against 0.319)
+    assert errors["hyco_physical"]["diffusivity"] <= 1.05 * errors["physical"]["diffusivity"]
     assert results["physical"]["diffusivity_rel_error"] == pytest.approx(errors["physical"]["diffusivity"], rel=1e-3)
     # the initial guess's error, computed by hand from the metrics' fields
     guess = torch.tensor(metrics["initial_coefficients"]["diffusivity"], dtype=torch.float64)
@@ -91,7 +95,7 @@ def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
     assert set(rel_l2) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
     assert all(0 < value < 1 for value in rel_l2.values()), rel_l2
     assert rel_l2["physical"] < rel_l2["synthetic"] and rel_l2["hyco_physical"] < rel_l2["hyco_synthetic"]
-    assert run.metrics() == json.loads((run.run_dir / "metrics.json").read_text())
+    assert run.metrics() == json.loads(json.dumps(metrics))  # the file holds what evaluate() returned
     rollout_table, coefficient_table = run.table().split("\n\n")
     assert len(rollout_table.splitlines()) == 2 + 4 and rollout_table.splitlines()[2].startswith("| solver alone | ")
     # truth, initial guess and the two solvers

@@ -29,10 +29,9 @@ def test_run_writes_metrics_and_report(quick_run):
     assert set(metrics["runs"]) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
     for key, run in metrics["runs"].items():
         assert set(run["rollout"]) >= {"rel_l2", "rmse", "corr_time"}
-        assert run["rollout"]["rel_l2"] is None or run["rollout"]["rel_l2"] >= 0
         assert run["train_seconds"] > 0
         assert ("coefficients" in run) == key.endswith("physical")
-    assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] < 1.0
+    assert_what_the_quick_run_can_guarantee(metrics)
     fitted = {k: r.get("fitted_on") for k, r in metrics["runs"].items()}  # what the solver's data term covered
     whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
     assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None}
@@ -45,6 +44,24 @@ def test_run_writes_metrics_and_report(quick_run):
         assert f"<td>{phase}" in timings, phase
     assert (run_dir / "report.md").exists() and (run_dir / "hyco.log").exists()
     assert not (run_dir / "cache" / "generated").exists()
+
+
+def assert_what_the_quick_run_can_guarantee(metrics: dict) -> None:
+    """Bars from what the method guarantees on burgers_1d_quick (3 training trajectories of 9 frames, half the
+    domain observed, 1 % noise; the guess is 100 % off). Measured 2026-12-07: viscosity error 0.039 alone and
+    0.038 in HYCO; rollout error 0.0011 for the solver, 0.17 for the network.
+    - the solver fits its coefficient to the noise's resolution: below 0.1 (a tenth of the guess's error);
+    - HYCO does no harm to a solver that is right alone: within 5 % of its error alone (the strict 1 % on a
+      controlled case is tests/training/test_coupling_direction.py);
+    - a solver within 10 % of its coefficient rolls out within 1 %, and better than a network trained on the
+      same 3 trajectories."""
+    runs = metrics["runs"]
+    alone = runs["physical"]["coefficients"]["viscosity"]["rel_error"]
+    assert alone < 0.1
+    assert runs["hyco_physical"]["coefficients"]["viscosity"]["rel_error"] <= 1.05 * alone
+    rel_l2 = {key: run["rollout"]["rel_l2"] for key, run in runs.items()}
+    assert rel_l2["physical"] < 0.01 and rel_l2["hyco_physical"] < 0.01
+    assert rel_l2["physical"] < rel_l2["synthetic"] and rel_l2["hyco_physical"] < rel_l2["hyco_synthetic"]
 
 
 @pytest.mark.slow  # about 35-65 s

@@ -108,3 +108,107 @@ def test_per_field_observation_masks_and_noise():
 def test_explicit_observed_frames():
     assert temporal_mask(ObservationConfig(temporal="frames", frames=[0, 2, 5]), 7).nonzero().squeeze(1).tolist() == [
         0, 2, 5]
+
+
+def test_a_sparse_time_alone_is_a_mask():
+    """Every value of the observed frames, but not every frame: still a mask (the loss must not count the others)."""
+    obs = Observation(ObservationConfig(temporal="every_k", every_k=3), (4,), 7, torch.ones(1), [0])
+    assert obs.has_mask and obs.temporal.tolist() == [True, False, False, True, False, False, True]
+    assert not Observation(ObservationConfig(), (4,), 7, torch.ones(1), [0]).has_mask
+
+
+def test_window_masks_follow_the_frames_of_each_window_by_hand():
+    """Frames 0, 2 and 3 of 7 observed, only channel 1 of two (per-channel masks): the targets of the window
+    starting at t are frames t+1, t+2, t+3."""
+    specs = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "v", "channels": 1, "dynamic": True}]
+    config = ObservationConfig(spatial="box", box_lower=[0.5], box_upper=[1.0], temporal="frames", frames=[0, 2, 3],
+                               fields=["v"])
+    obs = Observation(config, (4,), 7, torch.ones(2), [0, 1], specs)
+    masks = obs.window_masks(torch.tensor([0, 1, 3]), 3)
+    assert masks.shape == (3, 3, 2, 4)
+    observed_frames = {0, 2, 3}
+    for row, t in enumerate((0, 1, 3)):
+        for step in range(3):
+            expected = [[0.0] * 4, [0.0, 0.0, 1.0, 1.0] if t + 1 + step in observed_frames else [0.0] * 4]
+            assert masks[row, step].tolist() == expected, (t, step)
+
+
+def test_the_noise_is_the_documented_draw_of_each_simulation():
+    """Gaussian, sigma = noise_level x the channel's std, drawn from (observation.seed, split, simulation)."""
+    from hyco.utils.seed import seeded_generator
+
+    specs = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "f", "channels": 1, "dynamic": False}]
+    std = torch.tensor([2.0, 5.0])
+    obs = Observation(ObservationConfig(noise_level=0.1, seed=4), (3,), 2, std, [0], specs)
+    clean = torch.zeros(2, 2, 3, dtype=torch.float64)
+    noisy = obs.add_noise_(clean.clone(), "val", 7)
+    draw = torch.randn((2, 2, 3), generator=seeded_generator(4, 1, 7))  # split "val" is 1
+    assert torch.allclose(noisy[:, 0], 0.1 * 2.0 * draw[:, 0].double()) and torch.equal(noisy[:, 1], clean[:, 1])
+    other_seed = Observation(ObservationConfig(noise_level=0.1, seed=5), (3,), 2, std, [0], specs)
+    assert not torch.equal(other_seed.add_noise_(clean.clone(), "val", 7), noisy)
+
+
+def test_the_store_names_the_fields_an_observation_reads(tmp_path):
+    """A noise level given by field name reaches that field's channels: the store's field specs are used."""
+    from hyco.data.generate import ensure_dataset
+    from hyco.data.store import TrajectoryStore
+
+    from .conftest import make_config
+    from .fake_physics import FakeDiffusion
+
+    with TrajectoryStore(ensure_dataset(make_config(num_train=1, num_val=0, num_test=0), FakeDiffusion(),
+                                        tmp_path)) as store:
+        obs = Observation.from_store(ObservationConfig(noise_levels={"u": 0.3}), store)
+        assert obs.noise_std.tolist() == pytest.approx([0.3 * float(store.channel_std[0]), 0.0])
+
+
+def test_describe_says_what_the_models_see():
+    full = Observation(ObservationConfig(), (4,), 5, torch.ones(1), [0])
+    assert full.describe() == ("spatial=full (100.0% of the grid), temporal=all (100.0% of the frames), "
+                               "states: known in full")
+    specs = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "v", "channels": 1, "dynamic": True}]
+    sparse = Observation(ObservationConfig(spatial="box", box_lower=[0.0], box_upper=[0.5], fields=["u", "v"],
+                                           noise_level=0.05, noise_levels={"v": 0.1}), (4,), 5, torch.ones(2),
+                         [0, 1], specs)
+    assert sparse.describe() == ("spatial=box (50.0% of the grid), temporal=all (100.0% of the frames), "
+                                 "fields=u,v, noise=0.05 x channel std ({'v': 0.1}), "
+                                 "states: frame 0 known, later ones only where observed")
+    oracle = Observation(ObservationConfig(spatial="box", box_lower=[0.0], box_upper=[0.5], states="full",
+                                           noise_level=0.05), (4,), 5, torch.ones(1), [0])
+    assert oracle.describe().endswith("noise=0.05 x channel std, states: known in full (oracle)")
+
+
+def test_mask_shapes_edges_and_the_smallest_masks_by_hand():
+    assert spatial_mask(ObservationConfig(), (3, 4)).shape == (1, 3, 4)
+    assert spatial_mask(ObservationConfig(spatial="random_points", point_fraction=0.5), (3, 4)).shape == (1, 3, 4)
+    # box edges on 5 cells (centres 0.1, 0.3, 0.5, 0.7, 0.9): the lower edge is in, the upper edge out
+    box = lambda lo, hi: spatial_mask(ObservationConfig(spatial="box", box_lower=[lo], box_upper=[hi]), (5,))  # noqa: E731
+    assert box(0.5, 0.9)[0].tolist() == [0, 0, 1, 1, 0]
+    assert box(0.1, 0.5)[0].tolist() == [1, 1, 0, 0, 0]
+    assert box(0.5, 0.6)[0].tolist() == [0, 0, 1, 0, 0]  # one cell is enough
+    with pytest.raises(ConfigError, match="at least one grid cell centre"):
+        box(0.55, 0.65)  # between two centres: nothing observed
+    # the smallest masks: one cell, one point
+    assert spatial_mask(ObservationConfig(spatial="centre", centre_fraction=0.01), (8,))[0].tolist() == \
+        [0, 0, 0, 1, 0, 0, 0, 0]
+    assert spatial_mask(ObservationConfig(spatial="random_points", point_fraction=0.01), (8,)).sum() == 1
+
+
+def test_temporal_masks_are_bool_and_explicit_frames_must_exist():
+    assert temporal_mask(ObservationConfig(), 3).dtype == torch.bool
+    assert temporal_mask(ObservationConfig(temporal="frames", frames=[0, 6]), 7).tolist() == \
+        [True, False, False, False, False, False, True]
+    for frames in ([0, 7], [0, 9]):
+        with pytest.raises(ConfigError, match=r"observation.frames: expected frame indices < 7"):
+            temporal_mask(ObservationConfig(temporal="frames", frames=frames), 7)
+
+
+def test_an_observation_must_leave_a_target_after_frame_0():
+    from hyco.data.observation import check_observation
+
+    specs = [{"name": "u", "channels": 1, "dynamic": True}]
+    only_first = ObservationConfig(temporal="frames", frames=[0])
+    with pytest.raises(ConfigError, match="observation.temporal: expected a temporal mask that observes at least"):
+        check_observation(only_first, specs, (4,), 2)
+    check_observation(ObservationConfig(temporal="frames", frames=[0, 1]), specs, (4,), 3)  # frame 1 is a target
+    check_observation(ObservationConfig(), specs, (4,), 1)  # a single frame: nothing to require

@@ -6,7 +6,6 @@ import torch
 from hyco.config.schema import ObservationConfig
 from hyco.data.generate import ensure_dataset
 from hyco.data.loader import make_loader
-from hyco.data.observation import Observation
 from hyco.data.store import TrajectoryStore
 from hyco.data.windows import WindowDataset
 
@@ -47,9 +46,15 @@ def test_observed_windows_carry_their_masks_and_consistent_noise(store):
     inputs, targets, masks = batch.inputs, batch.targets, batch.mask
     assert torch.equal(inputs, other.inputs) and torch.equal(targets, other.targets) and torch.equal(masks, other.mask)
     assert masks.shape == (len(ds), 2, 1, 16)
-    obs = Observation.from_store(obs_cfg, store)
     starts = torch.arange(len(ds)) % ds.windows_per_sim
-    assert torch.equal(masks, obs.window_masks(starts, 2))
+    # by hand: centre_fraction 0.5 of 16 cells is cells 4..11; every_k=2 observes the even frames; the targets
+    # of the window starting at t are frames t+1 and t+2
+    expected = torch.zeros(len(ds), 2, 1, 16)
+    for i, t in enumerate(starts.tolist()):
+        for j in range(2):
+            if (t + 1 + j) % 2 == 0:
+                expected[i, j, 0, 4:12] = 1.0
+    assert torch.equal(masks, expected)
     # the noisy frame t+1 is the same as target of window t and as input of window t+1
     assert torch.equal(targets[:-1, 0][starts[:-1] < ds.windows_per_sim - 1],
                        inputs[1:][starts[:-1] < ds.windows_per_sim - 1])
@@ -135,3 +140,107 @@ def test_from_config_applies_the_observation_and_cache_size(store):
     assert observed.has_mask and observed.cache.capacity == 3 and observed.rollout_steps == 2
     assert observed[0].mask.mean().item() == 0.5
     assert not clean.has_mask and len(clean) == 2 * 6
+
+
+def test_negative_indices_count_from_the_end_and_out_of_range_is_refused(store):
+    ds = WindowDataset(store, "train", 2)  # 5 simulations x 5 windows
+    n = len(ds)
+    assert n == 25
+    last, first = ds.batch([n - 1]).inputs, ds.batch([0]).inputs
+    assert torch.equal(ds.batch([-1]).inputs, last) and torch.equal(ds.batch([-n]).inputs, first)
+    for bad in (n, -n - 1):
+        with pytest.raises(IndexError, match="out of range for 25 windows"):
+            ds.batch([bad])
+    assert torch.equal(ds.__getitems__([3, 1]).targets, ds.batch([3, 1]).targets)
+
+
+def test_a_cache_holding_every_simulation_gathers_the_same_windows_in_any_dtype(store):
+    """The direct gather (every simulation resident), in float32 and float64, against the stored frames."""
+    data = store.trajectories("train")
+    for dtype in (torch.float32, torch.float64):
+        ds = WindowDataset(store, "train", 3, max_cached_sims=64, dtype=dtype)
+        ds.batch(torch.arange(len(ds)))  # loads every simulation
+        assert ds.cache.holds_all
+        index = torch.tensor([0, 7, 12, 3])
+        batch = ds.batch(index)
+        inputs, targets = batch.inputs, batch.targets
+        assert inputs.dtype == targets.dtype == dtype
+        sims, starts = index // 4, index % 4  # 4 windows per simulation of 7 frames
+        assert torch.equal(inputs, data[sims, starts].to(dtype))
+        assert torch.equal(targets, torch.stack([data[s, t + 1:t + 4] for s, t in zip(sims, starts)]).to(dtype))
+        whole = ds.observed_trajectories([1, 4])
+        assert whole.dtype == dtype and torch.equal(whole, data[[1, 4]].to(dtype))
+
+
+def test_completed_inputs_with_every_simulation_resident(store):
+    from hyco.data.completion import StateCompletion
+
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2)
+    ds = WindowDataset(store, "train", 2, observation=hidden, max_cached_sims=64)
+    completion = StateCompletion(ds, strategy="memory")
+    ds.attach_completion(completion)
+    completion.refresh(lambda s: s + 1.0)  # reads every simulation
+    assert ds.cache.holds_all
+    inputs = ds.batch(torch.arange(len(ds))).inputs
+    sims, starts = ds.locate(torch.arange(len(ds)))
+    assert torch.equal(inputs, completion.trajectories()[sims, starts])
+    second = (starts == 1).nonzero().squeeze(1)  # a batch whose latest start is frame 1
+    assert torch.equal(ds.batch(second).inputs, completion.trajectories()[sims[second], 1])
+
+
+def test_epoch_order_groups_windows_by_completed_chunk_reproducibly(store, tmp_path):
+    from hyco.data.chunks import CacheManager
+    from hyco.data.completion import StateCompletion
+
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5, temporal="every_k", every_k=2)
+    ds = WindowDataset(store, "train", 2, observation=hidden, max_cached_sims=2)
+    assert ds.epoch_order(torch.Generator().manual_seed(0)) is None  # nothing completed: the loader's own order
+    ds.attach_completion(StateCompletion(ds, strategy="memory", sims_per_chunk=2))
+    assert ds.epoch_order(torch.Generator().manual_seed(0)) is None  # in memory: any order is as cheap
+    completion = StateCompletion(ds, strategy="on_the_fly", cache=CacheManager(tmp_path), sims_per_chunk=2)
+    ds.attach_completion(completion)
+    orders = [ds.epoch_order(torch.Generator().manual_seed(seed)) for seed in (3, 3, 4)]
+    assert torch.equal(orders[0], orders[1]) and not torch.equal(orders[0], orders[2])
+    assert sorted(orders[0].tolist()) == list(range(len(ds)))
+
+
+def test_describe_fit_says_what_the_solver_fits(store):
+    assert WindowDataset(store, "train", 6, from_start=True).describe_fit() == \
+        "whole trajectories (6 frames) rolled out from frame 0"
+    assert WindowDataset(store, "train", 2, from_start=True).describe_fit() == \
+        "the first 2 of 6 frames of each trajectory, rolled out from frame 0"
+    assert WindowDataset(store, "train", 2).describe_fit() == "2-step windows from every frame"
+    hidden = ObservationConfig(spatial="centre", centre_fraction=0.5)
+    assert WindowDataset(store, "train", 2, observation=hidden).describe_fit() == \
+        "2-step windows from every frame (inputs after frame 0 completed by the models)"
+
+
+def test_the_cache_is_least_recently_used_and_counts_its_loads_and_hits(store):
+    """Capacity 2 over 5 simulations: touching simulation 0 again before loading 2 keeps 0 and evicts 1."""
+    ds = WindowDataset(store, "train", 2, max_cached_sims=2)
+    cache = ds.cache
+    assert (cache.capacity, cache.loads, cache.hits) == (2, 0, 0)
+    for sims in ([0], [1], [0], [2]):
+        cache.ensure(sims)
+    assert (cache.loads, cache.hits) == (3, 1)
+    cache.ensure([0])  # still resident: the least recently used one (1) was evicted
+    assert (cache.loads, cache.hits) == (3, 2)
+    cache.ensure([1])
+    assert cache.loads == 4
+    assert WindowDataset(store, "train", 2, max_cached_sims=1).cache.capacity == 1
+
+
+def test_a_dataset_opened_by_path_from_frame_0_and_its_refusals(store):
+    from hyco.errors import DataError
+
+    by_path = WindowDataset(str(store.path), "train", 6, from_start=True)
+    assert len(by_path) == 5 and by_path.windows_per_sim == 1 and "split='train'" in repr(by_path)
+    batch = by_path.batch([3])
+    inputs, targets = batch.inputs, batch.targets
+    data = store.trajectories("train")
+    assert torch.equal(inputs[0], data[3, 0]) and torch.equal(targets[0], data[3, 1:])
+    first_two = WindowDataset(store, "train", 2, from_start=True)  # the first 2 steps of each trajectory only
+    assert len(first_two) == 5 and torch.equal(first_two.batch([4]).targets[0], data[4, 1:3])
+    for steps in (0, 7):  # 7 frames: 1 <= R <= 6
+        with pytest.raises(DataError, match=r"rollout length .* needs 1 <= R <= 6"):
+            WindowDataset(store, "train", steps)

@@ -9,6 +9,8 @@ from hyco.evaluation.metrics import (
     channel_errors,
     coefficient_error,
     correlation_time,
+    field_rollout_metrics,
+    finite_or_none,
     per_step_errors,
     rollout_metrics,
 )
@@ -36,6 +38,12 @@ def test_perfect_prediction_and_sign_flip():
     e = per_step_errors(-truth, truth)
     assert torch.allclose(e["rel_l2"], torch.full((3, 5), 2.0, dtype=torch.float64))
     assert torch.allclose(e["corr"], -torch.ones(3, 5, dtype=torch.float64))
+
+
+def test_a_correlation_at_the_threshold_still_counts_and_the_default_is_0_8():
+    corr = torch.tensor([[0.9, 0.8, 0.5], [0.85, 0.79, 0.9]], dtype=torch.float64)
+    assert correlation_time(corr).tolist() == [2.0, 1.0]  # "at or above 0.8"
+    assert correlation_time(corr, 0.85).tolist() == [1.0, 1.0]
 
 
 def test_correlation_time_counts_leading_steps_above_threshold():
@@ -103,3 +111,37 @@ def test_rollout_metrics_keep_each_simulation_and_the_spread_over_simulations():
     assert m["per_step_quantiles"]["rel_l2"]["q50"] == pytest.approx([0.2, 0.2])
     assert m["per_step_quantiles"]["rel_l2"]["q10"] == pytest.approx([0.1 + 0.2 * (0.2 - 0.1)] * 2)
     assert m["per_step_quantiles"]["rel_l2"]["q90"] == pytest.approx([0.2 + 0.8 * (0.4 - 0.2)] * 2)
+
+
+def _drifting(steps=5):
+    """A truth and a prediction whose correlation falls step by step: 1, then lower and lower."""
+    g = torch.Generator().manual_seed(0)
+    truth = torch.randn(1, steps, 1, 64, generator=g, dtype=torch.float64)
+    noise = torch.randn(1, steps, 1, 64, generator=g, dtype=torch.float64)
+    weight = torch.linspace(0.0, 2.0, steps, dtype=torch.float64).reshape(1, steps, 1, 1)
+    return truth + weight * noise, truth
+
+
+def test_the_correlation_threshold_reaches_the_correlation_time():
+    prediction, truth = _drifting()
+    corr = per_step_errors(prediction, truth)["corr"][0].tolist()
+    by_hand = {t: next((k for k, c in enumerate(corr) if c < t), len(corr)) for t in (0.5, 0.8, 0.95)}
+    assert len(set(by_hand.values())) == 3  # three thresholds, three different answers
+    for threshold, steps in by_hand.items():
+        assert rollout_metrics(prediction, truth, threshold)["corr_time"] == steps
+    assert rollout_metrics(prediction, truth)["corr_time"] == by_hand[0.8]  # the default
+    fields = [{"name": "u", "channels": 1, "dynamic": True}]
+    assert field_rollout_metrics(prediction, truth, fields, 0.5)["u"]["corr_time"] == by_hand[0.5]
+    assert field_rollout_metrics(prediction, truth, fields)["u"]["corr_time"] == by_hand[0.8]
+
+
+def test_a_diverged_field_is_reported_as_null_and_without_its_curves():
+    truth = torch.ones(1, 3, 2, 4, dtype=torch.float64)
+    prediction = truth.clone()
+    prediction[:, 1:, 1] = math.inf  # the second field blew up after one step
+    fields = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "v", "channels": 1, "dynamic": True}]
+    out = field_rollout_metrics(prediction, truth, fields)
+    assert out["u"]["rel_l2"] == 0.0 and out["v"]["rel_l2"] is None and out["v"]["rmse"] is None
+    assert out["v"]["per_step_rel_l2"] == [0.0, None, None]
+    assert "per_step" not in out["u"] and out["u"]["num_steps"] == 3
+    assert finite_or_none(math.inf) is None and finite_or_none(math.nan) is None and finite_or_none(2.5) == 2.5

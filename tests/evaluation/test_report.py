@@ -168,3 +168,24 @@ def test_setting_lines_are_plain_and_count_simulations():
                            "runs": {"physical": {"fitted_on": "whole trajectories", "selected": "epoch 2"}}})
     assert lines[0] == "Experiment tiny: 1 test simulation (held-out test split) of 3 steps, dt = 0.1."
     assert "The solver's data term: solver alone: whole trajectories." in lines
+
+
+def _pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_a_figure_shows_its_data(tmp_path):
+    """Not only a PNG that exists: the same data draw the same pixels, other data other pixels, and the picture
+    is not blank."""
+    curves = {"physical": [0.1, 0.2, 0.4], "HYCO": [0.05, 0.1, 0.2]}
+    first = _pixels(plots.plot_error_curves(curves, tmp_path / "a.png"))
+    again = _pixels(plots.plot_error_curves(curves, tmp_path / "b.png"))
+    other = _pixels(plots.plot_error_curves({**curves, "HYCO": [0.3, 0.01, 0.02]}, tmp_path / "c.png"))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert first.std() > 0
+    truth = np.random.default_rng(0).standard_normal((4, 8, 8))
+    same = _pixels(plots.plot_snapshots(truth, {"m": truth}, [0, 3], tmp_path / "s1.png", dt=0.1))
+    off = _pixels(plots.plot_snapshots(truth, {"m": truth + 1.0}, [0, 3], tmp_path / "s2.png", dt=0.1))
+    assert not np.array_equal(same, off)

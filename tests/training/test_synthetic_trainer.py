@@ -232,13 +232,15 @@ def test_validation_rolls_out_every_simulation_in_one_batch_and_is_not_repeated(
         expected = (rollout(traj[:, 0], 3) - traj[:, 1:]).double().square().mean().item()
     assert first["val_loss"] == pytest.approx(expected, rel=1e-6)
     assert trainer.validate() == first and batches == [5]  # same weights, same data: not rolled out again
+    fresh = trainer.validate(traj.clone())  # equal values in other tensors: rolled out, to what the cache gave
+    assert fresh == first and batches == [5, 5]
     inputs, targets = windows(traj[:, :2], 1)
     trainer.train([(inputs, targets)], 1)  # one Adam step changes the weights in place, then validates
-    assert batches == [5, 5, 5]  # the training batch, the validation after the epoch
-    assert trainer.validate()["val_loss"] != first["val_loss"] and batches == [5, 5, 5]
+    assert batches == [5, 5, 5, 5]  # the training batch, the validation after the epoch
+    assert trainer.validate()["val_loss"] != first["val_loss"] and batches == [5, 5, 5, 5]
     other = shifting_trajectories(5, 4, seed=7)  # other data, same weights: rolled out
     trainer.validate(other)
-    assert batches == [5, 5, 5, 5]
+    assert batches == [5, 5, 5, 5, 5]
 
 
 @pytest.mark.parametrize("every, validated", [(1, [1, 2, 3]), (2, [2]), ("auto", [1, 2, 3])])
