@@ -12,6 +12,7 @@ known without hyco.
 
 import json
 import math
+import os
 import shutil
 
 import pytest
@@ -68,6 +69,18 @@ def test_each_field_is_judged_alone():
     out = field_rollout_metrics(prediction, truth, fields)
     assert out["big"]["rel_l2"] == 0.0 and out["small"]["rel_l2"] == pytest.approx(0.5, rel=1e-12)
     assert rollout_metrics(prediction, truth)["rel_l2"] < 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _process_left_as_found():
+    """`hyco.compose` in this process exports its thread budget (OMP_NUM_THREADS, MKL_NUM_THREADS, ...) and sets
+    torch's thread count: both are put back after this module, so a later test file in the same process (one
+    pytest-xdist worker runs several) starts from the environment it would have alone."""
+    environ, threads = dict(os.environ), torch.get_num_threads()
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
