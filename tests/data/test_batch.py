@@ -94,3 +94,51 @@ def test_moving_changes_the_dtype_of_values_not_of_terms():
     batch = windows(2).with_defaults().to("cpu", torch.float64)
     assert batch.inputs.dtype == batch.targets.dtype == batch.mask.dtype == torch.float64
     assert batch.term.dtype == torch.long
+
+
+def test_a_tuple_of_five_is_refused_like_a_tuple_of_one():
+    batch = windows(2)
+    with pytest.raises(TypeError, match=r"got tuple of 5 items$"):
+        Batch.of((batch.inputs, batch.targets, None, None, None))
+
+
+def test_moving_to_a_device_moves_every_tensor_and_defaults_follow_the_inputs():
+    """The meta device (shapes without storage) stands for an accelerator on a machine without one."""
+    moved = windows(2).with_defaults().to("meta")
+    assert [t.device.type for t in moved.tensors()] == ["meta"] * 4 and moved.term.dtype == torch.long
+    assert moved.to("meta", torch.float64).inputs.dtype == torch.float64
+    completed = windows(2).to("meta").with_defaults()  # a mask and terms made where the windows are
+    assert completed.mask.device.type == completed.term.device.type == "meta"
+
+
+def test_pinning_pins_every_tensor_the_batch_has(monkeypatch):
+    """Page-locked memory needs an accelerator: the call each tensor gets is recorded instead."""
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda t: pinned.append(tuple(t.shape)) or t.clone())
+    batch = windows(2).with_defaults()
+    out = batch.pin_memory()
+    assert pinned == [tuple(t.shape) for t in batch.tensors()]
+    assert all(torch.equal(a, b) for a, b in zip(out.tensors(), batch.tensors()))
+    assert windows(2).pin_memory().mask is None
+
+
+def test_cat_widens_one_channel_masks_next_to_per_channel_masks():
+    """Both batches carry a mask and terms: only the masks' channel counts differ."""
+    real = windows(1).with_defaults(DATA)  # mask [1, 3, 1, 4]
+    generated = windows(2, start=20.0)
+    region = torch.zeros(2, 3, 2, 4)  # per channel: channel 1 only
+    region[:, :, 1] = 1.0
+    joined = Batch.cat([real, Batch(generated.inputs, generated.targets, region, torch.full((2,), INTERACTION))])
+    assert joined.mask.shape == (3, 3, 2, 4) and joined.term.tolist() == [DATA, INTERACTION, INTERACTION]
+    assert joined.mask[0].sum().item() == 3 * 2 * 4 and joined.mask[1:].sum().item() == 2 * 3 * 4
+
+
+def test_placed_keeps_a_missing_mask_missing_and_the_terms_after_it():
+    first, second = windows(2), windows(1, start=5.0)
+    plain = Batch.placed([(torch.tensor([0, 2]), first), (torch.tensor([1]), second)], 3)
+    assert plain.inputs[:, 0, 0].tolist() == [0.0, 5.0, 1.0] and plain.mask is None and plain.term is None
+    first = Batch(first.inputs, first.targets, term=torch.tensor([DATA, INTERACTION]))
+    second = Batch(second.inputs, second.targets, term=torch.tensor([INTERACTION]))
+    termed = Batch.placed([(torch.tensor([1, 0]), first), (torch.tensor([2]), second)], 3)
+    assert termed.mask is None and termed.term.tolist() == [INTERACTION, DATA, INTERACTION]
+    assert torch.equal(termed.targets[2], second.targets[0])

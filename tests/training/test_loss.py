@@ -133,3 +133,19 @@ def test_counts_of_one_window_no_window_and_masks_of_other_shapes():
     assert term_sums(pred, target, shared)[1].tolist() == [3 * 2 * 1.0, 0.0]
     terms = torch.tensor([DATA, INTERACTION, INTERACTION])
     assert term_sums(pred, target, shared, terms)[1].tolist() == [2.0, 4.0]
+
+
+def test_a_shorter_rollout_meets_the_mask_of_its_own_steps_on_the_dynamic_channels():
+    """Frames of 1 step against windows of 2 with a mask per channel: the first step's mask of the dynamic channel
+    alone decides which values count (by hand: cells 0 and 2, errors 1 and 3)."""
+    targets = torch.zeros(1, 2, 2, 4)
+    targets[0, 0, 0] = torch.tensor([1.0, 5.0, 3.0, 7.0])  # step 1, channel 0 (the dynamic one)
+    targets[0, 0, 1] = 100.0  # channel 1 is static
+    targets[0, 1] = 50.0  # step 2: the rollout does not reach it
+    mask = torch.zeros(1, 2, 2, 4)
+    mask[0, 0, 0, [0, 2]] = 1.0
+    mask[0, 0, 1] = 1.0  # observed, but static
+    mask[0, 1] = 1.0
+    batch = Batch(torch.zeros(1, 2, 4), targets, mask, torch.tensor([DATA]))
+    sums, counts = batch_sums(torch.zeros(1, 1, 2, 4), batch, torch.tensor([0]))
+    assert sums.tolist() == [1.0 + 9.0, 0.0] and counts.tolist() == [2.0, 0.0]

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from hyco.data.batch import Batch
+from hyco.errors import DataError
 from hyco.training.best import BestKeeper
-from hyco.training.validation import VALIDATION_CHUNK, observed_validation
+from hyco.training.validation import VALIDATION_CHUNK, observed_validation, validation_batch
 
 
 def test_observed_validation_by_hand():
@@ -40,6 +41,18 @@ def test_a_step_without_observed_values_has_no_relative_error():
     result = observed_validation(lambda s, n: torch.zeros(2, n, 1, 3), data, torch.tensor([0]), torch.device("cpu"),
                                  torch.float32)
     assert result["val_rel_l2"] == [1.0, None] and result["val_rel_l2_final"] == 1.0 and result["val_loss"] == 1.0
+
+
+def test_validation_trajectories_are_frame_0_and_the_frames_after_it_and_other_shapes_are_refused():
+    trajectories = torch.arange(3 * 2 * 1 * 5, dtype=torch.float32).reshape(3, 2, 1, 5)  # [N, T=2, C=1, x]
+    batch = validation_batch(trajectories, 1)
+    assert torch.equal(batch.inputs, trajectories[:, 0]) and torch.equal(batch.targets, trajectories[:, 1:])
+    assert batch.mask is None
+    given = Batch(trajectories[:, 0], trajectories[:, 1:], torch.ones(1, 1, 1, 5))
+    assert validation_batch(given, None) is given and validation_batch(given.tensors(), None).mask is given.mask
+    for bad in (trajectories[:, :1], trajectories[..., None]):  # one frame; two spatial axes for a 1D model
+        with pytest.raises(DataError, match=r"validation trajectories: expected \[N, T>=2, C, \*space\]"):
+            validation_batch(bad, 1)
 
 
 def test_best_keeper_within_noise_and_strict(tmp_path):
