@@ -74,3 +74,17 @@ def rank_main(rank: int, world: int, directory: str, dtype: torch.dtype, batch_w
         torch.save(out, Path(directory) / f"world{world}-rank{rank}.pt")
     finally:
         dist.destroy_process_group()
+
+
+def synthetic_rank_main(rank: int, world: int, directory: str) -> None:
+    """One rank of `world` training tests/training/ddp_worker.py's network (10 windows, global batch 4)."""
+    from . import ddp_worker
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{directory}/rendezvous-synthetic-{world}", rank=rank,
+                            world_size=world)
+    try:
+        out = ddp_worker.train(Path(directory) / f"synthetic-{world}")
+        torch.save(out, Path(directory) / f"synthetic-world{world}-rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
