@@ -24,6 +24,7 @@ from hyco.config.schema import PhysicalTrainerConfig
 from hyco.data.batch import NUM_TERMS, Batch
 from hyco.errors import DataError
 from hyco.physics.accuracy import coefficient_errors, parameter_error
+from hyco.training.best import BestKeeper
 from hyco.training.convergence import EarlyStop, Moments, fingerprint, noise_floor
 from hyco.training.loss import LossWeights, batch_sums, term_sums, weighted_loss
 from hyco.training.optimisers import EpochResult, make_minimiser
@@ -38,6 +39,7 @@ from hyco.utils.distributed import (
     same_on_all_ranks,
     sum_over_ranks,
 )
+from hyco.utils.io import finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class PhysicalTrainer(Trainer):
     knows nothing about where the batches come from (real or generated)."""
 
     last_checkpoint = "physical.pt"
+    best_checkpoint = "best.pt"
 
     def __init__(self, config: PhysicalTrainerConfig, model, learnable_params: list[str] | None = None,
                  device: torch.device | None = None, run_dir: str | Path | None = None,
@@ -89,6 +92,9 @@ class PhysicalTrainer(Trainer):
         self.minimiser = make_minimiser(config, [self.raw[n] for n in self.learnable])
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_log = RunLog(run_dir, "physical")
+        # the epoch with the lowest observed validation error, kept in best.pt by `keep_best` (physical-only runs)
+        self.best = BestKeeper(self.run_dir / self.best_checkpoint if self.run_dir is not None else None)
+        self.val_losses: list[float | None] = []  # per `keep_best` call: the observed validation error
 
     @property
     def converged(self) -> bool:
@@ -141,6 +147,16 @@ class PhysicalTrainer(Trainer):
         coefficients = self.coefficients()
         return observed_validation(lambda states, steps: self.model.rollout(states, coefficients, steps),
                                    self._validation_batch(data), self.dynamic, self.device, self.dtype)
+
+    def keep_best(self) -> dict[str, Any]:
+        """Validate the coefficients as they are (the `set_validation` data) and keep them in best.pt when they
+        are the best so far (hyco.training.best); the result, and whether they were kept (`best`), is returned.
+        The keeper's state and every validation error are part of the checkpoint, so a resumed run keeps the
+        same epoch as an uninterrupted one."""
+        result = self.validate()
+        self.val_losses.append(finite_or_none(result["val_loss"]))
+        result["best"] = self.best.offer(result, self.epoch, self.save)
+        return result
 
     def gather(self, source: Iterable) -> list[Batch]:
         """This epoch's objective: batches from the source, grouped by rollout length and concatenated, up to
@@ -271,6 +287,9 @@ class PhysicalTrainer(Trainer):
             "history": self.history,
             # the objective the coefficients as saved have converged on (trainer.physical.early_stop), if any
             "converged_on": self.early_stop.state_dict(self.raw),
+            "converged": self.early_stop.converged,  # the last epoch ended at the noise floor: a run stops there
+            "best": self.best.state_dict(),
+            "val_losses": list(self.val_losses),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str = "checkpoint") -> None:
@@ -288,6 +307,9 @@ class PhysicalTrainer(Trainer):
         self.rejected_steps = int(state["rejected_steps"])
         self.history = list(state["history"])
         self.early_stop.load_state_dict(state.get("converged_on"), self.raw)
+        self.early_stop.converged = bool(state.get("converged", False))
+        self.best.load_state_dict(state.get("best") or {})
+        self.val_losses = list(state.get("val_losses", []))
         self.run_log.truncate_after(self.epoch)
 
 
