@@ -120,8 +120,15 @@ class WindowLoader:
 
     def _batches(self) -> Iterator[Batch]:
         if self.num_workers == 0:
-            for indices in self.order:
-                yield self.dataset.batch(indices)
+            parts = list(self.order)
+            # the epoch's batches are known: the simulations they need are read ahead (hyco.data.sim_cache)
+            planned = hasattr(self.dataset, "read_ahead") and self.dataset.read_ahead(parts)
+            try:
+                for indices in parts:
+                    yield self.dataset.batch(indices)
+            finally:
+                if planned:
+                    self.dataset.stop_read_ahead()
             return
         # Workers each hold their own simulation cache (memory = workers x max_cached_sims).
         loader = DataLoader(self.dataset, sampler=self.order, batch_size=None, num_workers=self.num_workers,
