@@ -125,3 +125,19 @@ def test_streamed_training_sees_the_same_windows_each_epoch_as_training_in_memor
         trainer.train(make_loader(dataset, 8, shuffle=False, seed=4), 2)
         weights.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
     assert torch.equal(*weights)
+
+
+def test_batches_that_each_need_the_whole_cache_are_read_ahead_without_waiting_forever(store):
+    """A cache of 2 simulations and batches of 6 windows (4 per simulation): every batch needs both slots, so
+    the reader may refill them only once the batch before has been gathered."""
+    streamed = WindowDataset(store, "train", 2, max_cached_sims=2)
+    on_demand = WindowDataset(store, "train", 2, max_cached_sims=24)
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(epoch(make_loader(streamed, 6, shuffle=True, seed=3))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the read-ahead and the training thread wait for each other"
+    expected = epoch(make_loader(on_demand, 6, shuffle=False, seed=3))
+    order = torch.cat([b[0] for b in result[0]])
+    assert sorted(map(bytes, order.numpy())) == sorted(map(bytes, torch.cat([b[0] for b in expected]).numpy()))

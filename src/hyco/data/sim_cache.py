@@ -128,7 +128,8 @@ class ReadAhead:
         for index, step in enumerate(steps):
             for sim in step:
                 self.uses.setdefault(sim, []).append(index)
-        self.consumer = 0  # the step the training thread is at (its windows are being gathered)
+        self.consumer = 0  # the next step the training thread will ask for
+        self.gathering: int | None = None  # the step whose windows it is gathering (None: it waits for the next)
         self.stopped = False
         self.error: BaseException | None = None
         self.condition = threading.Condition()
@@ -142,14 +143,16 @@ class ReadAhead:
         with self.condition:
             if self.consumer >= len(self.steps) or list(sims) != self.steps[self.consumer]:
                 return False
+            self.gathering = None  # the step before has been gathered: its slots may be refilled
+            self.condition.notify_all()
             step = self.steps[self.consumer]
             while not self._ready(step):
                 if self.error is not None:
                     raise self.error
                 self.condition.wait()
             self.cache.hits += len(step)
-            self.consumer += 1  # the step before has been gathered: its slots may be refilled
-            self.condition.notify_all()  # the consumer gathers step `consumer - 1`, which `_free_slot` keeps
+            self.gathering = self.consumer  # kept by `_free_slot` until the next call
+            self.consumer += 1
             return True
 
     def stop(self) -> None:
@@ -177,7 +180,7 @@ class ReadAhead:
         if len(cache._lru) < cache.capacity:
             used = set(cache._lru.values())
             return next(slot for slot in range(cache.capacity) if slot not in used)
-        first = max(0, self.consumer - 1)  # the step being gathered keeps its simulations
+        first = self.consumer if self.gathering is None else self.gathering  # a step gathered keeps its simulations
         candidates = [sim for sim in cache._lru if not self._needed(sim, first, preparing)]
         if not candidates:
             return None
