@@ -18,6 +18,7 @@ a simulation read again is identical.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections import OrderedDict
@@ -168,10 +169,14 @@ class ReadAhead:
 
     def _needed(self, sim: int, first: int, last: int) -> bool:
         """Whether any step from `first` to `last` needs `sim`."""
-        return any(first <= use <= last for use in self.uses.get(sim, ()))
+        uses = self.uses.get(sim, ())
+        k = bisect.bisect_left(uses, first)
+        return k < len(uses) and uses[k] <= last
 
     def _next_use(self, sim: int, after: int) -> int:
-        return next((use for use in self.uses.get(sim, ()) if use >= after), len(self.steps))
+        uses = self.uses.get(sim, ())
+        k = bisect.bisect_left(uses, after)
+        return uses[k] if k < len(uses) else len(self.steps)
 
     def _free_slot(self, preparing: int) -> int | None:
         """A slot for a simulation of step `preparing`: an empty one, or one whose simulation no step from the
