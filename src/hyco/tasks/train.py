@@ -70,8 +70,7 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
         trainer.resume()
         previous = read_summary(run_dir)
         if "best" not in load_checkpoint(run_dir / trainer.last_checkpoint):  # written before the keeper was in it
-            trainer.best.load_state_dict({"loss": previous.get("best_val_loss"), "step": previous.get("best_epoch")})
-            trainer.val_losses = list(previous.get("val_losses", []))[:trainer.epoch]
+            trainer.adopt_best(previous.get("best_val_loss"), previous.get("best_epoch"), previous.get("val_losses"))
     config = ctx.cfg.trainer.physical
     windows = exp.physical_windows(trainer)
     completion = exp.completion(windows)

@@ -158,6 +158,11 @@ class PhysicalTrainer(Trainer):
         result["best"] = self.best.offer(result, self.epoch, self.save)
         return result
 
+    def adopt_best(self, loss: float | None, epoch: int | None, val_losses: list | None) -> None:
+        """The kept epoch and the validation errors of a run whose checkpoint predates them (its summary's)."""
+        self.best.load_state_dict({"loss": loss, "step": epoch})
+        self.val_losses = list(val_losses or [])[:self.epoch]
+
     def gather(self, source: Iterable) -> list[Batch]:
         """This epoch's objective: batches from the source, grouped by rollout length and concatenated, up to
         `batch_windows` windows or as many window-frames as fit `memory_budget_gb` (at least one window).

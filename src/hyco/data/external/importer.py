@@ -147,7 +147,7 @@ def plan_import(cfg: HycoConfig, model: Any, digest_dir: Path | None = None) -> 
     counts = _counts(cfg)
     frames = source_frames(cfg)
     parts: list[SplitSource] = []
-    taken: dict[tuple[Path, ...], int] = {}
+    taken: dict[tuple[Path, ...], int] = {}  # trajectories already taken from the files of a split
     trajectories: dict[Path, int] = {}  # of every file checked
     first_file: Path | None = None
     domain: tuple[tuple[float, ...] | None, float | None] | None = None
@@ -160,8 +160,8 @@ def plan_import(cfg: HycoConfig, model: Any, digest_dir: Path | None = None) -> 
         if split not in files:
             raise ConfigError(f"data.external.splits.{split}", f"a file for the {counts[split]} {split} "
                               f"trajectories (or data.external.path)", "")
-        group = tuple(files[split])
-        for path in group:
+        files_here = tuple(files[split])
+        for path in files_here:
             if path in trajectories:
                 continue
             with Source(path, ext.format) as source:
@@ -178,15 +178,15 @@ def plan_import(cfg: HycoConfig, model: Any, digest_dir: Path | None = None) -> 
                     raise source.error(f"grid bounds {here[0]} and dt {here[1]} differ from those of "
                                        f"{first_file} ({domain[0]}, {domain[1]})")
                 trajectories[path] = source.num_trajectories
-        offset, wanted = taken.get(group, 0), counts[split]
-        total = sum(trajectories[p] for p in group)
+        offset, wanted = taken.get(files_here, 0), counts[split]
+        total = sum(trajectories[p] for p in files_here)
         if offset + wanted > total:
-            before = " + ".join(f"{counts[p.split]} {p.split}" for p in parts if p.path in group)
+            before = " + ".join(f"{counts[p.split]} {p.split}" for p in parts if p.path in files_here)
             wanted_text = f"{before} + {wanted} {split}" if before else f"{wanted} {split}"
-            where = f"{group[0]}" if len(group) == 1 else f"{group[0].parent} ({len(group)} files)"
+            where = f"{files_here[0]}" if len(files_here) == 1 else f"{files_here[0].parent} ({len(files_here)} files)"
             raise DataError(f"{where}: holds {total} trajectories, data.num_* take {wanted_text}")
-        parts += _take(split, group, trajectories, offset, wanted)
-        taken[group] = offset + wanted
+        parts += _take(split, files_here, trajectories, offset, wanted)
+        taken[files_here] = offset + wanted
     digests = {str(p): file_digest(p, digest_dir) for p in dict.fromkeys(p.path for p in parts)}
     bounds, dt = domain if domain is not None else (None, None)
     truth = sorted(set(truth_names(cfg, model)) | set(truth_fields))
@@ -220,11 +220,11 @@ def read_truths(plan: ImportPlan, model: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _take(split: str, group: tuple[Path, ...], trajectories: dict[Path, int], offset: int, wanted: int
+def _take(split: str, files_here: tuple[Path, ...], trajectories: dict[Path, int], offset: int, wanted: int
           ) -> list[SplitSource]:
-    """`wanted` trajectories of the files of `group` one after the other, from the `offset`-th on."""
+    """`wanted` trajectories of the files of `files_here` one after the other, from the `offset`-th on."""
     out = []
-    for path in group:
+    for path in files_here:
         here = trajectories[path]
         if offset >= here:
             offset -= here
