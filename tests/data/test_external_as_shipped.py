@@ -79,6 +79,8 @@ def test_a_split_spread_over_a_folder_of_files_and_the_valid_split_name(tmp_path
 def test_a_field_mapping_needs_no_plus():
     cfg = load("generate", ["data.external.fields.data_0=u", "+data.external.fields.data_1=v"])
     assert cfg.data.external.fields == {"data_0": "u", "data_1": "v"}
+    cfg = load("generate", ["data.external.fields={Vx: 'velocity[0]', Vy: 'velocity[1]'}"])
+    assert cfg.data.external.fields == {"Vx": "velocity[0]", "Vy": "velocity[1]"}
 
 
 def test_a_frame_stride_raises_the_substeps_to_what_the_stability_limit_needs(tmp_path, caplog):
