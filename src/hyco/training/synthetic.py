@@ -223,9 +223,10 @@ class SyntheticTrainer(Trainer):
         backward, on one window that counts nothing, because DDP reduces the gradient of every rank together.
         A batch whose rollout would keep more activation memory than `memory_budget_gb` is run in micro-batches
         (GroupNorm works per sample, so the accumulated gradient is the batch's)."""
-        if batch.size:
-            self._filler = Batch(batch.inputs[:1], batch.targets[:1], torch.zeros_like(batch.targets[:1, :, :1]))
-        elif self._filler is not None and self._world() > 1:
+        if self._world() > 1 and batch.size:  # a copy: a view would keep the whole batch alive
+            self._filler = Batch(batch.inputs[:1].clone(), batch.targets[:1].clone(),
+                                 torch.zeros_like(batch.targets[:1, :, :1]))
+        elif self._world() > 1 and self._filler is not None:
             batch = self._filler
         counts, global_size = self._global_counts(batch, dynamic, steps)
         size = self._micro_batch(batch.inputs, steps) if batch.size else 0
