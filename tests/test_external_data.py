@@ -122,3 +122,39 @@ def test_a_malformed_file_ends_the_command_in_one_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last == f"hyco: error: {path}: group 'dimensions' missing (The Well layout)", result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not list((tmp_path / "data").glob("*.h5"))  # nothing imported
+
+
+@pytest.mark.slow  # about 20-40 s
+def test_a_well_dataset_folder_with_several_files_per_split_trains_end_to_end(tmp_path):
+    """The Well's own tree, data/train/*.hdf5 (two files), data/valid, data/test, read in place: the solver finds
+    the diffusivity of the NumPy run, the network trains, the evaluation judges the test file's trajectory."""
+    root = tmp_path / "heat" / "data"
+    files = {}
+    for split, count in (("train", 2), ("valid", 1), ("test", 1)):
+        (root / split).mkdir(parents=True)
+        for k in range(count):
+            temperature = numpy_heat(2, 8, (16, 12), (2.0, 0.75), KAPPA, dt=0.01, substeps=4, seed=len(files))
+            files[(split, k)] = temperature
+            write_well(root / split / f"heat_{k:02d}.hdf5", coords={"x": cell_centres(16, 2.0),
+                                                                  "y": cell_centres(12, 0.75)},
+                       time=np.arange(8) * 0.01, fields={"temperature": (0, temperature)})
+    common = ["experiment=heat_2d_quick", "physics.resolution=[16,12]", "physics.diffusivity.kind=scalar",
+              "physics.diffusivity.truth.type=constant", f"physics.diffusivity.truth.value={KAPPA}",
+              "data.external.known_truth=[diffusivity]", "observation=full", "network.width=4",
+              "trainer.synthetic.epochs=1", "data.num_frames=6", "data.num_train=4", "data.num_val=1",
+              "data.num_test=1", f"data.external.splits.train={root}/train", f"data.external.splits.valid={root}/valid",
+              f"data.external.splits.test={root}/test", "data.external.in_place=true", "data.max_cached_sims=2",
+              f"output_dir={tmp_path}/run", f"data_dir={tmp_path}/data"]
+    result = hyco_commands(["train", "mode=synthetic", *common], ["train", "mode=physical", *common],
+                           ["evaluate", *common], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["runs"]) == {"synthetic", "physical"}
+    assert metrics["runs"]["physical"]["coefficients"]["diffusivity"]["rel_error"] < 1e-2
+    assert metrics["runs"]["synthetic"]["rollout"]["rel_l2"] < 1.0
+    rollouts = torch.load(tmp_path / "run" / "evaluation" / "rollouts.pt")
+    np.testing.assert_allclose(rollouts["truth"][:, 0].numpy(), np.swapaxes(files[("test", 0)][0, :6], 1, 2),
+                               atol=1e-6)
+    dataset = next((tmp_path / "data").glob("*.h5"))
+    with h5py.File(dataset) as f:  # read in place: the file holds no trajectory
+        assert f.attrs["in_place"] == 1 and f["trajectories"].id.get_num_chunks() == 0

@@ -69,7 +69,7 @@ def test_the_well_file_is_imported_with_its_grid_time_step_and_splits(tmp_path, 
     np.testing.assert_allclose([store.dt, model.dt], [0.02, 0.02], rtol=1e-5)
     np.testing.assert_allclose(model.bounds, (5.0, 1.5), rtol=1e-6)
     source = store.attrs["source"]
-    assert source["paths"]["test"] == str(path) and source["format"] == "the_well"
+    assert source["paths"]["test"] == [str(path)] and source["format"] == "the_well"
     assert source["boundary"] == {"x": "periodic", "y": "periodic"}
     assert store.coefficient_names == []  # the modulation is learned and its truth unknown
     _, _, known = imported(tmp_path / "known", "experiment=advection_2d_quick", "physics.resolution=[10,6]",

@@ -10,6 +10,7 @@
   a leading `+`, and `--cfg job` shows them. Without `experiment=`, a plug-in PDE gets the neutral
   `experiment=plugin` (its own name, every value observed) instead of the default Burgers experiment.
 
+- `data.external.fields.<file field>=<physics field>` adds one pair of the mapping without a leading `+`.
 - `checkpoint=PATH` and `data=PATH` (`hyco evaluate`) are short for `evaluation.checkpoint=` and
   `evaluation.data=` (`data` is otherwise the section of dataset sizes: only a path value is taken for one).
   Without `experiment=`, the checkpoint's own experiment is composed from its run directory's Hydra record
@@ -34,6 +35,9 @@ SECTIONS = ("physics", "network")
 PLUGIN_OPTION = "plugin"  # the shipped key-less `physics=plugin` that names its model with `physics.name=`
 NEUTRAL_EXPERIMENT = "plugin"
 SHORTHANDS = {"checkpoint": "evaluation.checkpoint", "data": "evaluation.data"}
+# mappings whose keys the user chooses: `data.external.fields.<file field>=<physics field>` (or the whole mapping,
+# `data.external.fields={...}`) needs no `+`
+OPEN_MAPPINGS = ("data.external.fields",)
 _files_dir: Path | None = None
 
 
@@ -175,6 +179,8 @@ def prepare(overrides: list[str], config_dirs: list[str | Path] = ()) -> list[st
         kv = _key_value(override)
         if kv and kv[0] in SHORTHANDS and not kv[1].lstrip().startswith(("{", "null")):
             override = f"{SHORTHANDS[kv[0]]}={kv[1]}"
+        if kv and any(kv[0] == key or kv[0].startswith(key + ".") for key in OPEN_MAPPINGS):
+            override = f"++{kv[0]}={kv[1]}"  # a new key or an existing one alike (`++`: add or set)
         if kv and kv[0] == "experiment" and kv[1].endswith((".yaml", ".yml")):
             override = f"experiment={_experiment_file(kv[1])}"
             dirs.append(_private_dir())

@@ -37,7 +37,7 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from hyco.config.schema import HycoConfig
-from hyco.data.external import ImportPlan, import_trajectories, plan_import
+from hyco.data.external import ImportPlan, import_trajectories, plan_import, read_truths
 from hyco.data.observation import check_observation
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
 from hyco.errors import DataError, HycoError
@@ -88,6 +88,7 @@ def hashed_config(cfg: HycoConfig, model: Any, plan: ImportPlan | None = None) -
     }
     if plan is not None:
         config["seed"] = None  # nothing is drawn
+        config["physics"] = plan.model_identity(model)  # the fields read, not how the solver steps
         config["external"] = plan.hashed()
     return _jsonable(config)
 
@@ -348,6 +349,7 @@ def import_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mappin
     coefficients stored are only those known for its data (`plan.truth`)."""
     started = time.perf_counter()
     attrs = store_attrs(cfg, model, config, digest)
+    attrs.pop("substeps")  # a solver setting: not what the imported data are (see `ImportPlan.model_identity`)
     if plan.bounds is not None:
         attrs["bounds"] = [float(b) for b in plan.bounds]
     if plan.dt is not None:
@@ -357,10 +359,12 @@ def import_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mappin
             log.warning("the data's %s is %s, the physics model's %s (its config has no key %r to take the data's)",
                         key, attrs[key], mine, key)
     coefficients = {name: value.detach().cpu().numpy() for name, value in model.true_coefficients().items()
-                    if name in plan.truth}
+                    if name in plan.truth and name not in plan.truth_fields}
+    coefficients.update(read_truths(plan, model))  # true values a file field holds
     import_trajectories(plan, path, model=model, attrs=attrs, coefficients=coefficients,
                         num_frames=cfg.data.num_frames, window_frames=cfg.data.rollout_steps + 1)
-    log.info("imported %s in %.1f s", path, time.perf_counter() - started)
+    log.info("%s %s in %.1f s", "made (to read in place)" if plan.in_place else "imported", path,
+             time.perf_counter() - started)
     return Path(path)
 
 

@@ -10,11 +10,12 @@ many times per epoch; instead the simulations are shuffled into blocks of half t
 windows are shuffled within each block (block shuffling, as with sharded datasets), so every
 simulation is read about once per epoch while batches still mix windows of many simulations.
 
-Under torchrun each rank iterates its shard of the epoch's order (`hyco.utils.distributed.shard`, the
-semantics of torch's DistributedSampler: the order, block shuffle included, is drawn identically on every
-rank, padded to a multiple of the world size and dealt round robin) in batches of `batch_size / world
-size`: `batch_size` is the GLOBAL batch, and step k of all ranks together trains on the same windows as
-step k of one process.
+Under torchrun the epoch's order (block shuffle included) is drawn identically on every rank and cut into
+batches of `batch_size` windows, the GLOBAL batch; each batch is dealt round robin among the ranks
+(`hyco.utils.distributed.rank_parts`). Step k of all ranks together trains on exactly the windows of step k
+of one process: nothing is padded (torch's DistributedSampler repeats windows to even the shards out) or
+dropped, every rank takes the same number of steps, and a rank's part of a batch is empty where the batch
+holds fewer windows than there are ranks.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from torch.utils.data import DataLoader, Sampler
 
 from hyco.data.batch import Batch
 from hyco.data.windows import WindowDataset
-from hyco.utils.distributed import ProcessInfo, process_info, rank_batch_size, shard
+from hyco.errors import DataError
+from hyco.utils.distributed import ProcessInfo, check_shareable, process_info, rank_parts
 from hyco.utils.seed import seeded_generator
 from hyco.utils.threads import lend_to_workers
 
@@ -43,17 +45,20 @@ class BatchOrder(Sampler):
                  windows_per_sim: int | None = None, sims_per_block: int | None = None,
                  order_fn: Callable[[torch.Generator], torch.Tensor] | None = None, ranks: ProcessInfo | None = None):
         self.ranks = ranks or ProcessInfo(0, 1)  # this process's share of the order (one process: all of it)
-        self.global_batch = batch_size
-        batch_size = rank_batch_size(batch_size, self.ranks)
+        check_shareable(size, self.ranks)
+        if self.ranks.world_size > 1 and batch_size < self.ranks.world_size:
+            raise DataError(f"a global batch of {batch_size} window(s) cannot be shared by {self.ranks.world_size} "
+                            f"ranks: raise trainer.synthetic.batch_size to at least {self.ranks.world_size} or lower "
+                            "--nproc_per_node")
+        # the GLOBAL batch: under torchrun each rank takes its round-robin part of every batch
         self.size, self.batch_size, self.shuffle, self.seed, self.drop_last = size, batch_size, shuffle, seed, drop_last
-        self.shard_size = shard(torch.arange(size), self.ranks).numel()  # refuses more ranks than windows
         self.windows_per_sim, self.sims_per_block = windows_per_sim, sims_per_block
         self.order_fn = order_fn  # a dataset's own locality-aware shuffle (e.g. generated chunks kept together)
         self.epoch = 0
 
     def __len__(self) -> int:
-        size = self.shard_size
-        return size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
+        """Steps per epoch, the same on every rank."""
+        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
@@ -74,9 +79,9 @@ class BatchOrder(Sampler):
         return torch.cat(blocks)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        order = shard(self.order(self.epoch), self.ranks)
+        parts = rank_parts(self.order(self.epoch), self.batch_size, self.ranks)
         self.epoch += 1
-        yield from order.split(self.batch_size)[: len(self)]
+        yield from parts[: len(self)]
 
 
 class WindowLoader:
@@ -115,8 +120,15 @@ class WindowLoader:
 
     def _batches(self) -> Iterator[Batch]:
         if self.num_workers == 0:
-            for indices in self.order:
-                yield self.dataset.batch(indices)
+            parts = list(self.order)
+            # the epoch's batches are known: the simulations they need are read ahead (hyco.data.sim_cache)
+            planned = hasattr(self.dataset, "read_ahead") and self.dataset.read_ahead(parts)
+            try:
+                for indices in parts:
+                    yield self.dataset.batch(indices)
+            finally:
+                if planned:
+                    self.dataset.stop_read_ahead()
             return
         # Workers each hold their own simulation cache (memory = workers x max_cached_sims).
         loader = DataLoader(self.dataset, sampler=self.order, batch_size=None, num_workers=self.num_workers,
@@ -137,5 +149,5 @@ class WindowLoader:
 def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
                 device: torch.device | str = "cpu", drop_last: bool = False, num_workers: int = 0) -> WindowLoader:
     """A re-iterable loader of batched windows; pinned host memory and async copies when `device` is CUDA.
-    Under torchrun, this rank's shard in batches of `batch_size / world size` (see the module docstring)."""
+    Under torchrun, this rank's round-robin part of every global batch of `batch_size` (see the module docstring)."""
     return WindowLoader(dataset, batch_size, shuffle, seed, device, drop_last, num_workers)

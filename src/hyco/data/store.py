@@ -59,6 +59,7 @@ SEEDS = "seeds"
 COEFFICIENTS = "coefficients"
 COMPLETE = "complete"
 CHECKSUMS = "checksums"
+IN_PLACE = "in_place"  # the trajectories are read from the external files the `source` attribute names
 LIBVER = ("v110", "v110")  # the oldest HDF5 file format whose metadata blocks all carry checksums
 CHUNK_TARGET_BYTES = 1 << 20  # ~1 MiB chunks: a few frames each, read in one call
 JSON_ATTRS = ("config", "field_specs", "splits", "physics", "versions", "source")
@@ -92,10 +93,13 @@ def channel_sums(trajectories: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class StoreWriter:
-    """Receives chunks of simulations of each split and tracks which ones are written."""
+    """Receives chunks of simulations of each split and tracks which ones are written. With `in_place` the
+    trajectories stay where they are read from (hyco.data.external.in_place): only their seeds and statistics
+    are written."""
 
-    def __init__(self, file: h5py.File, splits: Mapping[str, tuple[int, int]]):
+    def __init__(self, file: h5py.File, splits: Mapping[str, tuple[int, int]], in_place: bool = False):
         self._file = file
+        self._in_place = in_place
         self._splits = dict(splits)
         self._written = np.zeros(file[TRAJECTORIES].shape[0], dtype=bool)
         num_channels = file[TRAJECTORIES].shape[2]
@@ -113,7 +117,8 @@ class StoreWriter:
         if first < 0 or first + b > self._written.size:
             raise ValueError(f"rows {first}..{first + b - 1} outside the {self._written.size} simulations")
         rows = slice(first, first + b)
-        self._file[TRAJECTORIES][rows] = np.asarray(trajectories, dtype=np.float32)
+        if not self._in_place:
+            self._file[TRAJECTORIES][rows] = np.asarray(trajectories, dtype=np.float32)
         self._file[SEEDS][rows] = seeds
         self._written[rows] = True
         train_start, train_stop = self._splits["train"]
@@ -147,10 +152,13 @@ def create_store(
     attrs: Mapping[str, Any],
     coefficients: Mapping[str, np.ndarray],
     window_frames: int = 1,
+    in_place: bool = False,
 ) -> Iterator[StoreWriter]:
     """Open a new dataset file under a temporary name; on success it is marked complete and renamed.
 
-    If the block raises, the temporary file is removed and nothing appears under `path`.
+    If the block raises, the temporary file is removed and nothing appears under `path`. With `in_place` the
+    file describes trajectories read where they lie (attribute `in_place`, its `trajectories` never written:
+    HDF5 allocates no chunk for it).
     """
     splits, offset = {}, 0
     for name in SPLITS:
@@ -170,7 +178,9 @@ def create_store(
         file.attrs["splits"] = json.dumps({k: list(v) for k, v in splits.items()})
         for key, value in attrs.items():
             file.attrs[key] = _encode_attr(value)
-        writer = StoreWriter(file, splits)
+        if in_place:
+            file.attrs[IN_PLACE] = 1
+        writer = StoreWriter(file, splits, in_place)
         yield writer
         writer.finish()
     log.debug("wrote %s: %s, chunks %s", path, shape, chunks)
@@ -264,6 +274,8 @@ class TrajectoryStore:
         self.path = Path(path)
         self._handle: h5py.File | None = None
         self._pid = -1
+        self._reader: Any = None  # of a dataset read in place (`_external`)
+        self._reader_pid = -1
         file = self._file()
         try:
             self.attrs = _decode_attrs(file.attrs)
@@ -335,11 +347,24 @@ class TrajectoryStore:
 
     def verify(self) -> None:
         """Read every chunk once (checksums) and check for non-finite values; DataError if damaged."""
-        data = self._file()[TRAJECTORIES]
-        for sim in range(data.shape[0]):
-            values = self._read(np.s_[sim], f"simulation {sim}")
-            if not np.isfinite(values).all():
-                raise self._error(f"simulation {sim} holds non-finite values")
+        for split in SPLITS:
+            for index in range(self.num_sims(split)):
+                values = self.read_simulation(split, index)
+                if not np.isfinite(values).all():
+                    raise self._error(f"simulation {index} of split {split!r} holds non-finite values")
+
+    @property
+    def in_place(self) -> bool:
+        """The trajectories are read where they lie, in the external files of the `source` attribute."""
+        return bool(self.attrs.get(IN_PLACE))
+
+    def _external(self) -> Any:
+        """The reader of the external files of a dataset read in place (opened once per process)."""
+        if self._reader is None or self._reader_pid != os.getpid():
+            from hyco.data.external.in_place import InPlaceReader
+
+            self._reader, self._reader_pid = InPlaceReader(self), os.getpid()
+        return self._reader
 
     def _read(self, selection: Any, what: str) -> np.ndarray:
         try:
@@ -420,6 +445,8 @@ class TrajectoryStore:
         start, stop = self.split_range(split)
         if not 0 <= index < stop - start:
             raise IndexError(f"simulation {index} out of range for split {split!r} with {stop - start}")
+        if self.in_place:
+            return self._external().read(split, index, out)
         if out is None:
             return self._read(np.s_[start + index], f"simulation {index} of split {split!r}")
         try:
@@ -432,6 +459,11 @@ class TrajectoryStore:
     def trajectories(self, split: str) -> torch.Tensor:
         """Every simulation of `split` as one tensor [N, T, C, *space] (loads them all into memory)."""
         start, stop = self.split_range(split)
+        if self.in_place:
+            out = np.empty((stop - start, *self.shape[1:]), dtype=np.float32)
+            for index in range(stop - start):
+                self.read_simulation(split, index, out=out[index])
+            return torch.from_numpy(out)
         return torch.from_numpy(self._read(np.s_[start:stop], f"split {split!r}"))
 
     def close(self) -> None:
@@ -439,6 +471,9 @@ class TrajectoryStore:
             with contextlib.suppress(Exception):
                 self._handle.close()
         self._handle = None
+        if self._reader is not None and self._reader_pid == os.getpid():
+            self._reader.close()
+        self._reader = None
 
     def __enter__(self) -> TrajectoryStore:
         return self
@@ -449,6 +484,7 @@ class TrajectoryStore:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_handle"], state["_pid"] = None, -1  # reopened lazily in the receiving process
+        state["_reader"], state["_reader_pid"] = None, -1
         return state
 
     def __repr__(self) -> str:

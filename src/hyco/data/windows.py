@@ -3,10 +3,11 @@
 Window i is (simulation i // W, start i % W) with W = T - R windows per simulation, so
 ``len = sims * (T - R)``, and the tensor view and the PhiFlow field view are indexed alike.
 
-Memory stays bounded whatever the number of simulations: simulations are read lazily from the HDF5
-file into a preallocated slab of ``max_cached_sims`` slots with least-recently-used eviction, and the
-observation noise is added once per load (it is seeded per simulation, so an evicted simulation comes
-back identical). A batch is gathered from the slab with one indexing operation: no per-sample Python.
+Memory stays bounded whatever the number of simulations: simulations are read from the HDF5 file into a
+preallocated slab of ``max_cached_sims`` slots (hyco.data.sim_cache), on demand or read ahead of an epoch's
+batches, and the observation noise is added once per load (it is seeded per simulation, so an evicted
+simulation comes back identical). A batch is gathered from the slab with one indexing operation: no
+per-sample Python.
 
 With ``observation.states=initial`` the slab holds only what is known (see hyco.data.observation: the
 unknown values are erased on load), and the input of a window starting after frame 0 comes from an
@@ -16,7 +17,6 @@ attached `StateCompletion` (hyco.data.completion): observed values kept, the res
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,71 +27,11 @@ from torch.utils.data import Dataset
 from hyco.config.schema import ObservationConfig
 from hyco.data.batch import Batch
 from hyco.data.observation import Observation
+from hyco.data.sim_cache import SimulationCache
 from hyco.data.store import TrajectoryStore
 from hyco.errors import DataError
 
 log = logging.getLogger(__name__)
-
-
-class SimulationCache:
-    """LRU of decoded simulations in one preallocated slab [capacity, T, C, *space] (float32, CPU)."""
-
-    def __init__(self, store: TrajectoryStore, split: str, capacity: int, observation: Observation | None):
-        self.store, self.split, self.observation = store, split, observation
-        self.num_sims = store.num_sims(split)
-        self.capacity = max(1, min(int(capacity), self.num_sims))
-        self.frame_shape = (store.num_frames, store.num_channels, *store.spatial_shape)
-        self.slab: torch.Tensor | None = None  # allocated on first use
-        self.slot_of = torch.full((self.num_sims,), -1, dtype=torch.long)
-        self._lru: OrderedDict[int, int] = OrderedDict()  # sim -> slot, least recent first
-        self.loads = 0
-        self.hits = 0
-
-    @property
-    def holds_all(self) -> bool:
-        """Every simulation of the split is loaded (then nothing is ever evicted)."""
-        return len(self._lru) == self.num_sims and self.capacity == self.num_sims
-
-    @property
-    def resident(self) -> int:
-        return len(self._lru)
-
-    @property
-    def nbytes(self) -> int:
-        return 0 if self.slab is None else self.slab.element_size() * self.slab.nelement()
-
-    def ensure(self, sims: Sequence[int]) -> None:
-        """Make every simulation in `sims` (at most `capacity` distinct ones) resident."""
-        if self.slab is None:
-            self.slab = torch.empty((self.capacity, *self.frame_shape), dtype=torch.float32)
-        if len(sims) > self.capacity:
-            raise ValueError(f"{len(sims)} simulations requested at once, cache holds {self.capacity}")
-        full_cache = self.capacity == self.num_sims  # nothing is ever evicted: skip recency bookkeeping
-        missing = []
-        for sim in sims:  # first mark the hits most recent, so loading the misses cannot evict them
-            if sim in self._lru:
-                self.hits += 1
-                if not full_cache:
-                    self._lru.move_to_end(sim)
-            else:
-                missing.append(sim)
-        for sim in missing:
-            if len(self._lru) < self.capacity:
-                slot = len(self._lru)
-            else:
-                evicted, slot = self._lru.popitem(last=False)
-                self.slot_of[evicted] = -1
-            self._load(sim, slot)
-            self._lru[sim] = slot
-            self.slot_of[sim] = slot
-
-    def _load(self, sim: int, slot: int) -> None:
-        target = self.slab[slot]
-        self.store.read_simulation(self.split, sim, out=target.numpy())
-        if self.observation is not None:
-            self.observation.add_noise_(target, self.split, sim)
-            self.observation.hide_(target)
-        self.loads += 1
 
 
 class WindowDataset(Dataset):
@@ -209,6 +149,22 @@ class WindowDataset(Dataset):
                 rows = torch.isin(sims, group).nonzero().squeeze(1)
                 windows[rows] = self._gather(sims[rows], starts[rows], group)
         return self._finish(windows, sims, starts)
+
+    def read_ahead(self, batches: Sequence[torch.Tensor]) -> bool:
+        """Read the simulations of these coming batches (window indices, in the order they will be asked for)
+        ahead of them, in a background thread (hyco.data.sim_cache); True when it does. Nothing to do when the
+        cache holds every simulation, or when completed input states are made again from the windows' own
+        simulations while a batch is gathered (the on-the-fly completion strategy)."""
+        if self.cache.capacity >= self.num_sims:
+            return False
+        if self.completion is not None and self.completion.strategy == "on_the_fly":
+            return False
+        sims = torch.cat([torch.as_tensor(b, dtype=torch.long).reshape(-1) for b in batches]) // self.windows_per_sim
+        steps = [torch.unique(part).tolist() for part in sims.split([len(b) for b in batches])]
+        return self.cache.plan(steps)
+
+    def stop_read_ahead(self) -> None:
+        self.cache.stop_plan()
 
     def _finish(self, windows: torch.Tensor, sims: torch.Tensor, starts: torch.Tensor) -> Batch:
         if self.dtype != torch.float32:

@@ -51,9 +51,14 @@ class Experiment:
 
     def true_coefficients(self) -> dict[str, torch.Tensor]:
         """The true coefficients of the dataset's data: all of the model's for simulated data; for imported data
-        (`data.external`) only those known, the others are unknown (evaluation reports them so)."""
+        (`data.external`) only those known (the config's, or a file field's as the file stores them), the others
+        are unknown (evaluation reports them so)."""
         known = set(self.store.coefficient_names)
-        return {k: v for k, v in self.physics.true_coefficients().items() if k in known}
+        from_file = set((self.store.attrs.get("source") or {}).get("truth_fields", {}))  # a file field's values
+        out = {k: v for k, v in self.physics.true_coefficients().items() if k in known and k not in from_file}
+        stored = self.store.true_coefficients
+        out.update({k: stored[k].to(self.ctx.device, self.ctx.dtype) for k in sorted(from_file & known)})
+        return out
 
     def run_dir(self, mode: str) -> Path:
         return self.ctx.run_dir / RUN_DIRS[mode]

@@ -7,7 +7,6 @@ already holds one without it.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -55,8 +54,10 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     when states are hidden) every simulation is rolled out from frame 0 whole; with `sliding` windows and
     hidden states, the inputs after frame 0 are completed from the model's own rollout (refreshed every
     `data.completion_every` epochs).
-    The epoch with the lowest observed validation error is kept as `best.pt`."""
-    from hyco.training.best import BestKeeper
+    The epoch with the lowest observed validation error is kept as `best.pt`. Everything a run decides (the
+    epochs done, the stop at the noise floor, the kept epoch, the validation errors) is in the checkpoint, so a
+    resumed run ends as an uninterrupted one would, and one that had already ended trains nothing."""
+    from hyco.training.checkpoint import load_checkpoint
     from hyco.training.physical import PhysicalTrainer
     from hyco.training.predictors import physical_predictor
 
@@ -64,12 +65,12 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     resuming = _guard(run_dir / PhysicalTrainer.last_checkpoint, ctx.cfg.resume, "physical")  # before any work
     exp = experiment or open_experiment(ctx)
     trainer = exp.physical_trainer(run_dir)
-    best = BestKeeper(run_dir / PHYSICAL_BEST)
     previous: dict = {}
     if resuming:
         trainer.resume()
         previous = read_summary(run_dir)
-        best.load_state_dict({"loss": previous.get("best_val_loss"), "step": previous.get("best_epoch")})
+        if "best" not in load_checkpoint(run_dir / trainer.last_checkpoint):  # written before the keeper was in it
+            trainer.adopt_best(previous.get("best_val_loss"), previous.get("best_epoch"), previous.get("val_losses"))
     config = ctx.cfg.trainer.physical
     windows = exp.physical_windows(trainer)
     completion = exp.completion(windows)
@@ -79,33 +80,37 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     completion_seconds = previous.get("completion_seconds", 0.0)
     metrics: dict = {}
 
-    def summary(epochs: int) -> None:
-        write_summary(run_dir, mode="physical", epochs=epochs, fitted_on=windows.describe_fit(),
-                      train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
-                      completion_seconds=completion_seconds, best_val_loss=best.finite_loss, best_epoch=best.step,
-                      val_losses=val_losses, coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+    def stopped() -> bool:  # the last epoch ended at the noise floor: the same objective again would not move
+        return trainer.converged and completion is None
 
-    val_losses = list(previous.get("val_losses", []))[:trainer.epoch]  # per epoch: the report's validation curve
+    def summary() -> None:
+        write_summary(run_dir, mode="physical", epochs=trainer.epoch, fitted_on=windows.describe_fit(),
+                      train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start,
+                      completion_seconds=completion_seconds, best_val_loss=trainer.best.finite_loss,
+                      best_epoch=trainer.best.step, val_losses=trainer.val_losses,
+                      coefficients={k: v.tolist() for k, v in trainer.coefficients().items()})
+
+    if resuming and (trainer.epoch >= config.epochs or stopped()):
+        why = "at the noise floor" if stopped() else "its budget"
+        log.info("the physical run in %s had already ended (epoch %d of %d, %s): nothing to train", run_dir,
+                 trainer.epoch, config.epochs, why)
     try:
-        while trainer.epoch < config.epochs:
+        while trainer.epoch < config.epochs and not stopped():
             predictor = physical_predictor(exp.physics, trainer.coefficients())
             completion_seconds += _refresh(completion, predictor, trainer.epoch, ctx.cfg.data.completion_every)
             metrics = trainer.train(loader, 1)
-            result = trainer.validate()
-            val_losses.append(result["val_loss"] if math.isfinite(result["val_loss"]) else None)
-            best.offer(result, trainer.epoch, trainer.save)
+            trainer.keep_best()
             trainer.save()
-            summary(trainer.epoch)
-            if metrics.get("converged") and completion is None:  # the same objective again would not move either
+            summary()
+            if stopped():
                 log.info("physical training stopped after epoch %d of %d at the noise floor", trainer.epoch,
                          config.epochs)
-                break
     finally:
         if completion is not None:
             completion.close()
     if not (run_dir / trainer.last_checkpoint).exists():  # zero epochs asked for: still leave a usable run
         trainer.save()
-        summary(0)
+    summary()  # also after a resume that found nothing to train: the summary matches the checkpoint
     return metrics
 
 
@@ -124,6 +129,9 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
     if resuming:
         trainer.resume()
         previous = read_summary(run_dir)
+        if trainer.epoch >= epochs:
+            log.info("the synthetic run in %s had already ended (epoch %d of %d): nothing to train", run_dir,
+                     trainer.epoch, epochs)
     windows = exp.train_windows()
     completion = exp.completion(windows)
     loader = exp.loader(windows, ctx.cfg.trainer.synthetic.batch_size, stream=SYNTHETIC_LOADER)
@@ -174,6 +182,9 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     if resuming:
         hybrid.resume()
         previous_seconds = read_summary(run_dir).get("train_seconds", 0.0)
+        if hybrid.cycle >= cfg.cycles:
+            log.info("the HYCO run in %s had already ended (cycle %d of %d): nothing to train", run_dir, hybrid.cycle,
+                     cfg.cycles)
     start = time.perf_counter()
     try:
         metrics = hybrid.train(windows, real_physical=physical_windows if physical_windows.from_start else None)

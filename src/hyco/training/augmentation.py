@@ -91,8 +91,10 @@ class GeneratedWindows:
         for k in torch.unique(chunk_of).tolist():
             rows = (chunk_of == k).nonzero().squeeze(1)
             parts.append((rows, Batch.of(self._store.chunk(k)).rows(index[rows] - k * self.chunk_size)))
-        if not parts:
-            raise IndexError("empty batch")
+        if not parts:  # no window (a rank's part of a batch smaller than the ranks): the form of chunk 0, empty
+            if not self.count:
+                raise IndexError("empty batch of no generated windows")
+            parts.append((index, Batch.of(self._store.chunk(0)).head(0)))
         windows = Batch.placed(parts, index.numel())
         region = windows.full_mask() if windows.mask is None else windows.mask.to(windows.targets.dtype)
         return Batch(windows.inputs, windows.targets, region,
@@ -134,6 +136,8 @@ class AugmentedDataset:
         index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
         is_real = index < self.num_real
         parts: list[tuple[torch.Tensor, Batch]] = []
+        if not index.numel():  # a rank's empty part of a batch: no window, in the form of the real ones
+            return self.real.batch(index).with_defaults(DATA)
         if bool(is_real.any()):
             rows = is_real.nonzero().squeeze(1)
             parts.append((rows, self.real.batch(index[rows]).with_defaults(DATA)))

@@ -82,16 +82,26 @@ class EarlyStop:
 
 
 def fingerprint(groups: Sequence[Batch]) -> str:
-    """What an objective is, whatever order its windows come in: a hash of, per group, the sorted per-window
-    sums of every tensor (inputs, targets, mask, term) and of the targets' squares."""
+    """What an objective is, whatever order its windows come in and however the ranks share them: a hash of,
+    per rollout length, the sorted per-window sums of every tensor (inputs, targets, mask, term) and of the
+    targets' squares, over the windows of every rank (one gather)."""
     digest = hashlib.sha256()
-    parts = []
+    mine = {}
     for group in groups:
-        columns = [t.detach().reshape(t.shape[0], -1).double().sum(dim=1) for t in group.tensors()]
+        group = group.with_defaults().expanded()  # one form on every rank, whatever its windows
+        columns = [t.detach().reshape(group.size, -1).double().sum(dim=1) for t in group.tensors()]
+        columns[2] = columns[2] / group.mask.shape[2]  # a mask shared by the channels or one per channel alike
         columns.append(group.targets.detach().reshape(group.size, -1).double().square().sum(dim=1))
-        rows = torch.cat(all_gather_objects(torch.stack(columns, dim=1).cpu()))  # the objective of all ranks
+        mine[repr(tuple(group.targets.shape[1:]))] = torch.stack(columns, dim=1).cpu()
+    pooled: dict[str, list[torch.Tensor]] = {}
+    for rank_groups in all_gather_objects(mine):  # the objective of all ranks
+        for shape, rows in rank_groups.items():
+            pooled.setdefault(shape, []).append(rows)
+    parts = []
+    for shape, pieces in pooled.items():
+        rows = torch.cat(pieces)
         order = sorted(range(rows.shape[0]), key=lambda i: tuple(rows[i].tolist()))
-        parts.append(repr(tuple(group.targets.shape[1:])).encode() + rows[order].numpy().tobytes())
+        parts.append(shape.encode() + rows[order].numpy().tobytes())
     for part in sorted(parts):
         digest.update(part)
     return digest.hexdigest()

@@ -21,16 +21,25 @@ import torch
 
 from hyco.config.models.physics import BUFFERS_PER_SUBSTEP
 from hyco.config.schema import PhysicalTrainerConfig
-from hyco.data.batch import Batch
+from hyco.data.batch import NUM_TERMS, Batch
 from hyco.errors import DataError
 from hyco.physics.accuracy import coefficient_errors, parameter_error
+from hyco.training.best import BestKeeper
 from hyco.training.convergence import EarlyStop, Moments, fingerprint, noise_floor
 from hyco.training.loss import LossWeights, batch_sums, term_sums, weighted_loss
 from hyco.training.optimisers import EpochResult, make_minimiser
 from hyco.training.protocol import DEFAULT_WEIGHTS, Trainer
 from hyco.training.run_log import RunLog
 from hyco.training.validation import observed_validation
-from hyco.utils.distributed import all_reduce_sum, grad_share, same_on_all_ranks, sum_over_ranks
+from hyco.utils.distributed import (
+    all_reduce_sum,
+    grad_share,
+    process_info,
+    rank_share,
+    same_on_all_ranks,
+    sum_over_ranks,
+)
+from hyco.utils.io import finite_or_none
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,7 @@ class PhysicalTrainer(Trainer):
     knows nothing about where the batches come from (real or generated)."""
 
     last_checkpoint = "physical.pt"
+    best_checkpoint = "best.pt"
 
     def __init__(self, config: PhysicalTrainerConfig, model, learnable_params: list[str] | None = None,
                  device: torch.device | None = None, run_dir: str | Path | None = None,
@@ -82,6 +92,9 @@ class PhysicalTrainer(Trainer):
         self.minimiser = make_minimiser(config, [self.raw[n] for n in self.learnable])
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_log = RunLog(run_dir, "physical")
+        # the epoch with the lowest observed validation error, kept in best.pt by `keep_best` (physical-only runs)
+        self.best = BestKeeper(self.run_dir / self.best_checkpoint if self.run_dir is not None else None)
+        self.val_losses: list[float | None] = []  # per `keep_best` call: the observed validation error
 
     @property
     def converged(self) -> bool:
@@ -135,26 +148,52 @@ class PhysicalTrainer(Trainer):
         return observed_validation(lambda states, steps: self.model.rollout(states, coefficients, steps),
                                    self._validation_batch(data), self.dynamic, self.device, self.dtype)
 
-    def _gather(self, source: Iterable) -> list[Batch]:
+    def keep_best(self) -> dict[str, Any]:
+        """Validate the coefficients as they are (the `set_validation` data) and keep them in best.pt when they
+        are the best so far (hyco.training.best); the result, and whether they were kept (`best`), is returned.
+        The keeper's state and every validation error are part of the checkpoint, so a resumed run keeps the
+        same epoch as an uninterrupted one."""
+        result = self.validate()
+        self.val_losses.append(finite_or_none(result["val_loss"]))
+        result["best"] = self.best.offer(result, self.epoch, self.save)
+        return result
+
+    def adopt_best(self, loss: float | None, epoch: int | None, val_losses: list | None) -> None:
+        """The kept epoch and the validation errors of a run whose checkpoint predates them (its summary's)."""
+        self.best.load_state_dict({"loss": loss, "step": epoch})
+        self.val_losses = list(val_losses or [])[:self.epoch]
+
+    def gather(self, source: Iterable) -> list[Batch]:
         """This epoch's objective: batches from the source, grouped by rollout length and concatenated, up to
-        `batch_windows` windows or as many window-frames as fit `memory_budget_gb` (at least one window)."""
+        `batch_windows` windows or as many window-frames as fit `memory_budget_gb` (at least one window).
+
+        The budget is global: under torchrun a source's k-th batch on each rank is that rank's round-robin part
+        of the k-th global batch (hyco.data.loader), so the ranks together take the windows one process takes,
+        the first of each global batch, and no other (each rank its own of them)."""
         by_length: dict[int, list[Batch]] = {}
         if self.config.batch_windows > 0:
             budget, cost = self.config.batch_windows, (lambda steps: 1)
         else:
             budget = max(1, int(self.config.memory_budget_gb * 2**30 // self._window_step_bytes()))
             cost = (lambda steps: steps)  # noqa: E731 - a window costs one unit per stored frame
+        ranks = process_info()
         used = 0
         for batch in source:
-            # a mask only broadcastable to [B, R, 1|C, *s] (e.g. one shared by all windows) is expanded first
-            batch = Batch.of(batch).to(self.device, self.dtype, non_blocking=True).expanded()
+            batch = Batch.of(batch)
+            size = batch.size
+            if ranks.parallel:  # the global batch's size: every rank decides the same take
+                size = int(all_reduce_sum(torch.tensor([size], device=self.device)))
             per_window = cost(batch.steps)
-            take = min(batch.size, (budget - used) // per_window)
+            take = min(size, (budget - used) // per_window)
             if take <= 0 and used == 0:
                 take = 1
             if take <= 0:
                 break
-            by_length.setdefault(batch.steps, []).append(batch.head(take))
+            mine = min(batch.size, rank_share(take, ranks))
+            if mine:
+                # a mask only broadcastable to [B, R, 1|C, *s] (e.g. one shared by all windows) is expanded first
+                part = batch.head(mine).to(self.device, self.dtype, non_blocking=True).expanded()
+                by_length.setdefault(batch.steps, []).append(part)
             used += take * per_window
             if used >= budget:
                 break
@@ -171,8 +210,8 @@ class PhysicalTrainer(Trainer):
             if self.early_stop.converged:
                 break
             start = time.perf_counter()
-            groups = self._gather(source)
-            if not groups:
+            groups = self.gather(source)
+            if not _windows(groups, self.device):
                 raise DataError("physical trainer: the data source yielded no batch")
             objective = self.objective(groups, weights)
             signature = fingerprint(groups) if self.early_stop.enabled else None
@@ -189,7 +228,7 @@ class PhysicalTrainer(Trainer):
             if not same_on_all_ranks(torch.cat([self.raw[n].detach().reshape(-1) for n in self.learnable] or
                                                [torch.zeros(1, device=self.device)])):
                 raise RuntimeError("physical trainer: the ranks' coefficients differ after an epoch")
-            metrics = {"epoch": self.epoch, "loss": result.loss, "windows": _windows(groups),
+            metrics = {"epoch": self.epoch, "loss": result.loss, "windows": _windows(groups, self.device),
                        "rejected_steps": result.rejected, "iterations": result.iterations,
                        "evaluations": result.evaluations, "seconds": time.perf_counter() - start,
                        "noise_floor": result.floor}
@@ -207,7 +246,7 @@ class PhysicalTrainer(Trainer):
         """An epoch on the objective the coefficients converged on (trainer.physical.early_stop): not run."""
         self.epoch += 1
         metrics = {"epoch": self.epoch, "loss": self.history[-1]["loss"], "skipped": True,
-                   "windows": _windows(groups), "rejected_steps": 0,
+                   "windows": _windows(groups, self.device), "rejected_steps": 0,
                    "iterations": 0, "evaluations": 0, "seconds": time.perf_counter() - start,
                    "noise_floor": self.history[-1].get("noise_floor")}
         log.info("physical epoch %d skipped: the same objective, from the same coefficients, as an epoch "
@@ -253,6 +292,9 @@ class PhysicalTrainer(Trainer):
             "history": self.history,
             # the objective the coefficients as saved have converged on (trainer.physical.early_stop), if any
             "converged_on": self.early_stop.state_dict(self.raw),
+            "converged": self.early_stop.converged,  # the last epoch ended at the noise floor: a run stops there
+            "best": self.best.state_dict(),
+            "val_losses": list(self.val_losses),
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str = "checkpoint") -> None:
@@ -270,6 +312,9 @@ class PhysicalTrainer(Trainer):
         self.rejected_steps = int(state["rejected_steps"])
         self.history = list(state["history"])
         self.early_stop.load_state_dict(state.get("converged_on"), self.raw)
+        self.early_stop.converged = bool(state.get("converged", False))
+        self.best.load_state_dict(state.get("best") or {})
+        self.val_losses = list(state.get("val_losses", []))
         self.run_log.truncate_after(self.epoch)
 
 
@@ -296,6 +341,10 @@ class PhysicalObjective:
             with torch.no_grad():  # sums of the squared errors' squares: the spread of the loss (noise_floor)
                 f = batch_sums(frames.detach(), group, trainer.dynamic, fourth_powers=True)[0]
             sums, counts, fourth = (s, c, f) if sums is None else (sums + s, counts + c, fourth + f)
+        if sums is None:  # no window on this rank: zeros, still on the coefficients' graph (the gradient's sum)
+            zeros = torch.zeros(NUM_TERMS, dtype=trainer.dtype, device=trainer.device)
+            sums = sum((v.sum() * 0 for v in raw.values() if v.requires_grad), zeros)
+            counts, fourth = zeros, zeros
         # under torchrun: the terms of every rank's shard of windows, so all ranks minimise one objective
         sums, counts, fourth = sum_over_ranks(sums), all_reduce_sum(counts.detach()), all_reduce_sum(fourth)
         self.moments = (sums.detach(), fourth, counts.detach())
@@ -323,6 +372,6 @@ class PhysicalObjective:
         return (_ROUND_OFF_EPS * torch.finfo(self.trainer.dtype).eps) ** 2 * mean_square
 
 
-def _windows(groups: list[Batch]) -> int:
+def _windows(groups: list[Batch], device: torch.device) -> int:
     """Windows in an epoch's objective, over all ranks."""
-    return int(all_reduce_sum(torch.tensor(sum(g.size for g in groups), device=groups[0].inputs.device)))
+    return int(all_reduce_sum(torch.tensor(sum(g.size for g in groups), device=device)))

@@ -99,6 +99,7 @@ class SyntheticTrainer(Trainer):
         auto = None if per_cycle else 1
         self.validate_every: int | None = auto if config.validate_every == "auto" else int(config.validate_every)
         self._validated: tuple[tuple, tuple, dict[str, Any]] | None = None  # (weights' versions, data, result)
+        self._filler: Batch | None = None  # a window that counts nothing, for a rank's empty part of a batch
         self._warned: set[str] = set()
         self._run_log = RunLog(self.run_dir if self.process.is_main else None, tag)
         self.optimizer = self._make_optimizer()
@@ -192,9 +193,9 @@ class SyntheticTrainer(Trainer):
                 log.warning("curriculum asks for %d rollout steps but batches hold %d targets; using %d",
                             steps, available, available)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._accumulate(batch, dynamic, used_steps, weights)
+            loss, global_size = self._accumulate(batch, dynamic, used_steps, weights)
             self._step(loss)
-            loss_sum += loss.detach() * batch.size
+            loss_sum += loss.detach() / self._world() * global_size  # summed over ranks: the batch's loss x size
             samples += batch.size
         bar.close()
         totals = all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(samples))]), self.process)
@@ -211,37 +212,50 @@ class SyntheticTrainer(Trainer):
         return {"epoch": self.epoch, "train_loss": train_loss, "rollout_steps": used_steps, "lr": lr,
                 "samples": int(totals[1]), "seconds": seconds, "samples_per_s": float(totals[1]) / max(seconds, 1e-9)}
 
-    def _accumulate(self, batch: Batch, dynamic: torch.Tensor, steps: int, weights: LossWeights) -> torch.Tensor:
-        """Forward and backward of one batch's loss, in micro-batches when its rollout would keep more
-        activation memory than `memory_budget_gb`: each term is still normalised by its count over the whole
-        batch, so the accumulated gradient is the batch's (GroupNorm works per sample)."""
-        size = self._micro_batch(batch.inputs, steps)
+    def _accumulate(self, batch: Batch, dynamic: torch.Tensor, steps: int, weights: LossWeights
+                    ) -> tuple[torch.Tensor, int]:
+        """Forward and backward of one batch's loss; returns this rank's loss and the global batch's size.
+
+        Each term is normalised by its count over the global batch (every rank's part, one all-reduce with the
+        batch's size), and under DDP the loss is scaled by the world size: the gradients DDP averages are then
+        those of one process's loss over the global batch, however unevenly windows, masks and partner windows
+        are dealt. A rank whose part is empty (a last batch smaller than the ranks) still runs a forward and
+        backward, on one window that counts nothing, because DDP reduces the gradient of every rank together.
+        A batch whose rollout would keep more activation memory than `memory_budget_gb` is run in micro-batches
+        (GroupNorm works per sample, so the accumulated gradient is the batch's)."""
+        if self._world() > 1 and batch.size:  # a copy: a view would keep the whole batch alive
+            self._filler = Batch(batch.inputs[:1].clone(), batch.targets[:1].clone(),
+                                 torch.zeros_like(batch.targets[:1, :, :1]))
+        elif self._world() > 1 and self._filler is not None:
+            batch = self._filler
+        counts, global_size = self._global_counts(batch, dynamic, steps)
+        size = self._micro_batch(batch.inputs, steps) if batch.size else 0
         if size >= batch.size:
-            loss = self._rank_loss(*batch_sums(self._train_model(batch.inputs, steps), batch, dynamic), weights)
+            sums = batch_sums(self._train_model(batch.inputs, steps), batch, dynamic)[0]
+            loss = weighted_loss(sums, counts, weights) * self._world()
             self._backward(loss)
-            return loss.detach()
-        parts = [batch.rows(r) for r in torch.arange(batch.size, device=batch.inputs.device).split(size)]
-        with torch.no_grad():  # the batch's counts per term first: masks and terms only
-            counts = sum(batch_sums(part.targets[:, :steps], part, dynamic)[1] for part in parts)
-            counts = all_reduce_sum(counts, self.process)
+            return loss.detach(), global_size
         total = torch.zeros((), dtype=batch.targets.dtype, device=batch.targets.device)
-        for part in parts:
+        for rows in torch.arange(batch.size, device=batch.inputs.device).split(size):
+            part = batch.rows(rows)
             sums, _ = batch_sums(self._train_model(part.inputs, steps), part, dynamic)
             loss = weighted_loss(sums, counts, weights) * self._world()
             self._backward(loss)
             total += loss.detach()
-        return total
+        return total, global_size
 
     def _world(self) -> int:
         return self.process.world_size if self.process.initialised else 1
 
-    def _rank_loss(self, sums: torch.Tensor, counts: torch.Tensor, weights: LossWeights) -> torch.Tensor:
-        """The loss of this rank's shard of the batch. Under DDP each term is normalised by its count over
-        all ranks' shards and the loss scaled by the world size: the gradients DDP averages are then those of
-        one process's loss over the global batch, however unevenly masks and partner windows are dealt."""
+    def _global_counts(self, batch: Batch, dynamic: torch.Tensor, steps: int) -> tuple[torch.Tensor, int]:
+        """Each term's value count over the global batch (from masks and terms alone), and its windows."""
+        with torch.no_grad():
+            counts = batch_sums(batch.targets[:, :steps], batch, dynamic)[1]
         if self._world() == 1:
-            return weighted_loss(sums, counts, weights)
-        return weighted_loss(sums, all_reduce_sum(counts.detach(), self.process), weights) * self._world()
+            return counts, batch.size
+        windows = 0 if batch is self._filler else batch.size
+        both = all_reduce_sum(torch.cat([counts, counts.new_tensor([float(windows)])]), self.process)
+        return both[:-1], int(both[-1])
 
     def _micro_batch(self, inputs: torch.Tensor, steps: int) -> int:
         """Samples per forward/backward: as many as keep the rollout's activations within the budget."""

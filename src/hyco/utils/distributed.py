@@ -5,7 +5,7 @@ imports `torch.distributed`.
   process group is initialised once, gloo on CPU and NCCL on CUDA, and destroyed on the way out, also
   when the task fails;
 - `process_info`: rank, world size and local rank; only the main rank (0) writes files and shows progress;
-- `shard`: a rank's part of an epoch's order of windows, with DistributedSampler's semantics;
+- `rank_parts`: a rank's part of each global batch of an epoch (dealt round robin, nothing padded or dropped);
 - reductions (`all_reduce_sum`, `sum_over_ranks`, `grad_share`, `broadcast_object`, `gather_objects`).
 
 Every helper is a no-op in a single process, so trainers call them unconditionally.
@@ -14,7 +14,6 @@ Every helper is a no-op in a single process, so trainers call them unconditional
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -121,28 +120,32 @@ def rank_device(device: torch.device) -> torch.device:
 
 
 # ------------------------------------------------------------------------------------------ sharding
-def shard(order: torch.Tensor, info: ProcessInfo | None = None) -> torch.Tensor:
-    """This rank's part of an epoch's order: padded by wrapping around to a multiple of the world size, then
-    every world-size-th index from the rank's (torch's DistributedSampler). Every rank gets the same number
-    of indices; with a per-rank batch of B/W, step k of all ranks together is step k of one process with
-    batch B (the same windows)."""
+def check_shareable(size: int, info: ProcessInfo | None = None) -> None:
+    """Refuse more ranks than windows in one line (a rank would never have work)."""
     info = info or process_info()
-    if info.world_size <= 1:
-        return order
-    size = order.numel()
-    if size < info.world_size:
+    if info.world_size > 1 and size < info.world_size:
         raise DataError(f"{size} window(s) cannot be shared by {info.world_size} ranks: lower --nproc_per_node to "
                         f"at most {size} or give the experiment more data")
-    total = math.ceil(size / info.world_size) * info.world_size
-    if total > size:
-        order = torch.cat([order, order[: total - size]])
-    return order[info.rank::info.world_size]
 
 
-def rank_batch_size(global_batch: int, info: ProcessInfo | None = None) -> int:
-    """The per-rank batch of a global batch (`trainer.synthetic.batch_size` is global)."""
+def rank_parts(order: torch.Tensor, global_batch: int, info: ProcessInfo | None = None) -> list[torch.Tensor]:
+    """This rank's part of each global batch of an epoch's order: the order is cut into batches of
+    `global_batch` windows, and each batch is dealt round robin (rank r takes its positions r, r + W, ...).
+
+    Nothing is padded or dropped: the parts of all ranks together hold every window of the order exactly once,
+    step k of all ranks together is the k-th batch of one process, and every rank has the same number of steps
+    (a part is empty where a batch holds fewer windows than there are ranks, e.g. an epoch's last batch)."""
     info = info or process_info()
-    return max(1, math.ceil(global_batch / info.world_size))
+    batches = order.split(global_batch)
+    if info.world_size <= 1:
+        return list(batches)
+    return [batch[info.rank::info.world_size] for batch in batches]
+
+
+def rank_share(count: int, info: ProcessInfo | None = None) -> int:
+    """How many of the first `count` positions of a global batch dealt round robin are this rank's."""
+    info = info or process_info()
+    return max(0, -(-(count - info.rank) // info.world_size)) if info.world_size > 1 else count
 
 
 # ------------------------------------------------------------------------------------------ reductions

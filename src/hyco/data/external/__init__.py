@@ -46,11 +46,12 @@ from hyco.data.external.importer import (
     ImportPlan,
     file_digest,
     import_trajectories,
-    physics_config,
     plan_import,
+    read_truths,
 )
 from hyco.data.external.mapping import ChannelSource, channel_map
+from hyco.data.external.physics_setup import physics_config
 from hyco.data.external.source import Source
 
 __all__ = ["DIGEST_CACHE", "ChannelSource", "ImportPlan", "Source", "channel_map", "file_digest",
-           "import_trajectories", "physics_config", "plan_import"]
+           "import_trajectories", "physics_config", "plan_import", "read_truths"]

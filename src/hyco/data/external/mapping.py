@@ -63,11 +63,45 @@ def _model_fields(model: Any) -> dict[str, tuple[int, int, bool, str]]:
     return out
 
 
+def _coefficient_names(model: Any) -> list[str]:
+    return [spec.name for spec in getattr(model, "coefficient_specs", ())]
+
+
+def truth_sources(source: Source, coefficients: list[str], fields: list[str], mapping: Mapping[str, str]
+                  ) -> dict[str, ChannelSource]:
+    """The coefficients whose true value a file field holds (`data.external.fields.<file field>=<coefficient>`,
+    `coefficients` the model's, `fields` its physics fields): coefficient -> the field and component."""
+    out: dict[str, ChannelSource] = {}
+    for key, value in mapping.items():
+        target, _ = _parse(value)
+        if target not in coefficients or target in fields:
+            continue
+        name, component = _parse_source(source, key)
+        source_field = source.field(name)
+        if component is None and source_field.components != 1:
+            raise source.error(f"data.external.fields: field '{name}' has {source_field.components} components; "
+                               f"coefficient '{target}' takes one ([i] picks it)")
+        if component is not None and component >= source_field.components:
+            raise source.error(f"data.external.fields: field '{name}' has {source_field.components} "
+                               f"component(s), no component {component}")
+        if target in out:
+            raise ConfigError("data.external.fields", "one file field per coefficient", f"{target} twice")
+        out[target] = ChannelSource(source_field.name, component or 0, -1)
+    return out
+
+
+def model_truth_sources(source: Source, model: Any, mapping: Mapping[str, str]) -> dict[str, ChannelSource]:
+    """`truth_sources` for a built model."""
+    return truth_sources(source, _coefficient_names(model), list(_model_fields(model)), mapping)
+
+
 def channel_map(source: Source, model: Any, mapping: Mapping[str, str]) -> list[ChannelSource]:
     """Where each of the model's channels comes from in `source`; one line naming the file and the field if
-    a mapping is wrong or a channel has no source."""
+    a mapping is wrong or a channel has no source. Pairs that name a coefficient are its truth (`truth_sources`)."""
     fields = _model_fields(model)
     pairs: list[tuple[str, int | None, str, int | None]] = []
+    truths = set(_coefficient_names(model)) - set(fields)
+    mapping = {key: value for key, value in mapping.items() if _parse(value)[0] not in truths}
     if mapping:
         for key, value in mapping.items():
             pairs.append((*_parse_source(source, key), *_parse(value)))
@@ -83,7 +117,8 @@ def channel_map(source: Source, model: Any, mapping: Mapping[str, str]) -> list[
     for file_name, component, target, channel in pairs:
         source_field = source.field(file_name)
         if target not in fields:
-            raise ConfigError("data.external.fields", f"physics fields among {', '.join(fields)}", target)
+            raise ConfigError("data.external.fields", f"physics fields among {', '.join(fields)} (or, for a true "
+                              f"value, coefficients among {', '.join(sorted(truths)) or '(none)'})", target)
         first, count, dynamic, grid = fields[target]
         if component is not None and component >= source_field.components:
             raise source.error(f"data.external.fields: field '{file_name}' has {source_field.components} "
