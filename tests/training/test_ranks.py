@@ -43,10 +43,6 @@ def test_one_hyco_cycle_is_the_same_on_two_ranks(even):
         assert difference < 1e-12
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 33: an uneven shard is padded by repeating a window, which then counts twice in the objective "
-    "(measured 2026-12-07: 10 windows on 2 ranks against 9, loss 2.4244e-4 against 2.2085e-4, noise floor "
-    "2.5127e-5 against 2.3740e-5, kappa 0.302649 against 0.300821)"))
 def test_the_physical_objective_is_the_same_on_two_ranks_with_an_odd_number_of_windows(tmp_path):
     """9 windows: one rank holds 5, the other 4, and no window may count twice."""
     ranks = _two_ranks(tmp_path, 9)
