@@ -141,3 +141,54 @@ def test_batches_that_each_need_the_whole_cache_are_read_ahead_without_waiting_f
     expected = epoch(make_loader(on_demand, 6, shuffle=False, seed=3))
     order = torch.cat([b[0] for b in result[0]])
     assert sorted(map(bytes, order.numpy())) == sorted(map(bytes, torch.cat([b[0] for b in expected]).numpy()))
+
+
+def _several_chunks(path) -> TrajectoryStore:
+    """40 frames of 2 x 64 x 64 float32 (32 KiB each): chunks of 32 frames, the last one partly filled."""
+    from hyco.data.store import create_store
+
+    values = torch.randn(3, 40, 2, 64, 64, generator=torch.Generator().manual_seed(0)).numpy()
+    attrs = {"config_hash": "t", "config": {}, "dynamic_channels": [0, 1], "bounds": [1.0, 1.0], "dt": 0.1,
+             "field_specs": [{"name": "u", "channels": 2, "grid": "centered", "dynamic": True}]}
+    with create_store(path, split_sizes={"train": 2, "test": 1}, num_frames=40, num_channels=2, spatial_shape=(64, 64),
+                      attrs=attrs, coefficients={}) as writer:
+        writer.write(0, values, [0, 1, 2])
+    return TrajectoryStore(path)
+
+
+def test_a_reread_copies_the_stored_chunks_bit_for_bit(tmp_path):
+    store = _several_chunks(tmp_path / "s.h5")
+    assert store._whole_frame_chunks() == 32
+    for split, count in (("train", 2), ("test", 1)):
+        for index in range(count):
+            reread = store.reread_simulation(split, index, out=torch.full((40, 2, 64, 64), float("nan")).numpy())
+            assert (reread == store.read_simulation(split, index)).all()
+    with pytest.raises(IndexError, match="out of range"):
+        store.reread_simulation("test", 1, out=torch.zeros(40, 2, 64, 64).numpy())
+
+
+def test_a_simulation_read_again_skips_its_checksums_and_the_batches_stay_the_same(store, monkeypatch):
+    """Its first read checks the chunks; after an eviction it is reread as stored; the epochs equal those read
+    with every checksum checked each time."""
+    calls = {"read": 0, "reread": 0}
+    read, reread = TrajectoryStore.read_simulation, TrajectoryStore.reread_simulation
+
+    def counted(name, method):
+        def call(self, *args, **kwargs):
+            calls[name] += 1
+            return method(self, *args, **kwargs)
+        return call
+
+    checked = WindowDataset(store, "train", 2, observation=OBSERVED, max_cached_sims=6)
+    monkeypatch.setattr(checked.cache, "store", type("Checked", (), {  # a reader without `reread_simulation`
+        "read_simulation": lambda _, *a, **k: store.read_simulation(*a, **k)})())
+    loader = make_loader(checked, 8, shuffle=True, seed=2)
+    expected = [epoch(loader) for _ in range(2)]
+    monkeypatch.setattr(TrajectoryStore, "read_simulation", counted("read", read))
+    monkeypatch.setattr(TrajectoryStore, "reread_simulation", counted("reread", reread))
+    streamed = WindowDataset(store, "train", 2, observation=OBSERVED, max_cached_sims=6)
+    loader = make_loader(streamed, 8, shuffle=True, seed=2)
+    for want in expected:
+        for x, y in zip(epoch(loader), want, strict=True):
+            assert all((p is None and q is None) or torch.equal(p, q) for p, q in zip(x, y))
+    assert calls["read"] == 24 and calls["reread"] == streamed.cache.loads - 24 > 0
