@@ -16,6 +16,7 @@ from hyco.config.schema import ObservationConfig, SyntheticTrainerConfig
 from hyco.data.generate import ensure_dataset
 from hyco.data.loader import make_loader
 from hyco.data.store import TrajectoryStore
+from hyco.data.stored_chunks import frames_per_stored_chunk
 from hyco.data.windows import WindowDataset
 from hyco.errors import DataError
 
@@ -158,7 +159,7 @@ def _several_chunks(path) -> TrajectoryStore:
 
 def test_a_reread_copies_the_stored_chunks_bit_for_bit(tmp_path):
     store = _several_chunks(tmp_path / "s.h5")
-    assert store._whole_frame_chunks() == 32
+    assert frames_per_stored_chunk(store._file()["trajectories"]) == 32
     for split, count in (("train", 2), ("test", 1)):
         for index in range(count):
             reread = store.reread_simulation(split, index, out=torch.full((40, 2, 64, 64), float("nan")).numpy())
