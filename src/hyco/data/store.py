@@ -25,8 +25,8 @@ Damage anywhere in the file is detected, by three layers of checksums:
   checks on read (the default, oldest format has none: a flipped byte in an object header or B-tree was
   read as valid);
 - fletcher32 on every chunk of ``trajectories`` (checked when a chunk is read; `verify` reads them all);
-- ``checksums`` (hyco.data.store_checksums): a JSON map of SHA-256 digests of every attribute, of the values of every other
-  dataset (``seeds``, ``coefficients/*``: small, contiguous, without a filter of their own), of the
+- ``checksums`` (hyco.data.store_checksums): a JSON map of SHA-256 digests of every attribute, of the values
+  of every other dataset (``seeds``, ``coefficients/*``: small, contiguous, without a filter of their own), of the
   layout (which objects exist) and of the type, shape, chunking and filters of ``trajectories``,
   compared on every open, so a change is named ("dataset 'seeds' changed", "attribute 'channel_std'
   missing").
