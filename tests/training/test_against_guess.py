@@ -16,7 +16,8 @@ from tests.training.test_hybrid import NET, TensorWindows
 from tests.training.toy_models import ToyDiffusion1D
 
 
-def still_network_hybrid(tmp_path, physical_data_weight: float, physical_interaction_weight: float = 1.0):
+def still_network_hybrid(tmp_path, physical_data_weight: float, physical_interaction_weight: float | str = 1.0,
+                         **hybrid_keys):
     """HYCO on the toy diffusion (truth 0.3, guess 0.15) with a network that predicts no change at all (every
     weight zero, residual, learning rate 0): whatever the solver learns from it pulls its diffusivity to 0."""
     torch.manual_seed(0)
@@ -32,7 +33,7 @@ def still_network_hybrid(tmp_path, physical_data_weight: float, physical_interac
     config = HybridTrainerConfig(cycles=2, alpha=1.0, synthetic_epochs_per_cycle=1, physical_epochs_per_cycle=1,
                                  physical=CouplingConfig(data_weight=physical_data_weight,
                                                          interaction_weight=physical_interaction_weight,
-                                                         interaction_region="everywhere"))
+                                                         interaction_region="everywhere"), **hybrid_keys)
     validation = TensorWindows(physics, sims=2, frames=6, rollout=5)
     hybrid = HybridTrainer(config, synthetic, physical, cache_dir=tmp_path / "cache", seed=3, batch_size=4,
                            chunk_size=3, validation=(validation.inputs, validation.targets, validation.masks))
@@ -68,13 +69,34 @@ def test_without_validation_data_nothing_is_claimed(tmp_path):
     assert hybrid.physical_against_guess()["worse_than_guess"] is None
 
 
-@pytest.mark.parametrize("worse", [True, False])
-def test_the_report_marks_a_solver_worse_than_its_guess_as_not_learned(worse):
+@pytest.mark.parametrize("learn_from_worse", [True, False])
+def test_a_solver_through_a_worse_partner_can_be_told_to_wait(tmp_path, learn_from_worse):
+    """Trust weights (`auto`) cannot hold back a solver with no data term (the weight only scales its loss):
+    `learn_from_worse_partner=false` skips its phase while the network explains the observed data worse than the
+    solver does -- here in every cycle, so it keeps its guess and is reported as never trained."""
+    hybrid, real = still_network_hybrid(tmp_path, physical_data_weight=0.0, physical_interaction_weight="auto",
+                                        learn_from_worse_partner=learn_from_worse)
+    hybrid.train(real)
+    verdict_ = hybrid.physical_against_guess()
+    assert verdict_["trained"] is learn_from_worse
+    if learn_from_worse:  # trust 0 < w < 1 changes nothing: the solver follows the still network as with w = 1
+        assert verdict_["worse_than_guess"] is True and _distance(hybrid) > 0.16
+        assert 0 < hybrid.history[0]["physical_interaction_weight"] < 1
+    else:
+        assert float(hybrid.physical.coefficients()["kappa"]) == pytest.approx(0.15, rel=1e-6)
+        assert verdict_["worse_than_guess"] is False
+        assert [r["physical_interaction_weight"] for r in hybrid.history] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(("flags", "marked"), [({"worse_than_initial_guess": True}, True),
+                                               ({"worse_than_initial_guess": False}, False),
+                                               ({"worse_than_initial_guess": False, "trained": False}, True)])
+def test_the_report_marks_a_solver_worse_than_its_guess_or_untrained_as_not_learned(flags, marked):
     metrics = {"true_coefficients": {"D_u": 0.2}, "initial_coefficients": {"D_u": 0.1},
                "learned_coefficients": {"hyco_physical": {"D_u": 0.05}},
                "runs": {"hyco_physical": {"coefficients": {"D_u": {"rel_error": 0.75}},
-                                          "rollout": {"rel_l2": 0.5}, "worse_than_initial_guess": worse}}}
+                                          "rollout": {"rel_l2": 0.5}, **flags}}}
     table = coefficient_table(metrics)
     labels = [row[0] for row in table.rows]
-    assert any(NOT_LEARNED in label for label in labels) is worse
-    assert ("not learned" in verdict(metrics)) is worse
+    assert any(NOT_LEARNED in label for label in labels) is marked
+    assert ("not learned" in verdict(metrics)) is marked

@@ -80,11 +80,17 @@ def _coefficients(metrics: dict) -> list[str]:
 
 def _not_learned(metrics: dict) -> str:
     """A solver that ended worse than its initial guess on the observed data (hyco.training.hybrid)."""
-    runs = [run_label(k) for k, r in metrics.get("runs", {}).items() if r.get("worse_than_initial_guess")]
-    if not runs:
-        return ""
-    return (f"The coefficients of {', '.join(runs)} are not learned: its solver explains the observed validation data "
-            "worse than its initial guess did.")
+    runs = metrics.get("runs", {})
+    worse = [run_label(k) for k, r in runs.items() if r.get("worse_than_initial_guess")]
+    untrained = [run_label(k) for k, r in runs.items() if r.get("trained") is False]
+    sentences = []
+    if worse:
+        sentences.append(f"The coefficients of {', '.join(worse)} are not learned: its solver explains the observed "
+                         "validation data worse than its initial guess did.")
+    if untrained:
+        sentences.append(f"The coefficients of {', '.join(untrained)} are not learned: its solver never trained "
+                         "(its initial guess).")
+    return " ".join(sentences)
 
 
 def _coupling(metrics: dict) -> str:

@@ -245,8 +245,8 @@ class HybridTrainer(Trainer):
         """Train `learner` on the real windows and its partner's `generated` ones; refresh its error."""
         cfg = self.config
         if weights[0] == 0 and weights[1] == 0:  # nothing to learn from yet (data_weight 0, partner untrained)
-            log.info("cycle %d: the %s model skips its phase: data_weight 0 and its partner has not trained yet",
-                     cycle + 1, learner)
+            log.info("cycle %d: the %s model skips its phase: data_weight 0 and nothing to hear from its partner "
+                     "(untrained, or worse than the model itself)", cycle + 1, learner)
             return {}
         if learner == "synthetic":
             if not cfg.synthetic_epochs_per_cycle:
@@ -280,6 +280,12 @@ class HybridTrainer(Trainer):
             if not (self.learned[PARTNER[model]] or self.config.hear_untrained):
                 return float(coupling.data_weight), 0.0  # an untrained partner has learned nothing to pass on
             weight = trust_weight(self.errors[model], self.errors[PARTNER[model]])
+            if coupling.data_weight == 0 and weight < 1 and not self.config.learn_from_worse_partner:
+                log.info("cycle %d: the %s model learns only from its partner, which explains the observed validation "
+                         "data worse than it does (%.4g against %.4g): it skips this cycle "
+                         "(trainer.hybrid.learn_from_worse_partner false)", cycle + 1, model,
+                         self.errors[PARTNER[model]], self.errors[model])
+                return 0.0, 0.0
         ramp = self.config.interaction_ramp_cycles
         if ramp > 0:
             weight = weight * min(1.0, (cycle + 1) / ramp)
@@ -297,10 +303,12 @@ class HybridTrainer(Trainer):
         network that could not carry the coefficients ends there, issue 37). `worse_than_guess` is None without
         validation data."""
         initial, best = self.initial_physical.get("val_loss"), self.best_physical.finite_loss
+        out = {"initial_val_loss": initial, "best_val_loss": best, "worse_than_guess": None,
+               "trained": bool(self.learned["physical"])}
         if initial is None or best is None:
-            return {"initial_val_loss": initial, "best_val_loss": best, "worse_than_guess": None}
+            return out
         margin = float(self.initial_physical.get("val_loss_se") or 0.0)
-        return {"initial_val_loss": initial, "best_val_loss": best, "worse_than_guess": bool(best > initial + margin)}
+        return out | {"worse_than_guess": bool(best > initial + margin)}
 
     def _strategy(self, count: int, real) -> str:
         shape = tuple(real.spatial_shape)
