@@ -108,12 +108,13 @@ def _probe_model(physics: dict) -> ModelSizes:
     Params (`state_fields`), so an absurd config is refused before torch and PhiFlow are imported; a
     plug-in's `setup` runs on a bare instance, which only declares the domain and fields (the constructor
     would allocate state-sized templates, which an absurd resolution must never reach)."""
-    from hyco.config.models.physics import BUFFERS_PER_SUBSTEP
+    from hyco.config.models.physics import BUFFERS_PER_SUBSTEP, TIME_STEP_EVALUATIONS
     from hyco.config.registry import PHYSICS, model_params, section_params
 
     if physics.get("name") in PHYSICS.schemas:
         params = section_params(dict(physics), "physics")
-        return _sizes(params.state_fields(), params.resolution, params.substeps,
+        evaluations = TIME_STEP_EVALUATIONS[params.time_step]  # a Runge-Kutta substep keeps each stage's buffers
+        return _sizes(params.state_fields(), params.resolution, params.substeps * evaluations,
                       getattr(params, "memory_buffers_per_substep", BUFFERS_PER_SUBSTEP))
     from hyco.physics.base import PhysicalModel
 

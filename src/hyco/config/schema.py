@@ -316,6 +316,11 @@ class HybridTrainerConfig:
                                  "the data.", choices=("auto", "physical", "synthetic"))
     hear_untrained: bool = setting(False, "Trust weights (`interaction_weight: auto`): hear a partner that has not "
                                           "trained yet (its guess or its random weights).")
+    learn_from_worse_partner: bool = setting(
+        True, "Trust weights (`interaction_weight: auto`): a model trained through its partner alone (its "
+              "`data_weight` 0) still trains in a cycle where the partner explains the observed validation data worse "
+              "than the model itself (true, the paper's setting); false: it skips that cycle (with no data term the "
+              "trust weight only scales the loss, so it cannot hold the model back).")
     initial_states: str = setting("real", "Where generated windows start: `real` (completed) states, or fresh "
                                           "`random` ones (\"ghost points\").", choices=("real", "random"))
     physical: CouplingConfig = section(CouplingConfig, "The solver's loss terms.")

@@ -208,9 +208,13 @@ def coefficient_table(metrics: dict) -> Table | None:
             for key, run in runs.items():
                 value = run["coefficients"].get(name, {}).get(key_name)
                 cells[key].append(_number(value) if value is not None else MISSING)
-    rows = [[label if label in ("truth", "initial guess", "model floor") else run_label(label), *values]
+    rows = [[label if label in ("truth", "initial guess", "model floor") else _run_row_label(label, runs), *values]
             for label, values in cells.items() if label != "model floor" or floor]
     table = Table(["", *header], rows)
+    if any(not_learned(r) for r in runs.values()):
+        table.notes.append(f"{NOT_LEARNED}: the solver kept from that run explains the observed validation data worse "
+                           "than its initial guess did (by more than the noise), or never trained, so its "
+                           "coefficients are no result.")
     table.notes.append("Relative error: |learned − true| / |true| for a number, ‖learned − true‖ / ‖true‖ over the "
                        "grid for a field. One learned coefficient per run: no spread over test simulations, so no "
                        "best value is marked.")
@@ -218,6 +222,19 @@ def coefficient_table(metrics: dict) -> Table | None:
         table.notes.append("Model floor: " + (metrics["model_floor"].get("how") or "the error the solver reaches "
                                               "from full, noise-free reference data") + ".")
     return table
+
+
+NOT_LEARNED = "not learned"
+
+
+def not_learned(run: dict) -> bool:
+    """A run whose solver ended worse than its initial guess on the observed data, or never trained
+    (hyco.training.hybrid): its coefficients are no result."""
+    return bool(run.get("worse_than_initial_guess")) or run.get("trained") is False
+
+
+def _run_row_label(key: str, runs: dict) -> str:
+    return run_label(key) + (f" ({NOT_LEARNED})" if not_learned(runs[key]) else "")
 
 
 def _first_learned(learned: dict, name: str):

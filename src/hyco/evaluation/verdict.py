@@ -12,7 +12,8 @@ _TWINS = (("hyco_physical", "physical", "solver"), ("hyco_synthetic", "synthetic
 def verdict(metrics: dict) -> str:
     """One paragraph: the best forecaster, the best estimate of each coefficient, what HYCO changed for each
     model against the same model trained alone, and what the training cost."""
-    sentences = [_forecast(metrics), *_coefficients(metrics), _coupling(metrics), _cost(metrics)]
+    sentences = [_forecast(metrics), *_coefficients(metrics), _not_learned(metrics), _coupling(metrics),
+                 _cost(metrics)]
     return " ".join(s for s in sentences if s)
 
 
@@ -75,6 +76,21 @@ def _coefficients(metrics: dict) -> list[str]:
                      (", so this is as close as the solver's discretisation allows" if ratio <= 1.5 else ""))
         out.append(text + ".")
     return out
+
+
+def _not_learned(metrics: dict) -> str:
+    """A solver that ended worse than its initial guess on the observed data (hyco.training.hybrid)."""
+    runs = metrics.get("runs", {})
+    worse = [run_label(k) for k, r in runs.items() if r.get("worse_than_initial_guess")]
+    untrained = [run_label(k) for k, r in runs.items() if r.get("trained") is False]
+    sentences = []
+    if worse:
+        sentences.append(f"The coefficients of {', '.join(worse)} are not learned: its solver explains the observed "
+                         "validation data worse than its initial guess did.")
+    if untrained:
+        sentences.append(f"The coefficients of {', '.join(untrained)} are not learned: its solver never trained "
+                         "(its initial guess).")
+    return " ".join(sentences)
 
 
 def _coupling(metrics: dict) -> str:

@@ -14,6 +14,10 @@ Writing a model (see README "Adding your own PDE")::
         def setup(self, p):            # set_domain(...), fields, set_coefficients((spec, config), ...)
         def step(self, state, coefficients, dt):   # one substep: dict of Fields -> dict of new dynamic Fields
         def sample_initial(self, gen, n):          # dict of float64 CPU tensors [n, channels, *space]
+
+A model whose substep is u + h du/dt defines `rate(state, coefficients)` (dict of the dynamic fields' time
+derivatives, as values) instead of `step`: explicit Euler is then the default step, and `physics.time_step` picks a
+higher-order Runge–Kutta scheme (hyco.physics.time_step).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from phi.geom import Box
 from phiml.math import channel, extrapolation
 
 from hyco.config.models.physics import FieldSpec
-from hyco.errors import require
+from hyco.errors import ConfigError, require
 from hyco.physics.coefficients import (
     LEARNING_KEYS,
     CoefficientParams,
@@ -42,6 +46,7 @@ from hyco.physics.convert import AXES, FieldLayout
 from hyco.physics.initial import generator
 from hyco.physics.parametric import ParametricCoefficient
 from hyco.physics.rollout import CompiledRollout
+from hyco.physics.time_step import Tableau, runge_kutta_step, scheme
 
 GRIDS = ("centered", "staggered")
 CPU = torch.device("cpu")
@@ -68,6 +73,11 @@ class PhysicalModel(CompiledRollout):
         self.fields: tuple[FieldSpec, ...] = ()
         self.coefficient_specs: tuple[CoefficientSpec, ...] = ()
         self.coefficient_config: dict[str, CoefficientParams] = {}
+        self.time_step = str(getattr(self.params, "time_step", "euler"))
+        self._tableau: Tableau = scheme(self.time_step)
+        if self.time_step != "euler" and not self.has_rate:
+            raise ConfigError("physics.time_step", f"euler ({type(self).__name__} defines `step`, not `rate`: no "
+                                                   "Runge-Kutta scheme applies)", self.time_step)
         self.setup(self.params)
         self._validate()
         self._templates = tuple(self.make_template(f) for f in self.fields)
@@ -80,8 +90,37 @@ class PhysicalModel(CompiledRollout):
         raise NotImplementedError
 
     def step(self, state: dict[str, Field], coefficients: dict[str, math.Tensor], dt: float) -> dict[str, Field]:
-        """One solver substep of length `dt`; returns the new values of the dynamic fields."""
+        """One explicit solver substep of length `dt`; returns the new dynamic fields. Defined by a model without
+        a `rate`; a model with one gets explicit Euler, u + dt rate(u)."""
+        if not self.has_rate:
+            raise NotImplementedError(f"{type(self).__name__} defines neither `step` nor `rate`")
+        return {name: state[name].with_values(state[name].values + dt * r)
+                for name, r in self.rate(state, coefficients).items()}
+
+    def rate(self, state: dict[str, Field], coefficients: dict[str, math.Tensor]) -> dict[str, math.Tensor]:
+        """The time derivative of each dynamic field (name -> values), for a model whose substep is a rate."""
         raise NotImplementedError
+
+    @property
+    def has_rate(self) -> bool:
+        return type(self).rate is not PhysicalModel.rate
+
+    def substep(self, state: dict[str, Field], coefficients: dict[str, math.Tensor], dt: float) -> dict[str, Field]:
+        """One substep with the configured time step (`physics.time_step`): the model's `step` for explicit Euler,
+        else the Runge–Kutta scheme on its `rate`."""
+        if self.time_step == "euler":
+            return self.step(state, coefficients, dt)
+        return runge_kutta_step(self._tableau, self.rate, state, coefficients, dt)
+
+    @property
+    def stability_gain(self) -> float:
+        """How much larger a diffusion coefficient the time step keeps stable than explicit Euler (same substep)."""
+        return self._tableau.stability_gain
+
+    @property
+    def rate_evaluations(self) -> int:
+        """Evaluations of the model per substep (cost and autograd memory scale with it)."""
+        return self._tableau.evaluations
 
     def sample_initial(self, gen: torch.Generator, n: int) -> dict[str, torch.Tensor]:
         """Random initial fields, float64 on the CPU, each `[n, channels, *space]`, drawn from `gen`."""
@@ -324,6 +363,8 @@ def _data_params(params) -> dict:
     if not dataclasses.is_dataclass(params):
         return {}
     out = dataclasses.asdict(params)
+    if out.get("time_step") == "euler":  # the default leaves the hash of data made before the key existed as it was
+        del out["time_step"]
     for f in dataclasses.fields(params):
         if isinstance(getattr(params, f.name), CoefficientParams):
             out[f.name] = {k: v for k, v in out[f.name].items() if k not in LEARNING_KEYS}

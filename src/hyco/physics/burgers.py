@@ -19,8 +19,9 @@ SAFETY = 0.9  # fraction of the explicit stability limit allowed as the coeffici
 LOWER_FRACTION = 1e-4  # lower bound of a diffusivity, relative to its upper bound
 
 
-def diffusivity_spec(name: str, kind: str, dx, substep_dt: float) -> CoefficientSpec:
-    upper = SAFETY * stability_limit(dx, substep_dt)
+def diffusivity_spec(name: str, kind: str, dx, substep_dt: float, stability_gain: float = 1.0) -> CoefficientSpec:
+    """Bounds of a diffusivity: 0.9 x the explicit stability limit (x the time step's stability gain)."""
+    upper = SAFETY * stability_gain * stability_limit(dx, substep_dt)
     return CoefficientSpec(name, kind, lower=LOWER_FRACTION * upper, upper=upper)
 
 

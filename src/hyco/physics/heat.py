@@ -4,7 +4,8 @@
 
 Explicit conservative finite volumes; with periodic boundaries the mean of T is conserved exactly
 (up to round-off). Dirichlet walls hold T = 0 on the boundary faces. κ is bounded by the explicit
-stability limit κ h Σ 2/dx² <= 1 (times 0.9), h = dt / substeps.
+stability limit κ h Σ 2/dx² <= g (times 0.9), h = dt / substeps, g the time step's stability gain (1 for
+Euler and Heun, 1.26 for SSPRK3, 1.39 for RK4: hyco.physics.time_step).
 
 Initial temperatures: random low Fourier modes (`init: fourier`), or a given profile with a random
 variation per sample (`init: profile`, e.g. the HYCO paper's two gaussians): each height (a constant's
@@ -40,16 +41,15 @@ class Heat(PhysicalModel):
     def setup(self, p: Params) -> None:
         self.boundary = p.boundary
         self.set_domain_from(p)
-        spec = diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt)
+        spec = diffusivity_spec("diffusivity", p.diffusivity.kind, self.dx, self.substep_dt, self.stability_gain)
         self.set_coefficients((spec, p.diffusivity))
 
     def field_boundary(self, spec):
         return extrapolation.PERIODIC if self.boundary == PERIODIC else extrapolation.ZERO
 
-    def step(self, state, coefficients, dt):
-        t = state["temperature"]
-        return {"temperature": t.with_values(
-            t.values + dt * diffusion(t.values, coefficients["diffusivity"], self.dx, self.boundary))}
+    def rate(self, state, coefficients):
+        return {"temperature": diffusion(state["temperature"].values, coefficients["diffusivity"], self.dx,
+                                         self.boundary)}
 
     def sample_initial(self, gen, n):
         p = self.params

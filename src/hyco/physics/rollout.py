@@ -20,7 +20,7 @@ from hyco.utils.threads import poll as poll_threads
 class CompiledRollout:
     """The rollout half of `PhysicalModel` (a mixin): `rollout(state, coefficients, steps)` and what it needs.
 
-    It reads what the model's set-up defines: `fields`, `coefficient_specs`, `step`, `substeps`,
+    It reads what the model's set-up defines: `fields`, `coefficient_specs`, `substep`, `substeps`,
     `substep_dt`, `device`, `dtype`, `ndim`, `spatial_shape`, `num_channels`, and the Field templates and
     layouts (`_templates`, `_layouts`); `_init_rollout` is called once they exist."""
 
@@ -64,7 +64,7 @@ class CompiledRollout:
         state = {f.name: t.with_values(v) for f, t, v in zip(self.fields, self._templates, values)}
         coeffs = {s.name: c for s, c in zip(self.coefficient_specs, coefficients)}
         for _ in range(substeps):
-            state.update(self.step(state, coeffs, self.substep_dt))
+            state.update(self.substep(state, coeffs, self.substep_dt))
         return tuple(state[f.name].values for f in self.fields if f.dynamic)
 
     def _advancer(self, substeps: int, grad: bool):

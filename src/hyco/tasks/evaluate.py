@@ -150,6 +150,14 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["train_seconds"] = training.get("train_seconds")
         if key in ("physical", "hyco_physical") and training.get("fitted_on"):
             entry["fitted_on"] = training["fitted_on"]  # what of the real data the solver's data term covers
+        if key == "hyco_physical" and training.get("physical_trained") is False:
+            entry["trained"] = False  # every cycle skipped its phase: the coefficients are the initial guess
+        if key == "hyco_physical" and training.get("physical_worse_than_guess") is not None:
+            entry["worse_than_initial_guess"] = bool(training["physical_worse_than_guess"])  # see below
+            if entry["worse_than_initial_guess"]:
+                log.warning("%s: not learned -- its kept solver explains the observed validation data worse than its "
+                            "initial guess (MSE %s against %s)", key, fmt(training.get("best_physical_val_loss")),
+                            fmt(training.get("initial_physical_val_loss")))
         entry["checkpoint"] = source
         runs[key] = entry
         kept[key] = prediction[sim]

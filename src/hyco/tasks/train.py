@@ -194,11 +194,24 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     if not (run_dir / hybrid.last_checkpoint).exists():
         hybrid.save()
     physical.save()
+    against_guess = hybrid.physical_against_guess()
+    if not against_guess["trained"]:
+        log.warning("HYCO's solver never trained (nothing to learn from in any cycle): its coefficients are its "
+                    "initial guess, not learned")
+    elif against_guess["worse_than_guess"]:
+        log.warning("HYCO's solver ends worse than its initial guess on the observed validation data (MSE %.4g, "
+                    "guess %.4g): its coefficients are not learned%s", against_guess["best_val_loss"],
+                    against_guess["initial_val_loss"],
+                    " (trained through the network alone: trainer.hybrid.physical.data_weight 0)"
+                    if cfg.physical.data_weight == 0 else "")
     write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle, fitted_on=physical_windows.describe_fit(),
                   train_seconds=previous_seconds + time.perf_counter() - start,
                   completion_seconds=completion.seconds if completion is not None else 0.0,
                   best_physical_cycle=hybrid.best_physical.step,
                   best_physical_val_loss=hybrid.best_physical.finite_loss,
+                  initial_physical_val_loss=against_guess["initial_val_loss"],
+                  physical_worse_than_guess=against_guess["worse_than_guess"],
+                  physical_trained=against_guess["trained"],
                   best_synthetic_val_loss=synthetic.best.finite_loss,
                   coefficients={k: v.tolist() for k, v in physical.coefficients().items()})
     synthetic.close()

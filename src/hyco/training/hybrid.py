@@ -29,8 +29,10 @@ is already right gets a weight near 0); a better partner gets the full weight; a
 trained yet is not heard (`hear_untrained=true` hears it by trust), nor one that learns only from the model
 itself (its data_weight 0: a solver trained through the network would echo the network's own predictions
 back, locking in the diffusivities it first fitted to a half-trained network). The physical model's best
-cycle by observed validation error (never by the hidden truth) is kept for evaluation. The whole state
-is checkpointed at the end of every cycle and a run resumes exactly.
+cycle by observed validation error (never by the hidden truth) is kept for evaluation; when even that one
+explains the observed validation data worse than the initial guess did, `physical_against_guess` says so and the
+run's report flags its coefficients as not learned. The whole state is checkpointed at the end of every cycle and
+a run resumes exactly.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class HybridTrainer(Trainer):
         self.learned = {"physical": False, "synthetic": False}  # which models have trained in this run
         self.error_se = 0.0  # standard error of the physical model's last observed-validation error
         self.best_physical = BestKeeper(physical_best_path)  # the physical model of the best cycle
+        self.initial_physical: dict[str, float | None] = {}  # the initial guess's observed validation (see below)
         self.history: list[dict[str, Any]] = []
         self.run_log = RunLog(self.run_dir, "hybrid", step_key="cycle")
 
@@ -136,6 +139,7 @@ class HybridTrainer(Trainer):
         self.real_physical = real_physical
         if self.errors is None:
             self.errors = self._errors()
+            self.initial_physical = {"val_loss": finite_or_none(self.errors["physical"]), "val_loss_se": self.error_se}
         if self.config.variant == "warm_start" and not self.warm_started and self.config.warm_start_epochs > 0:
             start = time.perf_counter()
             self._complete(real, "synthetic")
@@ -241,8 +245,8 @@ class HybridTrainer(Trainer):
         """Train `learner` on the real windows and its partner's `generated` ones; refresh its error."""
         cfg = self.config
         if weights[0] == 0 and weights[1] == 0:  # nothing to learn from yet (data_weight 0, partner untrained)
-            log.info("cycle %d: the %s model skips its phase: data_weight 0 and its partner has not trained yet",
-                     cycle + 1, learner)
+            log.info("cycle %d: the %s model skips its phase: data_weight 0 and nothing to hear from its partner "
+                     "(untrained, or worse than the model itself)", cycle + 1, learner)
             return {}
         if learner == "synthetic":
             if not cfg.synthetic_epochs_per_cycle:
@@ -276,6 +280,12 @@ class HybridTrainer(Trainer):
             if not (self.learned[PARTNER[model]] or self.config.hear_untrained):
                 return float(coupling.data_weight), 0.0  # an untrained partner has learned nothing to pass on
             weight = trust_weight(self.errors[model], self.errors[PARTNER[model]])
+            if coupling.data_weight == 0 and weight < 1 and not self.config.learn_from_worse_partner:
+                log.info("cycle %d: the %s model learns only from its partner, which explains the observed validation "
+                         "data worse than it does (%.4g against %.4g): it skips this cycle "
+                         "(trainer.hybrid.learn_from_worse_partner false)", cycle + 1, model,
+                         self.errors[PARTNER[model]], self.errors[model])
+                return 0.0, 0.0
         ramp = self.config.interaction_ramp_cycles
         if ramp > 0:
             weight = weight * min(1.0, (cycle + 1) / ramp)
@@ -286,6 +296,19 @@ class HybridTrainer(Trainer):
         hyco.training.best) is the one evaluated."""
         result = {"val_loss": self.errors["physical"], "val_loss_se": self.error_se}
         metrics["physical_best"] = self.best_physical.offer(result, metrics["cycle"], self.physical.save)
+
+    def physical_against_guess(self) -> dict[str, Any]:
+        """Whether the kept physical model explains the observed validation data worse than its initial guess did,
+        by more than the guess's standard error: then what it learned is not a result (a solver trained through a
+        network that could not carry the coefficients ends there, issue 37). `worse_than_guess` is None without
+        validation data."""
+        initial, best = self.initial_physical.get("val_loss"), self.best_physical.finite_loss
+        out = {"initial_val_loss": initial, "best_val_loss": best, "worse_than_guess": None,
+               "trained": bool(self.learned["physical"])}
+        if initial is None or best is None:
+            return out
+        margin = float(self.initial_physical.get("val_loss_se") or 0.0)
+        return out | {"worse_than_guess": bool(best > initial + margin)}
 
     def _strategy(self, count: int, real) -> str:
         shape = tuple(real.spatial_shape)
@@ -405,6 +428,7 @@ class HybridTrainer(Trainer):
         best = {"physical_val_loss": self.best_physical.loss, "physical_cycle": self.best_physical.step}
         return {"kind": "hybrid", "cycle": self.cycle, "warm_started": self.warm_started,
                 "errors": self.errors, "error_se": self.error_se, "best": best, "learned": self.learned,
+                "initial_physical": self.initial_physical,
                 "history": self.history, "synthetic": self.synthetic.state_dict(),
                 "physical": self.physical.state_dict(), "rng": ckpt.pack_rng()}
 
@@ -420,6 +444,7 @@ class HybridTrainer(Trainer):
         trained = self.cycle > 0  # (checkpoints written before `learned` existed)
         self.learned = dict(state.get("learned") or {"physical": trained, "synthetic": trained})
         self.error_se = float(state.get("error_se", 0.0))
+        self.initial_physical = dict(state.get("initial_physical") or {})
         best = state.get("best") or {}
         self.best_physical.load_state_dict({"loss": best.get("physical_val_loss"), "step": best.get("physical_cycle")})
         self.history = list(state["history"])

@@ -113,7 +113,7 @@ class PhysicalTrainer(Trainer):
     def _window_step_bytes(self) -> int:
         """Autograd memory of one window and one stored frame of its rollout (see `_BUFFERS_PER_STEP`)."""
         values = self.model.num_channels * int(np.prod(self.model.spatial_shape))
-        substeps = max(1, getattr(self.model, "substeps", 1))
+        substeps = max(1, getattr(self.model, "substeps", 1)) * getattr(self.model, "rate_evaluations", 1)
         itemsize = torch.finfo(self.dtype).bits // 8
         buffers = getattr(self.model, "memory_buffers_per_substep", _BUFFERS_PER_STEP)
         return values * itemsize * buffers * substeps

@@ -24,6 +24,9 @@ RUNTIME_DOCS = {"batch_buckets": "Run a batch as compiled calls of at most 32 sa
 # `memory_buffers_per_substep`: the physical trainer's batch sizing and the memory estimate (measured in
 # `hyco.training.physical`: Burgers 21-24, heat 15, plus a margin).
 BUFFERS_PER_SUBSTEP = 28
+# `physics.time_step`: how a substep integrates in time (hyco.physics.time_step has the schemes)
+TIME_STEPS = ("euler", "heun", "ssprk3", "rk4")
+TIME_STEP_EVALUATIONS = {"euler": 1, "heun": 2, "ssprk3": 3, "rk4": 4}  # rate evaluations (cost) per substep
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,20 @@ class DomainParams:
     dt: float = setting(0.02, "Time between stored frames.", above=0)
     substeps: int = setting(4, "Solver steps per stored frame (the explicit scheme's step is dt / substeps).",
                             at_least=1)
+    time_step: str = setting("euler", "How a substep integrates in time: `euler` (explicit, first order), `heun` "
+                                      "(SSP Runge-Kutta 2), `ssprk3` (SSP Runge-Kutta 3) or `rk4` (classical "
+                                      "Runge-Kutta 4); a scheme of order p costs p rate evaluations per substep "
+                                      "(rk4: 4) and is offered by the models whose substep is a rate (heat, "
+                                      "gray_scott).", choices=TIME_STEPS)
     DIMENSIONS: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    RATE_FORM: ClassVar[bool] = False  # the model's substep is u + h rate(u): the Runge-Kutta schemes apply
 
     def __post_init__(self) -> None:
         check_domain(self.resolution, self.bounds, self.dt, self.substeps, ndims=self.DIMENSIONS)
         check_settings(self)  # the declared choices and bounds of every key, the model's own included
+        require(self.time_step == "euler" or self.RATE_FORM, "time_step",
+                "euler (this model's substep is semi-Lagrangian, not a rate: no Runge-Kutta scheme applies)",
+                self.time_step)
 
 
 @dataclass
@@ -98,6 +110,7 @@ def _default_diffusivity() -> CoefficientParams:
 @dataclass
 class HeatParams(DomainParams):
     dt: float = 0.01
+    RATE_FORM: ClassVar[bool] = True
     origin: list[float] = setting([], "Coordinates of the domain's lower corner, x first ([]: zeros); profiles "
                                       "with `units: domain` use them.", allowed="[] or one number per axis")
     boundary: str = setting("periodic", "`periodic`, or `dirichlet` (T = 0 on the walls).",
@@ -206,6 +219,7 @@ class GrayScottParams(DomainParams):
     bounds: list[float] = field(default_factory=lambda: [100.0, 100.0])
     dt: float = 100.0
     substeps: int = 200  # h = dt / substeps < GRAY_SCOTT_MAX_SUBSTEP (checked below)
+    RATE_FORM: ClassVar[bool] = True
     D_u: CoefficientParams = setting(coefficient("scalar", 0.2, 0.1), "The diffusivity of u (a coefficient).",
                                      kind="coefficient")
     D_v: CoefficientParams = setting(coefficient("scalar", 0.08, 0.05), "The diffusivity of v (a coefficient).",
