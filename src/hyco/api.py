@@ -297,8 +297,10 @@ class Run:
         removing what a killed run left there."""
         from hyco.utils.run_lock import RunLock
 
+        from hyco.config.paths import run_cache_dir
+
         tasks = _tasks()
-        cache = Path(cfg.cache_dir) if tasks.uses_cache(cfg) else None
+        cache = run_cache_dir(cfg.cache_dir, self.run_dir) if tasks.uses_cache(cfg) else None
         locks = [RunLock(self.run_dir.resolve(), "output_dir")]
         if cache is not None and not cache.resolve().is_relative_to(self.run_dir.resolve()):
             locks.append(RunLock(cache.resolve(), "cache_dir"))
