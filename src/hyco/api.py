@@ -295,9 +295,8 @@ class Run:
     def _claimed(self, cfg: HycoConfig) -> Iterator[None]:
         """Hold the run directory (and an outside HYCO cache) like the command does while it trains, after
         removing what a killed run left there."""
-        from hyco.utils.run_lock import RunLock
-
         from hyco.config.paths import run_cache_dir
+        from hyco.utils.run_lock import RunLock
 
         tasks = _tasks()
         cache = run_cache_dir(cfg.cache_dir, self.run_dir) if tasks.uses_cache(cfg) else None

@@ -41,7 +41,9 @@ def _help_text() -> str:
     lines = [USAGE, "", "Hybrid-cooperative training of PDE solvers (PhiFlow) and neural networks.", "",
              "tasks:"]
     lines += [f"  {name:<9} {text}" for name, text in TASK_DESCRIPTIONS.items()]
-    lines += ["  list      the experiments, PDE models, networks and observations, each with a line", "",
+    lines += ["  compare   one table across runs and sweeps: hyco compare RUN_OR_SWEEP_DIR... [--allow-mixed] "
+              "[--out DIR]",
+              "  list      the experiments, PDE models, networks and observations, each with a line", "",
               "choices (`hyco list` describes them; plug-ins: `plugins=[module]` or an entry point):"]
     for group, label in (("experiment", "experiment="), ("physics", "physics="), ("network", "network="),
                          ("observation", "observation=")):
@@ -167,9 +169,18 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
             _fail(error)
         print(_list_text(config_dirs))
         sys.exit(0)
+    if args[0] == "compare":
+        from hyco.tasks.compare import compare_command
+
+        try:
+            print(compare_command(args[1:]))
+        except HycoError as error:
+            _fail(error)
+        sys.exit(0)
     task, rest = args[0], args[1:]
     if task not in TASKS:
-        _fail(HycoError(f"task: expected one of {', '.join((*TASKS, 'list'))}, got {task!r}\n{USAGE}".split("\n")[0]))
+        choices = ", ".join((*TASKS, "compare", "list"))
+        _fail(HycoError(f"task: expected one of {choices}, got {task!r}"))
     flags, overrides = _split(rest)
     try:
         flags, config_dirs = _config_dirs(flags)

@@ -36,7 +36,8 @@ def test_job_names_are_the_overrides_made_safe_for_a_file_system():
 
 
 def test_the_keys_every_job_sets_alike_are_left_out_of_the_names():
-    jobs = [["mode=hybrid", "seed=0", "trainer.hybrid.alpha=0.1"], ["mode=hybrid", "seed=1", "trainer.hybrid.alpha=0.1"],
+    jobs = [["mode=hybrid", "seed=0", "trainer.hybrid.alpha=0.1"],
+            ["mode=hybrid", "seed=1", "trainer.hybrid.alpha=0.1"],
             ["mode=hybrid", "seed=0", "trainer.hybrid.alpha=0.5"]]
     assert constant_keys(jobs) == ["mode"]
     assert constant_keys([["a=1"], ["a=1", "b=2"]]) == ["a"]  # b is not set by every job: it differs
