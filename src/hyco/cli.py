@@ -453,7 +453,11 @@ def _run_locked(cfg, run_dir: Path) -> None:
             log.info("task %s, experiment %s, run directory %s, device %s, %s%s", cfg.task, cfg.experiment_name,
                      run_dir, device, threads.describe(),
                      f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
-            run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
+            from hydra.types import RunMode
+
+            in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN  # the job directories lie in the sweep directory
+            run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device,
+                                          baselines_dir=run_dir.parent / "baselines" if in_sweep else None))
             if follower() is not None:
                 log.info("%s", follower().describe())
         except Exception as error:  # a stop signal that a library converted on its way up

@@ -15,6 +15,7 @@ class RunContext:
     cfg: HycoConfig
     run_dir: Path
     device: torch.device
+    baselines_dir: Path | None = None  # in a sweep: where the jobs share their physical-only and synthetic-only runs
 
     @property
     def dtype(self) -> torch.dtype:
