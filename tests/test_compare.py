@@ -86,6 +86,13 @@ def test_runs_are_grouped_by_everything_but_the_seeds_with_hand_checked_statisti
     assert (tmp_path / "out" / "compare.png").stat().st_size > 1000
 
 
+def test_the_python_api_gives_the_same_comparison(sweep, tmp_path):
+    import hyco
+
+    result = hyco.compare(sweep, out_dir=tmp_path / "api")
+    assert [len(g.runs) for g in result.groups] == [2, 2] and (tmp_path / "api" / "compare.md").is_file()
+
+
 def test_a_single_run_directory_is_a_run_and_its_files_go_there(sweep):
     run = sweep / "seed=0,trainer.hybrid.alpha=0.5"
     assert [r.name for r in find_runs([run])] == [run.name]

@@ -329,6 +329,25 @@ def run(overrides: Sequence[str] = (), **keys: Any) -> Run:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def compare(paths: str | Path | Sequence[str | Path], *, allow_mixed: bool = False,
+            out_dir: str | Path | None = None):
+    """What `hyco compare` does: the runs under `paths` grouped by every override except the seeds.
+
+    Args:
+        paths: run directories, sweep directories, or directories holding either.
+        allow_mixed: compare runs of different experiments too (the experiment becomes a grouping key).
+        out_dir: where compare.md/.html/.json/.png go; default the first path.
+
+    Returns:
+        The `SweepComparison`: `groups` (each model's figures over the seeds), `paired` (HYCO against the model
+        alone, with 95 % intervals) and `best` (per model, the best group against the next).
+    """
+    from hyco.tasks.compare import compare as compare_runs
+
+    listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return compare_runs(listed, allow_mixed, out_dir)[0]
+
+
 def _check_mode(mode: str) -> None:
     if mode not in TRAIN_MODES:
         raise ConfigError("mode", f"one of {', '.join(TRAIN_MODES)}", mode)
