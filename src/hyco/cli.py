@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
             else:
                 _run_hydra(task, flags, overrides)
                 if sweep_dir is not None:
-                    _summarise_sweep(sweep_dir, len(configs))
+                    from hyco.config.launchers import choice
+
+                    # a sampling sweeper (Optuna, ...) decides the number of its jobs itself
+                    basic = choice(overrides, "hydra/sweeper") in (None, "basic")
+                    _summarise_sweep(sweep_dir, len(configs) if basic else None)
         except Exception as error:  # a stop signal that a library converted (see `as_interrupted`)
             stop = as_interrupted(error)
             if stop is None:
@@ -252,12 +256,14 @@ def _prepare_sweep(task: str, overrides: list[str], configs: list) -> tuple[list
     return [*overrides, *extra], sweep_dir
 
 
-def _summarise_sweep(sweep_dir: Path, launched: int) -> None:
-    """After the last job: the sweep's summary (sweep.md, sweep.json); one error line when a job failed."""
+def _summarise_sweep(sweep_dir: Path, launched: int | None) -> None:
+    """After the last job: the sweep's summary (sweep.md, sweep.json); one error line when a job failed.
+    `launched`: the number of jobs, where the sweep's syntax fixes it."""
     from hyco.tasks.sweep import COMPLETED, write_sweep_summary
 
     path, records = write_sweep_summary(sweep_dir, launched)
     print(path)
+    launched = len(records) if launched is None else launched
     failed = [r for r in records if r.get("status") != COMPLETED]
     if failed or len(records) < launched:
         first = failed[0] if failed else {"name": "?", "error": "no record"}

@@ -65,10 +65,12 @@ def read_job_records(sweep_dir: Path) -> list[dict]:
     return sorted(records, key=lambda r: (r.get("num", 10**9), r.get("name", "")))
 
 
-def write_sweep_summary(sweep_dir: Path, launched: int) -> tuple[Path, list[dict]]:
-    """Write sweep.json and sweep.md under `sweep_dir` from the job records; returns (sweep.md, the records)."""
+def write_sweep_summary(sweep_dir: Path, launched: int | None) -> tuple[Path, list[dict]]:
+    """Write sweep.json and sweep.md under `sweep_dir` from the job records; returns (sweep.md, the records).
+    `launched`: the number of jobs started (None: as many as there are records)."""
     sweep_dir = Path(sweep_dir)
     records = read_job_records(sweep_dir)
+    launched = len(records) if launched is None else launched
     atomic_write_json({"sweep_dir": str(sweep_dir), "launched": launched, "jobs": records}, sweep_dir / SUMMARY_JSON)
     atomic_write_text(_markdown(records, launched), sweep_dir / SUMMARY_MD)
     return sweep_dir / SUMMARY_MD, records
