@@ -240,35 +240,25 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
 
 
 def _prepare_sweep(task: str, overrides: list[str], configs: list) -> tuple[list[str], Path]:
-    """The overrides a sweep runs with, and its directory: the directory is fixed now (a default naming the
-    start time is resolved once, here), and the jobs are named by the keys whose values differ."""
-    from hyco.config.sweep_names import constant_keys
+    """The overrides a sweep runs with and its directory (see `hyco.tasks.sweep.sweep_overrides`)."""
     from hyco.config.validate import expand_sweeps
+    from hyco.tasks.sweep import sweep_overrides
 
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
     jobs = expand_sweeps(overrides)
     sweep_dir = Path(configs[0].output_dir)
-    extra = []
-    if "output_dir" not in keys and not _fixed_output_dir(task, jobs[0]):
-        extra.append(f"output_dir={sweep_dir}")
-    same = sorted({*constant_keys(jobs), "output_dir", "task"})
-    extra.append(f"hydra.job.config.override_dirname.exclude_keys=[{','.join(same)}]")
-    return [*overrides, *extra], sweep_dir
+    pin = "output_dir" not in [o.split("=", 1)[0].lstrip("+~") for o in overrides] and not _fixed_output_dir(task,
+                                                                                                          jobs[0])
+    return sweep_overrides(overrides, jobs, sweep_dir if pin else None), sweep_dir
 
 
 def _summarise_sweep(sweep_dir: Path, launched: int | None) -> None:
-    """After the last job: the sweep's summary (sweep.md, sweep.json); one error line when a job failed.
-    `launched`: the number of jobs, where the sweep's syntax fixes it."""
-    from hyco.tasks.sweep import COMPLETED, write_sweep_summary
+    """After the last job: print the summary's path; one error line (exit 2) when a job did not complete."""
+    from hyco.tasks.sweep import check_sweep
 
-    path, records = write_sweep_summary(sweep_dir, launched)
-    print(path)
-    launched = len(records) if launched is None else launched
-    failed = [r for r in records if r.get("status") != COMPLETED]
-    if failed or len(records) < launched:
-        first = failed[0] if failed else {"name": "?", "error": "no record"}
-        _fail(HycoError(f"{len(failed) + launched - len(records)} of {launched} jobs did not complete (first: "
-                        f"{first.get('name')}: {first.get('error', first.get('status'))}); see {path}"))
+    try:
+        print(check_sweep(sweep_dir, launched))
+    except HycoError as error:
+        _fail(error)
 
 
 def _stopped_early(stop) -> None:

@@ -95,3 +95,30 @@ def _markdown(records: list[dict], launched: int) -> str:
         lines += ["", f"{launched - len(records)} job(s) left no record (refused before they started: another "
                       "process held their directory)."]
     return "\n".join(lines) + "\n"
+
+
+def sweep_overrides(overrides: list[str], jobs: list[list[str]], pinned_dir: Path | None) -> list[str]:
+    """The command line's overrides plus what hyco adds to a sweep: the jobs are named by the keys whose
+    values differ (the others go to Hydra's `exclude_keys`), and a sweep directory that names the start time
+    is fixed once (`pinned_dir`), so every job lands in the same one."""
+    from hyco.config.sweep_names import constant_keys
+
+    same = sorted({*constant_keys(jobs), "output_dir", "task"})
+    extra = [f"output_dir={pinned_dir}"] if pinned_dir is not None else []
+    return [*overrides, *extra, f"hydra.job.config.override_dirname.exclude_keys=[{','.join(same)}]"]
+
+
+def check_sweep(sweep_dir: Path, launched: int | None) -> Path:
+    """Write the summary after the last job; returns sweep.md's path, or raises HycoError (one line) naming how
+    many jobs did not complete and the first of them."""
+    from hyco.errors import HycoError
+
+    path, records = write_sweep_summary(sweep_dir, launched)
+    launched = len(records) if launched is None else launched
+    failed = [r for r in records if r.get("status") != COMPLETED]
+    if failed or len(records) < launched:
+        print(path)
+        first = failed[0] if failed else {"name": "?", "error": "no record"}
+        raise HycoError(f"{len(failed) + launched - len(records)} of {launched} jobs did not complete (first: "
+                        f"{first.get('name')}: {first.get('error', first.get('status'))}); see {path}")
+    return path
