@@ -5,7 +5,8 @@ baselines trained once per seed and reused). "parallel": the joblib launcher wit
 a time": Hydra's basic launcher. Both with `threads=auto`, which divides the cores between the parallel jobs
 (one thread each on 2 cores) and gives the single job all of them. Each case is a fresh `python -m hyco`
 process on a dataset generated beforehand, the cases interleaved. Figure: wall(parallel) / wall(one at a
-time), target <= 0.65. The machine is shared: the load average before and after each case is recorded.
+time), target <= 0.65. The machine is shared: the load average before and after each case is recorded, and
+the CPU seconds of each sweep's processes (a parallel sweep imports torch and PhiFlow once per worker).
 
     PYTHONPATH=src python -m benchmarks.sweep_parallel [--repeats N]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,11 @@ SWEEP = ["experiment=heat_2d_quick", "device=cpu", "evaluation.animation=false",
          "trainer.hybrid.alpha=0.1,0.5", "seed=0,1"]
 CASES = {"one at a time": [], "parallel": ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]}
 TARGET = 0.65
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _hyco(args: list[str], log: Path) -> float:
@@ -48,16 +55,20 @@ def measure(repeats: int, root: Path) -> dict[str, Any]:
     _hyco(["generate", "experiment=heat_2d_quick", data, f"output_dir={root}/generate"], root / "generate.log")
     walls: dict[str, list[float]] = {name: [] for name in CASES}
     loads: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
+    cpu: dict[str, list[float]] = {name: [] for name in CASES}  # CPU seconds of the sweep's processes
     for repeat in range(repeats):
         for name, launcher in CASES.items():
-            before = os.getloadavg()[0]
+            before, cpu_before = os.getloadavg()[0], _children_cpu()
             out = root / f"{name.replace(' ', '_')}-{repeat}"
             walls[name].append(_hyco(["run", "-m", *launcher, *SWEEP, data, f"output_dir={out}"],
                                      root / f"{out.name}.log"))
             loads[name].append((before, os.getloadavg()[0]))
-            print(f"{name}: {walls[name][-1]:.1f} s (load {before:.2f} -> {loads[name][-1][1]:.2f})", flush=True)
+            cpu[name].append(_children_cpu() - cpu_before)
+            print(f"{name}: {walls[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s CPU (load {before:.2f} -> "
+                  f"{loads[name][-1][1]:.2f})", flush=True)
     ratio = summarize(walls["parallel"])["median"] / summarize(walls["one at a time"])["median"]
-    return {"walls_s": {k: summarize(v) for k, v in walls.items()}, "load_average": loads,
+    return {"walls_s": {k: summarize(v) for k, v in walls.items()}, "cpu_s": {k: summarize(v) for k, v in cpu.items()},
+            "load_average": loads,
             "figures": [figure("sweep wall, parallel / one at a time", ratio, TARGET, higher_is_better=False,
                                note="2 x 2 heat_2d_quick sweep, n_jobs=2, threads=auto")]}
 
