@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hyco.errors import DataError
 from hyco.tasks.context import RunContext
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def train_or_reuse(ctx: RunContext, exp, mode: str, train: Callable) -> bool:
     with FileLock(str(entry) + ".lock"):
         waited = time.perf_counter() - waited
         if (entry / DONE).is_file():
+            if target.exists():
+                raise DataError(f"{target}: a {mode} run already exists in this output_dir; pass resume=true to "
+                                "continue it or choose another output_dir")
             shutil.copytree(entry / "run", target, dirs_exist_ok=False)
             source = json.loads((entry / DONE).read_text()).get("trained_in", "?")
             log.info("%s-only: reused the run trained in %s (%s, waited %.1f s)", mode, source, entry.name, waited)
