@@ -38,10 +38,11 @@ from hyco.errors import ConfigError, DataError
 if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
     import torch
 
+    from hyco.evaluation.sweep_stats import SweepComparison
     from hyco.tasks.context import RunContext
     from hyco.tasks.experiment import Experiment
 
-__all__ = ["Mode", "Run", "Table", "compose", "run"]
+__all__ = ["Mode", "Run", "Table", "compare", "compose", "run"]
 
 Mode = Literal[TRAIN_MODES]  # type: ignore[valid-type]  # what `Run.train` trains: physical | synthetic | hybrid
 
@@ -330,7 +331,7 @@ def run(overrides: Sequence[str] = (), **keys: Any) -> Run:
 
 # ------------------------------------------------------------------------------------------------ helpers
 def compare(paths: str | Path | Sequence[str | Path], *, allow_mixed: bool = False,
-            out_dir: str | Path | None = None):
+            out_dir: str | Path | None = None) -> SweepComparison:
     """What `hyco compare` does: the runs under `paths` grouped by every override except the seeds.
 
     Args:
@@ -339,7 +340,7 @@ def compare(paths: str | Path | Sequence[str | Path], *, allow_mixed: bool = Fal
         out_dir: where compare.md/.html/.json/.png go; default the first path.
 
     Returns:
-        The `SweepComparison`: `groups` (each model's figures over the seeds), `paired` (HYCO against the model
+        The comparison, with `groups` (each model's figures over the seeds), `paired` (HYCO against the model
         alone, with 95 % intervals) and `best` (per model, the best group against the next).
     """
     from hyco.tasks.compare import compare as compare_runs
