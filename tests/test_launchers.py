@@ -91,7 +91,7 @@ def test_a_joblib_sweep_runs_its_jobs_concurrently_each_directory_complete(tmp_p
                             capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     spans = []
-    for job in ("job_0", "job_1"):
+    for job in ("trainer.synthetic.lr=0.001", "trainer.synthetic.lr=0.002"):
         run = tmp_path / "sweep" / job
         for name in (".hydra/overrides.yaml", "hyco.log", "synthetic/last.pt", "synthetic/best.pt",
                      "synthetic/summary.json", "synthetic/metrics.jsonl"):
@@ -112,5 +112,5 @@ def test_a_submitit_local_sweep_runs_end_to_end(tmp_path):
                             capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(list((tmp_path / "data").glob("*.h5"))) == 2  # one dataset per job
-    for job in ("job_0", "job_1"):
+    for job in ("data.num_frames=6", "data.num_frames=8"):
         assert (tmp_path / "sweep" / job / "hyco.log").is_file()

@@ -16,6 +16,7 @@ _LAZY = {
     "compose": "hyco.api",
     "Run": "hyco.api",
     "run": "hyco.api",
+    "compare": "hyco.api",
     "Mode": "hyco.api",
     "HycoConfig": "hyco.config.schema",
     "HycoError": "hyco.errors",
@@ -23,10 +24,11 @@ _LAZY = {
     "DataError": "hyco.errors",
 }
 
-__all__ = ["ConfigError", "DataError", "HycoConfig", "HycoError", "Mode", "Run", "__version__", "compose", "run"]
+__all__ = ["ConfigError", "DataError", "HycoConfig", "HycoError", "Mode", "Run", "__version__", "compare", "compose",
+           "run"]
 
 if TYPE_CHECKING:
-    from hyco.api import Mode, Run, compose, run
+    from hyco.api import Mode, Run, compare, compose, run
     from hyco.config.schema import HycoConfig
     from hyco.errors import ConfigError, DataError, HycoError
 

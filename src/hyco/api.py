@@ -38,10 +38,11 @@ from hyco.errors import ConfigError, DataError
 if TYPE_CHECKING:  # annotations only; the run wiring itself is imported in `_tasks` below
     import torch
 
+    from hyco.evaluation.sweep_stats import SweepComparison
     from hyco.tasks.context import RunContext
     from hyco.tasks.experiment import Experiment
 
-__all__ = ["Mode", "Run", "Table", "compose", "run"]
+__all__ = ["Mode", "Run", "Table", "compare", "compose", "run"]
 
 Mode = Literal[TRAIN_MODES]  # type: ignore[valid-type]  # what `Run.train` trains: physical | synthetic | hybrid
 
@@ -295,10 +296,11 @@ class Run:
     def _claimed(self, cfg: HycoConfig) -> Iterator[None]:
         """Hold the run directory (and an outside HYCO cache) like the command does while it trains, after
         removing what a killed run left there."""
+        from hyco.config.paths import run_cache_dir
         from hyco.utils.run_lock import RunLock
 
         tasks = _tasks()
-        cache = Path(cfg.cache_dir) if tasks.uses_cache(cfg) else None
+        cache = run_cache_dir(cfg.cache_dir, self.run_dir) if tasks.uses_cache(cfg) else None
         locks = [RunLock(self.run_dir.resolve(), "output_dir")]
         if cache is not None and not cache.resolve().is_relative_to(self.run_dir.resolve()):
             locks.append(RunLock(cache.resolve(), "cache_dir"))
@@ -328,6 +330,25 @@ def run(overrides: Sequence[str] = (), **keys: Any) -> Run:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def compare(paths: str | Path | Sequence[str | Path], *, allow_mixed: bool = False,
+            out_dir: str | Path | None = None) -> SweepComparison:
+    """What `hyco compare` does: the runs under `paths` grouped by every override except the seeds.
+
+    Args:
+        paths: run directories, sweep directories, or directories holding either.
+        allow_mixed: compare runs of different experiments too (the experiment becomes a grouping key).
+        out_dir: where compare.md/.html/.json/.png go; default the first path.
+
+    Returns:
+        The comparison, with `groups` (each model's figures over the seeds), `paired` (HYCO against the model
+        alone, with 95 % intervals) and `best` (per model, the best group against the next).
+    """
+    from hyco.tasks.compare import compare as compare_runs
+
+    listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return compare_runs(listed, allow_mixed, out_dir)[0]
+
+
 def _check_mode(mode: str) -> None:
     if mode not in TRAIN_MODES:
         raise ConfigError("mode", f"one of {', '.join(TRAIN_MODES)}", mode)

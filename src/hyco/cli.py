@@ -10,8 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
+from hyco.config.sweep_names import register_resolver
 from hyco.errors import HycoError
+
+register_resolver()  # the workers of a parallel launcher import this module to name their job directories
 
 USAGE = "usage: hyco <task> [experiment=<name>] [key=value ...] [-m] [--cfg job]"
 PRINT_ONLY_FLAGS = {"--cfg", "-c", "--info", "-i"}  # Hydra prints something and runs no task
@@ -37,7 +41,9 @@ def _help_text() -> str:
     lines = [USAGE, "", "Hybrid-cooperative training of PDE solvers (PhiFlow) and neural networks.", "",
              "tasks:"]
     lines += [f"  {name:<9} {text}" for name, text in TASK_DESCRIPTIONS.items()]
-    lines += ["  list      the experiments, PDE models, networks and observations, each with a line", "",
+    lines += ["  compare   one table across runs and sweeps: hyco compare RUN_OR_SWEEP_DIR... [--allow-mixed] "
+              "[--out DIR]",
+              "  list      the experiments, PDE models, networks and observations, each with a line", "",
               "choices (`hyco list` describes them; plug-ins: `plugins=[module]` or an entry point):"]
     for group, label in (("experiment", "experiment="), ("physics", "physics="), ("network", "network="),
                          ("observation", "observation=")):
@@ -163,9 +169,18 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
             _fail(error)
         print(_list_text(config_dirs))
         sys.exit(0)
+    if args[0] == "compare":
+        from hyco.tasks.compare import compare_command
+
+        try:
+            print(compare_command(args[1:]))
+        except HycoError as error:
+            _fail(error)
+        sys.exit(0)
     task, rest = args[0], args[1:]
     if task not in TASKS:
-        _fail(HycoError(f"task: expected one of {', '.join((*TASKS, 'list'))}, got {task!r}\n{USAGE}".split("\n")[0]))
+        choices = ", ".join((*TASKS, "compare", "list"))
+        _fail(HycoError(f"task: expected one of {choices}, got {task!r}"))
     flags, overrides = _split(rest)
     try:
         flags, config_dirs = _config_dirs(flags)
@@ -190,7 +205,12 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
                 _check_torchrun(task, overrides, multirun)
                 configs = validate_command_line(task, overrides, multirun)
                 _check_backend(configs)
-                if (task in LOCKED_TASKS and not multirun and not set(flags) & PRINT_ONLY_FLAGS
+                sweep_dir = None
+                if multirun and not set(flags) & PRINT_ONLY_FLAGS:
+                    overrides, sweep_dir = _prepare_sweep(task, overrides, configs)
+                    # before Hydra writes multirun.yaml: a second sweep into the same directory is refused
+                    lock_directory(sweep_dir, "output_dir")
+                elif (task in LOCKED_TASKS and not multirun and not set(flags) & PRINT_ONLY_FLAGS
                         and _fixed_output_dir(task, overrides)):
                     # before Hydra writes .hydra/ and the log into a directory another run is using
                     lock_directory(configs[0].output_dir, "output_dir")
@@ -202,6 +222,12 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
                 _print_sweep(task, flags, overrides)
             else:
                 _run_hydra(task, flags, overrides)
+                if sweep_dir is not None:
+                    from hyco.config.launchers import choice
+
+                    # a sampling sweeper (Optuna, ...) decides the number of its jobs itself
+                    basic = choice(overrides, "hydra/sweeper") in (None, "basic")
+                    _summarise_sweep(sweep_dir, len(configs) if basic else None)
         except Exception as error:  # a stop signal that a library converted (see `as_interrupted`)
             stop = as_interrupted(error)
             if stop is None:
@@ -211,6 +237,28 @@ def main(argv: list[str] | None = None, *, exiting: bool = False) -> None:
             _stopped_early(stop)
         finally:
             release_all()
+
+
+def _prepare_sweep(task: str, overrides: list[str], configs: list) -> tuple[list[str], Path]:
+    """The overrides a sweep runs with and its directory (see `hyco.tasks.sweep.sweep_overrides`)."""
+    from hyco.config.validate import expand_sweeps
+    from hyco.tasks.sweep import sweep_overrides
+
+    jobs = expand_sweeps(overrides)
+    sweep_dir = Path(configs[0].output_dir)
+    pin = "output_dir" not in [o.split("=", 1)[0].lstrip("+~") for o in overrides] and not _fixed_output_dir(task,
+                                                                                                          jobs[0])
+    return sweep_overrides(overrides, jobs, sweep_dir if pin else None), sweep_dir
+
+
+def _summarise_sweep(sweep_dir: Path, launched: int | None) -> None:
+    """After the last job: print the summary's path; one error line (exit 2) when a job did not complete."""
+    from hyco.tasks.sweep import check_sweep
+
+    try:
+        print(check_sweep(sweep_dir, launched))
+    except HycoError as error:
+        _fail(error)
 
 
 def _stopped_early(stop) -> None:
@@ -288,10 +336,11 @@ def _run_hydra(task: str, flags: list[str], overrides: list[str]) -> None:
     register_schema()
     program = sys.argv[0]
     saved = sys.argv
-    from hyco.utils.distributed import process_info
 
-    if not process_info().is_main:  # one set of files: only rank 0 writes .hydra/ and the log file
-        overrides = [*overrides, "hydra.output_subdir=null"]
+    # the job writes .hydra/ itself, once it holds its run directory (`_record_job`): a start that is refused
+    # leaves the directory of the run that holds it as it was
+    overrides = [*overrides, "hydra.output_subdir=null"]
+    register_resolver()
     # flags first: Hydra's argparse refuses overrides on both sides of a flag (`a=1 --cfg job task=x`)
     sys.argv = [program, *flags, *overrides, f"task={task}"]
     try:
@@ -301,12 +350,81 @@ def _run_hydra(task: str, flags: list[str], overrides: list[str]) -> None:
 
 
 def _run_job(dict_cfg) -> None:
-    """One Hydra job: validate, set up the process (logging, seed, device), run the task."""
-    from pathlib import Path
+    """One Hydra job: validate, take the run directory, set up the process (logging, seed, device), run the task.
+
+    Nothing is written into the run directory before it is held (`lock_run`). In a sweep the job also keeps a
+    record (`job.json`, see `hyco.tasks.sweep`), and a job that fails on a bad input says so in one line and
+    lets the sweep go on with the next job."""
+    import time
 
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
+    from hyco.config.run_record import write_record
     from hyco.config.validate import to_typed
+    from hyco.run_safety import lock_run, release
+    from hyco.tasks import sweep
+    from hyco.utils.distributed import process_info
+    from hyco.utils.signals import Interrupted, as_interrupted
+    from hyco.utils.warnings import silence_library_warnings
+
+    silence_library_warnings()
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    job = {"num": int(hydra_cfg.job.get("num") or 0), "overrides": list(hydra_cfg.overrides.task),
+           "started": time.time()}
+    recorded, status, message = False, sweep.FAILED, None
+    try:
+        saved = dict_cfg.copy()  # as the user composed it: `.hydra/config.yaml`
+        _bind_run_dir(dict_cfg, run_dir)
+        cfg = to_typed(dict_cfg)
+        lock_run(cfg, run_dir)  # refused (one line): nothing was written into a directory another run holds
+        if process_info().is_main:
+            write_record(run_dir, saved)
+            if in_sweep:
+                sweep.write_job_record(run_dir, status=sweep.RUNNING, **job)
+                recorded = True
+        _run_locked(cfg, run_dir)
+        status = sweep.COMPLETED
+    except HycoError as error:
+        if as_interrupted(error) is not None:
+            status = sweep.STOPPED
+            raise as_interrupted(error) from None
+        log.debug("task failed", exc_info=True)
+        message = str(error)
+        if not in_sweep:
+            _fail(error)
+        print(f"hyco: error: job {run_dir.name}: {error}", file=sys.stderr, flush=True)  # the sweep goes on
+    except Exception as error:  # while setting up: a converted stop goes on to `main` as what it is
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if as_interrupted(error) is None:
+            raise
+        status = sweep.STOPPED
+        raise as_interrupted(error) from None
+    except (Interrupted, SystemExit):
+        status = sweep.STOPPED
+        raise
+    finally:
+        if recorded:
+            sweep.write_job_record(run_dir, status=status, error=message, **job)
+        if in_sweep:  # a sweep run in this process (the basic launcher) holds no finished job's directory
+            release(run_dir)
+
+
+def _bind_run_dir(dict_cfg, run_dir: Path) -> None:
+    """`output_dir` of the job's config is its run directory: in a sweep, Hydra's job directory under the sweep
+    directory (so the default `cache_dir`, `${output_dir}/cache`, is each job's own)."""
+    from omegaconf import open_dict
+
+    with open_dict(dict_cfg):
+        dict_cfg.output_dir = str(run_dir)
+
+
+def _run_locked(cfg, run_dir: Path) -> None:
+    """The job once it holds its run directory: logging, threads, device, seed, process group, the task."""
+    from hydra.core.hydra_config import HydraConfig
+
     from hyco.run_safety import claim_run
     from hyco.tasks import run_task
     from hyco.tasks.context import RunContext
@@ -316,47 +434,36 @@ def _run_job(dict_cfg) -> None:
     from hyco.utils.seed import seed_everything
     from hyco.utils.signals import Interrupted, as_interrupted
     from hyco.utils.threads import follower, job_budget
-    from hyco.utils.warnings import silence_library_warnings
 
-    silence_library_warnings()
+    main_rank = process_info().is_main  # the other ranks log warnings to the console only
+    setup_logging(run_dir if main_rank else None, cfg.log_level.upper() if main_rank else "WARNING")
+    threads = job_budget(cfg.threads, launcher=HydraConfig.get().launcher, workers=cfg.trainer.synthetic.num_workers)
     try:
-        cfg = to_typed(dict_cfg)
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        main_rank = process_info().is_main  # the other ranks log warnings to the console only
-        setup_logging(run_dir if main_rank else None, cfg.log_level.upper() if main_rank else "WARNING")
-        threads = job_budget(cfg.threads, launcher=HydraConfig.get().launcher,
-                             workers=cfg.trainer.synthetic.num_workers)
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise HycoError(str(exc)) from None
+    seed_everything(cfg.seed)
+    with process_group(cfg.dist_backend, device) as ranks:  # torn down also when the task fails
         try:
-            device = resolve_device(cfg.device)
-        except ValueError as exc:
-            raise HycoError(str(exc)) from None
-        seed_everything(cfg.seed)
-        with process_group(cfg.dist_backend, device) as ranks:  # torn down also when the task fails
-            try:
-                claim_run(cfg, run_dir)
-                log.info("task %s, experiment %s, run directory %s, device %s, %s%s", cfg.task, cfg.experiment_name,
-                         run_dir, device, threads.describe(),
-                         f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
-                run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device))
-                if follower() is not None:
-                    log.info("%s", follower().describe())
-            except Exception as error:  # a stop signal that a library converted on its way up
-                stop = as_interrupted(error)
-                if stop is None:
-                    raise
-                log.debug("%s arrived as %r", stop.name, error)
-                _stopped(stop, cfg, run_dir)
-            except Interrupted as stop:  # the stack has unwound: every finally block has run
-                _stopped(stop, cfg, run_dir)
-    except HycoError as error:
-        if as_interrupted(error) is not None:
-            raise as_interrupted(error) from None
-        log.debug("task failed", exc_info=True)
-        _fail(error)
-    except Exception as error:  # while setting up: a converted stop goes on to `main` as what it is
-        if as_interrupted(error) is None:
-            raise
-        raise as_interrupted(error) from None
+            claim_run(cfg, run_dir)  # held already: removes what a killed run left
+            log.info("task %s, experiment %s, run directory %s, device %s, %s%s", cfg.task, cfg.experiment_name,
+                     run_dir, device, threads.describe(),
+                     f", {ranks.world_size} ranks (torchrun)" if ranks.parallel else "")
+            from hydra.types import RunMode
+
+            in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN  # the job directories lie in the sweep directory
+            run_task(cfg.task, RunContext(cfg=cfg, run_dir=run_dir, device=device,
+                                          baselines_dir=run_dir.parent / "baselines" if in_sweep else None))
+            if follower() is not None:
+                log.info("%s", follower().describe())
+        except Exception as error:  # a stop signal that a library converted on its way up
+            stop = as_interrupted(error)
+            if stop is None:
+                raise
+            log.debug("%s arrived as %r", stop.name, error)
+            _stopped(stop, cfg, run_dir)
+        except Interrupted as stop:  # the stack has unwound: every finally block has run
+            _stopped(stop, cfg, run_dir)
 
 
 def _stopped(stop, cfg, run_dir) -> None:

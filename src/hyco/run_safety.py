@@ -17,6 +17,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+from hyco.config.paths import run_cache_dir
 from hyco.config.schema import HycoConfig
 from hyco.utils.io import stray_temporaries
 from hyco.utils.launch_env import is_main_rank  # under torchrun only rank 0 owns the run directory
@@ -56,16 +57,31 @@ def release_all() -> None:
     _held.clear()
 
 
-def claim_run(cfg: HycoConfig, run_dir: Path) -> None:
-    """Lock the run directory (and an outside cache directory) of a training task, then clean up what a
-    killed run left there. Raises RunDirectoryBusy (one line, exit 2) when another process has it."""
+def release(directory: str | Path) -> None:
+    """Release this process's lock of `directory` (a finished job of a sweep that runs in this process)."""
+    lock = _held.pop(Path(directory).resolve(), None)
+    if lock is not None:
+        lock.release()
+
+
+def lock_run(cfg: HycoConfig, run_dir: Path) -> None:
+    """Lock the run directory (and an outside cache directory) of a training task before anything is written
+    there. Raises RunDirectoryBusy (one line, exit 2) when another process has it: the refused start has
+    then written nothing into that directory."""
     if cfg.task not in LOCKED_TASKS or not is_main_rank():
         return
     lock_directory(run_dir, "output_dir")
-    cache_dir = Path(cfg.cache_dir)
+    cache_dir = run_cache_dir(cfg.cache_dir, run_dir)
     if uses_cache(cfg) and not _inside(cache_dir, run_dir):
         lock_directory(cache_dir, "cache_dir")
-    remove_leftovers(run_dir, cache_dir if uses_cache(cfg) else None)
+
+
+def claim_run(cfg: HycoConfig, run_dir: Path) -> None:
+    """Lock the run directory of a training task (see `lock_run`), then clean up what a killed run left there."""
+    if cfg.task not in LOCKED_TASKS or not is_main_rank():
+        return
+    lock_run(cfg, run_dir)
+    remove_leftovers(run_dir, run_cache_dir(cfg.cache_dir, run_dir) if uses_cache(cfg) else None)
 
 
 def sweep_after_stop(cfg: HycoConfig, run_dir: Path) -> None:
@@ -73,7 +89,7 @@ def sweep_after_stop(cfg: HycoConfig, run_dir: Path) -> None:
     blocks normally leave nothing), in the directories this process holds."""
     if cfg.task not in LOCKED_TASKS or not holds_lock(run_dir):
         return
-    cache_dir = Path(cfg.cache_dir)
+    cache_dir = run_cache_dir(cfg.cache_dir, run_dir)
     own_cache = uses_cache(cfg) and (_inside(cache_dir, run_dir) or holds_lock(cache_dir))
     remove_leftovers(run_dir, cache_dir if own_cache else None)
 

@@ -128,7 +128,15 @@ def test_verdict_names_the_best_model_per_purpose_with_numbers():
     assert "solver alone is best: relative L2 error 0.5 (VRMSE 0.7); network alone diverged." in verdict(METRICS)
     one = {**metrics, "num_sims": 1, "runs": {k: _run([0.1 * i], corr_time=[10.0])
                                                for i, k in enumerate(metrics["runs"], start=1)}}
-    assert "next network alone with 0.2; with 1 test simulation the ranking is not established" in verdict(one)
+    assert "solver alone has the lowest error: relative L2 error 0.1" in verdict(one)  # not called best
+    assert "next network alone with 0.2; with 1 test simulation the ranking is not established (a verdict needs 3), " \
+           "so no model is best" in verdict(one)
+    # the case: 0.0459 against 0.0461, the order flipping between simulations: a tie, nobody best
+    tie = {**metrics, "runs": {"physical": _run([0.0459, 0.0470, 0.0448, 0.0461, 0.0457]),
+                               "hyco_physical": _run([0.0461, 0.0466, 0.0452, 0.0458, 0.0460])}}
+    text = verdict(tie)
+    assert "solver is best" not in text and "solver alone is best" not in text and "has the lowest error" in text
+    assert "over 5 test simulations the two are not told apart: a tie, no model is best" in text
 
 
 def test_page_is_self_contained_plain_text_with_the_configuration_folded(tmp_path):

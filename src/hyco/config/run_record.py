@@ -21,6 +21,20 @@ NOT_REPLAYED = ("task", "output_dir", "cache_dir", "mode", "resume", "device", "
 SHORTHANDS = ("checkpoint", "data")  # `data=PATH` is the dataset file; `data.<key>` are dataset sizes, replayed
 
 
+def write_record(run_dir: Path, task_cfg) -> None:
+    """Write `<run_dir>/.hydra/` (config.yaml, hydra.yaml, overrides.yaml) as Hydra would: hyco asks Hydra not
+    to (`hydra.output_subdir=null`) and writes it once the job holds its run directory."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    folder = Path(run_dir) / RECORD
+    folder.mkdir(parents=True, exist_ok=True)
+    hydra_cfg = HydraConfig.instance().cfg
+    OmegaConf.save(task_cfg, folder / "config.yaml")
+    OmegaConf.save(hydra_cfg, folder / "hydra.yaml")
+    OmegaConf.save(hydra_cfg.hydra.overrides.task, folder / "overrides.yaml")
+
+
 def find_record(checkpoint: Path) -> Path | None:
     """The `.hydra` folder of the run directory that holds `checkpoint`, or None."""
     for folder in list(checkpoint.resolve().parents)[:LEVELS]:

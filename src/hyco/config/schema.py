@@ -405,6 +405,9 @@ class HycoConfig:
     seed: int = setting(0, "Seed of initialisation and shuffling (the data have their own seeds).", at_least=0)
     mode: str = setting("hybrid", "What `hyco train` trains.", choices=TRAIN_MODES)
     resume: bool = setting(False, "Continue from the run directory's last checkpoint.")
+    reuse_baselines: bool = setting(True, "In a sweep of `hyco run`: physical-only and synthetic-only are trained "
+                                          "once per (dataset, their configuration, seed) and reused by the other "
+                                          "jobs (`<sweep dir>/baselines/`).")
     log_level: str = setting("INFO", "Level of the console and `hyco.log`.",
                              allowed="one of DEBUG, INFO, WARNING, ERROR")
     threads: str = setting(

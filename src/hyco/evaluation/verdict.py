@@ -28,26 +28,27 @@ def _forecast(metrics: dict) -> str:
         return "Every model diverged on the held-out simulations."
     best = min(errors, key=errors.get)
     horizon = metrics.get("num_steps", 0) * float(metrics.get("dt", 1.0))
-    text = (f"To forecast the state (up to t = {horizon:.3g}), {run_label(best)} is best: relative L2 error "
-            f"{errors[best]:.3g}")
+    others = sorted((v, k) for k, v in errors.items() if k != best)
+    n = metrics.get("num_sims")
+    per_sim = {k: _per_sim(r) for k, r in runs.items()}
+    result = compare_best(per_sim) if all(v is not None for v in per_sim.values()) and len(per_sim) > 1 else None
+    # "best" only when the paired comparison says so; else the lowest error, and why it is not a ranking
+    established = not others or (result is not None and result.verdict == WIN and result.best == best)
+    text = (f"To forecast the state (up to t = {horizon:.3g}), {run_label(best)} "
+            f"{'is best' if established else 'has the lowest error'}: relative L2 error {errors[best]:.3g}")
     vrmse = runs[best]["rollout"].get("vrmse")
     text += f" (VRMSE {vrmse:.3g})" if vrmse is not None else ""
-    others = sorted((v, k) for k, v in errors.items() if k != best)
     if others:
         text += f", next {run_label(others[0][1])} with {others[0][0]:.3g}"
     diverged = [run_label(k) for k in runs if k not in errors]
     if diverged:
         text += f"; {', '.join(diverged)} diverged"
-    n = metrics.get("num_sims")
-    per_sim = {k: _per_sim(r) for k, r in runs.items()}
     if n is not None and n < MIN_SIMS and others:
-        text += f"; with {_sims(n)} the ranking is not established (a verdict needs {MIN_SIMS})"
-    elif all(v is not None for v in per_sim.values()) and len(per_sim) > 1:
-        result = compare_best(per_sim)
-        if result.verdict == WIN and result.best == best:
-            text += f"; the lead holds over the {result.num_sims} test simulations (paired 95 % interval)"
-        elif result.verdict not in (NOTHING, TOO_FEW):
-            text += f"; over {_sims(result.num_sims)} the two are not told apart (a tie)"
+        text += f"; with {_sims(n)} the ranking is not established (a verdict needs {MIN_SIMS}), so no model is best"
+    elif established and others:
+        text += f"; the lead holds over the {result.num_sims} test simulations (paired 95 % interval)"
+    elif result is not None and result.verdict not in (NOTHING, TOO_FEW):
+        text += f"; over {_sims(result.num_sims)} the two are not told apart: a tie, no model is best"
     return text + "."
 
 

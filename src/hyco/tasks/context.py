@@ -15,6 +15,7 @@ class RunContext:
     cfg: HycoConfig
     run_dir: Path
     device: torch.device
+    baselines_dir: Path | None = None  # in a sweep: where the jobs share their physical-only and synthetic-only runs
 
     @property
     def dtype(self) -> torch.dtype:
@@ -26,4 +27,8 @@ class RunContext:
 
     @property
     def cache_dir(self) -> Path:
-        return Path(self.cfg.cache_dir)
+        """This run's HYCO cache: `cache_dir`, or a subdirectory of it per run when it is shared (outside the
+        run directory)."""
+        from hyco.config.paths import run_cache_dir
+
+        return run_cache_dir(self.cfg.cache_dir, self.run_dir)

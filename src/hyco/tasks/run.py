@@ -26,10 +26,16 @@ def run(ctx: RunContext) -> Path:
     start = time.perf_counter()
     exp = open_experiment(ctx)
     seconds["data"] = time.perf_counter() - start
+    from hyco.tasks.baselines import BASELINES, train_or_reuse
+
+    shared = ctx.baselines_dir is not None and ctx.cfg.reuse_baselines and not ctx.cfg.resume
     for name, train in TRAINERS.items():
         log.info("=== training %s ===", name)
         start = time.perf_counter()
-        train(ctx, exp)
+        if shared and name in BASELINES:
+            train_or_reuse(ctx, exp, name, train)
+        else:
+            train(ctx, exp)
         seconds[name] = time.perf_counter() - start
     if not process_info().is_main:  # under torchrun rank 0 evaluates and reports alone
         return ctx.run_dir
