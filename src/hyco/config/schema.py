@@ -67,6 +67,29 @@ class ExternalDataConfig:
 
 
 @dataclass
+class ReferenceConfig:
+    """How the data are simulated: a reference finer than the learning solver, restricted to its grid.
+
+    `refine` cells per learning cell along each axis; `substeps` solver steps per stored frame of the reference
+    (0: the learning substeps x refine^2, what an explicit scheme's stability bound dx^2 / h needs on the finer
+    grid). refine 1 with substeps 0 is the learning solver itself: the data then come from the very
+    discretisation that learns from them (the inverse crime), which the quick experiments accept for speed."""
+
+    refine: int = 1
+    substeps: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.refine >= 1, "data.reference.refine", "an integer >= 1 (1: the learning grid)", self.refine)
+        require(self.substeps >= 0, "data.reference.substeps",
+                "an integer >= 0 (0: the learning substeps x refine^2)", self.substeps)
+
+    @property
+    def is_learning_solver(self) -> bool:
+        """True when the data come from the learning solver itself (no finer grid, no finer time step)."""
+        return self.refine == 1 and self.substeps == 0
+
+
+@dataclass
 class DataConfig:
     """How many trajectories to simulate and how they are cut into training windows."""
 
@@ -75,6 +98,10 @@ class DataConfig:
     num_test: int = 2
     num_frames: int = 32  # stored frames per trajectory, the initial state included
     rollout_steps: int = 4  # R: targets are frames t+1..t+R
+    # seeds what the data are: the trajectories' initial states, the random observation masks and the noise
+    # (`seed` seeds what training draws: initial weights, shuffling). Part of the dataset's hash; `seed` is not
+    seed: int = 0
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)  # the simulator that makes the data
     regenerate: str = "auto"  # auto | always | never
     generation_batch: int = 8  # simulations per batched rollout during generation
     max_cached_sims: int = 64  # decoded trajectories kept in the loader's LRU
@@ -91,6 +118,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         require(self.num_train >= 1, "data.num_train", "an integer >= 1", self.num_train)
+        require(self.seed >= 0, "data.seed", "an integer >= 0", self.seed)
         require(self.num_val >= 0, "data.num_val", "an integer >= 0", self.num_val)
         require(self.num_test >= 0, "data.num_test", "an integer >= 0", self.num_test)
         require(self.rollout_steps >= 1, "data.rollout_steps", "an integer >= 1", self.rollout_steps)
@@ -121,6 +149,8 @@ class DataConfig:
 SPATIAL_MASKS = ("full", "box", "centre", "random_points")
 TEMPORAL_MASKS = ("all", "every_k", "first_last", "frames")
 STATES = ("initial", "full")
+INITIAL = ("full", "observed")
+INITIAL_FILLS = ("harmonic", "mean")
 
 
 @dataclass
@@ -138,10 +168,14 @@ class ObservationConfig:
     noise_level: float = 0.0  # std of additive noise, relative to the data's std per channel
     noise_levels: dict[str, float] = field(default_factory=dict)  # per dynamic field, overrides noise_level
     fields: list[str] = field(default_factory=list)  # observed dynamic fields; empty = all of them
-    # What is known of a state: `initial` = frame 0 in full, later frames only where observed (inputs of
-    # later windows are completed from a model's prediction); `full` = every state in full ("oracle states").
+    # What is known of a state: `initial` = frame 0 as `initial` says, later frames only where observed (inputs
+    # of later windows are completed from a model's prediction); `full` = every state in full ("oracle states").
     states: str = "initial"
-    seed: int = 1234
+    # What is known of frame 0 (states=initial): `full` = every value (the HYCO paper's setting); `observed` =
+    # only where the masks say, like any frame, its hidden part filled by `initial_fill` from the observed values
+    initial: str = "full"
+    initial_fill: str = "harmonic"  # harmonic (smooth inpainting: Laplace's equation) | mean (observed mean)
+    seed: int = 1234  # the masks' and the noise's stream under data.seed (vary it to redraw them alone)
 
     def __post_init__(self) -> None:
         require(self.spatial in SPATIAL_MASKS, "observation.spatial", f"one of {', '.join(SPATIAL_MASKS)}",
@@ -149,11 +183,19 @@ class ObservationConfig:
         require(self.temporal in TEMPORAL_MASKS, "observation.temporal",
                 f"one of {', '.join(TEMPORAL_MASKS)}", self.temporal)
         require(self.states in STATES, "observation.states", f"one of {', '.join(STATES)}", self.states)
+        require(self.initial in INITIAL, "observation.initial", f"one of {', '.join(INITIAL)}", self.initial)
+        require(self.initial_fill in INITIAL_FILLS, "observation.initial_fill", f"one of {', '.join(INITIAL_FILLS)}",
+                self.initial_fill)
+        require(self.states == "initial" or self.initial == "full", "observation.initial",
+                "full with observation.states=full (oracle states know every state in full, frame 0 included)",
+                self.initial)
         if self.temporal == "frames":
             require(len(self.frames) > 0 and all(f >= 0 for f in self.frames), "observation.frames",
                     "a non-empty list of frame indices >= 0 (temporal=frames)", list(self.frames))
             require(self.states != "initial" or 0 in self.frames, "observation.frames",
-                    "a list that includes frame 0: observation.states=initial declares frame 0 known in full",
+                    f"a list that includes frame 0: observation.states=initial with initial={self.initial} needs "
+                    "frame 0 observed" + (" (it is declared known in full)" if self.initial == "full"
+                                          else " (its hidden part is filled from its observed values)"),
                     list(self.frames))
         require(len(set(self.fields)) == len(self.fields), "observation.fields", "distinct field names",
                 list(self.fields))
@@ -310,6 +352,9 @@ class HybridTrainerConfig:
     interaction_region: str = "unobserved"
     interaction_ramp_cycles: int = 0  # ramp the interaction weights linearly over the first cycles
     completion: str = "blend"  # inputs after frame 0 (states=initial): blend of both models | partner
+    # `hyco run` also trains the network alone with as many optimizer steps and samples as HYCO's network had
+    # (run `synthetic_matched`): HYCO's network sees (1 + alpha) x the samples of the default network alone
+    matched_baseline: bool = True
     memory_budget_gb: float = 2.0
     strategy: str = "auto"  # auto | memory | cache | on_the_fly
     # hand the heap's freed pages back to the OS after each phase (glibc malloc_trim): a lower peak RSS for
@@ -374,6 +419,9 @@ class EvaluationConfig:
     # `hyco evaluate checkpoint=PATH [data=PATH]`: one network or physical checkpoint on a dataset file
     checkpoint: str = ""
     data: str = ""  # a hyco dataset file; empty: the configured experiment's dataset
+    # `hyco run` also fits the solver to the full, noise-free training data (the data's reference truth): the
+    # coefficient error it reaches there is the model floor, the best any observation of these data allows
+    model_floor: bool = True
 
     def __post_init__(self) -> None:
         require(self.split in ("test", "val"), "evaluation.split", "one of test, val", self.split)
@@ -393,7 +441,7 @@ class HycoConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun auto/cuda: cuda:LOCAL_RANK)
     dist_backend: str = "auto"  # under torchrun: auto (gloo on CPU, nccl on CUDA) | gloo | nccl
     dtype: str = "float32"  # float32 | float64
-    seed: int = 0
+    seed: int = 0  # what training draws: initial weights, shuffling, HYCO's picks (the data: data.seed)
     mode: str = "hybrid"  # what `hyco train` trains: physical | synthetic | hybrid
     resume: bool = False
     log_level: str = "INFO"

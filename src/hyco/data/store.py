@@ -13,7 +13,8 @@ Layout (readable with plain h5py, see README "Data"):
   train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), ``complete``, and
   ``checksums`` written last; a file imported from data made elsewhere (`hyco.data.external`) also has
   ``source`` (JSON: the source files, their SHA-256, the field mapping), its ``seeds`` are the
-  trajectories' indices in their source file, and ``coefficients`` holds only the true values known.
+  trajectories' indices in their source file, and ``coefficients`` holds only the true values known;
+  ``reference`` says what simulated the trajectories (hyco.data.reference) or that they were imported.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under the final name; a reader still checks ``complete`` and the shapes, because a
@@ -384,6 +385,17 @@ class TrajectoryStore:
     @property
     def config_hash(self) -> str:
         return str(self.attrs["config_hash"])
+
+    @property
+    def data_seed(self) -> int:
+        """`data.seed` of the config that made the file (it also seeds the observation's masks and noise)."""
+        data = self.attrs.get("config", {}).get("data", {})
+        return int(data.get("seed") or 0)
+
+    @property
+    def periodic(self) -> bool:
+        """Whether the data's domain is periodic (the physics spec's `boundary`; imported data: not known, False)."""
+        return str(self.attrs.get("physics", {}).get("boundary", "")) == "periodic"
 
     @property
     def channel_std(self) -> torch.Tensor:

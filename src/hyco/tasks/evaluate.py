@@ -1,7 +1,9 @@
 """`hyco evaluate`: roll every trained model out on held-out simulations and write metrics.json.
 
-Each model starts from frame 0 of every test trajectory and runs autoregressively to the end; errors
-are taken on the dynamic channels only. The rollouts of one simulation are kept for the figures.
+Each model starts from frame 0 of every test trajectory as an observer has it (noisy; with
+`observation.initial=observed` filled where hidden, hyco.data.inpaint) and runs autoregressively to the end;
+errors against the full, noise-free truth of frames 1.. are taken on the dynamic channels only. The rollouts
+of one simulation are kept for the figures.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     if exp.store.num_sims(split) == 0:
         raise DataError(f"{exp.dataset_path}: the {split} split is empty; set data.num_{split} >= 1")
     truth = exp.trajectories(split)
+    initial = exp.initial_states(split)  # what an observer has of frame 0: no model reads the hidden truth
     steps = truth.shape[1] - 1
     dynamic = exp.physics.dynamic_channels
     target = select_channels(truth[:, 1:], dynamic)
@@ -131,7 +134,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                 continue
             trainer, path = load_physical(exp, run_dir)
             coefficients = trainer.coefficients()
-            prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
+            prediction = physical_rollout(exp, coefficients, initial, steps)
             entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
@@ -139,7 +142,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             if not (run_dir / "last.pt").exists():
                 continue
             network, path = load_network(exp, run_dir)
-            prediction = network_rollout(network, truth[:, 0], steps, ctx.device)
+            prediction = network_rollout(network, initial, steps, ctx.device)
             entry = {}
             source = str(path)
         summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)

@@ -74,8 +74,8 @@ class Experiment:
         return self.windows("train")
 
     def trajectory_windows(self, split: str = "train", frames: int | None = None):
-        """One window per simulation from frame 0 (known in full): the whole trajectory, or its first
-        `frames` steps."""
+        """One window per simulation from frame 0 (known in full, or filled where hidden with
+        `observation.initial=observed`): the whole trajectory, or its first `frames` steps."""
         return self.windows(split, self.store.num_frames - 1 if frames is None else frames, from_start=True)
 
     def physical_windows(self, trainer=None):
@@ -147,6 +147,13 @@ class Experiment:
         return make_loader(dataset, batch_size, shuffle=True, seed=derive_seed(self.cfg.seed, stream),
                            device=self.ctx.device,
                            num_workers=self.cfg.trainer.synthetic.num_workers)
+
+    def initial_states(self, split: str) -> torch.Tensor:
+        """Frame 0 of every simulation of `split` [N, C, *space] as an observer has it: noisy, and with
+        `observation.initial=observed` known only where observed and filled elsewhere from those values. Every
+        rollout the evaluation judges starts here, so no model reads a hidden value of the held-out split."""
+        windows = self.windows(split, rollout_steps=1, from_start=True)
+        return windows.batch(torch.arange(len(windows)))[0].to(self.ctx.dtype)
 
     def trajectories(self, split: str) -> torch.Tensor:
         """The full, clean trajectories of a split: the hidden truth, for the held-out TEST evaluation only."""
