@@ -17,6 +17,7 @@ RUN_LABELS = {
     "synthetic": "synthetic only",
     "hyco_physical": "HYCO (physical)",
     "hyco_synthetic": "HYCO (network)",
+    "synthetic_matched": "synthetic only, HYCO's samples",
 }
 
 

@@ -27,6 +27,7 @@ from hyco.evaluation.metrics import (
 )
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.tasks.floor import read_model_floor
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 from hyco.utils.log import fmt
 
@@ -40,8 +41,10 @@ RUNS = {
     "synthetic": ("synthetic", "synthetic"),
     "hyco_physical": ("hyco/physical", "physical"),
     "hyco_synthetic": ("hyco/synthetic", "synthetic"),
+    "synthetic_matched": ("synthetic_matched", "synthetic"),  # the network alone, HYCO's samples and steps
 }
-_SUMMARY_DIRS = {"physical": "physical", "synthetic": "synthetic", "hyco_physical": "hyco", "hyco_synthetic": "hyco"}
+_SUMMARY_DIRS = {"physical": "physical", "synthetic": "synthetic", "hyco_physical": "hyco", "hyco_synthetic": "hyco",
+                 "synthetic_matched": "synthetic_matched"}
 
 
 def _chunks(n: int, size: int):
@@ -152,6 +155,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["selected"] = _selection(ctx.run_dir, key, path)
         training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
         entry["train_seconds"] = training.get("train_seconds")
+        if training.get("matched"):
+            entry["matched"] = training["matched"]  # how the compute-matched run's epochs were counted
         if key in ("physical", "hyco_physical") and training.get("fitted_on"):
             entry["fitted_on"] = training["fitted_on"]  # what of the real data the solver's data term covers
         entry["checkpoint"] = source
@@ -177,8 +182,12 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "learned_coefficients": learned,
         "observation": _observation_summary(cfg.observation, observation, observed_region),
         "judge": f"the full, noise-free truth of the held-out {split} split (seen by no model during training)",
+        "reference": exp.store.attrs.get("reference", "the learning solver itself"),
         "runs": runs,
     }
+    floor = read_model_floor(ctx)
+    if floor is not None:
+        metrics["model_floor"] = floor
     atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
     atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
                        "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
@@ -191,7 +200,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
 def _observation_summary(config, observation: Observation, observed_region: torch.Tensor) -> dict[str, Any]:
     """What the models saw, for metrics.json and the report."""
     return {"spatial": config.spatial, "temporal": config.temporal, "fields": list(config.fields) or "all dynamic",
-            "states": config.states, "noise_level": config.noise_level, "noise_levels": dict(config.noise_levels),
+            "states": config.states, "initial": config.initial, "initial_fill": config.initial_fill,
+            "noise_level": config.noise_level, "noise_levels": dict(config.noise_levels),
             "observed_space_fraction": float(observed_region.float().mean()),
             "observed_frame_fraction": observation.temporal_fraction,
             "description": observation.describe()}

@@ -7,6 +7,8 @@ runs are built the same way and differ only in how they are trained. Run-directo
     <run_dir>/synthetic/  synthetic-only: best.pt, last.pt, metrics.jsonl, tensorboard/, summary.json
     <run_dir>/hyco/       HYCO: hybrid_last.pt, metrics.jsonl, summary.json, and synthetic/ + physical/ (best.pt:
                           the best cycle by observed validation error)
+    <run_dir>/synthetic_matched/  synthetic-only with HYCO's network's samples and steps (`hyco run`)
+    <run_dir>/model_floor/        summary.json: the solver fitted to the full, noise-free data (`hyco run`)
     <run_dir>/metrics.json, evaluation/, figures/, report.html, report.md
 """
 
@@ -27,7 +29,8 @@ from hyco.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-RUN_DIRS = {"physical": "physical", "synthetic": "synthetic", "hybrid": "hyco"}
+RUN_DIRS = {"physical": "physical", "synthetic": "synthetic", "hybrid": "hyco",
+            "synthetic_matched": "synthetic_matched"}
 PHYSICAL_CHECKPOINT = "physical.pt"
 PHYSICAL_BEST = "best.pt"  # the physical model of the epoch/cycle with the lowest observed validation error
 SUMMARY = "summary.json"

@@ -73,8 +73,8 @@ def make_figures(run_dir: Path, metrics: dict[str, Any], rollouts: dict[str, Any
             "Truth and models on a held-out simulation" + ("" if len(dynamic) == 1 else f": {name}"),
             plots.plot_snapshots(shown_truth, shown, times, figures_dir / f"snapshots{suffix}.png", dt=dt,
                                  title=f"{_label(field)}, test simulation {rollouts['sim']}"),
-            f"{_label(field)}; every model starts from the same (fully known) initial state and rolls out on its "
-            "own; one colour scale."))
+            f"{_label(field)}; every model starts from the same initial state as observed (noisy; filled where "
+            "hidden) and rolls out on its own; one colour scale."))
         if field is dynamic[0] and cfg.evaluation.animation:
             animation_args = (shown_truth, shown, figures_dir / "rollout.gif")
     curves = {RUN_LABELS.get(k, k): [np.nan if x is None else x for x in run["rollout"]["per_step"]["rel_l2"]]
@@ -128,9 +128,12 @@ def _observation_figure(rollouts: dict[str, Any], fields: list[dict[str, Any]], 
             start += field["channels"]
         space = np.stack(panels)
     observation = metrics.get("observation", {})
-    states = ("frame 0 of every trajectory is known in full; later frames only where observed"
-              if observation.get("states") == "initial" else
-              "every input state is known in full (oracle states); only the targets are masked")
+    if observation.get("states") != "initial":
+        states = "every input state is known in full (oracle states); only the targets are masked"
+    elif observation.get("initial") == "observed":
+        states = "every frame, frame 0 included, is known only where observed"
+    else:
+        states = "frame 0 of every trajectory is known in full; later frames only where observed"
     return Figure("What the models saw",
                   plots.plot_observation(space, rollouts["observed_frames"].numpy(), figures_dir / "observation.png",
                                          names),
@@ -247,6 +250,12 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
         if errors:
             text = ", ".join(f"{RUN_LABELS.get(k, k)} {v:.3g}" for k, v in errors.items())
             lines.append(f"Relative error of the learned {name}: {text}.")
+    floor = metrics.get("model_floor")
+    if floor and floor.get("coefficients"):
+        text = ", ".join(f"{name} {error:.3g}" for name, error in floor["coefficients"].items() if error is not None)
+        lines.append(f"Model floor (the solver's error on {floor.get('how', 'full, noise-free data')}): {text}.")
+    if metrics.get("reference"):
+        lines.append(f"Data simulated on: {metrics['reference']}.")
     fitted = [f"{RUN_LABELS.get(k, k)}: {r['fitted_on']}" for k, r in runs.items() if r.get("fitted_on")]
     if fitted:
         lines.append("The solver's data term: " + "; ".join(fitted) + ".")
