@@ -174,7 +174,8 @@ def combine_seeds(name: str, per_seed: dict[int, dict]) -> dict[str, Any]:
         combined["error"] = f"seed(s) [{listed}] failed: " + per_seed[failed[0]].get("error", "")[-300:]
         return combined
     first = next(iter(done.values()))
-    combined.update(overrides=first["overrides"], observation=first.get("observation"),
+    case_overrides = [o for o in first["overrides"] if not o.startswith(("seed=", "data.seed="))]
+    combined.update(overrides=case_overrides, observation=first.get("observation"),
                     runs=_median_tree([r["runs"] for r in done.values()]),
                     num_test=first.get("num_test"), reference=first.get("reference"))
     floors = [r["model_floor"] for r in done.values() if r.get("model_floor")]

@@ -26,7 +26,8 @@ def test_run_writes_metrics_and_report(quick_run):
     assert result.stdout.strip().splitlines()[-1] == str(run_dir / "report.html")  # the report's path, last
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["experiment"] == "burgers_1d_quick"
-    assert set(metrics["runs"]) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic"}
+    assert set(metrics["runs"]) == {"physical", "synthetic", "hyco_physical", "hyco_synthetic", "synthetic_matched"}
+    assert set(metrics["model_floor"]["coefficients"]) == {"viscosity"}  # the solver on the full, noise-free data
     for key, run in metrics["runs"].items():
         assert set(run["rollout"]) >= {"rel_l2", "rmse", "corr_time"}
         assert run["rollout"]["rel_l2"] is None or run["rollout"]["rel_l2"] >= 0
@@ -35,7 +36,8 @@ def test_run_writes_metrics_and_report(quick_run):
     assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] < 1.0
     fitted = {k: r.get("fitted_on") for k, r in metrics["runs"].items()}  # what the solver's data term covered
     whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
-    assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None}
+    assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None,
+                      "synthetic_matched": None}
     assert f"The solver's data term: physical only: {whole}" in (run_dir / "report.md").read_text()
     html = (run_dir / "report.html").read_text()
     assert html.count("<img") >= 5 and "physical only" in html and "HYCO (network)" in html

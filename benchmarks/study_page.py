@@ -1,0 +1,113 @@
+"""Write the docs' results page, docs/results.md, from the study's committed JSON (never typed by hand).
+
+    python -m benchmarks.study_page [--study benchmarks/results/hyco_study.json] [--out docs/results.md]
+
+tests/test_results_page.py checks that the committed page is what this module makes of the committed JSON, so
+the page cannot drift from the figures it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.hyco_study import STUDY, checks, study_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_JSON = ROOT / "benchmarks" / "results" / "hyco_study.json"
+PAGE = ROOT / "docs" / "results.md"
+
+INTRO = """\
+# Results: HYCO against either model alone
+
+Every figure on this page comes from `benchmarks/results/hyco_study.json`, written by
+`python -m benchmarks.hyco_study`; the page itself is written from that file by `python -m benchmarks.study_page`
+(a test checks that the two agree). Nothing here is typed by hand.
+
+**The data are not the learner's own.** Each case is one shipped experiment run as shipped, so:
+
+- the trajectories are simulated on a grid 2x finer along each axis with 4x the substeps, and cell-averaged
+  onto the learning grid (`data.reference.refine: 2`): no solver here can match them exactly;
+- every observed value carries Gaussian noise of 1 % of its channel's standard deviation, frame 0 included;
+- where a case observes part of the grid, frame 0 too is known only there (`observation.initial: observed`),
+  its hidden part filled by smooth (harmonic) inpainting; every model, in training and in the evaluation,
+  starts from that filled, noisy state;
+- the judge is the full, noise-free truth of 8 held-out simulations per run;
+- the figures are medians over the runs of a case, each data seed (`data.seed`: other trajectories, masks and
+  noise) one run, with the range over them in brackets.
+
+**The rows.** *Model floor*: the coefficient error the solver reaches on the full, noise-free training data
+with the same optimiser budget, the best any observation of these data allows. *Solver alone*, *HYCO solver*:
+the coefficient error (the largest over the learned coefficients) and the rollout error (relative L2 over all
+dynamic fields and frames). *Network alone*: the network trained on the observations for `trainer.synthetic.epochs`
+epochs; *network alone, HYCO's samples*: the same network trained on real observations only, for as many
+samples and optimizer steps as HYCO's network had (HYCO's network sees (1 + alpha) times the samples of the
+default network alone); *HYCO network*.
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") if text else ""
+
+
+def case_section(name: str, result: dict[str, Any]) -> list[str]:
+    if "runs" not in result:
+        return [f"## {name}", "", f"Failed: {result.get('error', 'no result')}", ""]
+    overrides = " ".join(result.get("overrides", []))
+    runs = ", ".join(result.get("seeds", {})) or "one run"
+    lines = [f"## {name}", "", f"`hyco run {overrides}`, runs: {runs}; wall time of all its runs "
+             f"{result.get('wall_s', 0.0) / 60:.1f} min.", ""]
+    if result.get("observation"):
+        lines += [f"What the models saw: {result['observation']}.", ""]
+    if result.get("reference"):
+        lines += [f"Data simulated on: {result['reference']}.", ""]
+    lines += ["| model | coefficient error | rollout error (rel. L2) |", "|---|---|---|"]
+    lines += [f"| {model} | {_cell(coefficient)} | {_cell(rollout)} |"
+              for model, coefficient, rollout in study_rows(result)]
+    lines.append("")
+    floor = result.get("model_floor", {})
+    if floor.get("how"):
+        lines += [f"Model floor: {floor['how']}.", ""]
+    fill = result.get("initial_fill")
+    if fill:
+        figures = ", ".join(f"{scheme} {value:.3g}" for scheme, value in fill.items())
+        lines += [f"Frame 0's hidden part as filled from its observed values (relative L2 error against the "
+                  f"truth, test split, median): {figures}.", ""]
+    return lines
+
+
+def render(study: dict[str, Any]) -> str:
+    meta = study.get("_study", {})
+    lines = [INTRO]
+    if meta:
+        lines += [f"Measured with `{meta.get('command', '')}`, started {meta.get('started_utc', '?')}, "
+                  f"{meta.get('wall_s', 0.0) / 60:.0f} min wall time on {meta.get('cpus', '?')} shared CPU cores "
+                  f"(one thread per run; load average at the end "
+                  f"{', '.join(f'{x:.1f}' for x in meta.get('load_average', []))}).", ""]
+    lines += ["## Acceptance checks", ""]
+    for rule, met, figures in checks({k: v for k, v in study.items() if k in STUDY}):
+        status = "n/a" if met is None else ("met" if met else "**not met**")
+        lines.append(f"- {status}: {rule} ({figures})")
+    lines.append("")
+    for name in STUDY:
+        if name in study:
+            lines += case_section(name, study[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--study", default=str(STUDY_JSON))
+    parser.add_argument("--out", default=str(PAGE))
+    args = parser.parse_args(argv)
+    study = json.loads(Path(args.study).read_text())
+    Path(args.out).write_text(render(study))
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
