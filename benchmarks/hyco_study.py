@@ -82,7 +82,8 @@ def run_case(name: str, overrides: list[str], root: Path, data_dir: Path) -> dic
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "hyco", "run", *overrides, f"output_dir={run_dir}",
-                             f"data_dir={data_dir}", "evaluation.animation=false", "threads=1"],
+                             f"data_dir={data_dir}", "evaluation.animation=false", "threads=1",
+                             "evaluation.model_floor=true", "trainer.hybrid.matched_baseline=true"],
                             capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if result.returncode != 0:
