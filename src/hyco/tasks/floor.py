@@ -21,6 +21,7 @@ from hyco.data.reference import is_learning_solver, reference_plan
 from hyco.physics.accuracy import coefficient_errors, parameter_error
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import Experiment, read_summary, write_summary
+from hyco.utils.distributed import process_info
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def fit_model_floor(ctx: RunContext, exp: Experiment) -> dict:
         floor["parameters"] = {name: parameter_error(numbers, true_numbers[name])["rel_error"]
                                for name, numbers in exp.physics.parameter_values(trainer.raw).items()
                                if name in truth}
-    write_summary(run_dir, mode="model_floor", epochs=epochs, train_seconds=time.perf_counter() - start, **floor)
+    if process_info().is_main:
+        write_summary(run_dir, mode="model_floor", epochs=epochs, train_seconds=time.perf_counter() - start, **floor)
     log.info("model floor (%s): %s", floor["how"], ", ".join(f"{k} {v:.3g}" for k, v in floor["coefficients"].items()))
     return floor
 

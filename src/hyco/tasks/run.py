@@ -30,7 +30,7 @@ def run(ctx: RunContext) -> Path:
     exp = open_experiment(ctx)
     seconds["data"] = time.perf_counter() - start
     phases = [("physical", train_physical), ("synthetic", train_synthetic), ("hybrid", train_hybrid)]
-    if ctx.cfg.evaluation.model_floor and process_info().is_main:
+    if ctx.cfg.evaluation.model_floor:  # every rank: the physical trainer reduces over them
         phases.insert(1, ("model floor", fit_model_floor))
     if ctx.cfg.trainer.hybrid.matched_baseline:
         phases.append(("synthetic_matched", train_synthetic_matched))
