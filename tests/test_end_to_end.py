@@ -16,7 +16,8 @@ def hyco(*args, cwd):
 def quick_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     run_dir = root / "run"
-    result = hyco("run", "experiment=burgers_1d_quick", f"output_dir={run_dir}", f"data_dir={root}/data", cwd=root)
+    result = hyco("run", "experiment=burgers_1d_quick", "trainer.hybrid.matched_baseline=true", f"output_dir={run_dir}",
+                  f"data_dir={root}/data", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     return root, run_dir, result
 

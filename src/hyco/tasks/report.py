@@ -250,6 +250,9 @@ def _summary_lines(metrics: dict[str, Any], cfg) -> list[str]:
         if errors:
             text = ", ".join(f"{RUN_LABELS.get(k, k)} {v:.3g}" for k, v in errors.items())
             lines.append(f"Relative error of the learned {name}: {text}.")
+    if "hyco_synthetic" in runs and "synthetic" in runs and "synthetic_matched" not in runs:
+        lines.append("HYCO's network trained on (1 + alpha) x the samples of the network alone; "
+                     "trainer.hybrid.matched_baseline=true adds a network alone with as many (docs/results.md).")
     floor = metrics.get("model_floor")
     if floor and floor.get("coefficients"):
         text = ", ".join(f"{name} {error:.3g}" for name, error in floor["coefficients"].items() if error is not None)

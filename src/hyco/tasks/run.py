@@ -1,8 +1,8 @@
 """`hyco run`: the whole comparison in one run directory.
 
 Generate (or reuse) the data, train physical-only, synthetic-only and HYCO with comparable budgets (and, by
-default, the model floor: the solver on the full, noise-free data, `evaluation.model_floor`; and the network
-alone with HYCO's network's samples and steps, `trainer.hybrid.matched_baseline`), evaluate all of them on
+default, the model floor: the solver on the full, noise-free data, `evaluation.model_floor`; on request the
+network alone with HYCO's network's samples and steps, `trainer.hybrid.matched_baseline`), evaluate all of them on
 the held-out simulations, write the report and print its path last.
 """
 
