@@ -17,6 +17,11 @@ from typing import Any
 from benchmarks.hyco_study import STUDY, checks, study_rows
 
 ROOT = Path(__file__).resolve().parents[1]
+# variants shown beside the study to explain its figures (same seeds and budgets), never judged
+CONTEXT = ("default_initial_full",)
+CONTEXT_TEXT = ("The default experiment with frame 0 known in full (`observation.initial=full`, the HYCO paper's "
+                "setting), still on reference data with 1 % noise: what the models do when the state they start "
+                "from is known.")
 STUDY_JSON = ROOT / "benchmarks" / "results" / "hyco_study.json"
 PAGE = ROOT / "docs" / "results.md"
 
@@ -53,12 +58,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|") if text else ""
 
 
-def case_section(name: str, result: dict[str, Any]) -> list[str]:
+def case_section(name: str, result: dict[str, Any], level: str = "##") -> list[str]:
     if "runs" not in result:
-        return [f"## {name}", "", f"Failed: {result.get('error', 'no result')}", ""]
+        return [f"{level} {name}", "", f"Failed: {result.get('error', 'no result')}", ""]
     overrides = " ".join(result.get("overrides", []))
     runs = ", ".join(result.get("seeds", {})) or "one run"
-    lines = [f"## {name}", "", f"`hyco run {overrides}`, runs: {runs}; wall time of all its runs "
+    lines = [f"{level} {name}", "", f"`hyco run {overrides}`, runs: {runs}; wall time of all its runs "
              f"{result.get('wall_s', 0.0) / 60:.1f} min.", ""]
     if result.get("observation"):
         lines += [f"What the models saw: {result['observation']}.", ""]
@@ -95,6 +100,11 @@ def render(study: dict[str, Any]) -> str:
     for name in STUDY:
         if name in study:
             lines += case_section(name, study[name])
+    context = [name for name in CONTEXT if name in study]
+    if context:
+        lines += ["## Context, not judged", "", CONTEXT_TEXT, ""]
+        for name in context:
+            lines += case_section(name, study[name], level="###")
     return "\n".join(lines).rstrip() + "\n"
 
 
