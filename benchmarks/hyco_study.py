@@ -105,12 +105,27 @@ def run_case(name: str, overrides: list[str], root: Path, data_dir: Path) -> dic
                                             "physical_val_loss", "synthetic_val_loss")} for r in hyco_records]}
     if metrics.get("model_floor"):
         out["model_floor"] = metrics["model_floor"]
+    out["initial_guess"] = guess_errors(metrics)
     try:
         with _IN_PROCESS:  # Hydra's config loader is global: one case at a time
             out["initial_fill"] = initial_fill_errors(overrides, Path(metrics["dataset"]))
     except Exception as error:  # a measurement beside the run: its failure is reported, the run kept
         out["initial_fill"] = {"error": str(error)[-300:]}
     return out
+
+
+def guess_errors(metrics: dict[str, Any]) -> dict[str, float]:
+    """The relative error of the initial guess of every learned coefficient: where learning starts from."""
+    import torch
+
+    from hyco.physics.accuracy import coefficient_error
+
+    learned = {name for run in metrics["runs"].values() for name, e in run.get("coefficients", {}).items()
+               if not e.get("known")}
+    truth, guess = metrics.get("true_coefficients", {}), metrics.get("initial_coefficients", {})
+    return {name: coefficient_error(torch.tensor(guess[name], dtype=torch.float64),
+                                    torch.tensor(truth[name], dtype=torch.float64))
+            for name in sorted(learned) if name in truth and name in guess}
 
 
 def initial_fill_errors(overrides: list[str], dataset: Path) -> dict[str, float]:
@@ -184,6 +199,9 @@ def combine_seeds(name: str, per_seed: dict[int, dict]) -> dict[str, Any]:
     floors = [r["model_floor"] for r in done.values() if r.get("model_floor")]
     if floors:
         combined["model_floor"] = {**floors[0], "coefficients": _median_tree([f["coefficients"] for f in floors])}
+    guesses = [r["initial_guess"] for r in done.values() if r.get("initial_guess")]
+    if guesses:
+        combined["initial_guess"] = _median_tree(guesses)
     fills = [r["initial_fill"] for r in done.values() if r.get("initial_fill") and "error" not in r["initial_fill"]]
     if fills:
         combined["initial_fill"] = _median_tree(fills)
@@ -317,7 +335,9 @@ STUDY_COLUMNS = (("solver alone", "physical"), ("HYCO solver", "hyco_physical"),
 def study_rows(result: dict) -> list[tuple[str, str, str]]:
     """(model, coefficient error, rollout error) rows of one study case: medians (ranges over the seeds)."""
     ranges = spread(result)
-    rows = [("model floor (full, noise-free data)",
+    guess = [v for v in result.get("initial_guess", {}).values() if v is not None]
+    rows = [("initial guess (where the solver starts)", _fmt(max(guess)) if guess else "–", ""),
+            ("model floor (full, noise-free data)",
              _with_range(_floor(result), ranges.get("model_floor", {}).get("coef err")), "")]
     for label, key in STUDY_COLUMNS:
         run = result["runs"].get(key)

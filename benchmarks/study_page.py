@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.hyco_study import STUDY, checks, study_rows
+from benchmarks.hyco_study import STUDY, _coefficient, _floor, checks, study_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 # variants shown beside the study to explain its figures (same seeds and budgets), never judged
@@ -73,6 +73,7 @@ def case_section(name: str, result: dict[str, Any], level: str = "##") -> list[s
     lines += [f"| {model} | {_cell(coefficient)} | {_cell(rollout)} |"
               for model, coefficient, rollout in study_rows(result)]
     lines.append("")
+    lines += _reading(result)
     floor = result.get("model_floor", {})
     if floor.get("how"):
         lines += [f"Model floor: {floor['how']}.", ""]
@@ -82,6 +83,33 @@ def case_section(name: str, result: dict[str, Any], level: str = "##") -> list[s
         lines += [f"Frame 0's hidden part as filled from its observed values (relative L2 error against the "
                   f"truth, test split, median): {figures}.", ""]
     return lines
+
+
+def _reading(result: dict[str, Any]) -> list[str]:
+    """Sentences computed from the medians (no figure typed by hand)."""
+    runs = result["runs"]
+    out = []
+    alone, hyco = _coefficient(runs.get("physical", {})), _coefficient(runs.get("hyco_physical", {}))
+    floor = _floor(result)
+    guess = max([v for v in result.get("initial_guess", {}).values() if v is not None], default=None)
+    if alone is not None and floor:
+        text = f"The solver alone ends {alone / floor:.3g}x the model floor"
+        if guess:
+            text += f", {'above' if alone > guess else 'below'} its initial guess ({guess:.3g})"
+        if hyco is not None and alone > 0:
+            text += f"; HYCO's solver {hyco / alone:.3g}x the solver alone"
+        out.append(text + ".")
+    network, matched, hyco_net = (runs.get(k, {}).get("rel_l2") for k in ("synthetic", "synthetic_matched",
+                                                                             "hyco_synthetic"))
+    if hyco_net is not None and network:
+        text = f"HYCO's network's rollout error is {hyco_net / network:.3g}x the network alone's"
+        if matched:
+            text += f" and {hyco_net / matched:.3g}x the compute-matched network alone's"
+        solver = runs.get("physical", {}).get("rel_l2")
+        if solver:
+            text += f"; the solver alone's is {solver / network:.3g}x the network alone's"
+        out.append(text + ".")
+    return [" ".join(out), ""] if out else []
 
 
 def render(study: dict[str, Any]) -> str:
@@ -103,6 +131,9 @@ def render(study: dict[str, Any]) -> str:
     context = [name for name in CONTEXT if name in study]
     if context:
         lines += ["## Context, not judged", "", CONTEXT_TEXT, ""]
+        for meta in study.get("_context", []):
+            lines += [f"Measured with `{meta.get('command', '')}`, started {meta.get('started_utc', '?')}, "
+                      f"{meta.get('wall_s', 0.0) / 60:.0f} min wall time.", ""]
         for name in context:
             lines += case_section(name, study[name], level="###")
     return "\n".join(lines).rstrip() + "\n"
