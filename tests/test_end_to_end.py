@@ -36,7 +36,8 @@ def test_run_writes_metrics_and_report(quick_run):
         assert ("coefficients" in run) == key.endswith("physical")
     assert metrics["runs"]["physical"]["coefficients"]["viscosity"]["rel_error"] < 1.0
     fitted = {k: r.get("fitted_on") for k, r in metrics["runs"].items()}  # what the solver's data term covered
-    whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
+    # states hidden: shooting from frame 0, itself known only where observed (burgers_1d: observation.initial=observed)
+    whole = "whole trajectories (9 frames) rolled out from frame 0 (filled where hidden)"
     assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None,
                       "synthetic_matched": None}
     assert f"The solver's data term: physical only: {whole}" in (run_dir / "report.md").read_text()
