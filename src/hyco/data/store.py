@@ -13,7 +13,8 @@ Layout (readable with plain h5py, see README "Data"):
   train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), ``complete``, and
   ``checksums`` written last; a file imported from data made elsewhere (`hyco.data.external`) also has
   ``source`` (JSON: the source files, their SHA-256, the field mapping), its ``seeds`` are the
-  trajectories' indices in their source file, and ``coefficients`` holds only the true values known.
+  trajectories' indices in their source file, and ``coefficients`` holds only the true values known;
+  ``reference`` says what simulated the trajectories (hyco.data.reference) or that they were imported.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under the final name; a reader still checks ``complete`` and the shapes, because a
@@ -35,7 +36,6 @@ Damage anywhere in the file is detected, by three layers of checksums:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -47,6 +47,7 @@ import h5py
 import numpy as np
 import torch
 
+from hyco.data.checksums import checksum_problem, content_digests
 from hyco.errors import DataError
 from hyco.utils.io import atomic_path
 
@@ -138,7 +139,8 @@ class StoreWriter:
         self._file.attrs["channel_std"] = np.sqrt(var)
         self._file.flush()
         self._file.attrs[COMPLETE] = 1  # a reader trusts nothing without it
-        self._file.attrs[CHECKSUMS] = json.dumps(content_digests(self._file), sort_keys=True)  # last
+        digests = content_digests(self._file, CHECKSUMS, TRAJECTORIES)
+        self._file.attrs[CHECKSUMS] = json.dumps(digests, sort_keys=True)  # last
 
 
 @contextlib.contextmanager
@@ -184,67 +186,6 @@ def create_store(
         yield writer
         writer.finish()
     log.debug("wrote %s: %s, chunks %s", path, shape, chunks)
-
-
-def _digest(*parts: bytes) -> str:
-    hasher = hashlib.sha256()
-    for part in parts:
-        hasher.update(len(part).to_bytes(8, "little"))
-        hasher.update(part)
-    return hasher.hexdigest()[:32]
-
-
-def _value_bytes(value: Any) -> bytes:
-    """A canonical byte form of an attribute or dataset value: type, shape and contents."""
-    if isinstance(value, bytes):
-        return b"bytes:" + value
-    if isinstance(value, str):
-        return b"str:" + value.encode()
-    array = np.asarray(value)
-    if array.dtype.kind == "O":  # variable-length strings in an array
-        return json.dumps([v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel()]).encode()
-    return f"{array.dtype.str}{array.shape}".encode() + np.ascontiguousarray(array).tobytes()
-
-
-def content_digests(file: h5py.File) -> dict[str, str]:
-    """Digest of every attribute, every dataset's values (``trajectories``: its type, shape, chunks and
-    filters; its values are covered chunk by chunk by fletcher32) and of the list of objects."""
-    names: list[str] = []
-    file.visit(names.append)
-    out = {"layout": _digest(json.dumps(sorted(names)).encode())}
-    for name, obj in [("", file), *((n, file[n]) for n in sorted(names))]:
-        for attr in sorted(obj.attrs):
-            if name == "" and attr == CHECKSUMS:
-                continue
-            out[f"attribute '{f'{name}:' if name else ''}{attr}'"] = _digest(_value_bytes(obj.attrs[attr]))
-        if isinstance(obj, h5py.Dataset):
-            layout = json.dumps([obj.dtype.str, list(obj.shape), list(obj.chunks or []), bool(obj.fletcher32),
-                                 obj.compression]).encode()
-            values = b"" if name == TRAJECTORIES else _value_bytes(obj[()])
-            out[f"dataset '{name}'"] = _digest(layout, values)
-    return out
-
-
-def checksum_problem(file: h5py.File, recorded: Any) -> str | None:
-    """None when the file's content matches its `checksums` attribute, else what differs (named)."""
-    try:
-        stored = json.loads(recorded)
-    except (TypeError, ValueError):
-        stored = None
-    if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
-        return f"attribute {CHECKSUMS!r} is damaged"
-    current = content_digests(file)
-    for key in sorted(set(stored) - set(current)):
-        if key != "layout":
-            return f"{key} missing"
-    for key in sorted(set(stored) & set(current)):
-        if key != "layout" and stored[key] != current[key]:
-            return f"{key} changed since the file was written (checksum mismatch)"
-    for key in sorted(set(current) - set(stored)):
-        return f"unexpected {key} (not in the file when it was written)"
-    if stored.get("layout") != current["layout"]:
-        return "the file's objects changed since it was written (checksum mismatch)"
-    return None
 
 
 def _decode_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -341,7 +282,7 @@ class TrajectoryStore:
             raise self._error(f"group {COEFFICIENTS!r} missing")
         if CHECKSUMS not in self.attrs:
             raise self._error(f"attribute {CHECKSUMS!r} missing")
-        problem = checksum_problem(file, self.attrs[CHECKSUMS])
+        problem = checksum_problem(file, self.attrs[CHECKSUMS], CHECKSUMS, TRAJECTORIES)
         if problem is not None:
             raise self._error(problem)
 
@@ -409,6 +350,17 @@ class TrajectoryStore:
     @property
     def config_hash(self) -> str:
         return str(self.attrs["config_hash"])
+
+    @property
+    def data_seed(self) -> int:
+        """`data.seed` of the config that made the file (it also seeds the observation's masks and noise)."""
+        data = self.attrs.get("config", {}).get("data", {})
+        return int(data.get("seed") or 0)
+
+    @property
+    def periodic(self) -> bool:
+        """Whether the data's domain is periodic (the physics spec's `boundary`; imported data: not known, False)."""
+        return str(self.attrs.get("physics", {}).get("boundary", "")) == "periodic"
 
     @property
     def channel_std(self) -> torch.Tensor:
