@@ -177,8 +177,7 @@ def test_setting_lines_name_the_data_source_the_floor_and_the_matched_baseline()
     floor = {"coefficients": {"viscosity": 0.01234, "kappa": None}, "how": "full, noise-free reference data"}
     lines = setting_lines({**METRICS, "runs": hyco_runs, "reference": "a 2x finer grid", "model_floor": floor})
     assert "Data simulated on: a 2x finer grid." in lines
-    assert ("Model floor (the solver's coefficient error on full, noise-free reference data): viscosity 0.0123."
-            in lines)
+    assert "Model floor: viscosity 0.0123, the solver's coefficient error on full, noise-free reference data." in lines
     assert any(line.startswith("HYCO's network trained on (1 + alpha) x the samples") for line in lines)
     matched = {**hyco_runs, "synthetic_matched": {"matched": "30 epochs over 8 real windows"}}
     lines = setting_lines({**METRICS, "runs": matched})

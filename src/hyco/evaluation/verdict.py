@@ -136,8 +136,8 @@ def setting_lines(metrics: dict) -> list[str]:
     floor = metrics.get("model_floor") or {}
     errors = [f"{name} {error:.3g}" for name, error in (floor.get("coefficients") or {}).items() if error is not None]
     if errors:
-        lines.append(f"Model floor (the solver's coefficient error on {floor.get('how') or 'full, noise-free data'}): "
-                     f"{', '.join(errors)}.")
+        lines.append(f"Model floor: {', '.join(errors)}, the solver's coefficient error on "
+                     f"{floor.get('how') or 'full, noise-free data'}.")
     if "synthetic_matched" in runs and runs["synthetic_matched"].get("matched"):
         lines.append(f"{run_label('synthetic_matched')}: {runs['synthetic_matched']['matched']}.")
     elif "hyco_synthetic" in runs and "synthetic" in runs:
