@@ -150,7 +150,7 @@ def initial_fill_errors(overrides: list[str], dataset: Path) -> dict[str, float]
             if not observation.hides_initial:
                 return {}
             windows = WindowDataset(store, "test", 1, observation=observation, from_start=True)
-            filled = windows.batch(torch.arange(len(windows)))[0]
+            filled = windows.batch(torch.arange(len(windows))).inputs
             hidden = ~observation.known[0].expand_as(truth[0])
             dynamic = torch.zeros(truth.shape[1], dtype=torch.bool)
             dynamic[store.dynamic_channels] = True
