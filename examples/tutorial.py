@@ -102,8 +102,9 @@ print("HYCO: κ relative error", round(hybrid["diffusivity_rel_error"], 4),
 # ## 4. Compare on held-out simulations
 #
 # `evaluate` rolls every model out from frame 0 of each test simulation as the observer has it (here in full,
-# with its 1 % noise) to its end, on its own, and compares with the hidden, noise-free truth. HYCO yields two models: its solver (`HYCO solver`) and its
-# network (`HYCO network`). The first table is the rollout error, the second the learned κ.
+# with its 1 % noise) to its end, on its own, and compares with the hidden, noise-free truth. HYCO yields two
+# models: its solver (`HYCO solver`) and its network (`HYCO network`). The first table is the rollout error, the
+# second the learned κ.
 
 # %%
 metrics = run.evaluate()

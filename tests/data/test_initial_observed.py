@@ -106,3 +106,11 @@ def test_the_test_split_initial_states_are_what_an_observer_has(tmp_path, fake_m
     noise = (initial - truth)[:, 0, known]
     assert 0.01 < float(noise.std() / truth[:, 0].std()) < 0.2  # observed values carry their noise
     assert not torch.allclose(initial[:, 0, ~known], truth[:, 0, ~known], atol=1e-3)  # hidden ones are a fill
+    # what the solver's data term is said to cover (the run's summary and the report): the start was filled
+    whole = windows.num_frames - 1
+    shooting = WindowDataset(path, "train", whole, observation=cfg.observation, from_start=True)
+    fitted = f"whole trajectories ({whole} frames) rolled out from frame 0"
+    assert shooting.describe_fit() == fitted + " (filled where hidden)"
+    full = dict(cfg.observation.__dict__, initial="full")
+    shooting = WindowDataset(path, "train", whole, observation=ObservationConfig(**full), from_start=True)
+    assert shooting.describe_fit() == fitted
