@@ -40,12 +40,18 @@ def test_run_writes_metrics_and_report(quick_run):
     whole = "whole trajectories (9 frames) rolled out from frame 0"  # states hidden: shooting from frame 0
     assert fitted == {"physical": whole, "synthetic": None, "hyco_physical": whole, "hyco_synthetic": None,
                       "synthetic_matched": None}
-    assert f"The solver's data term: solver alone: {whole}" in (run_dir / "report.md").read_text()
+    markdown = (run_dir / "report.md").read_text()
+    assert f"The solver's data term: solver alone: {whole}" in markdown
+    # issue 28 in the report: the model floor's line and row, what made the data, the compute-matched network's row
+    floor = metrics["model_floor"]["coefficients"]["viscosity"]
+    assert f"- Model floor: viscosity {floor:.3g}, the solver's coefficient error on full, noise-free data" in markdown
+    assert "| model floor | – |" in markdown and f"- Data simulated on: {metrics['reference']}." in markdown
+    assert "| network alone, compute-matched |" in markdown and "- network alone, compute-matched: " in markdown
     html = (run_dir / "report.html").read_text()
     assert html.count("<img") >= 5 and "solver alone" in html and "HYCO network" in html
     # every phase of the run is in the timings table, the report's own time included
     timings = html[html.index("Timings (seconds)"):html.index("</table>", html.index("Timings (seconds)"))]
-    for phase in ("data", "physical", "synthetic", "hybrid", "evaluate", "report"):
+    for phase in ("data", "physical", "model floor", "synthetic", "hybrid", "synthetic_matched", "evaluate", "report"):
         assert f"<td>{phase}" in timings, phase
     assert (run_dir / "report.md").exists() and (run_dir / "hyco.log").exists()
     assert not (run_dir / "cache" / "generated").exists()
