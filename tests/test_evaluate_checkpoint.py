@@ -21,7 +21,7 @@ from hyco.tasks.generate import generate
 HEAT = ["experiment=heat_2d_quick", "physics.resolution=[12,12]", "physics.diffusivity.kind=scalar",
         "physics.diffusivity.truth.type=constant", "physics.diffusivity.truth.value=0.05",
         "physics.diffusivity.guess.value=0.02", "network=convnet", "network.width=4", "data.num_frames=5",
-        "device=cpu"]
+        "device=cpu", "observation=full", "observation.noise_level=0"]  # frame 0 as it is: rollouts start there
 CPU = torch.device("cpu")
 
 

@@ -22,7 +22,8 @@ from hyco.tasks.generate import generate  # noqa: E402
 # the test plugin's network; the real Burgers model
 NET = ["plugins=[fake_models]", "~network", "+network.name=fake_net"]
 SMALL = ["physics=burgers_1d", "physics.resolution=[32]", "experiment_name=tiny", "data.num_train=3",
-         "data.num_val=1", "data.num_test=1", "data.num_frames=6", "data.rollout_steps=2", "data.generation_batch=2"]
+         "data.num_val=1", "data.num_test=1", "data.num_frames=6", "data.rollout_steps=2", "data.generation_batch=2",
+         "data.reference.refine=1"]  # the model's own rollouts (the default experiment simulates a finer reference)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_generate_task_writes_burgers_rollouts(generated, capsys):
     assert store.true_coefficients["viscosity"].item() == pytest.approx(0.005)
     assert store.attrs["physics"]["name"] == "burgers" and store.attrs["versions"]["phiflow"] == "3.4.0"
     model = build_physics(cfg.physics, "cpu", torch.float32)
-    seed = simulation_seed(cfg.seed, "test", 0)
+    seed = simulation_seed(cfg.data.seed, "test", 0)
     state = model.initial_state(1, seed)
     frames = model.rollout(state, model.true_coefficients(), 5)
     np.testing.assert_allclose(store.read_simulation("test", 0)[1:], frames[0].numpy(), rtol=1e-5, atol=1e-6)

@@ -23,7 +23,7 @@ def test_generated_file_holds_the_model_rollouts(tmp_path, fake_model):
     assert store.attrs["config_hash"] == config_hash(hashed_config(cfg, fake_model))
     assert [f["name"] for f in store.field_specs] == ["u", "source"] and store.dynamic_channels == [0]
     # simulation 1 of val: initial state from its own seed, then the true-coefficient rollout
-    seed = simulation_seed(cfg.seed, "val", 1)
+    seed = simulation_seed(cfg.data.seed, "val", 1)
     assert store.seeds("val")[1] == seed
     state = fake_model.initial_state(1, seed)
     expected = np.concatenate([state[:, None].numpy(), fake_model.rollout(state, fake_model.true_coefficients(),
@@ -60,15 +60,31 @@ def test_reuse_regenerate_and_refuse(tmp_path, caplog):
     assert model.rollout_calls > calls
     # a change that alters the data: auto generates a new file, never refuses naming the keys
     with pytest.raises(DataError) as info:
-        ensure_dataset(make_config(regenerate="never", num_train=4, seed=3), model, tmp_path)
+        ensure_dataset(make_config(regenerate="never", num_train=4, data_seed=3), model, tmp_path)
     message = str(info.value)
-    assert "data.regenerate=never" in message and "data.num_train (3 -> 4)" in message and "seed (0 -> 3)" in message
+    assert "data.regenerate=never" in message and "data.num_train (3 -> 4)" in message
+    assert "data.seed (0 -> 3)" in message
     assert "\n" not in message
     with pytest.raises(DataError, match="differs in: physics.params.nu"):
         ensure_dataset(make_config(regenerate="never"), FakeDiffusion(nu=0.02), tmp_path)
     other = ensure_dataset(make_config(num_train=4), model, tmp_path)
     assert other != first and TrajectoryStore(other).num_sims("train") == 4
     assert ensure_dataset(make_config(regenerate="never", num_train=4), model, tmp_path) == other
+
+
+def test_the_training_seed_leaves_the_data_alone_and_the_data_seed_does_not(tmp_path):
+    """Issue 28: `seed` (weights, shuffling) is not part of the dataset's hash; `data.seed` (trajectories, masks,
+    noise) is, and it changes the trajectories."""
+    model = FakeDiffusion()
+    digests = {key: config_hash(hashed_config(make_config(**key_value), model))
+               for key, key_value in {"base": {}, "seed": {"seed": 5}, "data_seed": {"data_seed": 5}}.items()}
+    assert digests["seed"] == digests["base"] and digests["data_seed"] != digests["base"]
+    base = ensure_dataset(make_config(), model, tmp_path)
+    assert ensure_dataset(make_config(seed=5), model, tmp_path) == base  # the same file, reused
+    other = ensure_dataset(make_config(data_seed=5), model, tmp_path)
+    assert other != base and TrajectoryStore(other).data_seed == 5
+    a, b = TrajectoryStore(base).trajectories("train"), TrajectoryStore(other).trajectories("train")
+    assert float((a - b).abs().max()) > 0.1  # other initial states
 
 
 def test_truncated_dataset_is_regenerated_with_a_warning(tmp_path, caplog):

@@ -134,18 +134,22 @@ def test_window_masks_follow_the_frames_of_each_window_by_hand():
 
 
 def test_the_noise_is_the_documented_draw_of_each_simulation():
-    """Gaussian, sigma = noise_level x the channel's std, drawn from (observation.seed, split, simulation)."""
+    """Gaussian, sigma = noise_level x the channel's std, drawn from (observation.seed, the noise's stream,
+    data.seed, split, simulation)."""
+    from hyco.data.observation import NOISE_STREAM
     from hyco.utils.seed import seeded_generator
 
     specs = [{"name": "u", "channels": 1, "dynamic": True}, {"name": "f", "channels": 1, "dynamic": False}]
     std = torch.tensor([2.0, 5.0])
-    obs = Observation(ObservationConfig(noise_level=0.1, seed=4), (3,), 2, std, [0], specs)
+    obs = Observation(ObservationConfig(noise_level=0.1, seed=4), (3,), 2, std, [0], specs, data_seed=3)
     clean = torch.zeros(2, 2, 3, dtype=torch.float64)
     noisy = obs.add_noise_(clean.clone(), "val", 7)
-    draw = torch.randn((2, 2, 3), generator=seeded_generator(4, 1, 7))  # split "val" is 1
+    draw = torch.randn((2, 2, 3), generator=seeded_generator(4, NOISE_STREAM, 3, 1, 7))  # split "val" is 1
     assert torch.allclose(noisy[:, 0], 0.1 * 2.0 * draw[:, 0].double()) and torch.equal(noisy[:, 1], clean[:, 1])
-    other_seed = Observation(ObservationConfig(noise_level=0.1, seed=5), (3,), 2, std, [0], specs)
+    other_seed = Observation(ObservationConfig(noise_level=0.1, seed=5), (3,), 2, std, [0], specs, data_seed=3)
     assert not torch.equal(other_seed.add_noise_(clean.clone(), "val", 7), noisy)
+    other_data = Observation(ObservationConfig(noise_level=0.1, seed=4), (3,), 2, std, [0], specs, data_seed=4)
+    assert not torch.equal(other_data.add_noise_(clean.clone(), "val", 7), noisy)
 
 
 def test_the_store_names_the_fields_an_observation_reads(tmp_path):

@@ -1,9 +1,10 @@
 """The judge checked independently (issue 36, item 1): what `evaluate` reports for predictions whose error is
 known without hyco.
 
-- The solver at its TRUE coefficients on data made by the same discretisation (hyco has no separate
-  reference generator yet, so the learner's own data are the only data): its rollout error is float32
-  round-off.
+- The solver at its TRUE coefficients on data made by the same discretisation (burgers_1d_quick keeps
+  `data.reference.refine=1`, the learner's own data) from frame 0 known in full without noise
+  (`observation.initial=full`, `noise_level=0`: every model starts from the observer's frame 0, here the
+  truth's): its rollout error is float32 round-off.
 - A persistence "network" (next state = current state, every weight 0): the error of step k is
   ||u_0 - u_k|| / ||u_k||, computed here from the stored truth frame by frame, so each reported step is
   checked against the frame it must be compared with.
@@ -89,7 +90,8 @@ def judged(tmp_path_factory):
     run's best state (`best.pt`) is the hand-made model; its last state is another one (the solver at its initial
     guess, the network as initialised), so the judge must also take the best state."""
     root = tmp_path_factory.mktemp("judge")
-    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick", "evaluation.animation_sim=5"],
+    run = hyco.Run(hyco.compose(["experiment=burgers_1d_quick", "evaluation.animation_sim=5",
+                                 "observation.initial=full", "observation.noise_level=0"],
                                 output_dir=root / "run", data_dir=root / "data"))
     exp = run.experiment
     solver = exp.physical_trainer(None)
@@ -166,8 +168,8 @@ def _check_scores(judged):
 
 def _check_files(judged):
     """metrics.json and evaluation/rollouts.pt as read back from disk, against the experiment's own settings (2 test
-    simulations of 10 frames, dt 0.01, viscosity 0.005 guessed 0.01, the middle half of the domain observed with 1 %
-    noise) and the hand-made models."""
+    simulations of 10 frames, dt 0.01, viscosity 0.005 guessed 0.01, half the domain observed, here without noise and
+    with frame 0 known in full) and the hand-made models."""
     exp, returned = judged
     run_dir = exp.ctx.run_dir
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -181,10 +183,11 @@ def _check_files(judged):
     assert metrics["learned_coefficients"] == {key: {"viscosity": pytest.approx(0.005, rel=1e-6)}
                                                for key in ("physical", "hyco_physical")}
     assert metrics["observation"] == {
-        "spatial": "box", "temporal": "all", "fields": "all dynamic", "states": "initial", "noise_level": 0.01,
-        "noise_levels": {}, "observed_space_fraction": 0.5, "observed_frame_fraction": 1.0,
-        "description": "spatial=box (50.0% of the grid), temporal=all (100.0% of the frames), noise=0.01 x channel "
-                       "std, states: frame 0 known, later ones only where observed"}
+        "spatial": "box", "temporal": "all", "fields": "all dynamic", "states": "initial", "initial": "full",
+        "initial_fill": "harmonic", "noise_level": 0.0, "noise_levels": {}, "observed_space_fraction": 0.5,
+        "observed_frame_fraction": 1.0,
+        "description": "spatial=box (50.0% of the grid), temporal=all (100.0% of the frames), states: frame 0 known, "
+                       "later ones only where observed"}
     assert "held-out test split" in metrics["judge"]
     for key, entry in metrics["runs"].items():
         assert set(entry) == {"rollout", "fields", "selected", "train_seconds", "checkpoint"} | (

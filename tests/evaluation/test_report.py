@@ -178,6 +178,32 @@ def test_setting_lines_are_plain_and_count_simulations():
     assert "The solver's data term: solver alone: whole trajectories." in lines
 
 
+def test_setting_lines_name_the_data_source_the_floor_and_the_matched_baseline():
+    """Issue 28: the report says what simulated the data, the model floor, and how the network alone compares in
+    samples with HYCO's network (matched, or the note that it had fewer)."""
+    hyco_runs = {"synthetic": {}, "hyco_synthetic": {}}
+    floor = {"coefficients": {"viscosity": 0.01234, "kappa": None}, "how": "full, noise-free reference data"}
+    lines = setting_lines({**METRICS, "runs": hyco_runs, "reference": "a 2x finer grid", "model_floor": floor})
+    assert "Data simulated on: a 2x finer grid." in lines
+    assert "Model floor: viscosity 0.0123, the solver's coefficient error on full, noise-free reference data." in lines
+    assert any(line.startswith("HYCO's network trained on (1 + alpha) x the samples") for line in lines)
+    matched = {**hyco_runs, "synthetic_matched": {"matched": "30 epochs over 8 real windows"}}
+    lines = setting_lines({**METRICS, "runs": matched})
+    assert "network alone, compute-matched: 30 epochs over 8 real windows." in lines
+    assert not any(line.startswith("HYCO's network trained on") for line in lines)
+    assert not any(line.startswith(("Model floor", "Data simulated")) for line in setting_lines(METRICS))
+
+
+def test_the_snapshots_say_where_every_rollout_starts():
+    from hyco.evaluation.report_figures import start_state
+
+    hidden = {"states": "initial", "initial": "observed", "noise_level": 0.01}
+    assert start_state(hidden) == "frame 0 as observed (noisy, its hidden part filled from the observed values)"
+    assert start_state({"states": "initial", "initial": "full", "noise_level": 0.0}) == "frame 0 as observed, in full"
+    assert start_state({"states": "full", "noise_levels": {"u": 0.02}}) == \
+        "frame 0 as observed, in full and with its noise"
+
+
 def _pixels(path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"), dtype=np.int16)

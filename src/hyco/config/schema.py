@@ -82,6 +82,29 @@ class ExternalDataConfig:
 
 
 @dataclass
+class ReferenceConfig:
+    """How the data are simulated: a reference finer than the learning solver, restricted to its grid.
+
+    `refine` cells per learning cell along each axis; `substeps` solver steps per stored frame of the reference
+    (0: the learning substeps x refine^2, what an explicit scheme's stability bound dx^2 / h needs on the finer
+    grid). refine 1 with substeps 0 is the learning solver itself: the data then come from the very
+    discretisation that learns from them (the inverse crime), which the quick experiments accept for speed."""
+
+    refine: int = setting(1, "Reference cells per learning cell along each axis; the data are cell averages of "
+                             "the finer simulation (1: the learning grid).", at_least=1)
+    substeps: int = setting(0, "Reference solver steps per stored frame; 0: the learning substeps x refine^2 (the "
+                               "explicit scheme's stability bound on the finer grid).", at_least=0)
+
+    def __post_init__(self) -> None:
+        check_settings(self, "data.reference.")
+
+    @property
+    def is_learning_solver(self) -> bool:
+        """True when the data come from the learning solver itself (no finer grid, no finer time step)."""
+        return self.refine == 1 and self.substeps == 0
+
+
+@dataclass
 class DataConfig:
     """How many trajectories to simulate and how they are cut into training windows."""
 
@@ -93,6 +116,11 @@ class DataConfig:
                               allowed="an integer >= rollout_steps + 1")
     rollout_steps: int = setting(4, "R: a training window's targets are the frames t+1..t+R after its state t.",
                                  at_least=1)
+    seed: int = setting(0, "Seed of what the data are: the trajectories' initial states, the random observation "
+                           "masks and the noise. Part of the dataset's hash; the top-level `seed` (training's draws) "
+                           "is not.", at_least=0)
+    reference: ReferenceConfig = section(ReferenceConfig, "The simulator that makes the data: a reference finer "
+                                                          "than the learning solver, restricted to its grid.")
     regenerate: str = setting("auto", "`auto`: reuse a matching dataset, make a missing or damaged one anew; "
                                       "`always`: simulate again; `never`: reuse, or stop naming what differs.",
                               choices=("auto", "always", "never"))
@@ -131,6 +159,8 @@ class DataConfig:
 SPATIAL_MASKS = ("full", "box", "centre", "random_points")
 TEMPORAL_MASKS = ("all", "every_k", "first_last", "frames")
 STATES = ("initial", "full")
+INITIAL = ("full", "observed")
+INITIAL_FILLS = ("harmonic", "mean")
 
 
 @dataclass
@@ -162,19 +192,33 @@ class ObservationConfig:
                                              allowed="numbers >= 0")
     fields: list[str] = setting([], "The observed dynamic fields; empty: all of them. The others are never "
                                     "observed.", allowed="distinct dynamic field names")
-    states: str = setting("initial", "What is known of a state: `initial`: frame 0 in full, later frames only where "
-                                     "observed (inputs of later windows are completed from a model's prediction); "
-                                     "`full`: every state in full (\"oracle states\", for studies).", choices=STATES)
-    seed: int = setting(1234, "Seed of the random points and of the noise (apart from `data`'s and the "
-                              "training's seeds).")
+    states: str = setting("initial", "What is known of a state: `initial`: frame 0 as `initial` says, later frames "
+                                     "only where observed (inputs of later windows are completed from a model's "
+                                     "prediction); `full`: every state in full (\"oracle states\", for studies).",
+                          choices=STATES)
+    initial: str = setting("full", "What is known of frame 0 (`states=initial`): `full`: every value (the HYCO "
+                                   "paper's setting); `observed`: only where the masks say, like any frame, its hidden "
+                                   "part filled by `initial_fill` from the observed values.",
+                           choices=INITIAL)
+    initial_fill: str = setting("harmonic", "initial=observed: how frame 0's hidden part is filled: `harmonic` "
+                                            "(smooth inpainting, Laplace's equation with the observed values as "
+                                            "boundary) or `mean` (each channel's observed mean).",
+                                choices=INITIAL_FILLS)
+    seed: int = setting(1234, "Seed of the random points and of the noise, drawn under `data.seed` (vary it to "
+                              "redraw them alone; apart from the training's `seed`).")
 
     def __post_init__(self) -> None:
         check_settings(self, "observation.")
+        require(self.states == "initial" or self.initial == "full", "observation.initial",
+                "full with observation.states=full (oracle states know every state in full, frame 0 included)",
+                self.initial)
         if self.temporal == "frames":
             require(len(self.frames) > 0 and all(f >= 0 for f in self.frames), "observation.frames",
                     "a non-empty list of frame indices >= 0 (temporal=frames)", list(self.frames))
             require(self.states != "initial" or 0 in self.frames, "observation.frames",
-                    "a list that includes frame 0: observation.states=initial declares frame 0 known in full",
+                    f"a list that includes frame 0: observation.states=initial with initial={self.initial} needs "
+                    "frame 0 observed" + (" (it is declared known in full)" if self.initial == "full"
+                                          else " (its hidden part is filled from its observed values)"),
                     list(self.frames))
         require(len(set(self.fields)) == len(self.fields), "observation.fields", "distinct field names",
                 list(self.fields))
@@ -334,6 +378,11 @@ class HybridTrainerConfig:
     completion: str = setting("blend", "Inputs after frame 0 (`observation.states=initial`): a `blend` of both "
                                        "models weighted by their validation errors, or the `partner` alone.",
                               choices=COMPLETIONS)
+    matched_baseline: bool = setting(
+        False, "`hyco run` also trains the network alone with as many optimizer steps and samples as HYCO's network "
+               "had (run `synthetic_matched`; HYCO's network sees 1 + alpha times the samples of the network alone). "
+               "Off by default: it costs 1 + alpha times the network alone's training (`benchmarks.hyco_study` turns "
+               "it on; the report says when it is missing).")
     memory_budget_gb: float = setting(2.0, "Memory for generated windows: below half of it they stay in memory, "
                                            "below it in a disk cache, above it they are made chunk by chunk.",
                                       above=0)
@@ -379,6 +428,9 @@ class EvaluationConfig:
                                   "instead of the run's models.")
     data: str = setting("", "`hyco evaluate checkpoint=PATH data=PATH`: a hyco dataset file to evaluate it on; "
                             "empty: the experiment's dataset.")
+    model_floor: bool = setting(True, "`hyco run` also fits the solver to the full, noise-free training data (the "
+                                      "reference truth): the coefficient error it reaches there is the model floor, "
+                                      "the best any observation of these data allows.")
 
     def __post_init__(self) -> None:
         check_settings(self, "evaluation.")
@@ -402,7 +454,8 @@ class HycoConfig:
                                         "CUDA.", choices=("auto", "gloo", "nccl"))
     dtype: str = setting("float32", "Floating-point type of simulation and training.",
                          choices=("float32", "float64"))
-    seed: int = setting(0, "Seed of initialisation and shuffling (the data have their own seeds).", at_least=0)
+    seed: int = setting(0, "Seed of what training draws: initial weights, shuffling, HYCO's picks (the data have "
+                           "their own, `data.seed`).", at_least=0)
     mode: str = setting("hybrid", "What `hyco train` trains.", choices=TRAIN_MODES)
     resume: bool = setting(False, "Continue from the run directory's last checkpoint.")
     reuse_baselines: bool = setting(True, "In a sweep of `hyco run`: physical-only and synthetic-only are trained "

@@ -1,8 +1,9 @@
 """Complete input states that are only partly observed, from a model's prediction (direct insertion).
 
-With ``observation.states=initial`` only frame 0 of a trajectory is known in full; a window starting at
+With ``observation.states=initial`` a state after frame 0 is known only where observed; a window starting at
 frame t > 0 still needs a complete input state. This module fills it in by the simplest honest data
-assimilation, direct insertion: starting from the known frame 0, a model steps the state forward one
+assimilation, direct insertion: starting from frame 0 (known in full, or with ``observation.initial=observed``
+its hidden part already filled from its observed values, hyco.data.inpaint), a model steps the state forward one
 frame at a time, and after every step the observed values of the new frame replace the predicted ones:
 
     s_0 = y_0,    s_t = known_t * y_t + (1 - known_t) * step(s_{t-1})

@@ -1,9 +1,10 @@
 """Simulate the train/val/test trajectories of an experiment into one HDF5 file, or reuse it.
 
 The file name carries a hash of everything that changes the data (the model's spec, the counts and
-length of the trajectories, the seed, the simulation dtype, the format version) and nothing else, so
-trainer settings never trigger a regeneration, datasets of different configurations coexist (a Hydra
-sweep over physics parameters keeps one file each), and two jobs of the same sweep share one file.
+length of the trajectories, `data.seed`, the reference simulator, the simulation dtype, the format version)
+and nothing else, so trainer settings and the training `seed` never trigger a regeneration, datasets of
+different configurations coexist (a Hydra sweep over physics parameters keeps one file each), and two jobs
+of the same sweep share one file.
 
 Reuse rules (`data.regenerate`):
 - ``auto``: reuse the file of this hash when it is complete and valid; otherwise (missing, truncated,
@@ -13,6 +14,10 @@ Reuse rules (`data.regenerate`):
   of the same experiment differs.
 A file lock next to the dataset serialises processes generating the same file: the second waits,
 then finds the file complete and reuses it.
+
+The trajectories are simulated by the reference `data.reference` asks for (hyco.data.reference: a finer grid
+and time step, restricted to the learning grid by cell averaging), the true coefficients stored are the
+learning grid's.
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from hyco.config.schema import HycoConfig
+from hyco.data.config_diff import config_differences
 from hyco.data.external import ImportPlan, import_trajectories, plan_import, read_truths
 from hyco.data.observation import check_observation
+from hyco.data.reference import is_learning_solver, reference_model, reference_plan, reference_section, restrict
 from hyco.data.store import FORMAT_VERSION, SPLITS, TrajectoryStore, create_store
 from hyco.errors import DataError, HycoError
 from hyco.utils.distributed import broadcast_object, gather_objects, process_info
@@ -82,14 +89,15 @@ def hashed_config(cfg: HycoConfig, model: Any, plan: ImportPlan | None = None) -
             "num_val": cfg.data.num_val,
             "num_test": cfg.data.num_test,
             "num_frames": cfg.data.num_frames,
+            "seed": cfg.data.seed,  # imported data: the seed of their masks and noise (hyco.data.observation)
         },
-        "seed": cfg.seed,
         "dtype": cfg.dtype,
     }
     if plan is not None:
-        config["seed"] = None  # nothing is drawn
         config["physics"] = plan.model_identity(model)  # the fields read, not how the solver steps
         config["external"] = plan.hashed()
+    else:
+        config["reference"] = reference_plan(cfg.data.reference, model).hashed()
     return _jsonable(config)
 
 
@@ -108,31 +116,6 @@ def dataset_prefix(cfg: HycoConfig) -> str:
 
 def dataset_path(cfg: HycoConfig, data_dir: str | Path, digest: str) -> Path:
     return Path(data_dir) / f"{dataset_prefix(cfg)}{digest[:12]}.h5"
-
-
-def flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Keys whose values differ, dotted (list items as [i]), each as 'key (old -> new)'."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key not in old:
-                out.append(f"{name} (absent -> {new[key]!r})")
-            elif key not in new:
-                out.append(f"{name} ({old[key]!r} -> absent)")
-            else:
-                out.extend(flat_diff(old[key], new[key], name))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [line for i, (a, b) in enumerate(zip(old, new)) for line in flat_diff(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
-
-
-def _summarise(keys: list[str], limit: int = 6) -> str:
-    """The first few differing keys, user-facing ones (physics.params.*) first."""
-    keys = sorted(keys, key=lambda k: (not k.startswith("physics.params"), k))
-    text = "; ".join(keys[:limit])
-    return text + (f"; and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -208,8 +191,7 @@ def _difference_note(cfg: HycoConfig, data_dir: Path, path: Path, config: dict) 
     if sibling is None:
         return f"no dataset of experiment {cfg.experiment_name!r} exists in {data_dir}"
     other, other_config = sibling
-    keys = flat_diff(other_config, config)
-    return f"the existing {other.name} differs in: {_summarise(keys) if keys else '(nothing hashed; format change)'}"
+    return f"the existing {other.name} differs in: {config_differences(other_config, config)}"
 
 
 # ---------------------------------------------------------------------------- public API
@@ -244,6 +226,8 @@ def _ensure_dataset(cfg: HycoConfig, model: Any, data_dir: str | Path) -> Path:
                       cfg.data.num_frames)
     data_dir = Path(data_dir)
     plan = plan_import(cfg, model, data_dir if data_dir.is_dir() else None) if cfg.data.external.enabled else None
+    if plan is None and not is_learning_solver(reference := reference_plan(cfg.data.reference, model), model):
+        reference_section(dict(cfg.physics), reference)  # a model without the keys to refine: refused before any work
     config = hashed_config(cfg, model, plan)
     digest = config_hash(config)
     path = dataset_path(cfg, data_dir, digest)
@@ -350,6 +334,7 @@ def import_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mappin
     started = time.perf_counter()
     attrs = store_attrs(cfg, model, config, digest)
     attrs.pop("substeps")  # a solver setting: not what the imported data are (see `ImportPlan.model_identity`)
+    attrs["reference"] = "imported (data.external): made elsewhere"
     if plan.bounds is not None:
         attrs["bounds"] = [float(b) for b in plan.bounds]
     if plan.dt is not None:
@@ -373,12 +358,17 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
     path = Path(path)
     sizes, rows, chunks, seeds, batch = _plan(cfg)
     num_frames = cfg.data.num_frames
-    coefficients = model.true_coefficients()
+    plan = reference_plan(cfg.data.reference, model)
+    simulator = reference_model(dict(cfg.physics), model, plan)
+    coefficients = simulator.true_coefficients()  # the truth on the reference's own grid
     attrs = store_attrs(cfg, model, config, digest)
-    log.info("generating %s: %s sims x %d frames of %s, %d per batch", path, sizes, num_frames,
-             tuple(model.spatial_shape), batch)
+    attrs["reference"] = plan.describe()
+    log.info("generating %s: %s sims x %d frames of %s, %d per batch, simulated on %s", path, sizes, num_frames,
+             tuple(model.spatial_shape), batch, plan.describe())
     started = time.perf_counter()
-    coeff_arrays = {name: value.detach().cpu().numpy() for name, value in coefficients.items()}
+    # the truth the learner is measured against: the same profiles on the learning grid
+    coeff_arrays = {name: value.detach().cpu().numpy() for name, value in model.true_coefficients().items()}
+    store = functools.partial(_store_chunk, restriction=(plan.refine, model.fields))
     if process_info().parallel:
         broadcast_object(("simulate",))  # the other ranks, waiting in ensure_dataset, take their share
         with torch.no_grad(), create_store(
@@ -386,8 +376,8 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
             spatial_shape=tuple(model.spatial_shape), attrs=attrs, coefficients=coeff_arrays,
             window_frames=cfg.data.rollout_steps + 1,
         ) as writer, tqdm(total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None) as bar:
-            for k, states, frames in _simulated_chunks(model, coefficients, seeds, num_frames, batch):
-                _store_chunk(writer, k * batch, states, frames, seeds[k], chunks[k], cfg.physics.get("name"))
+            for k, states, frames in _simulated_chunks(simulator, coefficients, seeds, num_frames, batch):
+                store(writer, k * batch, states, frames, seeds[k], chunks[k], cfg.physics.get("name"))
                 bar.update(len(chunks[k]))
         log.info("wrote %s in %.1f s with %d ranks", path, time.perf_counter() - started, process_info().world_size)
         return path
@@ -400,17 +390,16 @@ def generate_dataset(cfg: HycoConfig, model: Any, path: str | Path, config: Mapp
     ) as writer, ThreadPoolExecutor(max_workers=1) as helper, tqdm(
         total=len(rows), desc=f"generate {path.name}", unit="sim", disable=None,
     ) as bar:
-        next_states = helper.submit(initial_states, model, seeds[0])
+        next_states = helper.submit(initial_states, simulator, seeds[0])
         written = None
         for k, chunk in enumerate(chunks):
             states = next_states.result()
             if k + 1 < len(chunks):
-                next_states = helper.submit(initial_states, model, seeds[k + 1])
-            frames = simulate(model, coefficients, states, num_frames, batch)
+                next_states = helper.submit(initial_states, simulator, seeds[k + 1])
+            frames = simulate(simulator, coefficients, states, num_frames, batch)
             if written is not None:
                 written.result()
-            written = helper.submit(_store_chunk, writer, k * batch, states, frames, seeds[k], chunk,
-                                    cfg.physics.get("name"))
+            written = helper.submit(store, writer, k * batch, states, frames, seeds[k], chunk, cfg.physics.get("name"))
             bar.update(len(chunk))
         written.result()
     elapsed = time.perf_counter() - started
@@ -424,7 +413,8 @@ def _plan(cfg: HycoConfig) -> tuple[dict[str, int], list, list, list[np.ndarray]
     rows = [(split, i) for split in SPLITS for i in range(sizes[split])]
     batch = min(cfg.data.generation_batch, len(rows))
     chunks = [rows[first:first + batch] for first in range(0, len(rows), batch)]
-    seeds = [np.array([simulation_seed(cfg.seed, split, i) for split, i in chunk], dtype=np.int64) for chunk in chunks]
+    seeds = [np.array([simulation_seed(cfg.data.seed, split, i) for split, i in chunk], dtype=np.int64)
+             for chunk in chunks]
     return sizes, rows, chunks, seeds, batch
 
 
@@ -449,7 +439,8 @@ def _simulated_chunks(model: Any, coefficients: Mapping[str, torch.Tensor], seed
 def _simulate_share(cfg: HycoConfig, model: Any) -> None:
     """A rank other than 0: simulate this rank's chunks of the dataset rank 0 is writing."""
     _, _, _, seeds, batch = _plan(cfg)
-    for _ in _simulated_chunks(model, model.true_coefficients(), seeds, cfg.data.num_frames, batch):
+    simulator = reference_model(dict(cfg.physics), model, reference_plan(cfg.data.reference, model))
+    for _ in _simulated_chunks(simulator, simulator.true_coefficients(), seeds, cfg.data.num_frames, batch):
         pass
 
 
@@ -472,9 +463,12 @@ def simulate(model: Any, coefficients: Mapping[str, torch.Tensor], states: torch
 
 
 def _store_chunk(writer: Any, first: int, states: torch.Tensor, frames: torch.Tensor, seeds: np.ndarray,
-                 chunk: list[tuple[str, int]], physics_name: str) -> None:
-    """Assemble [b, T, C, *space] float32 trajectories, refuse non-finite ones, write them."""
+                 chunk: list[tuple[str, int]], physics_name: str, restriction: tuple[int, Any] = (1, ())) -> None:
+    """Assemble [b, T, C, *space] float32 trajectories (restricted to the learning grid: `restriction` is the
+    refinement factor and the fields), refuse non-finite ones, write them."""
     trajectories = torch.cat([states.to(frames.device, frames.dtype)[:, None], frames], dim=1)
+    factor, fields = restriction
+    trajectories = restrict(trajectories, factor, fields) if factor > 1 else trajectories
     trajectories = trajectories.to(device="cpu", dtype=torch.float32).numpy()
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf = nan: still non-finite
         bad = ~np.isfinite(trajectories.sum(axis=tuple(range(1, trajectories.ndim)), dtype=np.float64))

@@ -12,17 +12,22 @@ HYCO exists for sparse, noisy observations, and this module is where the data be
 - **Fields**: ``fields`` names the observed dynamic fields (default: all); the others are never observed.
 - **Noise**: Gaussian, added to the dynamic channels with a standard deviation of ``noise_level`` (or the
   field's entry in ``noise_levels``) times the channel's standard deviation over the train split (stored in
-  the dataset file). Static channels (known inputs such as a prescribed velocity) stay clean. The noise of
-  a frame is drawn from a seed derived from (``observation.seed``, split, simulation), so it is the same in
-  every epoch, in every window that contains the frame, and whether or not the simulation was evicted from
-  a cache meanwhile.
+  the dataset file), on every frame, frame 0 included. Static channels (known inputs such as a prescribed
+  velocity) stay clean. The noise of a frame is drawn from a seed derived from (``observation.seed``,
+  ``data.seed``, split, simulation), so it is the same in every epoch, in every window that contains the
+  frame, and whether or not the simulation was evicted from a cache meanwhile.
+- **Seeds**: the random masks and the noise are data, drawn under ``data.seed`` (read from the dataset file,
+  which records it) with ``observation.seed`` as their own stream; the training ``seed`` never changes them.
 
 **What is known of a state** (``states``). With ``initial`` (the default) frame 0 of every trajectory is
-known in full (with its noise) and every later frame only where the masks say so: the unobserved values
-are erased (set to 0) the moment a simulation is read, so no model, validator or statistic can read them.
-A window starting at t > 0 then needs its input state completed from a model's prediction (see
-hyco.data.completion). With ``full`` ("oracle states", for studies) every state is known in full and noisy,
-and only the loss targets are masked. Generated (HYCO) data are complete fields either way.
+known as ``initial`` says and every later frame only where the masks say so: the unobserved values are
+erased (set to 0) the moment a simulation is read, so no model, validator or statistic can read them. A
+window starting at t > 0 then needs its input state completed from a model's prediction (see
+hyco.data.completion). ``initial=full`` declares frame 0 known in full (with its noise; the HYCO paper's
+setting); ``initial=observed`` knows it only where observed, like any frame, and fills its hidden part from
+its observed values alone (``initial_fill``, hyco.data.inpaint), since no earlier frame exists to step from.
+With ``states=full`` ("oracle states", for studies) every state is known in full and noisy, and only the
+loss targets are masked. Generated (HYCO) data are complete fields either way.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from hyco.errors import ConfigError
 from hyco.utils.seed import seeded_generator
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+MASK_STREAM, NOISE_STREAM = 99, 7  # keys of hyco.utils.seed under observation.seed
 
 
-def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int]) -> torch.Tensor:
-    """Float32 mask [1, *space] (1 = observed), space in tensor order (x last)."""
+def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int], data_seed: int = 0) -> torch.Tensor:
+    """Float32 mask [1, *space] (1 = observed), space in tensor order (x last); random points are drawn under
+    (`observation.seed`, `data_seed`)."""
     shape = tuple(int(n) for n in spatial_shape)
     ndim = len(shape)
     if config.spatial == "full":
@@ -73,7 +80,7 @@ def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int]) -> tor
     if config.spatial == "random_points":
         total = math.prod(shape)
         count = min(total, max(1, round(config.point_fraction * total)))
-        chosen = torch.randperm(total, generator=seeded_generator(config.seed, 99))[:count]
+        chosen = torch.randperm(total, generator=seeded_generator(config.seed, MASK_STREAM, data_seed))[:count]
         mask = torch.zeros(total)
         mask[chosen] = 1.0
         return mask.reshape(1, *shape)
@@ -120,10 +127,19 @@ def observed_channels(config: ObservationConfig, field_specs: Sequence[dict]) ->
 def check_observation(config: ObservationConfig, field_specs: Sequence[dict], spatial_shape: Sequence[int],
                       num_frames: int) -> None:
     """Refuse, in one line, an observation that leaves nothing to learn from: every observed field needs
-    at least one observed value in frames 1..T-1 (frame 0 is an initial state, never a target)."""
+    at least one observed value in frames 1..T-1 (frame 0 is an initial state, never a target); with
+    `initial=observed` every dynamic field needs observed values in frame 0 to fill the rest from."""
     spatial = spatial_mask(config, spatial_shape)
     temporal = temporal_mask(config, num_frames)
-    observed_channels(config, field_specs)
+    channels = observed_channels(config, field_specs)
+    if config.states == "initial" and config.initial == "observed":
+        start = 0
+        for spec in field_specs:
+            stop = start + int(spec["channels"])
+            if spec["dynamic"] and not bool(channels[start:stop].all()):
+                raise ConfigError("observation.initial", f"full when field {spec['name']!r} is not observed "
+                                  "(observation.fields): its frame 0 would be unknown everywhere", config.initial)
+            start = stop
     if num_frames > 1 and not bool(temporal[1:].any()):
         raise ConfigError("observation.temporal", "a temporal mask that observes at least one frame after frame 0 "
                           f"(the data have {num_frames} frames)", config.temporal)
@@ -148,11 +164,14 @@ class Observation:
     """
 
     def __init__(self, config: ObservationConfig, spatial_shape: Sequence[int], num_frames: int,
-                 channel_std: torch.Tensor, dynamic_channels: Sequence[int], field_specs: Sequence[dict] | None = None):
+                 channel_std: torch.Tensor, dynamic_channels: Sequence[int], field_specs: Sequence[dict] | None = None,
+                 data_seed: int = 0, periodic: bool = False):
         self.config = config
+        self.data_seed = int(data_seed)
+        self.periodic = bool(periodic)  # the domain wraps around (the frame-0 fill's stencil)
         num_channels = len(channel_std)
         specs = list(field_specs) if field_specs is not None else _field_specs_of(num_channels, dynamic_channels)
-        self.spatial = spatial_mask(config, spatial_shape)
+        self.spatial = spatial_mask(config, spatial_shape, self.data_seed)
         self.temporal = temporal_mask(config, num_frames)
         self.channels = observed_channels(config, specs)  # [C] bool
         self.dynamic = torch.as_tensor(list(dynamic_channels), dtype=torch.long)
@@ -174,7 +193,8 @@ class Observation:
             if bool(static.any()):  # static inputs are known in full: one mask per channel
                 known = known.expand(-1, num_channels, *known.shape[2:]) | static.reshape(1, -1, *shape_1)
             known = known.clone()
-            known[0] = True
+            if config.initial == "full":
+                known[0] = True
             self.known = known
         sigma = torch.zeros(num_channels)
         start = 0
@@ -190,15 +210,20 @@ class Observation:
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
         return cls(config, store.spatial_shape, store.num_frames, store.channel_std, store.dynamic_channels,
-                   store.field_specs)
+                   store.field_specs, data_seed=store.data_seed, periodic=store.periodic)
 
     @property
     def has_noise(self) -> bool:
         return bool(self.noise_std.gt(0).any())
 
     @property
+    def hides_initial(self) -> bool:
+        """Some value of frame 0 is unknown (`initial=observed` with a sparse frame 0): it is filled on load."""
+        return self.known is not None and not bool(self.known[0].all())
+
+    @property
     def hides_states(self) -> bool:
-        """Some value of a state after frame 0 is unknown (inputs of later windows need completing)."""
+        """Some value of a state is unknown (inputs of later windows need completing; frame 0's is filled)."""
         return self.known is not None
 
     @property
@@ -222,7 +247,8 @@ class Observation:
         """Add this simulation's noise to `trajectory` [T, C, *space] in place (and return it)."""
         if not self.has_noise:
             return trajectory
-        noise = torch.randn(trajectory.shape, generator=seeded_generator(self.config.seed, SPLIT_IDS[split], index))
+        generator = seeded_generator(self.config.seed, NOISE_STREAM, self.data_seed, SPLIT_IDS[split], index)
+        noise = torch.randn(trajectory.shape, generator=generator)
         scale = self.noise_std.reshape(1, -1, *([1] * self._ndim))
         trajectory += (noise * scale).to(trajectory.dtype)
         return trajectory
@@ -234,6 +260,16 @@ class Observation:
             trajectory.masked_fill_(~self.known.expand_as(trajectory), 0.0)
         return trajectory
 
+    def fill_initial_(self, trajectory: torch.Tensor) -> torch.Tensor:
+        """Fill the hidden values of frame 0 of `trajectory` [T, C, *space] (already hidden) from its observed
+        ones, in place (`initial_fill`, hyco.data.inpaint); nothing to do unless `initial=observed` hides some."""
+        if self.hides_initial:
+            from hyco.data.inpaint import fill_hidden
+
+            known = self.known[0]
+            trajectory[0] = fill_hidden(trajectory[:1], known, self.config.initial_fill, self.periodic)[0]
+        return trajectory
+
     def describe(self) -> str:
         parts = [f"spatial={self.config.spatial} ({self.spatial_fraction:.1%} of the grid)",
                  f"temporal={self.config.temporal} ({self.temporal_fraction:.1%} of the frames)"]
@@ -242,6 +278,11 @@ class Observation:
         if self.has_noise:
             parts.append(f"noise={self.config.noise_level:g} x channel std"
                          + (f" ({self.config.noise_levels})" if self.config.noise_levels else ""))
-        parts.append("states: frame 0 known, later ones only where observed" if self.hides_states
-                     else "states: known in full" + (" (oracle)" if self.has_mask else ""))
+        if self.hides_initial:
+            parts.append(f"states: frame 0 only where observed (the rest filled: {self.config.initial_fill}), "
+                         "later ones only where observed")
+        elif self.hides_states:
+            parts.append("states: frame 0 known, later ones only where observed")
+        else:
+            parts.append("states: known in full" + (" (oracle)" if self.has_mask else ""))
         return ", ".join(parts)

@@ -104,6 +104,7 @@ class SimulationCache:
         if self.observation is not None:
             self.observation.add_noise_(target, self.split, sim)
             self.observation.hide_(target)
+            self.observation.fill_initial_(target)  # initial=observed: frame 0's hidden part from its observed part
         self.loads += 1
 
     # ------------------------------------------------------------------ read ahead

@@ -13,7 +13,8 @@ Layout (readable with plain h5py, see README "Data"):
   train split), ``physics`` (JSON spec of the model), ``versions`` (JSON), ``complete``, and
   ``checksums`` written last; a file imported from data made elsewhere (`hyco.data.external`) also has
   ``source`` (JSON: the source files, their SHA-256, the field mapping), its ``seeds`` are the
-  trajectories' indices in their source file, and ``coefficients`` holds only the true values known.
+  trajectories' indices in their source file, and ``coefficients`` holds only the true values known;
+  ``reference`` says what simulated the trajectories (hyco.data.reference) or that they were imported.
 
 Files are written under a temporary name and renamed when complete, so a crash never leaves a
 half-written file under the final name; a reader still checks ``complete`` and the shapes, because a
@@ -25,7 +26,7 @@ Damage anywhere in the file is detected, by three layers of checksums:
   checks on read (the default, oldest format has none: a flipped byte in an object header or B-tree was
   read as valid);
 - fletcher32 on every chunk of ``trajectories`` (checked when a chunk is read; `verify` reads them all);
-- ``checksums`` (hyco.data.store_checksums): a JSON map of SHA-256 digests of every attribute, of the values
+- ``checksums`` (hyco.data.checksums): a JSON map of SHA-256 digests of every attribute, of the values
   of every other dataset (``seeds``, ``coefficients/*``: small, contiguous, without a filter of their own), of the
   layout (which objects exist) and of the type, shape, chunking and filters of ``trajectories``,
   compared on every open, so a change is named ("dataset 'seeds' changed", "attribute 'channel_std'
@@ -46,7 +47,7 @@ import h5py
 import numpy as np
 import torch
 
-from hyco.data.store_checksums import CHECKSUMS, TRAJECTORIES, checksum_problem, content_digests
+from hyco.data.checksums import checksum_problem, content_digests
 from hyco.data.stored_chunks import copy_stored_chunks, frames_per_stored_chunk
 from hyco.errors import DataError
 from hyco.utils.io import atomic_path
@@ -55,8 +56,10 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: HDF5 1.10 file format with metadata checksums, `checksums` attribute
 SPLITS = ("train", "val", "test")
+TRAJECTORIES = "trajectories"
 SEEDS = "seeds"
 COEFFICIENTS = "coefficients"
+CHECKSUMS = "checksums"
 COMPLETE = "complete"
 IN_PLACE = "in_place"  # the trajectories are read from the external files the `source` attribute names
 LIBVER = ("v110", "v110")  # the oldest HDF5 file format whose metadata blocks all carry checksums
@@ -137,7 +140,8 @@ class StoreWriter:
         self._file.attrs["channel_std"] = np.sqrt(var)
         self._file.flush()
         self._file.attrs[COMPLETE] = 1  # a reader trusts nothing without it
-        self._file.attrs[CHECKSUMS] = json.dumps(content_digests(self._file), sort_keys=True)  # last
+        digests = content_digests(self._file, CHECKSUMS, TRAJECTORIES)
+        self._file.attrs[CHECKSUMS] = json.dumps(digests, sort_keys=True)  # last
 
 
 @contextlib.contextmanager
@@ -280,7 +284,7 @@ class TrajectoryStore:
             raise self._error(f"group {COEFFICIENTS!r} missing")
         if CHECKSUMS not in self.attrs:
             raise self._error(f"attribute {CHECKSUMS!r} missing")
-        problem = checksum_problem(file, self.attrs[CHECKSUMS])
+        problem = checksum_problem(file, self.attrs[CHECKSUMS], CHECKSUMS, TRAJECTORIES)
         if problem is not None:
             raise self._error(problem)
 
@@ -348,6 +352,17 @@ class TrajectoryStore:
     @property
     def config_hash(self) -> str:
         return str(self.attrs["config_hash"])
+
+    @property
+    def data_seed(self) -> int:
+        """`data.seed` of the config that made the file (it also seeds the observation's masks and noise)."""
+        data = self.attrs.get("config", {}).get("data", {})
+        return int(data.get("seed") or 0)
+
+    @property
+    def periodic(self) -> bool:
+        """Whether the data's domain is periodic (the physics spec's `boundary`; imported data: not known, False)."""
+        return str(self.attrs.get("physics", {}).get("boundary", "")) == "periodic"
 
     @property
     def channel_std(self) -> torch.Tensor:

@@ -89,9 +89,11 @@ class WindowDataset(Dataset):
         """What a model fitted on these windows sees of each training trajectory, for summaries and the report."""
         frames = self.num_frames - 1
         if self.from_start:
+            start = "frame 0" + (" (filled where hidden)" if self.observation is not None
+                                 and self.observation.hides_initial else "")
             if self.rollout_steps == frames:
-                return f"whole trajectories ({frames} frames) rolled out from frame 0"
-            return f"the first {self.rollout_steps} of {frames} frames of each trajectory, rolled out from frame 0"
+                return f"whole trajectories ({frames} frames) rolled out from {start}"
+            return f"the first {self.rollout_steps} of {frames} frames of each trajectory, rolled out from {start}"
         text = f"{self.rollout_steps}-step windows from every frame"
         return text + " (inputs after frame 0 completed by the models)" if self.needs_completion else text
 

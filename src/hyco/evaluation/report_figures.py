@@ -152,7 +152,8 @@ def _plan_figures(plan, metrics, rollouts: Rollouts, training: Training, figures
     steps = rollouts.truth.shape[0] - 1
     maps = rollouts.truth.ndim <= 4  # [T, C, *space]: 1D and 2D fields are drawn as maps, 3D ones are not
     for spec in dynamic if maps else []:
-        figures += _field_figures(plan, rollouts, spec, len(dynamic) > 1, figures_dir, extent, dt, steps, plot_times)
+        figures += _field_figures(plan, rollouts, spec, len(dynamic) > 1, figures_dir, extent, dt, steps, plot_times,
+                                  start_state(metrics.get("observation") or {}))
     figures += _coefficient_figures(plan, metrics, training, rollouts, figures_dir, extent)
     cycles = _cycle_figure(plan, metrics, training, figures_dir)
     if cycles is not None:
@@ -178,7 +179,16 @@ def _shown(rollouts: Rollouts, spec: dict[str, Any]) -> tuple[np.ndarray, dict[s
     return field_quantity(truth, rollouts.fields, spec["name"]), shown
 
 
-def _field_figures(plan, rollouts, spec, several, figures_dir, extent, dt, steps, plot_times) -> list[Figure]:
+def start_state(observation: dict[str, Any]) -> str:
+    """Where every judged rollout starts, in words: frame 0 as the observer has it (metrics.json's `observation`)."""
+    noisy = bool(observation.get("noise_level") or any((observation.get("noise_levels") or {}).values()))
+    if observation.get("states") == "initial" and observation.get("initial") == "observed":
+        return f"frame 0 as observed ({'noisy, ' if noisy else ''}its hidden part filled from the observed values)"
+    return "frame 0 as observed, in full" + (" and with its noise" if noisy else "")
+
+
+def _field_figures(plan, rollouts, spec, several, figures_dir, extent, dt, steps, plot_times,
+                   start: str) -> list[Figure]:
     name = spec["name"]
     suffix = f"_{name}" if several else ""
     truth, shown = _shown(rollouts, spec)
@@ -196,8 +206,9 @@ def _field_figures(plan, rollouts, spec, several, figures_dir, extent, dt, steps
     one_d = truth.ndim == 2
     return [
         Figure("Truth and models on a held-out simulation" + (f": {name}" if several else ""), snapshot,
-               f"{_label(spec)} at evenly spaced times; every model starts from the same (fully known) initial "
-               "state and rolls out on its own. One colour scale, the truth's range (values beyond it saturate)."
+               f"{_label(spec)} at evenly spaced times; every model starts from the same state, {start}, and rolls "
+               "out on its own (the first column shows the true frame 0). One colour scale, the truth's range "
+               "(values beyond it saturate)."
                + (" Grey: the observed region." if one_d and outline == "drawn" else where),
                key="snapshots", outline=outline),
         Figure("Error maps" + (f": {name}" if several else ""), errors,
@@ -248,9 +259,12 @@ def _observation_figure(plan, rollouts: Rollouts, metrics, figures_dir, extent, 
             start += spec["channels"]
         space = np.stack(panels)
     observation = metrics.get("observation", {})
-    states = ("frame 0 of every trajectory is known in full; later frames only where observed"
-              if observation.get("states") == "initial" else
-              "every input state is known in full (oracle states); only the targets are masked")
+    if observation.get("states") != "initial":
+        states = "every input state is known in full (oracle states); only the targets are masked"
+    elif observation.get("initial") == "observed":
+        states = "every frame, frame 0 included, is known only where observed"
+    else:
+        states = "frame 0 of every trajectory is known in full; later frames only where observed"
     return Figure("What the models saw",
                   plan.draw(plots.plot_observation, space, rollouts.observed_frames, figures_dir / "observation.png",
                             names, extent=extent, dt=dt),

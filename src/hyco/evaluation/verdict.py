@@ -129,7 +129,8 @@ def _sims(n: int) -> str:
 
 def setting_lines(metrics: dict) -> list[str]:
     """What was compared on what: the held-out data, what the models saw, the judge, which coefficients were
-    given or have no known truth, what the solver was fitted on, which saved state of each run is evaluated."""
+    given or have no known truth, what simulated the data and the model floor there, how the network alone was
+    matched to HYCO's, what the solver was fitted on, which saved state of each run is evaluated."""
     runs = metrics.get("runs", {})
     n = metrics.get("num_sims")
     lines = [f"Experiment {metrics.get('experiment')}: {_sims(n) if n is not None else 'test simulations'} "
@@ -147,6 +148,18 @@ def setting_lines(metrics: dict) -> list[str]:
     if unknown:
         lines.append("True value unknown (data made elsewhere; data.external.known_truth names those known): "
                      f"{', '.join(unknown)}.")
+    if metrics.get("reference"):
+        lines.append(f"Data simulated on: {metrics['reference']}.")
+    floor = metrics.get("model_floor") or {}
+    errors = [f"{name} {error:.3g}" for name, error in (floor.get("coefficients") or {}).items() if error is not None]
+    if errors:
+        lines.append(f"Model floor: {', '.join(errors)}, the solver's coefficient error on "
+                     f"{floor.get('how') or 'full, noise-free data'}.")
+    if "synthetic_matched" in runs and runs["synthetic_matched"].get("matched"):
+        lines.append(f"{run_label('synthetic_matched')}: {runs['synthetic_matched']['matched']}.")
+    elif "hyco_synthetic" in runs and "synthetic" in runs:
+        lines.append("HYCO's network trained on (1 + alpha) x the samples of the network alone; "
+                     "trainer.hybrid.matched_baseline=true adds a network alone with as many (docs/results.md).")
     fitted = [f"{run_label(k)}: {r['fitted_on']}" for k, r in runs.items() if r.get("fitted_on")]
     if fitted:
         lines.append("The solver's data term: " + "; ".join(fitted) + ".")

@@ -1,7 +1,9 @@
 """`hyco evaluate`: roll every trained model out on held-out simulations and write metrics.json.
 
-Each model starts from frame 0 of every test trajectory and runs autoregressively to the end; errors
-are taken on the dynamic channels only. The rollouts of one simulation are kept for the figures.
+Each model starts from frame 0 of every test trajectory as an observer has it (noisy; with
+`observation.initial=observed` filled where hidden, hyco.data.inpaint) and runs autoregressively to the end;
+errors against the full, noise-free truth of frames 1.. are taken on the dynamic channels only. The rollouts
+of one simulation are kept for the figures.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hyco.evaluation.metrics import (
 )
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.tasks.floor import read_model_floor
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 from hyco.utils.log import fmt
 
@@ -38,8 +41,10 @@ RUNS = {
     "synthetic": ("synthetic", "synthetic"),
     "hyco_physical": ("hyco/physical", "physical"),
     "hyco_synthetic": ("hyco/synthetic", "synthetic"),
+    "synthetic_matched": ("synthetic_matched", "synthetic"),  # the network alone, HYCO's samples and steps
 }
-_SUMMARY_DIRS = {"physical": "physical", "synthetic": "synthetic", "hyco_physical": "hyco", "hyco_synthetic": "hyco"}
+_SUMMARY_DIRS = {"physical": "physical", "synthetic": "synthetic", "hyco_physical": "hyco", "hyco_synthetic": "hyco",
+                 "synthetic_matched": "synthetic_matched"}
 
 
 def _chunks(n: int, size: int):
@@ -113,6 +118,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     if exp.store.num_sims(split) == 0:
         raise DataError(f"{exp.dataset_path}: the {split} split is empty; set data.num_{split} >= 1")
     truth = exp.trajectories(split)
+    initial = exp.initial_states(split)  # what an observer has of frame 0: no model reads the hidden truth
     steps = truth.shape[1] - 1
     dynamic = exp.physics.dynamic_channels
     target = select_channels(truth[:, 1:], dynamic)
@@ -131,7 +137,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                 continue
             trainer, path = load_physical(exp, run_dir)
             coefficients = trainer.coefficients()
-            prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
+            prediction = physical_rollout(exp, coefficients, initial, steps)
             entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
@@ -139,7 +145,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             if not (run_dir / "last.pt").exists():
                 continue
             network, path = load_network(exp, run_dir)
-            prediction = network_rollout(network, truth[:, 0], steps, ctx.device)
+            prediction = network_rollout(network, initial, steps, ctx.device)
             entry = {}
             source = str(path)
         summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)
@@ -148,6 +154,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["selected"] = _selection(ctx.run_dir, key, path)
         training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
         entry["train_seconds"] = training.get("train_seconds")
+        if training.get("matched"):
+            entry["matched"] = training["matched"]  # how the compute-matched run's epochs were counted
         if key in ("physical", "hyco_physical") and training.get("fitted_on"):
             entry["fitted_on"] = training["fitted_on"]  # what of the real data the solver's data term covers
         if key == "hyco_physical" and training.get("physical_trained") is False:
@@ -183,8 +191,12 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         "learned_coefficients": learned,
         "observation": _observation_summary(cfg.observation, observation, observed_region),
         "judge": f"the full, noise-free truth of the held-out {split} split (seen by no model during training)",
+        "reference": exp.store.attrs.get("reference", "the learning solver itself"),
         "runs": runs,
     }
+    floor = read_model_floor(ctx)
+    if floor is not None:
+        metrics["model_floor"] = floor
     atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
     atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
                        "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
@@ -203,7 +215,8 @@ def _domain(physics) -> dict[str, list[float]]:
 def _observation_summary(config, observation: Observation, observed_region: torch.Tensor) -> dict[str, Any]:
     """What the models saw, for metrics.json and the report."""
     return {"spatial": config.spatial, "temporal": config.temporal, "fields": list(config.fields) or "all dynamic",
-            "states": config.states, "noise_level": config.noise_level, "noise_levels": dict(config.noise_levels),
+            "states": config.states, "initial": config.initial, "initial_fill": config.initial_fill,
+            "noise_level": config.noise_level, "noise_levels": dict(config.noise_levels),
             "observed_space_fraction": float(observed_region.float().mean()),
             "observed_frame_fraction": observation.temporal_fraction,
             "description": observation.describe()}

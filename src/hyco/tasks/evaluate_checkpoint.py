@@ -2,12 +2,13 @@
 
 The checkpoint may hold a network (`synthetic/best.pt`, `hyco/synthetic/best.pt`, `last.pt`) or the
 coefficients of a physical model (`physical/best.pt`, `physical.pt`, `hyco/physical/best.pt`); the dataset is
-a hyco dataset file (simulated, or imported with `data.external`), by default the configured experiment's.
-A physical checkpoint runs in the configured PDE model (`physics=`), set to the data's grid, domain and dt.
-Every simulation of `evaluation.split` (test, else val) is rolled out from its frame 0 and compared with the
-stored trajectory: the rollout errors of the dynamic fields (and, for a physical checkpoint, the coefficient
-errors where the file knows the truth) go to `<output_dir>/checkpoint_metrics.json`. A checkpoint that does
-not fit the data (channels, fields, dimensions, grid, coefficient shapes) ends in one line naming both files.
+a hyco dataset file (simulated, or imported with `data.external`), by default the configured experiment's. A
+physical checkpoint runs in the configured PDE model (`physics=`), set to the data's grid, domain and dt.
+Every simulation of `evaluation.split` (test, else val) is rolled out from its frame 0 as the configured
+`observation` sees it (noisy; with `initial=observed` filled where hidden) and compared with the stored
+trajectory: the rollout errors of the dynamic fields (and, for a physical checkpoint, the coefficient errors
+where the file knows the truth) go to `<output_dir>/checkpoint_metrics.json`. A checkpoint that does not fit
+the data (channels, fields, dimensions, grid, coefficient shapes) ends in one line naming both files.
 """
 
 from __future__ import annotations
@@ -105,6 +106,14 @@ def _physical_rollout(ctx: RunContext, checkpoint: Path, payload: dict, store: T
     return torch.cat(parts), errors
 
 
+def _observed_initial(store: TrajectoryStore, split: str, observation) -> torch.Tensor:
+    """Frame 0 of every simulation of `split` as `observation` sees it: no model reads a hidden value."""
+    from hyco.data.windows import WindowDataset
+
+    windows = WindowDataset(store, split, 1, observation=observation, from_start=True)
+    return windows.batch(torch.arange(len(windows))).inputs
+
+
 def evaluate_checkpoint(ctx: RunContext) -> dict[str, Any]:
     cfg = ctx.cfg.evaluation
     checkpoint = Path(cfg.checkpoint)
@@ -125,7 +134,7 @@ def evaluate_checkpoint(ctx: RunContext) -> dict[str, Any]:
     with TrajectoryStore(data) as store:
         split = _split(store, cfg.split)
         truth = store.trajectories(split).to(ctx.dtype)
-        initial, steps = truth[:, 0], truth.shape[1] - 1
+        initial, steps = _observed_initial(store, split, ctx.cfg.observation).to(ctx.dtype), truth.shape[1] - 1
         if kind == "synthetic":
             prediction, coefficients = _network_rollout(ctx, checkpoint, payload, store, initial, steps), None
         else:

@@ -7,6 +7,8 @@ runs are built the same way and differ only in how they are trained. Run-directo
     <run_dir>/synthetic/  synthetic-only: best.pt, last.pt, metrics.jsonl, tensorboard/, summary.json
     <run_dir>/hyco/       HYCO: hybrid_last.pt, metrics.jsonl, summary.json, and synthetic/ + physical/ (best.pt:
                           the best cycle by observed validation error)
+    <run_dir>/synthetic_matched/  synthetic-only with HYCO's network's samples and steps (`hyco run`)
+    <run_dir>/model_floor/        summary.json: the solver fitted to the full, noise-free data (`hyco run`)
     <run_dir>/metrics.json, evaluation/, figures/, report.html, report.md
 """
 
@@ -27,7 +29,8 @@ from hyco.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-RUN_DIRS = {"physical": "physical", "synthetic": "synthetic", "hybrid": "hyco"}
+RUN_DIRS = {"physical": "physical", "synthetic": "synthetic", "hybrid": "hyco",
+            "synthetic_matched": "synthetic_matched"}
 PHYSICAL_CHECKPOINT = "physical.pt"
 PHYSICAL_BEST = "best.pt"  # the physical model of the epoch/cycle with the lowest observed validation error
 SUMMARY = "summary.json"
@@ -79,8 +82,8 @@ class Experiment:
         return self.windows("train")
 
     def trajectory_windows(self, split: str = "train", frames: int | None = None):
-        """One window per simulation from frame 0 (known in full): the whole trajectory, or its first
-        `frames` steps."""
+        """One window per simulation from frame 0 (known in full, or filled where hidden with
+        `observation.initial=observed`): the whole trajectory, or its first `frames` steps."""
         return self.windows(split, self.store.num_frames - 1 if frames is None else frames, from_start=True)
 
     def physical_windows(self, trainer=None):
@@ -152,6 +155,13 @@ class Experiment:
         return make_loader(dataset, batch_size, shuffle=True, seed=derive_seed(self.cfg.seed, stream),
                            device=self.ctx.device,
                            num_workers=self.cfg.trainer.synthetic.num_workers)
+
+    def initial_states(self, split: str) -> torch.Tensor:
+        """Frame 0 of every simulation of `split` [N, C, *space] as an observer has it: noisy, and with
+        `observation.initial=observed` known only where observed and filled elsewhere from those values. Every
+        rollout the evaluation judges starts here, so no model reads a hidden value of the held-out split."""
+        windows = self.windows(split, rollout_steps=1, from_start=True)
+        return windows.batch(torch.arange(len(windows))).inputs.to(self.ctx.dtype)
 
     def trajectories(self, split: str) -> torch.Tensor:
         """The full, clean trajectories of a split: the hidden truth, for the held-out TEST evaluation only."""

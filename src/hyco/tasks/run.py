@@ -1,7 +1,9 @@
 """`hyco run`: the whole comparison in one run directory.
 
-Generate (or reuse) the data, train physical-only, synthetic-only and HYCO with comparable budgets,
-evaluate all of them on the held-out simulations, write the report and print its path last.
+Generate (or reuse) the data, train physical-only, synthetic-only and HYCO with comparable budgets (and, by
+default, the model floor: the solver on the full, noise-free data, `evaluation.model_floor`; on request the
+network alone with HYCO's network's samples and steps, `trainer.hybrid.matched_baseline`), evaluate all of them on
+the held-out simulations, write the report and print its path last.
 """
 
 from __future__ import annotations
@@ -16,20 +18,25 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: RunContext) -> Path:
+    from hyco.tasks.baselines import BASELINES, train_or_reuse
     from hyco.tasks.evaluate import evaluate
     from hyco.tasks.experiment import open_experiment
+    from hyco.tasks.floor import fit_model_floor
     from hyco.tasks.report import report, write_timings
-    from hyco.tasks.train import TRAINERS
+    from hyco.tasks.train import TRAINERS, train_synthetic_matched
     from hyco.utils.distributed import main_rank_alone, process_info
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     exp = open_experiment(ctx)
     seconds["data"] = time.perf_counter() - start
-    from hyco.tasks.baselines import BASELINES, train_or_reuse
-
     shared = ctx.baselines_dir is not None and ctx.cfg.reuse_baselines and not ctx.cfg.resume
-    for name, train in TRAINERS.items():
+    phases = list(TRAINERS.items())
+    if ctx.cfg.evaluation.model_floor:  # every rank: the physical trainer reduces over them
+        phases.insert(1, ("model floor", fit_model_floor))
+    if ctx.cfg.trainer.hybrid.matched_baseline:
+        phases.append(("synthetic_matched", train_synthetic_matched))
+    for name, train in phases:
         log.info("=== training %s ===", name)
         start = time.perf_counter()
         if shared and name in BASELINES:

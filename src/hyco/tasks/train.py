@@ -6,6 +6,7 @@ already holds one without it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -114,16 +115,18 @@ def train_physical(ctx: RunContext, experiment: Experiment | None = None) -> dic
     return metrics
 
 
-def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> dict:
+def train_synthetic(ctx: RunContext, experiment: Experiment | None = None, run: str = "synthetic",
+                    epochs: int | None = None, matched: str | None = None) -> dict:
     """Synthetic-only: the network trained on the observations. With hidden states, the inputs after frame
-    0 are completed from the network's own rollout, refreshed every `data.completion_every` epochs."""
+    0 are completed from the network's own rollout, refreshed every `data.completion_every` epochs.
+    `run` names the run directory (RUN_DIRS), `epochs` overrides `trainer.synthetic.epochs` (`matched`: why)."""
     from hyco.training.predictors import network_predictor
     from hyco.training.synthetic import SyntheticTrainer
 
-    run_dir = ctx.run_dir / RUN_DIRS["synthetic"]
-    resuming = _guard(run_dir / SyntheticTrainer.last_checkpoint, ctx.cfg.resume, "synthetic")  # before any work
+    run_dir = ctx.run_dir / RUN_DIRS[run]
+    resuming = _guard(run_dir / SyntheticTrainer.last_checkpoint, ctx.cfg.resume, run)  # before any work
     exp = experiment or open_experiment(ctx)
-    epochs = ctx.cfg.trainer.synthetic.epochs
+    epochs = ctx.cfg.trainer.synthetic.epochs if epochs is None else int(epochs)
     trainer = exp.synthetic_trainer(run_dir, total_epochs=epochs)
     previous: dict = {}
     if resuming:
@@ -153,11 +156,52 @@ def train_synthetic(ctx: RunContext, experiment: Experiment | None = None) -> di
     metrics["history"] = history
     if not (run_dir / trainer.last_checkpoint).exists():
         trainer.save()
+    extra = {"matched": matched} if matched else {}
     write_summary(run_dir, mode="synthetic", epochs=trainer.epoch, completion_seconds=completion_seconds,
                   best_val_loss=trainer.best.finite_loss,
-                  train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start)
+                  train_seconds=previous.get("train_seconds", 0.0) + time.perf_counter() - start, **extra)
     trainer.close()
     return metrics
+
+
+def matched_epochs(ctx: RunContext, num_real: int) -> tuple[int, str]:
+    """Epochs over the `num_real` real windows that give the network alone as many samples (and, up to each
+    epoch's last batch, optimizer steps) as HYCO's network had: counted from HYCO's record when it has run
+    (`hyco/metrics.jsonl`: the real and generated windows of every cycle whose network phase ran), else planned
+    (`warm_start_epochs` + `cycles` x `synthetic_epochs_per_cycle` x (1 + alpha))."""
+    from hyco.training.augmentation import num_generated
+
+    cfg = ctx.cfg.trainer.hybrid
+    warm = cfg.warm_start_epochs if cfg.variant == "warm_start" else 0
+    path = ctx.run_dir / RUN_DIRS["hybrid"] / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if records:
+        samples = warm * num_real
+        for record in records:
+            data_weight = record.get("synthetic_data_weight", 1.0)
+            interaction = record.get("synthetic_interaction_weight", 0.0)
+            if data_weight == 0 and not interaction:
+                continue  # the network's phase was skipped
+            per_epoch = (record["num_real"] if data_weight > 0 else 0) + record.get("num_generated_physical", 0)
+            samples += cfg.synthetic_epochs_per_cycle * per_epoch
+        how = f"{samples} samples, as HYCO's network had ({len(records)} cycles)"
+    else:
+        samples = (warm + cfg.cycles * cfg.synthetic_epochs_per_cycle) * num_real \
+            + cfg.cycles * cfg.synthetic_epochs_per_cycle * num_generated(num_real, cfg.alpha)
+        how = f"{samples} samples, as planned for HYCO's network (no HYCO record)"
+    epochs = max(1, round(samples / max(1, num_real)))
+    return epochs, f"{epochs} epochs over {num_real} real windows: {how}"
+
+
+def train_synthetic_matched(ctx: RunContext, experiment: Experiment | None = None) -> dict:
+    """The network alone, compute-matched to HYCO's network: the same number of samples and optimizer steps,
+    all of them real windows (`matched_epochs`), in `<run_dir>/synthetic_matched/`. HYCO's network sees its
+    real windows plus alpha x as many of the solver's predictions per epoch; the default network alone sees the
+    real windows only, i.e. 1 / (1 + alpha) of the samples."""
+    exp = experiment or open_experiment(ctx)
+    epochs, how = matched_epochs(ctx, len(exp.train_windows()))
+    log.info("compute-matched network alone: %s", how)
+    return train_synthetic(ctx, exp, run="synthetic_matched", epochs=epochs, matched=how)
 
 
 def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:

@@ -1,6 +1,5 @@
-"""Whole-file checksums of a dataset file: a digest of every attribute, of every dataset's values and of the
-list of objects, written last as the `checksums` attribute and compared on open, so that damage anywhere in the
-file is named. The trajectories' values are covered chunk by chunk by HDF5's fletcher32 instead."""
+"""Digests of a dataset file's content, written last and checked on every open: a file changed or damaged
+after it was written is named, not read (`hyco.data.store`)."""
 
 from __future__ import annotations
 
@@ -10,9 +9,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-
-TRAJECTORIES = "trajectories"
-CHECKSUMS = "checksums"
 
 
 def _digest(*parts: bytes) -> str:
@@ -35,34 +31,36 @@ def _value_bytes(value: Any) -> bytes:
     return f"{array.dtype.str}{array.shape}".encode() + np.ascontiguousarray(array).tobytes()
 
 
-def content_digests(file: h5py.File) -> dict[str, str]:
-    """Digest of every attribute, every dataset's values (``trajectories``: its type, shape, chunks and
-    filters; its values are covered chunk by chunk by fletcher32) and of the list of objects."""
+def content_digests(file: h5py.File, own_attr: str, chunk_checked: str) -> dict[str, str]:
+    """Digest of every attribute but the file's `own_attr` (where the digests go), every dataset's values
+    (`chunk_checked`: its type, shape, chunks and filters; its values are covered chunk by chunk by fletcher32)
+    and of the list of objects."""
     names: list[str] = []
     file.visit(names.append)
     out = {"layout": _digest(json.dumps(sorted(names)).encode())}
     for name, obj in [("", file), *((n, file[n]) for n in sorted(names))]:
         for attr in sorted(obj.attrs):
-            if name == "" and attr == CHECKSUMS:
+            if name == "" and attr == own_attr:
                 continue
             out[f"attribute '{f'{name}:' if name else ''}{attr}'"] = _digest(_value_bytes(obj.attrs[attr]))
         if isinstance(obj, h5py.Dataset):
             layout = json.dumps([obj.dtype.str, list(obj.shape), list(obj.chunks or []), bool(obj.fletcher32),
                                  obj.compression]).encode()
-            values = b"" if name == TRAJECTORIES else _value_bytes(obj[()])
+            values = b"" if name == chunk_checked else _value_bytes(obj[()])
             out[f"dataset '{name}'"] = _digest(layout, values)
     return out
 
 
-def checksum_problem(file: h5py.File, recorded: Any) -> str | None:
-    """None when the file's content matches its `checksums` attribute, else what differs (named)."""
+def checksum_problem(file: h5py.File, recorded: Any, own_attr: str, chunk_checked: str) -> str | None:
+    """None when the file's content matches the digests `recorded` (its attribute `own_attr`), else what differs
+    (named)."""
     try:
         stored = json.loads(recorded)
     except (TypeError, ValueError):
         stored = None
     if not isinstance(stored, dict) or not all(isinstance(v, str) for v in stored.values()):
-        return f"attribute {CHECKSUMS!r} is damaged"
-    current = content_digests(file)
+        return f"attribute {own_attr!r} is damaged"
+    current = content_digests(file, own_attr, chunk_checked)
     for key in sorted(set(stored) - set(current)):
         if key != "layout":
             return f"{key} missing"
