@@ -1,0 +1,275 @@
+"""How far the data pin down each learned coefficient: the Laplace (Gauss–Newton) posterior at the optimum.
+
+Around the learned raw parameters θ̂ (the unconstrained numbers the optimiser moved, hyco.physics.coefficients),
+the posterior of θ is approximated by a Gaussian with precision
+
+    H = JᵀJ / σ² + c ∇²S + I / s0²
+
+- J: the Jacobian of the observed residuals (prediction − observation at every observed value of the real
+  windows, through the differentiable rollout) with respect to θ; σ² the noise variance, estimated from the
+  residuals at the optimum, RSS / (n − p), so it also holds what the solver's discretisation cannot fit;
+- c ∇²S: the smoothness regulariser (`trainer.physical.smoothness`) read as a prior, c = n · smoothness / (2σ²)
+  (the objective RSS/n + smoothness·S scaled to a negative log-posterior);
+- I / s0²: the bounds read as a prior. A number uniform in its bounds is logistic in raw space
+  (x = lo + (hi − lo) sigmoid(θ)); s0² = π²/3 is that distribution's variance.
+
+Few numbers (scalar, parametric, a small field): J is formed column by column (a double-backward pass per
+number), and H is inverted densely: full covariance, correlations. A field: matrix-free. A Gauss–Newton–vector
+product Jᵀ(Jv) costs two backward passes; the prior-whitened matrix A = s0²(JᵀJ/σ² + c∇²S) is reduced to its
+leading eigenpairs by Lanczos (scipy's eigsh), and the covariance is s0² (I − V diag(λ/(1+λ)) Vᵀ) — exact in
+the span of the eigenvectors, the prior's width outside it (directions the data do not inform).
+
+Intervals are mapped from raw space through each number's (monotone) decoding, so they stay inside the
+bounds; `std` is the interval's half-width / 1.96 in physical units. A number's *prior fraction* is the share of
+its bounds the interval spans, measured where the prior is uniform (sigmoid(raw); for a number with one bound,
+the posterior raw std over the prior's): how much of what the bounds allowed the data still allow
+(hyco.training.identifiability turns it into a class).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hyco.data.batch import Batch
+
+PRIOR_RAW_VARIANCE = math.pi ** 2 / 3  # the logistic distribution's variance: a uniform-in-bounds prior in raw space
+Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+DENSE_LIMIT = 96  # up to this many learned numbers, J is formed in full and H inverted densely
+
+
+@dataclass
+class CoefficientPosterior:
+    """One learned coefficient's posterior, in physical units (flat over its numbers or cells).
+
+    `labels` name the numbers (`value`; `heights[0]`, `centers[1][0]`, ...; empty for a field, whose numbers are
+    its cells in tensor order, `shape`)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    labels: list[str]
+    value: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    prior_fraction: np.ndarray  # the share of the bounds (the prior's range) the 95 % interval spans, 0..1
+
+    @property
+    def std(self) -> np.ndarray:
+        return (self.high - self.low) / (2 * Z95)
+
+
+@dataclass
+class Posterior:
+    """The posterior of every learned coefficient, and how it was made."""
+
+    coefficients: dict[str, CoefficientPosterior]
+    noise_std: float  # σ, in the data's units
+    observed_values: int  # n: residuals that entered J
+    parameters: int  # p: learned raw numbers
+    method: str  # "dense" | "lanczos"
+    rank: int  # eigenpairs kept (p when dense)
+    seconds: float
+    correlation: np.ndarray | None = None  # dense only: over all learned numbers, in `labels` order
+    labels: list[str] = field(default_factory=list)  # "name" or "name.label" for each learned number (dense)
+
+    def summary(self) -> dict:
+        """How the posterior was made, for metrics.json."""
+        return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std,
+                "noise_from": "residuals at the optimum, RSS / (n - p)", "observed_values": self.observed_values,
+                "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds}
+
+
+class ObservedResiduals:
+    """The observed residuals of the real windows as a function of the flat vector θ of learned raw numbers;
+    every other coefficient stays at `raw`."""
+
+    def __init__(self, model, raw: dict[str, torch.Tensor], learnable: Sequence[str], dynamic: torch.Tensor):
+        self.model, self.dynamic = model, dynamic
+        self.raw = {k: v.detach() for k, v in raw.items()}
+        self.learnable = list(learnable)
+        self.sizes = [self.raw[n].numel() for n in self.learnable]
+
+    def theta(self) -> torch.Tensor:
+        return torch.cat([self.raw[n].reshape(-1) for n in self.learnable])
+
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        raw = dict(self.raw)
+        for name, part in zip(self.learnable, torch.split(theta, self.sizes)):
+            raw[name] = part.reshape(self.raw[name].shape)
+        return raw
+
+    def __call__(self, theta: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """√mask · (prediction − observation) at the observed values of `batch`'s dynamic channels, flat."""
+        frames = self.model.rollout(batch.inputs, self.model.decode(self.unflatten(theta)), batch.steps)
+        prediction = frames.index_select(2, self.dynamic)
+        target = batch.targets[:, :batch.steps].index_select(2, self.dynamic)
+        mask = batch.dynamic_mask(self.dynamic)
+        if mask is None:
+            return (prediction - target).reshape(-1)
+        weights = torch.broadcast_to(mask.to(prediction.dtype), prediction.shape)
+        seen = weights != 0
+        return ((prediction - target) * weights.sqrt())[seen]
+
+
+class _Linearised:
+    """The residuals of one batch with the graph kept for Jacobian–vector products (double backward):
+    g(u) = Jᵀu is built once; J v = ∂(g·v)/∂u, Jᵀw = ∂(r·w)/∂θ."""
+
+    def __init__(self, residuals: ObservedResiduals, theta: torch.Tensor, batch: Batch):
+        self.theta = theta.detach().clone().requires_grad_(True)
+        self.r = residuals(self.theta, batch)
+        self.u = torch.zeros_like(self.r, requires_grad=True)
+        (self.g,) = torch.autograd.grad(self.r, self.theta, self.u, create_graph=True)
+
+    def jvp(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(self.g, self.u, v, retain_graph=True)[0]
+
+    def vjp(self, w: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(self.r, self.theta, w, retain_graph=True)[0]
+
+    def gn(self, v: torch.Tensor) -> torch.Tensor:
+        """Jᵀ(J v)."""
+        return self.vjp(self.jvp(v))
+
+    def jacobian(self) -> torch.Tensor:
+        """J [m, p], one column per learned number."""
+        eye = torch.eye(self.theta.numel(), dtype=self.theta.dtype, device=self.theta.device)
+        return torch.stack([self.jvp(e) for e in eye], dim=1)
+
+
+def gauss_newton_product(residuals: ObservedResiduals, batches: Sequence[Batch], v: torch.Tensor) -> torch.Tensor:
+    """JᵀJ v summed over `batches`, at the residuals' raw parameters (matrix-free)."""
+    theta = residuals.theta()
+    return sum(_Linearised(residuals, theta, b).gn(v.to(theta)) for b in batches)
+
+
+class _Smoothness:
+    """The smoothness penalty's Hessian-vector product in θ (exact: a second backward pass)."""
+
+    def __init__(self, penalty, residuals: ObservedResiduals, theta: torch.Tensor):
+        self.theta = theta.detach().clone().requires_grad_(True)
+        value = penalty(residuals.unflatten(self.theta))
+        (self.grad,) = torch.autograd.grad(value, self.theta, create_graph=True)
+
+    def hvp(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(self.grad, self.theta, v, retain_graph=True)[0]
+
+
+def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], batches: Sequence[Batch],
+                      dynamic: torch.Tensor, smoothness: float = 0.0, penalty=None, rank: int = 64,
+                      dense_limit: int = DENSE_LIMIT) -> Posterior:
+    """The Laplace posterior of the `learnable` coefficients at `raw` from the observed values of `batches`
+    (see the module docstring). `penalty(raw) -> S` is the smoothness regulariser, weighted `smoothness`;
+    `rank` bounds the eigenpairs kept for more than `dense_limit` numbers."""
+    start = time.perf_counter()
+    residuals = ObservedResiduals(model, raw, learnable, dynamic)
+    theta = residuals.theta()
+    p = int(theta.numel())
+    dense = p <= dense_limit
+    parts = [_Linearised(residuals, theta, b) for b in batches]
+    parts = [part for part in parts if part.r.numel()]
+    n = sum(int(part.r.numel()) for part in parts)
+    if n == 0:
+        raise ValueError("uncertainty: the data term has no observed value to estimate a posterior from")
+    rss = sum(float(part.r.detach().double().pow(2).sum()) for part in parts)
+    sigma2 = max(rss / max(n - p, max(1, n // 2)), torch.finfo(theta.dtype).tiny)
+    smooth = _Smoothness(penalty, residuals, theta) if smoothness > 0 and penalty is not None else None
+    c = n * smoothness / (2 * sigma2)
+    if dense:
+        jtj = sum((j.T.double() @ j.double()) for j in (part.jacobian() for part in parts))
+        if smooth is not None:
+            eye = torch.eye(p, dtype=theta.dtype, device=theta.device)
+            jtj = jtj + (c * sigma2) * torch.stack([smooth.hvp(e).double() for e in eye], dim=1)
+        precision = jtj.cpu().numpy() / sigma2 + np.eye(p) / PRIOR_RAW_VARIANCE
+        precision = 0.5 * (precision + precision.T)
+        covariance = np.linalg.pinv(precision, hermitian=True)
+        variance, kept = np.clip(np.diag(covariance), 0, None), p
+        scale = np.sqrt(np.maximum(variance, np.finfo(float).tiny))
+        correlation = covariance / np.outer(scale, scale)
+    else:
+        variance, kept = _low_rank_variance(parts, smooth, theta, sigma2, c, rank)
+        correlation = None
+    posterior_std = torch.as_tensor(np.sqrt(variance), dtype=torch.float64)
+    coefficients = _physical(model, residuals, theta.detach().double().cpu(), posterior_std)
+    labels = [label for name in learnable for label in _number_labels(coefficients[name])]
+    return Posterior(coefficients, math.sqrt(sigma2), n, p, "dense" if dense else "lanczos", kept,
+                     time.perf_counter() - start, correlation if dense else None, labels)
+
+
+def _low_rank_variance(parts, smooth, theta, sigma2, c, rank) -> tuple[np.ndarray, int]:
+    """diag of s0² (I − V diag(λ/(1+λ)) Vᵀ), (λ, V) the leading eigenpairs of A = s0²(JᵀJ/σ² + c∇²S)."""
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    p = int(theta.numel())
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        v = torch.as_tensor(np.asarray(x).reshape(-1), dtype=theta.dtype, device=theta.device)
+        out = sum(part.gn(v) for part in parts).double() / sigma2
+        if smooth is not None:
+            out = out + c * smooth.hvp(v).double()
+        return (PRIOR_RAW_VARIANCE * out).cpu().numpy()
+
+    k = max(1, min(rank, p - 1))
+    operator = LinearOperator((p, p), matvec=apply, dtype=np.float64)
+    values, vectors = eigsh(operator, k=k, which="LA", tol=1e-3, v0=np.ones(p) / math.sqrt(p))
+    values = np.clip(values, 0, None)
+    shrink = values / (1 + values)
+    variance = PRIOR_RAW_VARIANCE * (1 - (vectors ** 2) @ shrink)
+    return np.clip(variance, 0, None), k
+
+
+def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: torch.Tensor
+              ) -> dict[str, CoefficientPosterior]:
+    """Per coefficient: the learned numbers and their interval, mapped from raw space (monotone per number)."""
+    out = {}
+    thetas = torch.split(theta, residuals.sizes)
+    stds = torch.split(std, residuals.sizes)
+    specs = {s.name: s for s in model.coefficient_specs}
+    for name, t, s in zip(residuals.learnable, thetas, stds):
+        numbers, labels, bounded = _decoder(model, name, specs[name], t.numel())
+        shape = tuple(residuals.raw[name].shape)
+        spanned = torch.sigmoid(t + Z95 * s) - torch.sigmoid(t - Z95 * s)  # sigmoid(raw) is uniform under the prior
+        fraction = torch.where(bounded, spanned, torch.clamp(s / math.sqrt(PRIOR_RAW_VARIANCE), max=1.0))
+        out[name] = CoefficientPosterior(
+            name, specs[name].kind, shape, labels,
+            numbers(t).numpy(), numbers(t - Z95 * s).numpy(), numbers(t + Z95 * s).numpy(), fraction.numpy())
+    return out
+
+
+def _decoder(model, name: str, spec, size: int):
+    """raw numbers (flat, float64) -> physical numbers (flat); the numbers' labels; which numbers have two finite
+    bounds (decoded through a sigmoid: the prior is uniform in sigmoid(raw))."""
+    parametric = getattr(model, "parametric_coefficients", [])
+    if name in parametric:
+        coefficient = model.parametric(name)
+        labels = [f"{g}{_index(i, coefficient.shapes[g])}" for g in coefficient.groups
+                  for i in range(math.prod(coefficient.shapes[g]))]
+
+        def numbers(raw: torch.Tensor) -> torch.Tensor:
+            decoded = coefficient.decode(raw)
+            return torch.cat([decoded[g].reshape(-1) for g in coefficient.groups])
+        return numbers, labels, torch.isfinite(coefficient.upper.double())
+    from hyco.physics.coefficients import decode_value
+
+    labels = ["value"] if spec.kind == "scalar" else []
+    bounded = torch.full((size,), spec.upper is not None)
+    return (lambda raw: decode_value(raw, spec).reshape(-1)), labels, bounded
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> str:
+    return "".join(f"[{i}]" for i in np.unravel_index(flat, shape)) if shape else ""
+
+
+def _number_labels(posterior: CoefficientPosterior) -> list[str]:
+    """`name` for a scalar, `name.heights[0]` for a parametric number, `name[i]` for a field's cell i (flat)."""
+    if posterior.labels == ["value"]:
+        return [posterior.name]
+    if posterior.labels:
+        return [f"{posterior.name}.{label}" for label in posterior.labels]
+    return [f"{posterior.name}[{i}]" for i in range(posterior.value.size)]
