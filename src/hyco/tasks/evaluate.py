@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from hyco.data.batch import Batch
 from hyco.data.observation import Observation
 from hyco.errors import DataError
 from hyco.evaluation.metrics import (
@@ -23,8 +24,10 @@ from hyco.evaluation.metrics import (
     rollout_metrics,
     select_channels,
 )
+from hyco.evaluation.uncertainty import coefficient_entries, field_maps
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
+from hyco.training.identifiability import CLASSES
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 from hyco.utils.log import fmt
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 ROLLOUTS_FILE = "evaluation/rollouts.pt"
+UNCERTAINTY_FILE = "evaluation/uncertainty.pt"  # std and class maps of learned fields (hyco.evaluation.uncertainty)
 # run key -> (run directory relative to the experiment's run_dir, kind)
 RUNS = {
     "physical": ("physical", "physical"),
@@ -85,6 +89,24 @@ def load_physical(exp: Experiment, run_dir: Path):
     return trainer, path
 
 
+def coefficient_posterior(exp: Experiment, trainer):
+    """The Laplace posterior (hyco.training.laplace) of the trainer's learned coefficients, as they are, from the
+    observed values of the real windows its data term fits (whole trajectories from frame 0 when its windows
+    would need completed inputs), in batches of the objective's size."""
+    from hyco.training.laplace import laplace_posterior
+
+    windows = exp.physical_windows(trainer)
+    if windows.needs_completion:
+        windows = exp.trajectory_windows()
+    size = max(1, trainer.max_windows(windows.rollout_steps))
+    batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
+               .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
+    config = trainer.config
+    return laplace_posterior(exp.physics, trainer.raw, trainer.learnable, batches, trainer.dynamic,
+                             smoothness=config.smoothness, penalty=trainer._smoothness,
+                             rank=exp.cfg.evaluation.uncertainty_rank)
+
+
 def _coefficient_report(exp: Experiment, trainer, observed_region: torch.Tensor) -> dict[str, dict]:
     """Errors of every coefficient against the truth (inside/outside the observed region for fields), the
     learned numbers' error for parametric ones, and which coefficients were known (never learned)."""
@@ -123,6 +145,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     kept: dict[str, torch.Tensor] = {}
     learned: dict[str, dict[str, list]] = {}
+    maps: dict[str, dict] = {}  # per physical run: std and class maps of its field coefficients
     sim = min(cfg.evaluation.animation_sim, truth.shape[0] - 1)
     for key, (relative, kind) in RUNS.items():
         run_dir = ctx.run_dir / relative
@@ -133,6 +156,14 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             coefficients = trainer.coefficients()
             prediction = physical_rollout(exp, coefficients, truth[:, 0], steps)
             entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
+            if cfg.evaluation.uncertainty == "laplace" and trainer.learnable:
+                posterior = coefficient_posterior(exp, trainer)
+                for name, extra in coefficient_entries(posterior, observed_region, true_coefficients).items():
+                    entry["coefficients"].setdefault(name, {}).update(extra)
+                entry["uncertainty"] = posterior.summary()
+                maps[key] = field_maps(posterior)
+                log.info("%s: %s", key, "; ".join(e["identifiability"] for e in entry["coefficients"].values()
+                                                  if "identifiability" in e))
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
         else:
@@ -183,6 +214,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                        "domain": _domain(exp.physics),
                        "observed_space": observation.frame_masks.amax(dim=0).float(),
                        "observed_frames": observation.temporal}, ctx.run_dir / ROLLOUTS_FILE)
+    if any(maps.values()):
+        atomic_torch_save({"runs": maps, "classes": list(CLASSES)}, ctx.run_dir / UNCERTAINTY_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
     return metrics
 
