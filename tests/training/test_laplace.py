@@ -90,9 +90,9 @@ def test_scalar_posterior_matches_the_finite_difference_curvature_of_the_loss():
     assert classify(c.prior_fraction) == ["determined"]
 
 
-def test_a_cell_no_data_reach_keeps_the_prior_and_lanczos_matches_the_dense_posterior():
+def test_a_cell_no_data_reach_keeps_the_prior_and_low_rank_matches_the_dense_posterior():
     """A field observed in one corner box for one step: far cells keep the prior's width (their interval spans
-    nearly all the bounds), cells inside the box are narrowed; the low-rank (Lanczos) posterior, with more
+    nearly all the bounds), cells inside the box are narrowed; the low-rank posterior, with more
     eigenpairs than the data inform, gives the dense one's variances."""
     model = heat_field_model((16, 16))
     batch = windows(model, sims=2, steps=1)
@@ -102,9 +102,9 @@ def test_a_cell_no_data_reach_keeps_the_prior_and_lanczos_matches_the_dense_post
     batch = Batch(batch.inputs, batch.targets + noise, mask)
     raw = model.encode(model.true_coefficients())
     dynamic = torch.as_tensor(model.dynamic_channels)
-    posterior = laplace_posterior(model, raw, ["diffusivity"], [batch], dynamic, rank=100)
-    dense = laplace_posterior(model, raw, ["diffusivity"], [batch], dynamic, dense_limit=256)
-    assert (posterior.method, dense.method) == ("lanczos", "dense")
+    posterior = laplace_posterior(model, raw, ["diffusivity"], [batch], dynamic, rank=100, dense_limit=96)
+    dense = laplace_posterior(model, raw, ["diffusivity"], [batch], dynamic)
+    assert (posterior.method, dense.method) == ("low-rank", "dense")
     c = posterior.coefficients["diffusivity"]
     np.testing.assert_allclose(c.prior_fraction, dense.coefficients["diffusivity"].prior_fraction, rtol=1e-3)
     fraction = c.prior_fraction.reshape(16, 16)
@@ -127,3 +127,35 @@ def test_classes_follow_the_share_of_the_bounds_and_read_in_words():
                     [CLASSES[0], CLASSES[2], CLASSES[2]])
     assert text == ("kappa: heights[0] is determined by the data; heights[1] and centers[1][0] are not determined "
                     "by these observations")
+
+
+def test_the_gram_matrix_from_products_equals_the_one_from_the_jacobian(monkeypatch):
+    """Past `_JACOBIAN_BYTES`, JᵀJ is built from Gauss–Newton products of the unit vectors: the same matrix."""
+    import hyco.training.laplace as laplace
+
+    model = heat_field_model((4, 4))
+    batch = windows(model, sims=1, steps=2)
+    residuals = ObservedResiduals(model, model.initial_raw(), ["diffusivity"], torch.as_tensor(model.dynamic_channels))
+    part = laplace._Linearised(residuals, residuals.theta(), batch)
+    from_jacobian = laplace._gram(part, 16)
+    monkeypatch.setattr(laplace, "_JACOBIAN_BYTES", 0)
+    from_products = laplace._gram(part, 16)
+    torch.testing.assert_close(from_products, from_jacobian, rtol=1e-10, atol=1e-12 * float(from_jacobian.abs().max()))
+
+
+def test_the_smoothness_prior_is_the_penalty_s_hessian():
+    """On a constant field the penalty's differences vanish, so its Hessian is its Gauss–Newton matrix: what
+    `prior_precision` adds with weight 2 (−log p = weight/2 · S) besides the bounds' I / s0²."""
+    from hyco.config.schema import PhysicalTrainerConfig
+    from hyco.training.laplace import prior_precision
+    from hyco.training.physical import PhysicalTrainer
+
+    model = heat_field_model((4, 4))
+    trainer = PhysicalTrainer(PhysicalTrainerConfig(smoothness=1.0), model)
+    raw = {"diffusivity": torch.full((4, 4), -1.3, dtype=torch.float64)}
+    residuals = ObservedResiduals(model, raw, ["diffusivity"], torch.as_tensor(model.dynamic_channels))
+    theta = residuals.theta()
+    hessian = torch.autograd.functional.hessian(lambda t: trainer._smoothness(residuals.unflatten(t)), theta)
+    prior = prior_precision(model, residuals, theta, weight=2.0) - np.eye(16) / PRIOR_RAW_VARIANCE
+    np.testing.assert_allclose(prior, hessian.numpy(), rtol=1e-9, atol=1e-12 * float(hessian.abs().max()))
+    assert float(hessian.abs().max()) > 0

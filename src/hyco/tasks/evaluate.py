@@ -101,9 +101,9 @@ def coefficient_posterior(exp: Experiment, trainer):
     size = max(1, trainer.max_windows(windows.rollout_steps))
     batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
                .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
-    config = trainer.config
+    prior = exp.cfg.evaluation.uncertainty_prior
     return laplace_posterior(exp.physics, trainer.raw, trainer.learnable, batches, trainer.dynamic,
-                             smoothness=config.smoothness, penalty=trainer._smoothness,
+                             smoothness=trainer.config.smoothness if prior == "regulariser" else 0.0,
                              rank=exp.cfg.evaluation.uncertainty_rank)
 
 

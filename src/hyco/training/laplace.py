@@ -8,16 +8,17 @@ the posterior of θ is approximated by a Gaussian with precision
 - J: the Jacobian of the observed residuals (prediction − observation at every observed value of the real
   windows, through the differentiable rollout) with respect to θ; σ² the noise variance, estimated from the
   residuals at the optimum, RSS / (n − p), so it also holds what the solver's discretisation cannot fit;
-- c ∇²S: the smoothness regulariser (`trainer.physical.smoothness`) read as a prior, c = n · smoothness / (2σ²)
-  (the objective RSS/n + smoothness·S scaled to a negative log-posterior);
+- c ∇²S: the smoothness regulariser (`trainer.physical.smoothness`) read as a prior (its Gauss–Newton matrix),
+  c = n · smoothness / σ² (the objective RSS/n + smoothness·S scaled to a negative log-posterior);
 - I / s0²: the bounds read as a prior. A number uniform in its bounds is logistic in raw space
   (x = lo + (hi − lo) sigmoid(θ)); s0² = π²/3 is that distribution's variance.
 
 Few numbers (scalar, parametric, a small field): J is formed column by column (a double-backward pass per
 number), and H is inverted densely: full covariance, correlations. A field: matrix-free. A Gauss–Newton–vector
-product Jᵀ(Jv) costs two backward passes; the prior-whitened matrix A = s0²(JᵀJ/σ² + c∇²S) is reduced to its
-leading eigenpairs by Lanczos (scipy's eigsh), and the covariance is s0² (I − V diag(λ/(1+λ)) Vᵀ) — exact in
-the span of the eigenvectors, the prior's width outside it (directions the data do not inform).
+product Jᵀ(Jv) costs two backward passes; the prior-whitened data term L⁻¹(JᵀJ/σ²)L⁻ᵀ (prior precision L Lᵀ) is
+reduced to its leading eigenpairs by a randomised range finder, and the covariance is the prior's minus what
+those directions learned — exact in their span, the prior's width outside it (directions the data do not
+inform).
 
 Intervals are mapped from raw space through each number's (monotone) decoding, so they stay inside the
 bounds; `std` is the interval's half-width / 1.96 in physical units. A number's *prior fraction* is the share of
@@ -40,7 +41,12 @@ from hyco.data.batch import Batch
 
 PRIOR_RAW_VARIANCE = math.pi ** 2 / 3  # the logistic distribution's variance: a uniform-in-bounds prior in raw space
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
-DENSE_LIMIT = 96  # up to this many learned numbers, J is formed in full and H inverted densely
+_BLOCK = 16  # vectors per batched backward pass (memory: this many copies of the rollout's gradient state)
+# Up to this many learned numbers (a 64x64 field), JᵀJ is formed in full and H inverted densely: measured on heat_2d
+# (32x32, centre quarter observed), a rank-64 low-rank posterior left every cell near the prior, since the data inform
+# more directions (~ the observed cells) than it keeps; forming JᵀJ costs p Jacobian-vector products.
+DENSE_LIMIT = 4096
+_JACOBIAN_BYTES = 2 ** 29  # above this, JᵀJ is built from Gauss–Newton products of the unit vectors instead of J
 
 
 @dataclass
@@ -72,7 +78,7 @@ class Posterior:
     noise_std: float  # σ, in the data's units
     observed_values: int  # n: residuals that entered J
     parameters: int  # p: learned raw numbers
-    method: str  # "dense" | "lanczos"
+    method: str  # "dense" | "low-rank"
     rank: int  # eigenpairs kept (p when dense)
     seconds: float
     correlation: np.ndarray | None = None  # dense only: over all learned numbers, in `labels` order
@@ -137,10 +143,19 @@ class _Linearised:
         """Jᵀ(J v)."""
         return self.vjp(self.jvp(v))
 
+    def gn_block(self, block: torch.Tensor) -> torch.Tensor:
+        """Jᵀ(J v) for each row v of `block` [b, p], the rows' backward passes batched (vmap)."""
+        out = []
+        for rows in torch.split(block, _BLOCK):
+            jv = torch.autograd.grad(self.g, self.u, rows, retain_graph=True, is_grads_batched=True)[0]
+            out.append(torch.autograd.grad(self.r, self.theta, jv, retain_graph=True, is_grads_batched=True)[0])
+        return torch.cat(out)
+
     def jacobian(self) -> torch.Tensor:
         """J [m, p], one column per learned number."""
         eye = torch.eye(self.theta.numel(), dtype=self.theta.dtype, device=self.theta.device)
-        return torch.stack([self.jvp(e) for e in eye], dim=1)
+        return torch.cat([torch.autograd.grad(self.g, self.u, rows, retain_graph=True, is_grads_batched=True)[0]
+                          for rows in torch.split(eye, _BLOCK)]).T
 
 
 def gauss_newton_product(residuals: ObservedResiduals, batches: Sequence[Batch], v: torch.Tensor) -> torch.Tensor:
@@ -149,24 +164,38 @@ def gauss_newton_product(residuals: ObservedResiduals, batches: Sequence[Batch],
     return sum(_Linearised(residuals, theta, b).gn(v.to(theta)) for b in batches)
 
 
-class _Smoothness:
-    """The smoothness penalty's Hessian-vector product in θ (exact: a second backward pass)."""
+def prior_precision(model, residuals: ObservedResiduals, theta: torch.Tensor, weight: float) -> np.ndarray:
+    """The prior's precision over θ [p, p]: the bounds' I / s0², plus, for field coefficients, the smoothness
+    penalty's Gauss–Newton matrix `weight` · Dᵀ GᵀG D (G: the periodic differences per axis over √cells, as
+    PhysicalTrainer._smoothness takes them; D: d value / d raw per cell)."""
+    p = int(theta.numel())
+    precision = np.eye(p) / PRIOR_RAW_VARIANCE
+    if weight <= 0:
+        return precision
+    specs = {s.name: s for s in model.coefficient_specs}
+    offset = 0
+    for name, size in zip(residuals.learnable, residuals.sizes):
+        if specs[name].kind == "field":
+            shape = tuple(residuals.raw[name].shape)
+            raw = theta[offset:offset + size].detach().double().cpu().requires_grad_(True)
+            from hyco.physics.coefficients import decode_value
 
-    def __init__(self, penalty, residuals: ObservedResiduals, theta: torch.Tensor):
-        self.theta = theta.detach().clone().requires_grad_(True)
-        value = penalty(residuals.unflatten(self.theta))
-        (self.grad,) = torch.autograd.grad(value, self.theta, create_graph=True)
-
-    def hvp(self, v: torch.Tensor) -> torch.Tensor:
-        return torch.autograd.grad(self.grad, self.theta, v, retain_graph=True)[0]
+            (slope,) = torch.autograd.grad(decode_value(raw, specs[name]).sum(), raw)
+            eye = torch.eye(size, dtype=torch.float64).reshape(size, *shape)
+            gram = sum(((torch.roll(eye, -1, axis + 1) - eye).reshape(size, size)) @
+                       ((torch.roll(eye, -1, axis + 1) - eye).reshape(size, size)).T for axis in range(len(shape)))
+            block = (slope[:, None] * gram * slope[None, :]).numpy() / size
+            precision[offset:offset + size, offset:offset + size] += weight * block
+        offset += size
+    return precision
 
 
 def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], batches: Sequence[Batch],
-                      dynamic: torch.Tensor, smoothness: float = 0.0, penalty=None, rank: int = 64,
-                      dense_limit: int = DENSE_LIMIT) -> Posterior:
+                      dynamic: torch.Tensor, smoothness: float = 0.0, rank: int = 256,
+                      dense_limit: int = DENSE_LIMIT, seed: int = 0) -> Posterior:
     """The Laplace posterior of the `learnable` coefficients at `raw` from the observed values of `batches`
-    (see the module docstring). `penalty(raw) -> S` is the smoothness regulariser, weighted `smoothness`;
-    `rank` bounds the eigenpairs kept for more than `dense_limit` numbers."""
+    (see the module docstring); `smoothness` the weight of the trainer's smoothness penalty (a prior on
+    fields); `rank` bounds the eigenpairs kept for more than `dense_limit` numbers (randomised, from `seed`)."""
     start = time.perf_counter()
     residuals = ObservedResiduals(model, raw, learnable, dynamic)
     theta = residuals.theta()
@@ -179,48 +208,64 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
         raise ValueError("uncertainty: the data term has no observed value to estimate a posterior from")
     rss = sum(float(part.r.detach().double().pow(2).sum()) for part in parts)
     sigma2 = max(rss / max(n - p, max(1, n // 2)), torch.finfo(theta.dtype).tiny)
-    smooth = _Smoothness(penalty, residuals, theta) if smoothness > 0 and penalty is not None else None
-    c = n * smoothness / (2 * sigma2)
+    # the objective RSS/n + smoothness·S as a negative log-posterior: (n / 2σ²) times it
+    prior = prior_precision(model, residuals, theta, n * smoothness / sigma2)
     if dense:
-        jtj = sum((j.T.double() @ j.double()) for j in (part.jacobian() for part in parts))
-        if smooth is not None:
-            eye = torch.eye(p, dtype=theta.dtype, device=theta.device)
-            jtj = jtj + (c * sigma2) * torch.stack([smooth.hvp(e).double() for e in eye], dim=1)
-        precision = jtj.cpu().numpy() / sigma2 + np.eye(p) / PRIOR_RAW_VARIANCE
+        jtj = sum(_gram(part, p) for part in parts)
+        precision = jtj.cpu().numpy() / sigma2 + prior
         precision = 0.5 * (precision + precision.T)
         covariance = np.linalg.pinv(precision, hermitian=True)
         variance, kept = np.clip(np.diag(covariance), 0, None), p
         scale = np.sqrt(np.maximum(variance, np.finfo(float).tiny))
         correlation = covariance / np.outer(scale, scale)
     else:
-        variance, kept = _low_rank_variance(parts, smooth, theta, sigma2, c, rank)
+        variance, kept = _low_rank_variance(parts, prior, theta, sigma2, rank, seed)
         correlation = None
     posterior_std = torch.as_tensor(np.sqrt(variance), dtype=torch.float64)
     coefficients = _physical(model, residuals, theta.detach().double().cpu(), posterior_std)
     labels = [label for name in learnable for label in _number_labels(coefficients[name])]
-    return Posterior(coefficients, math.sqrt(sigma2), n, p, "dense" if dense else "lanczos", kept,
+    return Posterior(coefficients, math.sqrt(sigma2), n, p, "dense" if dense else "low-rank", kept,
                      time.perf_counter() - start, correlation if dense else None, labels)
 
 
-def _low_rank_variance(parts, smooth, theta, sigma2, c, rank) -> tuple[np.ndarray, int]:
-    """diag of s0² (I − V diag(λ/(1+λ)) Vᵀ), (λ, V) the leading eigenpairs of A = s0²(JᵀJ/σ² + c∇²S)."""
-    from scipy.sparse.linalg import LinearOperator, eigsh
+def _gram(part: _Linearised, p: int) -> torch.Tensor:
+    """JᵀJ [p, p] (float64) of one batch: from J itself when it is small, else column by column."""
+    if part.r.numel() * p * part.r.element_size() <= _JACOBIAN_BYTES:
+        j = part.jacobian().double()
+        return j.T @ j
+    eye = torch.eye(p, dtype=part.theta.dtype, device=part.theta.device)
+    return part.gn_block(eye).double()
+
+
+def _low_rank_variance(parts, prior: np.ndarray, theta, sigma2, rank, seed) -> tuple[np.ndarray, int]:
+    """diag of (JᵀJ/σ² + P)⁻¹ from the leading eigenpairs (λ, V) of the prior-whitened data term
+    A = L⁻¹ (JᵀJ/σ²) L⁻ᵀ, P = L Lᵀ: L⁻ᵀ (I − V diag(λ/(1+λ)) Vᵀ) L⁻¹, exact in the span of V, the prior
+    outside it. The eigenpairs come from a randomised range finder with one power iteration (Halko, Martinsson
+    & Tropp 2011): 2 (rank + 10) Gauss–Newton products."""
+    from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
     p = int(theta.numel())
+    lower = np.linalg.cholesky(prior)
 
-    def apply(x: np.ndarray) -> np.ndarray:
-        v = torch.as_tensor(np.asarray(x).reshape(-1), dtype=theta.dtype, device=theta.device)
-        out = sum(part.gn(v) for part in parts).double() / sigma2
-        if smooth is not None:
-            out = out + c * smooth.hvp(v).double()
-        return (PRIOR_RAW_VARIANCE * out).cpu().numpy()
+    def apply(block: np.ndarray) -> np.ndarray:
+        w = torch.as_tensor(solve_triangular(lower.T, block, lower=False).T.copy(), dtype=theta.dtype,
+                            device=theta.device)
+        g = (sum(part.gn_block(w) for part in parts).double() / sigma2).cpu().numpy().T
+        return solve_triangular(lower, g, lower=True)
 
-    k = max(1, min(rank, p - 1))
-    operator = LinearOperator((p, p), matvec=apply, dtype=np.float64)
-    values, vectors = eigsh(operator, k=k, which="LA", tol=1e-3, v0=np.ones(p) / math.sqrt(p))
-    values = np.clip(values, 0, None)
-    shrink = values / (1 + values)
-    variance = PRIOR_RAW_VARIANCE * (1 - (vectors ** 2) @ shrink)
+    k = max(1, min(rank, p))
+    probes = min(p, k + 10)
+    omega = np.random.default_rng(seed).standard_normal((p, probes))
+    basis, _ = np.linalg.qr(apply(omega))
+    basis, _ = np.linalg.qr(apply(basis))  # one power iteration: the leading directions sharpen
+    image = apply(basis)
+    small = basis.T @ image
+    values, vectors = np.linalg.eigh(0.5 * (small + small.T))
+    order = np.argsort(values)[::-1][:k]
+    values, vectors = np.clip(values[order], 0, None), basis @ vectors[:, order]
+    prior_variance = np.diag(cho_solve(cho_factor(prior, lower=True), np.eye(p)))
+    whitened = solve_triangular(lower.T, vectors, lower=False)  # L⁻ᵀ V
+    variance = prior_variance - (whitened ** 2) @ (values / (1 + values))
     return np.clip(variance, 0, None), k
 
 
