@@ -4,7 +4,8 @@ Per learned coefficient, merged into `runs[key].coefficients[name]`:
 
 - a scalar: `std`, `interval` [low, high], `class`, `prior_fraction`;
 - a parametric coefficient: the same per learned number, by group (`parameter_std`, `parameter_interval`
-  {group: [[low...], [high...]]}, `parameter_class`, `parameter_prior_fraction`) and the correlations of all its
+  {group: [[low...], [high...]]}, `parameter_class`, `parameter_prior_fraction`, `parameter_labels` such as
+  `centers[1][0]`, all flat in the group's order) and the correlations of all its
   numbers (`correlation` {labels, matrix});
 - a field: the mean std over the grid, inside and outside the observed region, and the share of cells in each
   class (`class_shares`); the maps themselves go to evaluation/uncertainty.pt (`field_maps`).
@@ -48,7 +49,7 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
             entry = {"parameter_std": _by_group(c.labels, c.std), "parameter_interval": {
                 g: [low, high] for (g, low), high in zip(_by_group(c.labels, c.low).items(),
                                                           _by_group(c.labels, c.high).values())},
-                "parameter_class": _by_group(c.labels, classes),
+                "parameter_class": _by_group(c.labels, classes), "parameter_labels": _by_group(c.labels, c.labels),
                 "parameter_prior_fraction": _by_group(c.labels, c.prior_fraction),
                 "identifiability": describe(name, c.labels, classes)}
             if posterior.correlation is not None:

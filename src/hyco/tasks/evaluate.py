@@ -161,7 +161,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                 for name, extra in coefficient_entries(posterior, observed_region, true_coefficients).items():
                     entry["coefficients"].setdefault(name, {}).update(extra)
                 entry["uncertainty"] = posterior.summary()
-                maps[key] = field_maps(posterior)
+                maps[key] = {name: {k: torch.from_numpy(v) for k, v in m.items()}
+                             for name, m in field_maps(posterior).items()}
                 log.info("%s: %s", key, "; ".join(e["identifiability"] for e in entry["coefficients"].values()
                                                   if "identifiability" in e))
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
