@@ -35,8 +35,8 @@ _PHRASES = {DETERMINED: "determined by the data", WEAKLY: "only weakly determine
 
 
 def describe(name: str, labels: Sequence[str], classes: Sequence[str]) -> str:
-    """In words: "viscosity is determined by the data"; for several numbers, e.g. "diffusivity: heights[0] and
-    centers[0][0] are determined by the data; heights[1] is not determined by these observations"."""
+    """In words: `viscosity is determined by the data`; for several numbers, e.g. `diffusivity: heights[0] and
+    centers[0][0] are determined by the data; heights[1] is not determined by these observations`."""
     if list(labels) == ["value"]:
         return f"{name} is {_PHRASES[classes[0]]}"
     groups = []
