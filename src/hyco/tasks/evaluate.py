@@ -92,7 +92,8 @@ def load_physical(exp: Experiment, run_dir: Path):
 def coefficient_posterior(exp: Experiment, trainer):
     """The Laplace posterior (hyco.training.laplace) of the trainer's learned coefficients, as they are, from the
     observed values of the real windows its data term fits (whole trajectories from frame 0 when its windows
-    would need completed inputs), in batches of the objective's size."""
+    would need completed inputs), in batches of the objective's size. With observation noise the configured
+    noise weighs the residuals, and for trajectories its share on frame 0, carried by the rollout, is counted."""
     from hyco.training.laplace import laplace_posterior
 
     windows = exp.physical_windows(trainer)
@@ -102,9 +103,14 @@ def coefficient_posterior(exp: Experiment, trainer):
     batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
                .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
     prior = exp.cfg.evaluation.uncertainty_prior
+    observation = windows.observation
+    noise = None
+    if observation is not None and observation.has_noise:  # known: the residuals are weighed by it
+        noise = observation.noise_std.index_select(0, trainer.dynamic.cpu()).to(trainer.device, torch.float64)
     return laplace_posterior(exp.physics, trainer.raw, trainer.learnable, batches, trainer.dynamic,
                              smoothness=trainer.config.smoothness if prior == "regulariser" else 0.0,
-                             rank=exp.cfg.evaluation.uncertainty_rank)
+                             rank=exp.cfg.evaluation.uncertainty_rank, noise=noise,
+                             input_noise=noise if windows.from_start else None)
 
 
 def _coefficient_report(exp: Experiment, trainer, observed_region: torch.Tensor) -> dict[str, dict]:

@@ -83,11 +83,13 @@ class Posterior:
     seconds: float
     correlation: np.ndarray | None = None  # dense only: over all learned numbers, in `labels` order
     labels: list[str] = field(default_factory=list)  # "name" or "name.label" for each learned number (dense)
+    noise_from: str = "residuals at the optimum, RSS / (n - p)"
+    initial_noise: bool = False  # the noise of the initial states, carried through the rollout, is counted
 
     def summary(self) -> dict:
         """How the posterior was made, for metrics.json."""
-        return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std,
-                "noise_from": "residuals at the optimum, RSS / (n - p)", "observed_values": self.observed_values,
+        return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std, "noise_from": self.noise_from,
+                "initial_state_noise_counted": self.initial_noise, "observed_values": self.observed_values,
                 "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds}
 
 
@@ -95,8 +97,10 @@ class ObservedResiduals:
     """The observed residuals of the real windows as a function of the flat vector θ of learned raw numbers;
     every other coefficient stays at `raw`."""
 
-    def __init__(self, model, raw: dict[str, torch.Tensor], learnable: Sequence[str], dynamic: torch.Tensor):
+    def __init__(self, model, raw: dict[str, torch.Tensor], learnable: Sequence[str], dynamic: torch.Tensor,
+                 scale: torch.Tensor | None = None):
         self.model, self.dynamic = model, dynamic
+        self.scale = scale  # per dynamic channel: residuals are divided by it (the known noise std)
         self.raw = {k: v.detach() for k, v in raw.items()}
         self.learnable = list(learnable)
         self.sizes = [self.raw[n].numel() for n in self.learnable]
@@ -110,26 +114,32 @@ class ObservedResiduals:
             raw[name] = part.reshape(self.raw[name].shape)
         return raw
 
-    def __call__(self, theta: torch.Tensor, batch: Batch) -> torch.Tensor:
-        """√mask · (prediction − observation) at the observed values of `batch`'s dynamic channels, flat."""
-        frames = self.model.rollout(batch.inputs, self.model.decode(self.unflatten(theta)), batch.steps)
+    def __call__(self, theta: torch.Tensor, batch: Batch, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """√mask · (prediction − observation) [/ scale] at the observed values of `batch`'s dynamic channels, flat;
+        rolled out from `inputs` (default: the batch's)."""
+        start = batch.inputs if inputs is None else inputs
+        frames = self.model.rollout(start, self.model.decode(self.unflatten(theta)), batch.steps)
         prediction = frames.index_select(2, self.dynamic)
         target = batch.targets[:, :batch.steps].index_select(2, self.dynamic)
+        difference = prediction - target
+        if self.scale is not None:
+            difference = difference / self.scale.to(difference).reshape(1, 1, -1, *[1] * (difference.dim() - 3))
         mask = batch.dynamic_mask(self.dynamic)
         if mask is None:
-            return (prediction - target).reshape(-1)
+            return difference.reshape(-1)
         weights = torch.broadcast_to(mask.to(prediction.dtype), prediction.shape)
         seen = weights != 0
-        return ((prediction - target) * weights.sqrt())[seen]
+        return (difference * weights.sqrt())[seen]
 
 
 class _Linearised:
     """The residuals of one batch with the graph kept for Jacobian–vector products (double backward):
     g(u) = Jᵀu is built once; J v = ∂(g·v)/∂u, Jᵀw = ∂(r·w)/∂θ."""
 
-    def __init__(self, residuals: ObservedResiduals, theta: torch.Tensor, batch: Batch):
+    def __init__(self, residuals: ObservedResiduals, theta: torch.Tensor, batch: Batch, inputs_grad: bool = False):
         self.theta = theta.detach().clone().requires_grad_(True)
-        self.r = residuals(self.theta, batch)
+        self.inputs = batch.inputs.detach().clone().requires_grad_(inputs_grad)
+        self.r = residuals(self.theta, batch, self.inputs)
         self.u = torch.zeros_like(self.r, requires_grad=True)
         (self.g,) = torch.autograd.grad(self.r, self.theta, self.u, create_graph=True)
 
@@ -150,6 +160,15 @@ class _Linearised:
             jv = torch.autograd.grad(self.g, self.u, rows, retain_graph=True, is_grads_batched=True)[0]
             out.append(torch.autograd.grad(self.r, self.theta, jv, retain_graph=True, is_grads_batched=True)[0])
         return torch.cat(out)
+
+    def input_gram(self, jacobian: torch.Tensor, dynamic: torch.Tensor, input_noise: torch.Tensor) -> torch.Tensor:
+        """BᵀB [p, p], B = S^½ J_xᵀ J: what noise of std `input_noise` (per dynamic channel) on the initial states
+        adds to Jᵀ Cov(r) J, through the rollout (J_x: the residuals' Jacobian in the initial states)."""
+        rows = torch.cat([torch.autograd.grad(self.r, self.inputs, cols, retain_graph=True, is_grads_batched=True)[0]
+                          for cols in torch.split(jacobian.T.to(self.r.dtype).contiguous(), _BLOCK)])
+        rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
+        b = rows.reshape(rows.shape[0], -1).double()
+        return b @ b.T
 
     def jacobian(self) -> torch.Tensor:
         """J [m, p], one column per learned number."""
@@ -192,29 +211,51 @@ def prior_precision(model, residuals: ObservedResiduals, theta: torch.Tensor, we
 
 def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], batches: Sequence[Batch],
                       dynamic: torch.Tensor, smoothness: float = 0.0, rank: int = 256,
-                      dense_limit: int = DENSE_LIMIT, seed: int = 0) -> Posterior:
+                      dense_limit: int = DENSE_LIMIT, seed: int = 0, noise: torch.Tensor | None = None,
+                      input_noise: torch.Tensor | None = None) -> Posterior:
     """The Laplace posterior of the `learnable` coefficients at `raw` from the observed values of `batches`
     (see the module docstring); `smoothness` the weight of the trainer's smoothness penalty (a prior on
-    fields); `rank` bounds the eigenpairs kept for more than `dense_limit` numbers (randomised, from `seed`)."""
+    fields); `rank` bounds the eigenpairs kept for more than `dense_limit` numbers (randomised, from `seed`).
+
+    `noise`: the observation noise std per dynamic channel, when known (else σ is estimated from the residuals).
+    `input_noise`: the noise std of the windows' input states per dynamic channel, when they carry noise that no
+    target shares (trajectories rolled out from a noisy frame 0). The rollout carries it into every frame, so the
+    residuals are correlated; with few numbers (dense) the covariance is then the sandwich
+    H⁻¹ (JᵀJ/σ² + BᵀB/σ² + P) H⁻¹ (hyco's fit is least squares, which ignores that correlation; see
+    `_Linearised.input_gram` for B)."""
     start = time.perf_counter()
-    residuals = ObservedResiduals(model, raw, learnable, dynamic)
+    scale = None if noise is None else noise.to(device=raw[learnable[0]].device, dtype=torch.float64).clamp_min(
+        torch.finfo(torch.float64).tiny)
+    residuals = ObservedResiduals(model, raw, learnable, dynamic, scale)
     theta = residuals.theta()
     p = int(theta.numel())
     dense = p <= dense_limit
-    parts = [_Linearised(residuals, theta, b) for b in batches]
+    inputs_grad = dense and input_noise is not None and bool((input_noise > 0).any())
+    parts = [_Linearised(residuals, theta, b, inputs_grad) for b in batches]
     parts = [part for part in parts if part.r.numel()]
     n = sum(int(part.r.numel()) for part in parts)
     if n == 0:
         raise ValueError("uncertainty: the data term has no observed value to estimate a posterior from")
     rss = sum(float(part.r.detach().double().pow(2).sum()) for part in parts)
-    sigma2 = max(rss / max(n - p, max(1, n // 2)), torch.finfo(theta.dtype).tiny)
+    if noise is not None:  # residuals already divided by the known noise std
+        sigma2, noise_std = 1.0, float(noise.double().mean())
+    else:
+        sigma2 = max(rss / max(n - p, max(1, n // 2)), torch.finfo(theta.dtype).tiny)
+        noise_std = math.sqrt(sigma2)
     # the objective RSS/n + smoothness·S as a negative log-posterior: (n / 2σ²) times it
     prior = prior_precision(model, residuals, theta, n * smoothness / sigma2)
     if dense:
-        jtj = sum(_gram(part, p) for part in parts)
+        jacobians = [part.jacobian() if inputs_grad else None for part in parts]
+        jtj = sum((j.T.double() @ j.double()) if j is not None else _gram(part, p) for part, j in zip(parts, jacobians))
         precision = jtj.cpu().numpy() / sigma2 + prior
         precision = 0.5 * (precision + precision.T)
         covariance = np.linalg.pinv(precision, hermitian=True)
+        if inputs_grad:
+            # J and J_x are those of the residuals as they are: already divided by the known noise, else not
+            scaled = input_noise.double() / (1.0 if scale is not None else math.sqrt(sigma2))
+            carried = sum(part.input_gram(j, dynamic, scaled) for part, j in zip(parts, jacobians)).cpu().numpy()
+            covariance = covariance @ (precision + carried / sigma2) @ covariance
+            covariance = 0.5 * (covariance + covariance.T)
         variance, kept = np.clip(np.diag(covariance), 0, None), p
         scale = np.sqrt(np.maximum(variance, np.finfo(float).tiny))
         correlation = covariance / np.outer(scale, scale)
@@ -224,8 +265,12 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
     posterior_std = torch.as_tensor(np.sqrt(variance), dtype=torch.float64)
     coefficients = _physical(model, residuals, theta.detach().double().cpu(), posterior_std)
     labels = [label for name in learnable for label in _number_labels(coefficients[name])]
-    return Posterior(coefficients, math.sqrt(sigma2), n, p, "dense" if dense else "low-rank", kept,
-                     time.perf_counter() - start, correlation if dense else None, labels)
+    posterior = Posterior(coefficients, noise_std, n, p, "dense" if dense else "low-rank", kept,
+                          time.perf_counter() - start, correlation if dense else None, labels)
+    posterior.noise_from = "the configured observation noise" if noise is not None else \
+        "residuals at the optimum, RSS / (n - p)"
+    posterior.initial_noise = inputs_grad
+    return posterior
 
 
 def _gram(part: _Linearised, p: int) -> torch.Tensor:
