@@ -159,3 +159,24 @@ def test_the_smoothness_prior_is_the_penalty_s_hessian():
     prior = prior_precision(model, residuals, theta, weight=2.0) - np.eye(16) / PRIOR_RAW_VARIANCE
     np.testing.assert_allclose(prior, hessian.numpy(), rtol=1e-9, atol=1e-12 * float(hessian.abs().max()))
     assert float(hessian.abs().max()) > 0
+
+
+def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
+    """BᵀB = Jᵀ J_x S J_xᵀ J, J_x the residuals' Jacobian in the initial state, S its noise variance."""
+    import hyco.training.laplace as laplace
+
+    section = {**shipped_config("burgers_1d"), "resolution": [16]}
+    model = build_physics(section, dtype=torch.float64)
+    batch = windows(model, sims=1, steps=2)
+    dynamic = torch.as_tensor(model.dynamic_channels)
+    residuals = ObservedResiduals(model, model.initial_raw(), ["viscosity"], dynamic)
+    part = laplace._Linearised(residuals, residuals.theta(), batch, inputs_grad=True)
+    jacobian = part.jacobian()
+    noise = torch.full((len(model.dynamic_channels),), 0.3, dtype=torch.float64)
+    gram = part.input_gram(jacobian, dynamic, noise)
+    inputs = batch.inputs.clone()
+    j_x = torch.autograd.functional.jacobian(lambda x: residuals(residuals.theta(), batch, x), inputs)
+    j_x = j_x.index_select(2, dynamic).reshape(j_x.shape[0], -1)  # [m, dynamic inputs]
+    expected = jacobian.T @ j_x @ (0.09 * j_x.T) @ jacobian
+    torch.testing.assert_close(gram, expected, rtol=1e-8, atol=1e-12 * float(expected.abs().max()))
+    assert float(expected.abs().max()) > 0
