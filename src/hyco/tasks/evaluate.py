@@ -169,8 +169,10 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                 entry["uncertainty"] = posterior.summary()
                 maps[key] = {name: {k: torch.from_numpy(v) for k, v in m.items()}
                              for name, m in field_maps(posterior).items()}
-                log.info("%s: %s", key, "; ".join(e["identifiability"] for e in entry["coefficients"].values()
-                                                  if "identifiability" in e))
+                log.info("%s: %s", key, "; ".join(
+                    e["identifiability"] + (f" ({float(coefficients[n]):.4g}, 95 % interval {e['interval'][0]:.4g} to "
+                                            f"{e['interval'][1]:.4g})" if "interval" in e else "")
+                    for n, e in entry["coefficients"].items() if "identifiability" in e))
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
         else:
