@@ -188,8 +188,12 @@ def _check_files(judged):
     assert "held-out test split" in metrics["judge"]
     for key, entry in metrics["runs"].items():
         assert set(entry) == {"rollout", "fields", "selected", "train_seconds", "checkpoint"} | (
-            {"coefficients", "fitted_on"} if key.endswith("physical") else set())
+            {"coefficients", "fitted_on", "uncertainty"} if key.endswith("physical") else set())
         assert len(entry["rollout"]["per_step"]["rel_l2"]) == 9
+        if key.endswith("physical"):  # the solver sits at the truth: its interval holds it, weighed by the known noise
+            low, high = entry["coefficients"]["viscosity"]["interval"]
+            assert low < 0.005 < high
+            assert entry["uncertainty"]["noise_from"] == "the configured observation noise"
     kept = torch.load(run_dir / "evaluation" / "rollouts.pt", weights_only=True)
     truth = exp.trajectories("test")
     assert kept["sim"] == 1  # evaluation.animation_sim=5, more than there are: the last simulation
