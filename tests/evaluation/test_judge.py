@@ -217,6 +217,10 @@ def test_a_parametric_solver_reports_its_numbers_against_the_truth(tmp_path):
     report = evaluate(exp)["runs"]["physical"]["coefficients"]["viscosity"]
     assert report["parameters"]["value"] == [pytest.approx(0.01, rel=1e-6)]
     assert report["true_parameters"] == {"value": [0.005]}
+    # its one learned number has its interval as a parametric number (around the learned field's number 0.01)
+    assert "interval" not in report
+    (low,), (high,) = report["parameter_interval"]["value"]
+    assert low < 0.01 < high
     for key in ("rel_error", "rel_error_observed", "rel_error_unobserved", "parameter_rel_error"):
         assert report[key] == pytest.approx(1.0, rel=1e-6), key
     assert report["parameter_groups"] == {"value": pytest.approx(1.0, rel=1e-6)} and "known" not in report

@@ -42,7 +42,7 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
             if truth is not None and name in truth and tuple(truth[name].shape) == tuple(c.shape):
                 z = z_scores(c.value.reshape(c.shape), truth[name].cpu().numpy(), std)
                 entry["inside_interval"] = float(np.mean(np.abs(z) <= 1.959963984540054))
-        elif c.labels == ["value"]:
+        elif c.kind == "scalar":
             entry = {"std": float(c.std[0]), "interval": [float(c.low[0]), float(c.high[0])], "class": classes[0],
                      "prior_fraction": float(c.prior_fraction[0]), "identifiability": describe(name, c.labels, classes)}
         else:

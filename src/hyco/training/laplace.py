@@ -358,7 +358,7 @@ def _index(flat: int, shape: tuple[int, ...]) -> str:
 
 def _number_labels(posterior: CoefficientPosterior) -> list[str]:
     """`name` for a scalar, `name.heights[0]` for a parametric number, `name[i]` for a field's cell i (flat)."""
-    if posterior.labels == ["value"]:
+    if posterior.kind == "scalar":
         return [posterior.name]
     if posterior.labels:
         return [f"{posterior.name}.{label}" for label in posterior.labels]
