@@ -32,7 +32,7 @@ def test_heat_paper_quick_the_unobserved_bump_is_not_determined_the_observed_one
         assert low <= value <= high
 
 
-@pytest.mark.slow  # about 1 min: 8 trajectories of 24 frames on 32x32, and a dense 1024-cell posterior
+@pytest.mark.slow  # 28 s alone, minutes under load: 8 trajectories of 24 frames, a dense 1024-cell posterior
 def test_heat_2d_the_field_is_five_times_less_determined_outside_the_observed_box(tmp_path):
     """Measured 2026-12-07: mean std 0.0163 outside the centre box, 0.00205 inside (7.9 x)."""
     entry = physical_run(tmp_path, "heat_2d")["diffusivity"]
