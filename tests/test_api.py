@@ -91,6 +91,28 @@ def test_learned_coefficients_beat_the_initial_guess(heat_run):
     assert initial == pytest.approx(float((guess - truth).norm() / truth.norm()), rel=1e-9)
 
 
+def test_coefficients_come_with_how_far_the_data_determine_them(heat_run):
+    """Both solvers' diffusivity fields carry a Laplace std map (evaluation/uncertainty.pt) whose means inside and
+    outside the observed centre quarter are what metrics.json and `run.coefficients()` report; outside, where
+    no data reach, the field is less determined than inside."""
+    root, run, _, _, metrics = heat_run
+    coefficients = run.coefficients()
+    assert set(coefficients) == {"physical", "hyco_physical"}
+    maps = torch.load(run.run_dir / "evaluation" / "uncertainty.pt", weights_only=False)
+    observed = torch.zeros(16, 16, dtype=torch.bool)
+    observed[4:12, 4:12] = True  # centre quarter of 16x16
+    for key in ("physical", "hyco_physical"):
+        entry = coefficients[key]["diffusivity"]
+        assert entry["value"] == metrics["learned_coefficients"][key]["diffusivity"]
+        std = torch.as_tensor(maps["runs"][key]["diffusivity"]["std"], dtype=torch.float64)
+        assert std.shape == (16, 16)
+        assert entry["std_mean_observed"] == pytest.approx(float(std[observed].mean()), rel=1e-5)
+        assert entry["std_mean_unobserved"] == pytest.approx(float(std[~observed].mean()), rel=1e-5)
+        assert entry["std_mean_unobserved"] > entry["std_mean_observed"]
+        assert sum(entry["class_shares"].values()) == pytest.approx(1.0)
+        assert metrics["runs"][key]["uncertainty"]["observed_values"] > 0
+
+
 def test_every_model_rolls_out_and_the_solver_beats_the_network(heat_run):
     _, run, _, _, metrics = heat_run
     rel_l2 = {key: entry["rollout"]["rel_l2"] for key, entry in metrics["runs"].items()}

@@ -221,3 +221,17 @@ def test_each_observation_line_states_what_its_file_sets():
                 assert f"{key} {settings[key]:g}" in option.description, option
         if settings.temporal == "every_k":
             assert f"every {settings.every_k}th frame" in option.description, option
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["evaluation.uncertainty=ensemble"],
+     "hyco: error: evaluation.uncertainty: expected one of laplace, off, got 'ensemble'"),
+    (["evaluation.uncertainty_rank=0"], "hyco: error: evaluation.uncertainty_rank: expected an integer >= 1, got 0"),
+    (["evaluation.uncertainty_prior=flat"],
+     "hyco: error: evaluation.uncertainty_prior: expected one of bounds, regulariser, got 'flat'"),
+])
+def test_an_uncertainty_method_hyco_does_not_have_is_one_line(tmp_path, args, message):
+    """Ensembles (issue 30, part 2) are not built: asking for one is refused up front, naming the key."""
+    result = hyco("evaluate", f"output_dir={tmp_path / 'run'}", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message]

@@ -265,6 +265,24 @@ class Run:
                 out[key] = {name: e.get("rel_error") for name, e in entry["coefficients"].items()}
         return out
 
+    def coefficients(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every learned coefficient of every solver run, with how far the data determine it
+        (`evaluation.uncertainty`, hyco.training.laplace): `{"physical": {"viscosity": {"value": 0.0201,
+        "interval": [0.0197, 0.0205], "std": 0.0002, "class": "determined", "identifiability": "...",
+        "rel_error": 0.005}}}`. A parametric coefficient gives its learned `parameters` by group with
+        `parameter_interval`, `parameter_std` and `parameter_class`; a field its `value` (nested lists) and the mean
+        std inside and outside the observed region (its maps: `evaluation/uncertainty.pt`). Keys without an
+        estimate (uncertainty=off) are absent."""
+        metrics = self.metrics()
+        learned = metrics.get("learned_coefficients", {})
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for key, entry in metrics["runs"].items():
+            if "coefficients" not in entry:
+                continue
+            out[key] = {name: {"value": learned.get(key, {}).get(name), **e}
+                        for name, e in entry["coefficients"].items() if not e.get("known")}
+        return out
+
     def rollouts(self) -> dict[str, Any]:
         """The kept rollouts of one test simulation (`evaluation/rollouts.pt`): `truth` `[T, C, *space]`,
         `predictions` (per model `[T-1, C, *space]`, from frame 1), `fields`, `dt`, `sim`."""

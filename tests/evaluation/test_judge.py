@@ -191,8 +191,12 @@ def _check_files(judged):
     assert "held-out test split" in metrics["judge"]
     for key, entry in metrics["runs"].items():
         assert set(entry) == {"rollout", "fields", "selected", "train_seconds", "checkpoint"} | (
-            {"coefficients", "fitted_on"} if key.endswith("physical") else set())
+            {"coefficients", "fitted_on", "uncertainty"} if key.endswith("physical") else set())
         assert len(entry["rollout"]["per_step"]["rel_l2"]) == 9
+        if key.endswith("physical"):  # the solver sits at the truth: its interval holds it, weighed by the known noise
+            low, high = entry["coefficients"]["viscosity"]["interval"]
+            assert low < 0.005 < high
+            assert entry["uncertainty"]["noise_from"] == "the configured observation noise"
     kept = torch.load(run_dir / "evaluation" / "rollouts.pt", weights_only=True)
     truth = exp.trajectories("test")
     assert kept["sim"] == 1  # evaluation.animation_sim=5, more than there are: the last simulation
@@ -216,6 +220,10 @@ def test_a_parametric_solver_reports_its_numbers_against_the_truth(tmp_path):
     report = evaluate(exp)["runs"]["physical"]["coefficients"]["viscosity"]
     assert report["parameters"]["value"] == [pytest.approx(0.01, rel=1e-6)]
     assert report["true_parameters"] == {"value": [0.005]}
+    # its one learned number has its interval as a parametric number (around the learned field's number 0.01)
+    assert "interval" not in report
+    (low,), (high,) = report["parameter_interval"]["value"]
+    assert low < 0.01 < high
     for key in ("rel_error", "rel_error_observed", "rel_error_unobserved", "parameter_rel_error"):
         assert report[key] == pytest.approx(1.0, rel=1e-6), key
     assert report["parameter_groups"] == {"value": pytest.approx(1.0, rel=1e-6)} and "known" not in report

@@ -424,6 +424,18 @@ class EvaluationConfig:
     plot_times: int = setting(4, "Snapshots per model in the side-by-side figure.", at_least=1)
     animation: bool = setting(True, "An animated GIF of the truth and the models for one simulation.")
     animation_sim: int = setting(0, "Which test simulation the animation shows.", at_least=0)
+    uncertainty: str = setting(
+        "laplace", "How far the data determine each learned coefficient: `laplace`, the Gauss–Newton posterior at "
+                   "the evaluated optimum (95 % intervals, std, identifiability class; hyco.training.laplace), or "
+                   "`off`.", choices=("laplace", "off"))
+    uncertainty_rank: int = setting(256, "uncertainty=laplace with more than 4096 learned numbers (a field): the "
+                                        "leading eigenpairs of the data's Gauss–Newton matrix kept; directions "
+                                        "beyond them keep the prior's width.", at_least=1)
+    uncertainty_prior: str = setting(
+        "bounds", "What the posterior takes as known besides the data: `bounds` (each number uniform in its bounds: "
+                  "the classes say what the data alone determine) or `regulariser` (also "
+                  "`trainer.physical.smoothness` read as a prior, scaled as the objective weighs it).",
+        choices=("bounds", "regulariser"))
     checkpoint: str = setting("", "`hyco evaluate checkpoint=PATH`: one network or physical checkpoint to evaluate "
                                   "instead of the run's models.")
     data: str = setting("", "`hyco evaluate checkpoint=PATH data=PATH`: a hyco dataset file to evaluate it on; "

@@ -218,6 +218,12 @@ def coefficient_table(metrics: dict) -> Table | None:
     table.notes.append("Relative error: |learned − true| / |true| for a number, ‖learned − true‖ / ‖true‖ over the "
                        "grid for a field. One learned coefficient per run: no spread over test simulations, so no "
                        "best value is marked.")
+    for key, run in runs.items():  # how far the data determine each coefficient (evaluation.uncertainty)
+        words = [run["coefficients"][n]["identifiability"] for n in names
+                 if run["coefficients"].get(n, {}).get("identifiability")]
+        if words:
+            table.notes.append(f"What the data determine ({run_label(key)}, Laplace posterior at the evaluated "
+                               f"optimum): " + "; ".join(words) + ".")
     if floor:
         table.notes.append("Model floor: " + (metrics["model_floor"].get("how") or "the error the solver reaches "
                                               "from full, noise-free reference data") + ".")

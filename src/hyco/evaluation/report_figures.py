@@ -20,6 +20,7 @@ from hyco.evaluation import plots
 from hyco.evaluation.comparison import coefficient_interval, initial_error
 from hyco.evaluation.figure_style import finite, new_figure
 from hyco.evaluation.report import Figure
+from hyco.evaluation.uncertainty_figures import field_uncertainty_figures, parameter_interval_figures
 
 # the physical runs and where their per-epoch records are, relative to the run directory
 PHYSICAL_RECORDS = {"physical": "physical", "hyco_physical": "hyco/physical"}
@@ -132,16 +133,19 @@ def _outline(mask: np.ndarray | None) -> str:
 
 
 def make_figures(metrics: dict[str, Any], rollouts: Rollouts, training: Training, figures_dir: Path,
-                 plot_times: int = 4, animation: bool = True, workers: int = 1) -> list[Figure]:
-    """Plan every figure of the report, then draw them, in `workers` processes where there are several."""
+                 plot_times: int = 4, animation: bool = True, workers: int = 1,
+                 uncertainty: dict[str, Any] | None = None) -> list[Figure]:
+    """Plan every figure of the report, then draw them, in `workers` processes where there are several.
+    `uncertainty`: per physical run and field coefficient, its std and class maps (evaluation/uncertainty.pt)."""
     plan = Plan()
-    figures = _plan_figures(plan, metrics, rollouts, training, Path(figures_dir), plot_times, animation)
+    figures = _plan_figures(plan, metrics, rollouts, training, Path(figures_dir), plot_times, animation,
+                            uncertainty or {})
     plan.run(workers)
     return figures
 
 
 def _plan_figures(plan, metrics, rollouts: Rollouts, training: Training, figures_dir: Path, plot_times: int,
-                  animation: bool) -> list[Figure]:
+                  animation: bool, uncertainty: dict[str, Any]) -> list[Figure]:
     dt = float(metrics.get("dt", 1.0))
     dynamic = [f for f in rollouts.fields if f["dynamic"]]
     extent = _extent(rollouts.domain or metrics.get("domain"))
@@ -154,7 +158,7 @@ def _plan_figures(plan, metrics, rollouts: Rollouts, training: Training, figures
     for spec in dynamic if maps else []:
         figures += _field_figures(plan, rollouts, spec, len(dynamic) > 1, figures_dir, extent, dt, steps, plot_times,
                                   start_state(metrics.get("observation") or {}))
-    figures += _coefficient_figures(plan, metrics, training, rollouts, figures_dir, extent)
+    figures += _coefficient_figures(plan, metrics, training, rollouts, figures_dir, extent, uncertainty)
     cycles = _cycle_figure(plan, metrics, training, figures_dir)
     if cycles is not None:
         figures.append(cycles)
@@ -273,7 +277,8 @@ def _observation_figure(plan, rollouts: Rollouts, metrics, figures_dir, extent, 
 
 
 # ------------------------------------------------------------------------------------------------ coefficients
-def _coefficient_figures(plan, metrics, training: Training, rollouts: Rollouts, figures_dir, extent) -> list[Figure]:
+def _coefficient_figures(plan, metrics, training: Training, rollouts: Rollouts, figures_dir, extent,
+                         uncertainty: dict[str, Any]) -> list[Figure]:
     runs = metrics["runs"]
     known = {n for r in runs.values() for n, e in r.get("coefficients", {}).items() if e.get("known")}
     floors = (metrics.get("model_floor") or {}).get("coefficients", {})
@@ -291,6 +296,7 @@ def _coefficient_figures(plan, metrics, training: Training, rollouts: Rollouts, 
                                       figures_dir)
             continue
         figures += _parameter_figures(plan, runs, training, name, figures_dir)
+        figures += parameter_interval_figures(plan, runs, name, figures_dir)
         learned = {k: np.broadcast_to(np.asarray(v[name], dtype=float), true.shape)
                    for k, v in learned_all.items() if name in v}
         if not learned or true.ndim > 2:
@@ -308,6 +314,7 @@ def _coefficient_figures(plan, metrics, training: Training, rollouts: Rollouts, 
                         f"{name} there; outside it only the dynamics do." if outline == "drawn" else "")
             + (" Grey: the observed region." if true.ndim == 1 and outline == "drawn" else ""),
             key="coefficient_maps", outline=outline))
+        figures += field_uncertainty_figures(plan, runs, uncertainty, name, true, figures_dir, extent, observed)
     return figures
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from hyco.data.batch import Batch
 from hyco.data.observation import Observation
 from hyco.errors import DataError
 from hyco.evaluation.metrics import (
@@ -25,9 +26,11 @@ from hyco.evaluation.metrics import (
     rollout_metrics,
     select_channels,
 )
+from hyco.evaluation.uncertainty import coefficient_entries, field_maps
 from hyco.tasks.context import RunContext
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.tasks.floor import read_model_floor
+from hyco.training.identifiability import CLASSES
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 from hyco.utils.log import fmt
 
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 ROLLOUTS_FILE = "evaluation/rollouts.pt"
+UNCERTAINTY_FILE = "evaluation/uncertainty.pt"  # std and class maps of learned fields (hyco.evaluation.uncertainty)
 # run key -> (run directory relative to the experiment's run_dir, kind)
 RUNS = {
     "physical": ("physical", "physical"),
@@ -90,6 +94,30 @@ def load_physical(exp: Experiment, run_dir: Path):
     return trainer, path
 
 
+def coefficient_posterior(exp: Experiment, trainer):
+    """The Laplace posterior (hyco.training.laplace) of the trainer's learned coefficients, as they are, from the
+    observed values of the real windows its data term fits (whole trajectories from frame 0 when its windows
+    would need completed inputs), in batches of the objective's size. With observation noise the configured
+    noise weighs the residuals, and for trajectories its share on frame 0, carried by the rollout, is counted."""
+    from hyco.training.laplace import laplace_posterior
+
+    windows = exp.physical_windows(trainer)
+    if windows.needs_completion:
+        windows = exp.trajectory_windows()
+    size = max(1, trainer.max_windows(windows.rollout_steps))
+    batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
+               .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
+    prior = exp.cfg.evaluation.uncertainty_prior
+    observation = windows.observation
+    noise = None
+    if observation is not None and observation.has_noise:  # known: the residuals are weighed by it
+        noise = observation.noise_std.index_select(0, trainer.dynamic.cpu()).to(trainer.device, torch.float64)
+    return laplace_posterior(exp.physics, trainer.raw, trainer.learnable, batches, trainer.dynamic,
+                             smoothness=trainer.config.smoothness if prior == "regulariser" else 0.0,
+                             rank=exp.cfg.evaluation.uncertainty_rank, noise=noise,
+                             input_noise=noise if windows.from_start else None)
+
+
 def _coefficient_report(exp: Experiment, trainer, observed_region: torch.Tensor) -> dict[str, dict]:
     """Errors of every coefficient against the truth (inside/outside the observed region for fields), the
     learned numbers' error for parametric ones, and which coefficients were known (never learned)."""
@@ -129,6 +157,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     kept: dict[str, torch.Tensor] = {}
     learned: dict[str, dict[str, list]] = {}
+    maps: dict[str, dict] = {}  # per physical run: std and class maps of its field coefficients
     sim = min(cfg.evaluation.animation_sim, truth.shape[0] - 1)
     for key, (relative, kind) in RUNS.items():
         run_dir = ctx.run_dir / relative
@@ -139,6 +168,17 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             coefficients = trainer.coefficients()
             prediction = physical_rollout(exp, coefficients, initial, steps)
             entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
+            if cfg.evaluation.uncertainty == "laplace" and trainer.learnable:
+                posterior = coefficient_posterior(exp, trainer)
+                for name, extra in coefficient_entries(posterior, observed_region, true_coefficients).items():
+                    entry["coefficients"].setdefault(name, {}).update(extra)
+                entry["uncertainty"] = posterior.summary()
+                maps[key] = {name: {k: torch.from_numpy(v) for k, v in m.items()}
+                             for name, m in field_maps(posterior).items()}
+                log.info("%s: %s", key, "; ".join(
+                    e["identifiability"] + (f" ({float(coefficients[n]):.4g}, 95 % interval {e['interval'][0]:.4g} to "
+                                            f"{e['interval'][1]:.4g})" if "interval" in e else "")
+                    for n, e in entry["coefficients"].items() if "identifiability" in e))
             learned[key] = {k: v.cpu().tolist() for k, v in coefficients.items()}
             source = str(path)
         else:
@@ -203,6 +243,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                        "domain": _domain(exp.physics),
                        "observed_space": observation.frame_masks.amax(dim=0).float(),
                        "observed_frames": observation.temporal}, ctx.run_dir / ROLLOUTS_FILE)
+    if any(maps.values()):
+        atomic_torch_save({"runs": maps, "classes": list(CLASSES)}, ctx.run_dir / UNCERTAINTY_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
     return metrics
 

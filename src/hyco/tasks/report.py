@@ -21,7 +21,7 @@ from hyco.evaluation.report import Section, write_report
 from hyco.evaluation.report_figures import PHYSICAL_RECORDS, Rollouts, Training, make_figures
 from hyco.evaluation.verdict import setting_lines, verdict
 from hyco.tasks.context import RunContext
-from hyco.tasks.evaluate import METRICS_FILE, ROLLOUTS_FILE
+from hyco.tasks.evaluate import METRICS_FILE, ROLLOUTS_FILE, UNCERTAINTY_FILE
 from hyco.tasks.experiment import read_summary
 from hyco.training.run_log import METRICS_FILE as JSONL
 from hyco.utils.io import atomic_write_json
@@ -84,8 +84,11 @@ def report(ctx: RunContext) -> Path:
     rollouts_path = run_dir / ROLLOUTS_FILE
     if not rollouts_path.exists():
         raise DataError(f"{rollouts_path}: not found; run `hyco evaluate output_dir={run_dir}` first")
+    uncertainty_path = run_dir / UNCERTAINTY_FILE
+    uncertainty = torch.load(uncertainty_path, weights_only=True) if uncertainty_path.exists() else None
     figures = make_figures(metrics, read_rollouts(rollouts_path), read_training(run_dir), run_dir / "figures",
-                           ctx.cfg.evaluation.plot_times, ctx.cfg.evaluation.animation, figure_workers())
+                           ctx.cfg.evaluation.plot_times, ctx.cfg.evaluation.animation, figure_workers(),
+                           uncertainty=uncertainty)
     config_file = run_dir / ".hydra" / "config.yaml"
     if config_file.exists():
         config_yaml = config_file.read_text()
