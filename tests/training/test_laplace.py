@@ -12,6 +12,7 @@ from hyco.data.batch import Batch
 from hyco.physics import build_physics, shipped_config
 from hyco.training.identifiability import CLASSES, classify, describe
 from hyco.training.laplace import (
+    MISFIT_LIMIT,
     PRIOR_RAW_VARIANCE,
     Z95,
     ObservedResiduals,
@@ -180,3 +181,55 @@ def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
     expected = jacobian.T @ j_x @ (0.09 * j_x.T) @ jacobian
     torch.testing.assert_close(gram, expected, rtol=1e-8, atol=1e-12 * float(expected.abs().max()))
     assert float(expected.abs().max()) > 0
+
+
+def test_the_carried_noise_trace_is_that_of_the_dense_jacobian():
+    """Hutchinson's estimate of tr(J_x S J_xᵀ) (what the initial states' noise adds to the expected RSS) against
+    the dense J_x: unbiased, within its sampling error at 512 probes."""
+    import hyco.training.laplace as laplace
+
+    section = {**shipped_config("burgers_1d"), "resolution": [16]}
+    model = build_physics(section, dtype=torch.float64)
+    batch = windows(model, sims=1, steps=2)
+    dynamic = torch.as_tensor(model.dynamic_channels)
+    residuals = ObservedResiduals(model, model.initial_raw(), ["viscosity"], dynamic)
+    part = laplace._Linearised(residuals, residuals.theta(), batch, inputs_grad=True)
+    noise = torch.full((len(model.dynamic_channels),), 0.3, dtype=torch.float64)
+    j_x = torch.autograd.functional.jacobian(lambda x: residuals(residuals.theta(), batch, x), batch.inputs.clone())
+    exact = 0.09 * float(j_x.index_select(2, dynamic).pow(2).sum())
+    assert exact > 0
+    assert part.carried_trace(dynamic, noise, probes=512) == pytest.approx(exact, rel=0.1)
+
+
+def test_residuals_beyond_the_configured_noise_widen_the_interval_by_that_factor_and_say_so():
+    """J depends on the prediction only, so data with a term the model lacks (a fixed ripple) give the same JᵀJ
+    as data the model explains: with the noise known, the raw variance is 1/(JᵀJ/φ + 1/s0²) against 1/(JᵀJ + 1/s0²),
+    φ = RSS/(n - p) in noise units, and the entry says the solver misfits. Data the model explains are left at the
+    noise (φ below MISFIT_LIMIT)."""
+    from hyco.evaluation.uncertainty import coefficient_entries
+
+    section = {**shipped_config("burgers_1d"), "resolution": [32]}
+    model = build_physics(section, dtype=torch.float64)
+    clean = windows(model, sims=2, steps=3)
+    sigma = 1e-3
+    noise = sigma * torch.randn(clean.targets.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x = torch.linspace(0, 2 * math.pi, clean.targets.shape[-1], dtype=torch.float64)
+    ripple = 0.01 * torch.sin(3 * x)  # 10 x the noise
+    raw, dynamic = model.encode(model.true_coefficients()), torch.as_tensor(model.dynamic_channels)
+    known = torch.tensor([sigma], dtype=torch.float64)
+    fits = laplace_posterior(model, raw, ["viscosity"], [Batch(clean.inputs, clean.targets + noise)], dynamic,
+                             noise=known)
+    wrong_batch = Batch(clean.inputs, clean.targets + noise + ripple)
+    wrong = laplace_posterior(model, raw, ["viscosity"], [wrong_batch], dynamic, noise=known)
+    assert 0.8 < fits.misfit < 1.25 and not fits.misfits
+    residuals = ObservedResiduals(model, raw, ["viscosity"], dynamic, known)
+    with torch.no_grad():
+        rss = float(residuals(residuals.theta(), wrong_batch).pow(2).sum())
+    assert wrong.misfit == pytest.approx(rss / (wrong.observed_values - 1), rel=1e-9)
+    assert wrong.misfit > 10 * MISFIT_LIMIT
+    jtj = 1 / float(fits.coefficients["viscosity"].raw_std[0]) ** 2 - 1 / PRIOR_RAW_VARIANCE  # σ² = 1: fits
+    expected = 1 / math.sqrt(jtj / wrong.misfit + 1 / PRIOR_RAW_VARIANCE)
+    assert float(wrong.coefficients["viscosity"].raw_std[0]) == pytest.approx(expected, rel=1e-6)
+    entry = coefficient_entries(wrong, None)["viscosity"]
+    assert entry["misfit"] == wrong.misfit and "misfits the observed data" in entry["identifiability"]
+    assert "misfit" not in coefficient_entries(fits, None)["viscosity"]

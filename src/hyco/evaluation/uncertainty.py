@@ -10,7 +10,8 @@ Per learned coefficient, merged into `runs[key].coefficients[name]`:
 - a field: the mean std over the grid, inside and outside the observed region, and the share of cells in each
   class (`class_shares`); the maps themselves go to evaluation/uncertainty.pt (`field_maps`).
 
-Each gets `identifiability`: the classes in words.
+Each gets `identifiability`: the classes in words; and `misfit` (with a clause in those words) when the solver's
+residuals are more than twice what the configured noise explains (hyco.training.laplace.MISFIT_LIMIT).
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
                 entry["correlation"] = {"labels": c.labels,
                                         "matrix": posterior.correlation[np.ix_(rows, rows)].round(4).tolist()}
         entry["uncertainty"] = "laplace"
+        if posterior.misfits:
+            entry["misfit"] = posterior.misfit
+            entry["identifiability"] += (
+                f"; but the solver misfits the observed data (its residuals are {posterior.misfit:.3g} times what "
+                "the configured noise explains: discretisation, missing physics or a filled initial state), so the "
+                "interval, widened by that factor, still rests on a wrong model and need not hold the truth")
         out[name] = entry
     return out
 

@@ -64,10 +64,14 @@ class CoefficientPosterior:
     low: np.ndarray
     high: np.ndarray
     prior_fraction: np.ndarray  # the share of the bounds (the prior's range) the 95 % interval spans, 0..1
+    raw_std: np.ndarray | None = None  # the posterior std of the raw (unconstrained) numbers
 
     @property
     def std(self) -> np.ndarray:
         return (self.high - self.low) / (2 * Z95)
+
+
+MISFIT_LIMIT = 2.0  # residuals over twice what the configured noise explains: the solver misfits the data
 
 
 @dataclass
@@ -85,12 +89,20 @@ class Posterior:
     labels: list[str] = field(default_factory=list)  # "name" or "name.label" for each learned number (dense)
     noise_from: str = "residuals at the optimum, RSS / (n - p)"
     initial_noise: bool = False  # the noise of the initial states, carried through the rollout, is counted
+    misfit: float = 1.0  # known noise: RSS over what the noise explains (above MISFIT_LIMIT σ² was widened by it)
 
     def summary(self) -> dict:
         """How the posterior was made, for metrics.json."""
         return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std, "noise_from": self.noise_from,
                 "initial_state_noise_counted": self.initial_noise, "observed_values": self.observed_values,
-                "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds}
+                "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds, "misfit": self.misfit}
+
+    @property
+    def misfits(self) -> bool:
+        """The residuals are more than twice what the configured noise explains: the solver does not fit the
+        data (its discretisation, physics it lacks, a filled initial state), and the intervals, widened by that
+        factor, still rest on a model that is wrong."""
+        return self.misfit > MISFIT_LIMIT
 
 
 class ObservedResiduals:
@@ -170,6 +182,15 @@ class _Linearised:
         b = rows.reshape(rows.shape[0], -1).double()
         return b @ b.T
 
+    def carried_trace(self, dynamic: torch.Tensor, input_noise: torch.Tensor, probes: int = 8) -> float:
+        """tr(J_x S J_xᵀ): what noise of std `input_noise` on the initial states adds, through the rollout, to
+        the expected sum of squared residuals (Hutchinson's estimator, Rademacher probes, fixed seed)."""
+        signs = torch.randint(0, 2, (probes, self.r.numel()), generator=torch.Generator().manual_seed(0))
+        probe = (2 * signs - 1).to(self.r)
+        rows = torch.autograd.grad(self.r, self.inputs, probe, retain_graph=True, is_grads_batched=True)[0]
+        rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
+        return float(rows.double().pow(2).sum()) / probes
+
     def jacobian(self) -> torch.Tensor:
         """J [m, p], one column per learned number."""
         eye = torch.eye(self.theta.numel(), dtype=self.theta.dtype, device=self.theta.device)
@@ -237,8 +258,14 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
     if n == 0:
         raise ValueError("uncertainty: the data term has no observed value to estimate a posterior from")
     rss = sum(float(part.r.detach().double().pow(2).sum()) for part in parts)
-    if noise is not None:  # residuals already divided by the known noise std
-        sigma2, noise_std = 1.0, float(noise.double().mean())
+    misfit = 1.0
+    if noise is not None:  # residuals already divided by the known noise std: RSS ≈ n - p (+ the carried noise)
+        carried = sum(part.carried_trace(dynamic, input_noise.double()) for part in parts) if inputs_grad \
+            else 0.0
+        misfit = rss / max(n - p + carried, 1.0)
+        # residuals clearly beyond the noise (model error) widen σ² by their factor; below the limit the gap is
+        # within what the noise model, whose carried part is itself an estimate, explains
+        sigma2, noise_std = (misfit if misfit > MISFIT_LIMIT else 1.0), float(noise.double().mean())
     else:
         sigma2 = max(rss / max(n - p, max(1, n // 2)), torch.finfo(theta.dtype).tiny)
         noise_std = math.sqrt(sigma2)
@@ -270,6 +297,7 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
     posterior.noise_from = "the configured observation noise" if noise is not None else \
         "residuals at the optimum, RSS / (n - p)"
     posterior.initial_noise = inputs_grad
+    posterior.misfit = misfit
     return posterior
 
 
@@ -328,7 +356,8 @@ def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: tor
         fraction = torch.where(bounded, spanned, torch.clamp(s / math.sqrt(PRIOR_RAW_VARIANCE), max=1.0))
         out[name] = CoefficientPosterior(
             name, specs[name].kind, shape, labels,
-            numbers(t).numpy(), numbers(t - Z95 * s).numpy(), numbers(t + Z95 * s).numpy(), fraction.numpy())
+            numbers(t).numpy(), numbers(t - Z95 * s).numpy(), numbers(t + Z95 * s).numpy(), fraction.numpy(),
+            s.numpy())
     return out
 
 
