@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from hyco.data.batch import Batch
+from hyco.utils.seed import seeded_generator
 
 PRIOR_RAW_VARIANCE = math.pi ** 2 / 3  # the logistic distribution's variance: a uniform-in-bounds prior in raw space
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
@@ -71,6 +72,7 @@ class CoefficientPosterior:
         return (self.high - self.low) / (2 * Z95)
 
 
+CARRIED_PROBES = 1  # the stream of seeded_generator for the probes of `carried_trace`
 MISFIT_LIMIT = 2.0  # residuals over twice what the configured noise explains: the solver misfits the data
 
 
@@ -182,10 +184,10 @@ class _Linearised:
         b = rows.reshape(rows.shape[0], -1).double()
         return b @ b.T
 
-    def carried_trace(self, dynamic: torch.Tensor, input_noise: torch.Tensor, probes: int = 8) -> float:
+    def carried_trace(self, dynamic: torch.Tensor, input_noise: torch.Tensor, probes: int = 8, seed: int = 0) -> float:
         """tr(J_x S J_xᵀ): what noise of std `input_noise` on the initial states adds, through the rollout, to
-        the expected sum of squared residuals (Hutchinson's estimator, Rademacher probes, fixed seed)."""
-        signs = torch.randint(0, 2, (probes, self.r.numel()), generator=torch.Generator().manual_seed(0))
+        the expected sum of squared residuals (Hutchinson's estimator, Rademacher probes drawn from `seed`)."""
+        signs = torch.randint(0, 2, (probes, self.r.numel()), generator=seeded_generator(seed, CARRIED_PROBES))
         probe = (2 * signs - 1).to(self.r)
         rows = torch.autograd.grad(self.r, self.inputs, probe, retain_graph=True, is_grads_batched=True)[0]
         rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
@@ -260,8 +262,8 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
     rss = sum(float(part.r.detach().double().pow(2).sum()) for part in parts)
     misfit = 1.0
     if noise is not None:  # residuals already divided by the known noise std: RSS ≈ n - p (+ the carried noise)
-        carried = sum(part.carried_trace(dynamic, input_noise.double()) for part in parts) if inputs_grad \
-            else 0.0
+        carried = sum(part.carried_trace(dynamic, input_noise.double(), seed=seed) for part in parts) \
+            if inputs_grad else 0.0
         misfit = rss / max(n - p + carried, 1.0)
         # residuals clearly beyond the noise (model error) widen σ² by their factor; below the limit the gap is
         # within what the noise model, whose carried part is itself an estimate, explains
