@@ -162,8 +162,8 @@ def test_the_smoothness_prior_is_the_penalty_s_hessian():
     assert float(hessian.abs().max()) > 0
 
 
-def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
-    """BᵀB = Jᵀ J_x S J_xᵀ J, J_x the residuals' Jacobian in the initial state, S its noise variance."""
+def burgers_linearised():
+    """1D Burgers on 16 cells, one 2-step window, linearised with the initial state's gradient kept."""
     import hyco.training.laplace as laplace
 
     section = {**shipped_config("burgers_1d"), "resolution": [16]}
@@ -171,7 +171,12 @@ def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
     batch = windows(model, sims=1, steps=2)
     dynamic = torch.as_tensor(model.dynamic_channels)
     residuals = ObservedResiduals(model, model.initial_raw(), ["viscosity"], dynamic)
-    part = laplace._Linearised(residuals, residuals.theta(), batch, inputs_grad=True)
+    return model, batch, dynamic, residuals, laplace._Linearised(residuals, residuals.theta(), batch, inputs_grad=True)
+
+
+def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
+    """BᵀB = Jᵀ J_x S J_xᵀ J, J_x the residuals' Jacobian in the initial state, S its noise variance."""
+    model, batch, dynamic, residuals, part = burgers_linearised()
     jacobian = part.jacobian()
     noise = torch.full((len(model.dynamic_channels),), 0.3, dtype=torch.float64)
     gram = part.input_gram(jacobian, dynamic, noise)
@@ -186,14 +191,7 @@ def test_the_initial_state_noise_term_equals_the_dense_jacobians_product():
 def test_the_carried_noise_trace_is_that_of_the_dense_jacobian():
     """Hutchinson's estimate of tr(J_x S J_xᵀ) (what the initial states' noise adds to the expected RSS) against
     the dense J_x: unbiased, within its sampling error at 512 probes."""
-    import hyco.training.laplace as laplace
-
-    section = {**shipped_config("burgers_1d"), "resolution": [16]}
-    model = build_physics(section, dtype=torch.float64)
-    batch = windows(model, sims=1, steps=2)
-    dynamic = torch.as_tensor(model.dynamic_channels)
-    residuals = ObservedResiduals(model, model.initial_raw(), ["viscosity"], dynamic)
-    part = laplace._Linearised(residuals, residuals.theta(), batch, inputs_grad=True)
+    model, batch, dynamic, residuals, part = burgers_linearised()
     noise = torch.full((len(model.dynamic_channels),), 0.3, dtype=torch.float64)
     j_x = torch.autograd.functional.jacobian(lambda x: residuals(residuals.theta(), batch, x), batch.inputs.clone())
     exact = 0.09 * float(j_x.index_select(2, dynamic).pow(2).sum())
