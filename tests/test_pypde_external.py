@@ -62,7 +62,7 @@ def test_the_solver_learns_py_pde_s_diffusivity_down_to_its_time_step_s_floor(py
               f"physics.substeps={SUBSTEPS}", f"physics.time_step={time_step}", "physics.diffusivity.kind=scalar",
               "physics.diffusivity.truth.type=constant", f"physics.diffusivity.truth.value={KAPPA}",
               "physics.diffusivity.guess.type=constant", f"physics.diffusivity.guess.value={GUESS}",
-              "observation=full", "data.num_train=2", "data.num_val=1", "data.num_test=1",
+              "observation=full", "observation.noise_level=0", "data.num_train=2", "data.num_val=1", "data.num_test=1",
               f"data.num_frames={FRAMES}", "data.rollout_steps=1", "trainer.physical.epochs=6",
               "trainer.physical.iterations=30", f"data.external.path={path}", "data.external.known_truth=[diffusivity]",
               f"output_dir={run}", f"data_dir={root}/data"]

@@ -247,7 +247,10 @@ def test_burgers_1d_quick_physical_finds_the_same_viscosity_with_one_and_two_ran
     counted twice and 2 ranks found another viscosity: 0.00505 against 0.00520). Now both minimise the same sum;
     float32 round-off of that sum is the only difference left (measured: none)."""
     one, two = tmp_path / "one", tmp_path / "two"
-    args = ["train", "mode=physical", "experiment=burgers_1d_quick", "device=cpu", f"data_dir={tmp_path}/data"]
+    # as measured for issue 33: noise-free data, frame 0 known (the shipped 1 % noise and observed frame 0 make a
+    # flatter objective, on which the two ranks' round-off ended 3.3e-6 apart)
+    args = ["train", "mode=physical", "experiment=burgers_1d_quick", "observation.noise_level=0",
+            "observation.initial=full", "device=cpu", f"data_dir={tmp_path}/data"]
     single = hyco([*args, f"output_dir={one}"], cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
     ranks = torchrun(["-m", "hyco", *args, f"output_dir={two}"], cwd=tmp_path)
