@@ -157,3 +157,23 @@ def test_float64_backward_restores_phiml_precision():
     leaf = coeffs["buoyancy"].clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(objective(model, state, {"buoyancy": leaf}, weights), leaf)
     assert torch.isfinite(grad) and get_precision() == before == 32
+
+
+@pytest.mark.parametrize("case", ["burgers_2d_scalar", "heat_periodic_field"])
+def test_a_fresh_trace_gives_what_every_later_call_gives(case):
+    """A resumed run lives in a new process, whose first call of each traced shape must equal the uninterrupted
+    run's n-th call bit for bit (torch.jit's first run of a trace reordered Burgers' float64 gradient)."""
+    model = build_physics(dict(CASES[case]), "cpu", torch.float64)  # a model of its own: no trace made yet
+    state = model.initial_state(2, 0)
+    coeffs = model.true_coefficients()
+    weights = torch.randn(2, STEPS, *state.shape[1:], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    name = model.coefficient_specs[0].name
+    results = []
+    for _ in range(3):
+        leaf = coeffs[name].clone().requires_grad_(True)
+        out = model.rollout(state, {**coeffs, name: leaf}, STEPS)
+        (grad,) = torch.autograd.grad((out * weights).sum(), leaf)
+        results.append((out.detach(), grad))
+    for out, grad in results[:-1]:
+        assert torch.equal(out, results[-1][0])
+        assert torch.equal(grad, results[-1][1])
