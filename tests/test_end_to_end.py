@@ -53,6 +53,12 @@ def test_run_writes_metrics_and_report(quick_run):
     timings = html[html.index("Timings (seconds)"):html.index("</table>", html.index("Timings (seconds)"))]
     for phase in ("data", "physical", "model floor", "synthetic", "hybrid", "synthetic_matched", "evaluate", "report"):
         assert f"<td>{phase}" in timings, phase
+    # HYCO's training split into its cycles' phases, in summary.json, metrics.json and the table (issue 34)
+    phases = json.loads((run_dir / "hyco" / "summary.json").read_text())["phase_seconds"]
+    assert metrics["runs"]["hyco_physical"]["phase_seconds"] == phases
+    assert phases["network_training"] > 0 and phases["solver_training"] > 0 and phases["validation"] > 0
+    assert sum(phases.values()) <= metrics["runs"]["hyco_physical"]["train_seconds"]
+    assert timings.index("<td>hybrid") < timings.index("<td>HYCO: network training") < timings.index("<td>evaluate")
     assert (run_dir / "report.md").exists() and (run_dir / "hyco.log").exists()
     assert not (run_dir / "cache" / "generated").exists()
 

@@ -154,6 +154,11 @@ def test_resume_equals_uninterrupted(tmp_path, validation):
         assert 0 < straight.history[-1]["physical_interaction_weight"] < 1
     lines = (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3
+    # the phases of summary.json cover the cycles run before the interruption too: the sum over all 3 records
+    phases = resumed.phase_seconds()
+    assert phases["solver_training"] == pytest.approx(sum(h["seconds_physical_training"] for h in resumed.history))
+    assert phases["network_predictions"] == pytest.approx(sum(h["seconds_synthetic_rollouts"] for h in resumed.history))
+    assert phases["solver_training"] > sum(h["seconds_physical_training"] for h in resumed.history[2:]) > 0
 
 
 def test_mixed_variant_blends_observed_targets(tmp_path):

@@ -194,6 +194,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         entry["selected"] = _selection(ctx.run_dir, key, path)
         training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
         entry["train_seconds"] = training.get("train_seconds")
+        if training.get("phase_seconds") and key == "hyco_physical":
+            entry["phase_seconds"] = training["phase_seconds"]  # HYCO's cycles by phase (one entry: one run)
         if training.get("matched"):
             entry["matched"] = training["matched"]  # how the compute-matched run's epochs were counted
         if key in ("physical", "hyco_physical") and training.get("fitted_on"):

@@ -66,12 +66,22 @@ def write_timings(run_dir: Path, seconds: dict[str, float]) -> None:
 
 
 def _timings(run_dir: Path, metrics: dict[str, Any]) -> dict[str, float]:
-    """Every phase `hyco run` timed; for a run made of separate commands, each model's training time."""
+    """Every phase `hyco run` timed (for a run made of separate commands, each model's training time), with HYCO's
+    training split into the phases of its cycles right after it."""
     path = run_dir / TIMINGS_FILE
     if path.exists():
-        return json.loads(path.read_text())
-    return {f"train {run_label(k) if not k.startswith('hyco') else 'HYCO'}": r["train_seconds"]
-            for k, r in metrics["runs"].items() if r.get("train_seconds") is not None and k != "hyco_synthetic"}
+        timings = json.loads(path.read_text())
+    else:
+        timings = {f"train {run_label(k) if not k.startswith('hyco') else 'HYCO'}": r["train_seconds"]
+                   for k, r in metrics["runs"].items() if r.get("train_seconds") is not None and k != "hyco_synthetic"}
+    phases = (metrics["runs"].get("hyco_physical") or {}).get("phase_seconds") or {}
+    rows = [(f"HYCO: {name.replace('_', ' ')}", seconds) for name, seconds in phases.items() if seconds]
+    if not rows:
+        return timings
+    keys = list(timings)
+    after = next((i for i, k in enumerate(keys) if k in ("hybrid", "train HYCO")), len(keys) - 1)
+    ordered = [(k, timings[k]) for k in keys[:after + 1]] + rows + [(k, timings[k]) for k in keys[after + 1:]]
+    return dict(ordered)
 
 
 def report(ctx: RunContext) -> Path:

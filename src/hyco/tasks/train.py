@@ -251,6 +251,7 @@ def train_hybrid(ctx: RunContext, experiment: Experiment | None = None) -> dict:
     write_summary(run_dir, mode="hybrid", cycles=hybrid.cycle, fitted_on=physical_windows.describe_fit(),
                   train_seconds=previous_seconds + time.perf_counter() - start,
                   completion_seconds=completion.seconds if completion is not None else 0.0,
+                  phase_seconds=hybrid.phase_seconds(),
                   best_physical_cycle=hybrid.best_physical.step,
                   best_physical_val_loss=hybrid.best_physical.finite_loss,
                   initial_physical_val_loss=against_guess["initial_val_loss"],

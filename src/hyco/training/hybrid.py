@@ -76,6 +76,11 @@ PARTNER = {"physical": "synthetic", "synthetic": "physical"}
 # the random streams of a cycle, keys of hyco.utils.seed under (seed, cycle, stream)
 LOADER_STREAMS = {"warm_start": 0, "physical": 1, "physical_generated": 2, "synthetic": 3}
 PICK_STREAMS = {"physical": 4, "synthetic": 5}  # which real windows start the partner's predictions
+# a cycle's timed phases (metrics key `seconds_<key>`) by the name summary.json and the report give them
+PHASES = {"synthetic_training": "network_training", "physical_training": "solver_training",
+          "synthetic_rollouts": "network_predictions", "physical_rollouts": "solver_predictions",
+          "completion": "completion", "validation": "validation", "storage": "storage",
+          "regeneration": "regeneration"}
 RANDOM_STATE_STREAMS = {"physical": 6, "synthetic": 7}  # initial_states=random: chunk k gets key k below
 
 
@@ -296,6 +301,15 @@ class HybridTrainer(Trainer):
         hyco.training.best) is the one evaluated."""
         result = {"val_loss": self.errors["physical"], "val_loss_se": self.error_se}
         metrics["physical_best"] = self.best_physical.offer(result, metrics["cycle"], self.physical.save)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds per phase summed over the cycles run so far (resumed cycles included, from the history); the
+        phases add up to the cycles' time, see `_storage_apart`."""
+        totals = dict.fromkeys(PHASES.values(), 0.0)
+        for record in self.history:
+            for key, phase in PHASES.items():
+                totals[phase] += float(record.get(f"seconds_{key}") or 0.0)
+        return totals
 
     def physical_against_guess(self) -> dict[str, Any]:
         """Whether the kept physical model explains the observed validation data worse than its initial guess did,
