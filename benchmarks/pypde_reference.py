@@ -58,3 +58,23 @@ def simulate_gray_scott(initial: np.ndarray, rates: dict[str, float], bounds: tu
                        atol=ATOL, tracker=[storage.tracker(dt)])
         out[i] = np.stack([field.data for field in storage]).transpose(0, 1, 3, 2)
     return out
+
+
+def simulate_burgers_1d(initial: np.ndarray, viscosity: float, length: float, dt: float, frames: int,
+                        method: str = "DOP853") -> np.ndarray:
+    """`frames` frames of periodic 1D viscous Burgers, u_t + u u_x = ν u_xx, from each initial state `[n, x]`;
+    returns [n, frames, x] float64. py-pde's stencils are central differences on its own grid: run it on a grid
+    finer than the learner's and average the cells (as hyco.data.reference does) for data made elsewhere."""
+    import pde
+
+    n, nx = initial.shape
+    grid = pde.CartesianGrid([[0.0, length]], [nx], periodic=True)
+    equation = pde.PDE({"u": f"{float(viscosity)} * laplace(u) - u * d_dx(u)"})
+    out = np.empty((n, frames, nx))
+    for i in range(n):
+        storage = pde.MemoryStorage()
+        equation.solve(pde.ScalarField(grid, np.ascontiguousarray(initial[i])), t_range=dt * (frames - 1),
+                       dt=min(1e-4, dt), solver="scipy", method=method, rtol=RTOL, atol=ATOL,
+                       tracker=[storage.tracker(dt)])
+        out[i] = np.stack([field.data for field in storage])
+    return out

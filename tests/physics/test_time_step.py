@@ -64,6 +64,8 @@ def _directional(model, state, coeffs, weights, name, eps=1e-6):
 @pytest.mark.parametrize(("section", "name"), [
     ({"name": "heat", "resolution": [8, 8]}, "diffusivity"),
     ({"name": "gray_scott", "resolution": [8, 8], "bounds": [10.0, 10.0], "dt": 2.0, "substeps": 4}, "D_v"),
+    ({"name": "burgers", "resolution": [16], "bounds": [1.0], "dt": 0.01, "substeps": 2}, "viscosity"),
+    ({"name": "burgers", "resolution": [8, 8], "viscosity": {"kind": "field"}}, "viscosity"),
 ])
 def test_gradients_through_the_stages_match_finite_differences(time_step, section, name):
     model = build_physics({**section, "time_step": time_step}, "cpu", torch.float64)
@@ -101,7 +103,44 @@ def test_the_stability_gain_raises_the_bound_and_keeps_a_faster_mode_stable():
 
 def test_a_model_without_a_rate_refuses_a_runge_kutta_step():
     with pytest.raises(ConfigError, match="time_step"):
-        build_physics({"name": "burgers", "resolution": [8], "bounds": [1.0], "time_step": "heun"})
+        build_physics({"name": "advection", "resolution": [8, 8], "time_step": "heun"})
+
+
+def _burgers_1d(time_step: str, substeps: int, n: int = 32):
+    nu = {"type": "constant", "value": 0.01}
+    return build_physics({"name": "burgers", "resolution": [n], "bounds": [1.0], "dt": 0.01, "substeps": substeps,
+                          "time_step": time_step, "viscosity": {"kind": "scalar", "truth": nu, "guess": nu}},
+                         "cpu", torch.float64)
+
+
+def test_burgers_rate_is_central_advection_plus_conservative_diffusion_by_hand():
+    model = _burgers_1d("rk4", 1)
+    u = torch.randn(1, 1, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    h, dx, nu = 0.01, 1.0 / 32, 0.01
+
+    def rate(v):
+        return nu * (v.roll(-1, -1) - 2 * v + v.roll(1, -1)) / dx**2 - v * (v.roll(-1, -1) - v.roll(1, -1)) / (2 * dx)
+
+    k1 = rate(u)
+    k2 = rate(u + h / 2 * k1)
+    k3 = rate(u + h / 2 * k2)
+    k4 = rate(u + h * k3)
+    by_hand = u + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    assert torch.allclose(model.rollout(u, model.true_coefficients(), 1)[:, 0], by_hand, rtol=0, atol=1e-12)
+
+
+def test_burgers_euler_stays_semi_lagrangian_and_its_runge_kutta_steps_converge_at_their_order():
+    """Euler keeps the model's own (semi-Lagrangian) step, so every Burgers figure made before stays; the Runge–Kutta
+    schemes integrate the method of lines, whose time error falls by 2^order per halved substep."""
+    start = _burgers_1d("euler", 2).initial_state(2, seed=0)
+    euler_step, heun = (_burgers_1d(name, 2).rollout(start, _burgers_1d(name, 2).true_coefficients(), 1)
+                        for name in ("euler", "heun"))
+    assert float((euler_step - heun).abs().max()) > 1e-4  # two different discretisations, not the same one
+    exact = _burgers_1d("rk4", 64).rollout(start, _burgers_1d("rk4", 64).true_coefficients(), 2)
+    for name, order in (("heun", 2), ("rk4", 4)):
+        errors = [float((_burgers_1d(name, s).rollout(start, _burgers_1d(name, s).true_coefficients(), 2)
+                         - exact).norm()) for s in (2, 4)]
+        assert errors[0] / errors[1] == pytest.approx(2**order, rel=0.15)
 
 
 def test_the_data_hash_names_the_time_step_only_when_it_is_not_euler():

@@ -68,7 +68,8 @@ class DomainParams:
                                       "(SSP Runge-Kutta 2), `ssprk3` (SSP Runge-Kutta 3) or `rk4` (classical "
                                       "Runge-Kutta 4); a scheme of order p costs p rate evaluations per substep "
                                       "(rk4: 4) and is offered by the models whose substep is a rate (heat, "
-                                      "gray_scott).", choices=TIME_STEPS)
+                                      "gray_scott, burgers: there the method of lines with central advection "
+                                      "instead of the semi-Lagrangian Euler step).", choices=TIME_STEPS)
     DIMENSIONS: ClassVar[tuple[int, ...]] = (1, 2, 3)
     RATE_FORM: ClassVar[bool] = False  # the model's substep is u + h rate(u): the Runge-Kutta schemes apply
 
@@ -86,6 +87,7 @@ class BurgersParams(DomainParams):
                                            kind="coefficient")
     init_modes: int = setting(3, "Initial velocity: random Fourier modes with |k| <= init_modes.", at_least=1)
     init_amplitude: float = setting(1.0, "Initial velocity: the largest |u| of each sample.", above=0)
+    RATE_FORM: ClassVar[bool] = True  # Runge-Kutta: the method of lines (hyco.physics.burgers); euler: semi-Lagrangian
 
     def __post_init__(self) -> None:
         super().__post_init__()
