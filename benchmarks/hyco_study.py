@@ -329,7 +329,7 @@ def _with_range(median: Any, bounds: tuple[float, float] | None) -> str:
 
 
 STUDY_COLUMNS = (("solver alone", "physical"), ("HYCO solver", "hyco_physical"), ("network alone", "synthetic"),
-                 ("network alone, HYCO's samples", "synthetic_matched"), ("HYCO network", "hyco_synthetic"))
+                 ("network alone, compute-matched", "synthetic_matched"), ("HYCO network", "hyco_synthetic"))
 
 
 def study_rows(result: dict) -> list[tuple[str, str, str]]:

@@ -48,7 +48,7 @@ Every figure on this page comes from `benchmarks/results/hyco_study.json`, writt
 with the same optimiser budget, the best any observation of these data allows. *Solver alone*, *HYCO solver*:
 the coefficient error (the largest over the learned coefficients) and the rollout error (relative L2 over all
 dynamic fields and frames). *Network alone*: the network trained on the observations for `trainer.synthetic.epochs`
-epochs; *network alone, HYCO's samples*: the same network trained on real observations only, for as many
+epochs; *network alone, compute-matched*: the same network trained on real observations only, for as many
 samples and optimizer steps as HYCO's network had (HYCO's network sees (1 + alpha) times the samples of the
 default network alone); *HYCO network*.
 """
