@@ -66,6 +66,8 @@ class CoefficientPosterior:
     high: np.ndarray
     prior_fraction: np.ndarray  # the share of the bounds (the prior's range) the 95 % interval spans, 0..1
     raw_std: np.ndarray | None = None  # the posterior std of the raw (unconstrained) numbers
+    ensemble_mean: np.ndarray | None = None  # an ensemble's (hyco.training.ensemble): its members' mean and std
+    ensemble_std: np.ndarray | None = None
 
     @property
     def std(self) -> np.ndarray:
@@ -92,10 +94,13 @@ class Posterior:
     noise_from: str = "residuals at the optimum, RSS / (n - p)"
     initial_noise: bool = False  # the noise of the initial states, carried through the rollout, is counted
     misfit: float = 1.0  # known noise: RSS over what the noise explains (above MISFIT_LIMIT σ² was widened by it)
+    kind: str = "laplace"  # how it was made: "laplace" (here) or "ensemble" (hyco.training.ensemble)
+    details: dict = field(default_factory=dict)  # what else metrics.json says of how it was made
 
     def summary(self) -> dict:
         """How the posterior was made, for metrics.json."""
-        return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std, "noise_from": self.noise_from,
+        return {"method": self.kind, **self.details, "solver": self.method, "noise_std": self.noise_std,
+                "noise_from": self.noise_from,
                 "initial_state_noise_counted": self.initial_noise, "observed_values": self.observed_values,
                 "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds, "misfit": self.misfit}
 
@@ -292,8 +297,8 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
         variance, kept = _low_rank_variance(parts, prior, theta, sigma2, rank, seed)
         correlation = None
     posterior_std = torch.as_tensor(np.sqrt(variance), dtype=torch.float64)
-    coefficients = _physical(model, residuals, theta.detach().double().cpu(), posterior_std)
-    labels = [label for name in learnable for label in _number_labels(coefficients[name])]
+    coefficients = physical_intervals(model, residuals, theta.detach().double().cpu(), posterior_std)
+    labels = [label for name in learnable for label in number_labels(coefficients[name])]
     posterior = Posterior(coefficients, noise_std, n, p, "dense" if dense else "low-rank", kept,
                           time.perf_counter() - start, correlation if dense else None, labels)
     posterior.noise_from = "the configured observation noise" if noise is not None else \
@@ -344,15 +349,16 @@ def _low_rank_variance(parts, prior: np.ndarray, theta, sigma2, rank, seed) -> t
     return np.clip(variance, 0, None), k
 
 
-def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: torch.Tensor
-              ) -> dict[str, CoefficientPosterior]:
-    """Per coefficient: the learned numbers and their interval, mapped from raw space (monotone per number)."""
+def physical_intervals(model, residuals: ObservedResiduals, theta: torch.Tensor, std: torch.Tensor
+                       ) -> dict[str, CoefficientPosterior]:
+    """Per coefficient: the learned numbers and their interval θ ± 1.96 std, mapped from raw space (monotone
+    per number)."""
     out = {}
     thetas = torch.split(theta, residuals.sizes)
     stds = torch.split(std, residuals.sizes)
     specs = {s.name: s for s in model.coefficient_specs}
     for name, t, s in zip(residuals.learnable, thetas, stds):
-        numbers, labels, bounded = _decoder(model, name, specs[name], t.numel())
+        numbers, labels, bounded = number_decoder(model, name, specs[name], t.numel())
         shape = tuple(residuals.raw[name].shape)
         spanned = torch.sigmoid(t + Z95 * s) - torch.sigmoid(t - Z95 * s)  # sigmoid(raw) is uniform under the prior
         fraction = torch.where(bounded, spanned, torch.clamp(s / math.sqrt(PRIOR_RAW_VARIANCE), max=1.0))
@@ -363,7 +369,7 @@ def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: tor
     return out
 
 
-def _decoder(model, name: str, spec, size: int):
+def number_decoder(model, name: str, spec, size: int):
     """raw numbers (flat, float64) -> physical numbers (flat); the numbers' labels; which numbers have two finite
     bounds (decoded through a sigmoid: the prior is uniform in sigmoid(raw))."""
     parametric = getattr(model, "parametric_coefficients", [])
@@ -387,7 +393,7 @@ def _index(flat: int, shape: tuple[int, ...]) -> str:
     return "".join(f"[{i}]" for i in np.unravel_index(flat, shape)) if shape else ""
 
 
-def _number_labels(posterior: CoefficientPosterior) -> list[str]:
+def number_labels(posterior: CoefficientPosterior) -> list[str]:
     """`name` for a scalar, `name.heights[0]` for a parametric number, `name[i]` for a field's cell i (flat)."""
     if posterior.kind == "scalar":
         return [posterior.name]

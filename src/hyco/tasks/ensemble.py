@@ -1,0 +1,132 @@
+"""`evaluation.uncertainty=ensemble`: train the K members (hyco.training.ensemble) that `hyco evaluate` turns into
+each physical run's intervals.
+
+Members are physical-only fits to the real training observations (perturbed, see hyco.training.ensemble), one
+after the other, each written to `<run>/ensemble/member_NNN.pt` (atomically) once trained. A stopped evaluation
+(SIGTERM, Ctrl-C) loses only the member it was training: the next one starts at that member, from its seed, and
+ends with the members an uninterrupted one has. A member file made for other settings (seed, data, observation,
+trainer, perturbation) is trained again. HYCO's solver gets the same members: their spread says what the data
+determine, centred on HYCO's value (hyco.training.ensemble).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from hyco.data.batch import Batch
+from hyco.tasks.experiment import Experiment
+from hyco.training.ensemble import ORDER_STREAM, draw_initial_raw, member_seed
+from hyco.utils.io import atomic_torch_save
+from hyco.utils.seed import derive_seed
+
+log = logging.getLogger(__name__)
+
+ENSEMBLE_DIR = "ensemble"
+
+
+def posterior_batches(exp: Experiment, trainer) -> tuple[list[Batch], object]:
+    """The real windows of the solver's data term (whole trajectories from frame 0 when its windows would need
+    completed inputs), in batches of the objective's size on the trainer's device; and the windows."""
+    windows = exp.physical_windows(trainer)
+    if windows.needs_completion:
+        windows = exp.trajectory_windows()
+    size = max(1, trainer.max_windows(windows.rollout_steps))
+    batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
+               .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
+    return batches, windows
+
+
+def perturbation_std(exp: Experiment, trainer) -> tuple[torch.Tensor, str]:
+    """The std per channel of the noise each member adds to the observations: the configured observation noise,
+    or, without one, the residuals' RMS of the evaluated solver at its optimum, sqrt(RSS / (n - p)), on every
+    dynamic channel; and where it came from."""
+    from hyco.training.laplace import ObservedResiduals
+
+    batches, windows = posterior_batches(exp, trainer)
+    observation = windows.observation
+    if observation is not None and observation.has_noise:
+        return observation.noise_std.clone(), "the configured observation noise"
+    residuals = ObservedResiduals(exp.physics, trainer.raw, trainer.learnable, trainer.dynamic)
+    theta = residuals.theta()
+    with torch.no_grad():
+        parts = [residuals(theta, batch).double() for batch in batches]
+    n = sum(part.numel() for part in parts)
+    rss = sum(float(part.pow(2).sum()) for part in parts)
+    sigma = (rss / max(n - theta.numel(), max(1, n // 2))) ** 0.5
+    std = torch.zeros(exp.physics.num_channels)
+    std[torch.as_tensor(exp.physics.dynamic_channels)] = sigma
+    return std, "the residuals at the optimum, RSS / (n - p)"
+
+
+def _made_for(exp: Experiment, std: torch.Tensor) -> str:
+    """What a member depends on, hashed: a stored member made for anything else is trained again."""
+    cfg = exp.cfg
+    identity = {"seed": cfg.seed, "dataset": exp.store.config_hash, "physics": cfg.physics, "dtype": cfg.dtype,
+                "observation": dataclasses.asdict(cfg.observation), "data": dataclasses.asdict(cfg.data),
+                "physical": dataclasses.asdict(cfg.trainer.physical), "perturbation": std.tolist()}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_member(exp: Experiment, member: int, std: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Member `member`'s learned raw coefficients: a physical-only fit from its drawn guess, in its data order,
+    to the observations plus its noise draw of `std` (per channel), for `trainer.physical.epochs` epochs (or to
+    the noise floor)."""
+    from hyco.data.loader import make_loader
+
+    seed = member_seed(exp.cfg.seed, member)
+    trainer = exp.physical_trainer(None, validation=False)
+    start = draw_initial_raw(exp.physics, trainer.raw, trainer.learnable, seed)
+    with torch.no_grad():
+        for name in trainer.learnable:
+            trainer.raw[name].copy_(start[name])
+    windows = exp.physical_windows(trainer)
+    if windows.needs_completion:
+        windows = exp.trajectory_windows()
+    if windows.observation is not None:
+        windows.observation.perturbation = (seed, std)
+    loader = make_loader(windows, batch_size=min(len(windows), 256), shuffle=True,
+                         seed=derive_seed(seed, ORDER_STREAM), device=exp.ctx.device)
+    epochs = exp.cfg.trainer.physical.epochs
+    while trainer.epoch < epochs and not trainer.converged:
+        trainer.train(loader, 1)
+    return {name: trainer.raw[name].detach().cpu().clone() for name in trainer.learnable}
+
+
+def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str, torch.Tensor]], dict]:
+    """The `size` members' learned raw coefficients, trained here or read back; and how they were made
+    (for metrics.json). `trainer`: the evaluated solver (its residuals set the perturbation without noise)."""
+    std, source = perturbation_std(exp, trainer)
+    made_for = _made_for(exp, std)
+    directory = Path(exp.ctx.run_dir) / ENSEMBLE_DIR
+    members, seconds, trained = [], 0.0, 0
+    for member in range(size):
+        path = directory / f"member_{member:03d}.pt"
+        if path.is_file():
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("made_for") == made_for:
+                members.append(stored["raw"])
+                seconds += float(stored["seconds"])
+                continue
+            log.info("%s: made for other settings; training it again", path)
+        start = time.perf_counter()
+        raw = train_member(exp, member, std)
+        took = time.perf_counter() - start
+        atomic_torch_save({"raw": raw, "made_for": made_for, "seed": member_seed(exp.cfg.seed, member),
+                           "seconds": took}, path)
+        log.info("ensemble member %d of %d trained (%.1f s)", member + 1, size, took)
+        members.append(raw)
+        seconds += took
+        trained += 1
+    details = {"member_seeds": [member_seed(exp.cfg.seed, m) for m in range(size)],
+               "perturbation": source, "perturbation_std": [float(s) for s in std],
+               "noise_std": float(std[torch.as_tensor(exp.physics.dynamic_channels)].mean()),
+               "members_trained_now": trained, "member_seconds": seconds,
+               "members_of": "physical-only fits to the perturbed real observations (HYCO's solver: the same members)"}
+    return members, details
