@@ -76,6 +76,20 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
     return out
 
 
+def method_words(runs: dict[str, Any]) -> str:
+    """How the intervals of `runs` (metrics.json's) were made, in words for captions and notes."""
+    made = {(run.get("uncertainty") or {}).get("method", "laplace"): run.get("uncertainty") or {}
+            for run in runs.values() if run.get("uncertainty")}
+    words = []
+    if "laplace" in made or not made:
+        words.append("Laplace / Gauss–Newton posterior at the evaluated optimum")
+    if "ensemble" in made:
+        k = made["ensemble"].get("members", "K")
+        words.append(f"an ensemble of {k} solvers refitted to the observations with their noise drawn again: the "
+                     f"evaluated value ± t × their std")
+    return "; ".join(words)
+
+
 def field_maps(posterior: Posterior) -> dict[str, dict[str, np.ndarray]]:
     """Per field coefficient: its std map and class map (indices into CLASSES), in tensor order."""
     return {name: {"std": c.std.reshape(c.shape).astype(np.float32),
