@@ -85,3 +85,16 @@ def test_on_noisy_burgers_the_ensemble_holds_the_truth_and_agrees_with_laplace(t
         ratios.append(ensemble["std"] / laplace["std"])
     assert inside >= 5, (inside, ratios)
     assert all(0.5 <= r <= 2.0 for r in ratios), ratios
+
+
+@pytest.mark.slow  # joblib processes each open the experiment anew: ~1 min on 2 cores
+def test_members_trained_in_worker_processes_equal_those_trained_one_after_the_other(tmp_path):
+    overrides = trained(tmp_path, "threads=1")
+    ensemble = ["evaluation.uncertainty=ensemble", "evaluation.ensemble_size=3"]
+    one_after_the_other = evaluate(tmp_path, overrides, *ensemble)
+    sequential = members(tmp_path)
+    for path in (tmp_path / "run" / ENSEMBLE_DIR).glob("member_*.pt"):
+        path.unlink()
+    in_processes = evaluate(tmp_path, overrides, *ensemble, "evaluation.ensemble_workers=2")
+    assert all(torch.equal(a, b) for a, b in zip(members(tmp_path), sequential, strict=True))
+    assert in_processes["interval"] == one_after_the_other["interval"]

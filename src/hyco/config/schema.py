@@ -374,6 +374,8 @@ class EvaluationConfig:
     ensemble_size: int = setting(8, "uncertainty=ensemble: the members K (physical trainings from drawn initial "
                                     "guesses; at least 2 for a spread). The interval is the evaluated value ± "
                                     "t_{K-1} × the members' std.", at_least=2)
+    ensemble_workers: int = setting(1, "uncertainty=ensemble: members trained at once in joblib processes (the "
+                                       "`cluster` extra), sharing the process's threads.", at_least=1)
     uncertainty_rank: int = setting(256, "uncertainty=laplace with more than 4096 learned numbers (a field): the "
                                         "leading eigenpairs of the data's Gauss–Newton matrix kept; directions "
                                         "beyond them keep the prior's width.", at_least=1)

@@ -2,11 +2,12 @@
 each physical run's intervals.
 
 Members are physical-only fits to the real training observations (perturbed, see hyco.training.ensemble), one
-after the other, each written to `<run>/ensemble/member_NNN.pt` (atomically) once trained. A stopped evaluation
-(SIGTERM, Ctrl-C) loses only the member it was training: the next one starts at that member, from its seed, and
-ends with the members an uninterrupted one has. A member file made for other settings (seed, data, observation,
-trainer, perturbation) is trained again. HYCO's solver gets the same members: their spread says what the data
-determine, centred on HYCO's value (hyco.training.ensemble).
+after the other or, with `evaluation.ensemble_workers` > 1, in that many joblib processes (the `cluster` extra;
+the process's threads shared among them), each written to `<run>/ensemble/member_NNN.pt` (atomically) once
+trained. A stopped evaluation (SIGTERM, Ctrl-C) loses only the members it was training: the next one starts
+there, each from its seed, and ends with the members an uninterrupted one has. A member file made for other
+settings (seed, data, observation, trainer, perturbation) is trained again. HYCO's solver gets the same
+members: their spread says what the data determine, centred on HYCO's value (hyco.training.ensemble).
 """
 
 from __future__ import annotations
@@ -105,28 +106,61 @@ def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str
     std, source = perturbation_std(exp, trainer)
     made_for = _made_for(exp, std)
     directory = Path(exp.ctx.run_dir) / ENSEMBLE_DIR
-    members, seconds, trained = [], 0.0, 0
+    stored: dict[int, dict] = {}
     for member in range(size):
         path = directory / f"member_{member:03d}.pt"
         if path.is_file():
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("made_for") == made_for:
-                members.append(stored["raw"])
-                seconds += float(stored["seconds"])
-                continue
-            log.info("%s: made for other settings; training it again", path)
-        start = time.perf_counter()
-        raw = train_member(exp, member, std)
-        took = time.perf_counter() - start
-        atomic_torch_save({"raw": raw, "made_for": made_for, "seed": member_seed(exp.cfg.seed, member),
-                           "seconds": took}, path)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            if payload.get("made_for") == made_for:
+                stored[member] = payload
+            else:
+                log.info("%s: made for other settings; training it again", path)
+    missing = [m for m in range(size) if m not in stored]
+    workers = min(exp.cfg.evaluation.ensemble_workers, len(missing))
+    start = time.perf_counter()
+    for member, raw, took in (_in_processes(exp, missing, std, workers) if workers > 1 else
+                              ((m, *_timed(exp, m, std)) for m in missing)):
+        stored[member] = {"raw": raw, "made_for": made_for, "seed": member_seed(exp.cfg.seed, member),
+                          "seconds": took}
+        atomic_torch_save(stored[member], directory / f"member_{member:03d}.pt")
         log.info("ensemble member %d of %d trained (%.1f s)", member + 1, size, took)
-        members.append(raw)
-        seconds += took
-        trained += 1
+    wall = time.perf_counter() - start
+    members = [stored[m]["raw"] for m in range(size)]
+    seconds = sum(float(stored[m]["seconds"]) for m in range(size))
+    trained = len(missing)
     details = {"member_seeds": [member_seed(exp.cfg.seed, m) for m in range(size)],
                "perturbation": source, "perturbation_std": [float(s) for s in std],
                "noise_std": float(std[torch.as_tensor(exp.physics.dynamic_channels)].mean()),
-               "members_trained_now": trained, "member_seconds": seconds,
+               "members_trained_now": trained, "member_seconds": seconds, "workers": max(1, workers),
+               "wall_seconds_now": wall,
                "members_of": "physical-only fits to the perturbed real observations (HYCO's solver: the same members)"}
     return members, details
+
+
+def _timed(exp: Experiment, member: int, std: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
+    start = time.perf_counter()
+    raw = train_member(exp, member, std)
+    return raw, time.perf_counter() - start
+
+
+def _in_processes(exp: Experiment, members: list[int], std: torch.Tensor, workers: int):
+    """(member, raw, seconds) of `members`, trained in `workers` joblib processes, as each one ends."""
+    try:
+        from joblib import Parallel, delayed
+    except ImportError as error:
+        from hyco.errors import ConfigError
+
+        raise ConfigError("evaluation.ensemble_workers", "", message="more than 1 worker needs the joblib package, "
+                          "which is not installed; install it with: pip install 'hyco[cluster]'") from error
+    threads = max(1, torch.get_num_threads() // workers)
+    jobs = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
+    yield from jobs(delayed(_member_process)(exp.ctx, member, std, threads) for member in members)
+
+
+def _member_process(ctx, member: int, std: torch.Tensor, threads: int):
+    """A worker process: the experiment opened anew, one member trained with `threads` threads."""
+    from hyco.tasks.experiment import open_experiment
+
+    torch.set_num_threads(threads)
+    raw, took = _timed(open_experiment(ctx), member, std)
+    return member, raw, took
