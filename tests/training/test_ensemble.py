@@ -110,3 +110,23 @@ def test_a_member_s_data_are_the_observation_plus_an_independent_draw_of_the_giv
     assert torch.equal(observation.add_noise_(clean.clone(), "train", 0), perturbed)  # the seed's own draw
     observation.perturbation = (6, torch.tensor([0.3, 0.0]))
     assert not torch.equal(observation.add_noise_(clean.clone(), "train", 0), perturbed)
+
+
+def test_the_misfit_that_widens_the_members_noise_is_the_laplace_posterior_s():
+    """misfit_ratio (what the ensemble widens its perturbation by) equals laplace_posterior's misfit, the noise of
+    the initial state carried through the rollout included (same probes), on data with a term the model lacks."""
+    from hyco.data.batch import Batch
+    from hyco.training.laplace import laplace_posterior, misfit_ratio
+
+    model = burgers_model()
+    state = model.initial_state(2, 0)
+    with torch.no_grad():
+        targets = model.rollout(state, model.true_coefficients(), 3)
+    ripple = 0.01 * torch.sin(3 * torch.linspace(0, 2 * math.pi, targets.shape[-1], dtype=torch.float64))
+    batch = Batch(state, targets + ripple)
+    raw, dynamic = model.encode(model.true_coefficients()), torch.as_tensor(model.dynamic_channels)
+    known = torch.tensor([1e-3], dtype=torch.float64)
+    posterior = laplace_posterior(model, raw, ["viscosity"], [batch], dynamic, noise=known, input_noise=known)
+    ratio = misfit_ratio(model, raw, ["viscosity"], [batch], dynamic, known, carried=True)
+    assert posterior.initial_noise and posterior.misfit > 10
+    assert ratio == pytest.approx(posterior.misfit, rel=1e-9)

@@ -44,16 +44,25 @@ def posterior_batches(exp: Experiment, trainer) -> tuple[list[Batch], object]:
     return batches, windows
 
 
-def perturbation_std(exp: Experiment, trainer) -> tuple[torch.Tensor, str]:
-    """The std per channel of the noise each member adds to the observations: the configured observation noise,
-    or, without one, the residuals' RMS of the evaluated solver at its optimum, sqrt(RSS / (n - p)), on every
-    dynamic channel; and where it came from."""
-    from hyco.training.laplace import ObservedResiduals
+def perturbation_std(exp: Experiment, trainer) -> tuple[torch.Tensor, str, float]:
+    """The std per channel of the noise each member adds to the observations, where it came from, and the
+    evaluated solver's misfit φ (hyco.training.laplace.misfit_ratio; 1 without known noise).
+
+    With observation noise: that noise, widened by √φ when the solver's residuals are more than
+    MISFIT_LIMIT times what it explains (as the Laplace posterior widens σ²). Without: the residuals' RMS at
+    the optimum, sqrt(RSS / (n - p)), on every dynamic channel."""
+    from hyco.training.laplace import MISFIT_LIMIT, ObservedResiduals, misfit_ratio
 
     batches, windows = posterior_batches(exp, trainer)
     observation = windows.observation
     if observation is not None and observation.has_noise:
-        return observation.noise_std.clone(), "the configured observation noise"
+        noise = observation.noise_std.index_select(0, trainer.dynamic.cpu()).to(trainer.device, torch.float64)
+        misfit = misfit_ratio(exp.physics, trainer.raw, trainer.learnable, batches, trainer.dynamic, noise,
+                              carried=windows.from_start)
+        if misfit > MISFIT_LIMIT:
+            return observation.noise_std * misfit ** 0.5, "the configured observation noise, widened by the " \
+                "square root of the solver's misfit", misfit
+        return observation.noise_std.clone(), "the configured observation noise", misfit
     residuals = ObservedResiduals(exp.physics, trainer.raw, trainer.learnable, trainer.dynamic)
     theta = residuals.theta()
     with torch.no_grad():
@@ -63,7 +72,7 @@ def perturbation_std(exp: Experiment, trainer) -> tuple[torch.Tensor, str]:
     sigma = (rss / max(n - theta.numel(), max(1, n // 2))) ** 0.5
     std = torch.zeros(exp.physics.num_channels)
     std[torch.as_tensor(exp.physics.dynamic_channels)] = sigma
-    return std, "the residuals at the optimum, RSS / (n - p)"
+    return std, "the residuals at the optimum, RSS / (n - p)", 1.0
 
 
 def _made_for(exp: Experiment, std: torch.Tensor) -> str:
@@ -103,7 +112,7 @@ def train_member(exp: Experiment, member: int, std: torch.Tensor) -> dict[str, t
 def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str, torch.Tensor]], dict]:
     """The `size` members' learned raw coefficients, trained here or read back; and how they were made
     (for metrics.json). `trainer`: the evaluated solver (its residuals set the perturbation without noise)."""
-    std, source = perturbation_std(exp, trainer)
+    std, source, misfit = perturbation_std(exp, trainer)
     made_for = _made_for(exp, std)
     directory = Path(exp.ctx.run_dir) / ENSEMBLE_DIR
     stored: dict[int, dict] = {}
@@ -129,7 +138,7 @@ def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str
     seconds = sum(float(stored[m]["seconds"]) for m in range(size))
     trained = len(missing)
     details = {"member_seeds": [member_seed(exp.cfg.seed, m) for m in range(size)],
-               "perturbation": source, "perturbation_std": [float(s) for s in std],
+               "perturbation": source, "perturbation_std": [float(s) for s in std], "misfit": misfit,
                "noise_std": float(std[torch.as_tensor(exp.physics.dynamic_channels)].mean()),
                "members_trained_now": trained, "member_seconds": seconds, "workers": max(1, workers),
                "wall_seconds_now": wall,

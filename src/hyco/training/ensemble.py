@@ -104,7 +104,7 @@ def ensemble_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[
     labels = [label for name in learnable for label in number_labels(coefficients[name])]
     details = dict(details or {})
     posterior = Posterior(coefficients, float(details.pop("noise_std", 0.0)), 0, p, "ensemble", k, seconds,
-                          correlation, labels)
+                          correlation, labels, misfit=float(details.pop("misfit", 1.0)))
     posterior.kind = "ensemble"
     posterior.noise_from = "the members' perturbation of the observations"
     posterior.initial_noise = True  # frame 0 is perturbed with the rest: its noise, carried by a rollout, counts

@@ -190,19 +190,45 @@ class _Linearised:
         return b @ b.T
 
     def carried_trace(self, dynamic: torch.Tensor, input_noise: torch.Tensor, probes: int = 8, seed: int = 0) -> float:
-        """tr(J_x S J_xᵀ): what noise of std `input_noise` on the initial states adds, through the rollout, to
-        the expected sum of squared residuals (Hutchinson's estimator, Rademacher probes drawn from `seed`)."""
-        signs = torch.randint(0, 2, (probes, self.r.numel()), generator=seeded_generator(seed, CARRIED_PROBES))
-        probe = (2 * signs - 1).to(self.r)
-        rows = torch.autograd.grad(self.r, self.inputs, probe, retain_graph=True, is_grads_batched=True)[0]
-        rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
-        return float(rows.double().pow(2).sum()) / probes
+        """tr(J_x S J_xᵀ): see `carried_trace`."""
+        return carried_trace(self.r, self.inputs, dynamic, input_noise, probes, seed)
 
     def jacobian(self) -> torch.Tensor:
         """J [m, p], one column per learned number."""
         eye = torch.eye(self.theta.numel(), dtype=self.theta.dtype, device=self.theta.device)
         return torch.cat([torch.autograd.grad(self.g, self.u, rows, retain_graph=True, is_grads_batched=True)[0]
                           for rows in torch.split(eye, _BLOCK)]).T
+
+
+def carried_trace(r: torch.Tensor, inputs: torch.Tensor, dynamic: torch.Tensor, input_noise: torch.Tensor,
+                  probes: int = 8, seed: int = 0) -> float:
+    """tr(J_x S J_xᵀ) of residuals `r` rolled out from `inputs` (with their graph): what noise of std
+    `input_noise` on the initial states adds, through the rollout, to the expected sum of squared residuals
+    (Hutchinson's estimator, Rademacher probes drawn from `seed`)."""
+    signs = torch.randint(0, 2, (probes, r.numel()), generator=seeded_generator(seed, CARRIED_PROBES))
+    probe = (2 * signs - 1).to(r)
+    rows = torch.autograd.grad(r, inputs, probe, retain_graph=True, is_grads_batched=True)[0]
+    rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
+    return float(rows.double().pow(2).sum()) / probes
+
+
+def misfit_ratio(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], batches: Sequence[Batch],
+                 dynamic: torch.Tensor, noise: torch.Tensor, carried: bool, seed: int = 0) -> float:
+    """φ = RSS / (n − p + the carried noise), the residuals in units of the known noise std `noise` (per dynamic
+    channel): about 1 when the solver explains the data to the noise (`laplace_posterior`'s `misfit`, without
+    its Jacobians). `carried`: the initial states carry that noise too, and the rollout carries it along."""
+    scale = noise.to(device=raw[learnable[0]].device, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
+    residuals = ObservedResiduals(model, raw, learnable, dynamic, scale)
+    theta = residuals.theta().detach()
+    rss, n, extra = 0.0, 0, 0.0
+    for batch in batches:
+        inputs = batch.inputs.detach().clone().requires_grad_(carried)
+        r = residuals(theta, batch, inputs)
+        rss += float(r.detach().double().pow(2).sum())
+        n += int(r.numel())
+        if carried and r.numel():
+            extra += carried_trace(r, inputs, dynamic, noise.double(), seed=seed)
+    return rss / max(n - int(theta.numel()) + extra, 1.0)
 
 
 def gauss_newton_product(residuals: ObservedResiduals, batches: Sequence[Batch], v: torch.Tensor) -> torch.Tensor:
