@@ -130,3 +130,16 @@ def test_the_misfit_that_widens_the_members_noise_is_the_laplace_posterior_s():
     ratio = misfit_ratio(model, raw, ["viscosity"], [batch], dynamic, known, carried=True)
     assert posterior.initial_noise and posterior.misfit > 10
     assert ratio == pytest.approx(posterior.misfit, rel=1e-9)
+
+
+def test_a_member_started_at_the_optimum_starts_a_small_logistic_draw_away_from_it():
+    """ensemble_start=optimum: the evaluated raw numbers plus OPTIMUM_JITTER times a logistic draw (std π/√3)."""
+    from hyco.training.ensemble import OPTIMUM_JITTER
+
+    model = burgers_model()
+    raw = model.encode(model.initial_guess())
+    optimum = {"viscosity": torch.tensor(-1.3, dtype=torch.float64).reshape(raw["viscosity"].shape)}
+    draws = torch.stack([draw_initial_raw(model, raw, ["viscosity"], member_seed(0, m), around=optimum)["viscosity"]
+                         for m in range(2000)]).reshape(-1)
+    assert float(draws.mean()) == pytest.approx(-1.3, abs=0.01)  # standard error 0.004
+    assert float(draws.std()) == pytest.approx(OPTIMUM_JITTER * math.pi / math.sqrt(3), rel=0.06)

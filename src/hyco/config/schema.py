@@ -374,6 +374,11 @@ class EvaluationConfig:
     ensemble_size: int = setting(8, "uncertainty=ensemble: the members K (physical trainings from drawn initial "
                                     "guesses; at least 2 for a spread). The interval is the evaluated value ± "
                                     "t_{K-1} × the members' std.", at_least=2)
+    ensemble_start: str = setting(
+        "optimum", "uncertainty=ensemble: where each member starts: `optimum`, the evaluated solver's values moved "
+                   "by a small random draw (the spread of that optimum), or `prior`, a draw of the bounds' prior "
+                   "(other optima too, including swaps of interchangeable parts such as two bumps).",
+        choices=("optimum", "prior"))
     ensemble_workers: int = setting(1, "uncertainty=ensemble: members trained at once in joblib processes (the "
                                        "`cluster` extra), sharing the process's threads.", at_least=1)
     uncertainty_rank: int = setting(256, "uncertainty=laplace with more than 4096 learned numbers (a field): the "

@@ -75,24 +75,26 @@ def perturbation_std(exp: Experiment, trainer) -> tuple[torch.Tensor, str, float
     return std, "the residuals at the optimum, RSS / (n - p)", 1.0
 
 
-def _made_for(exp: Experiment, std: torch.Tensor) -> str:
+def _made_for(exp: Experiment, std: torch.Tensor, around: dict[str, torch.Tensor] | None) -> str:
     """What a member depends on, hashed: a stored member made for anything else is trained again."""
     cfg = exp.cfg
     identity = {"seed": cfg.seed, "dataset": exp.store.config_hash, "physics": cfg.physics, "dtype": cfg.dtype,
                 "observation": dataclasses.asdict(cfg.observation), "data": dataclasses.asdict(cfg.data),
-                "physical": dataclasses.asdict(cfg.trainer.physical), "perturbation": std.tolist()}
+                "physical": dataclasses.asdict(cfg.trainer.physical), "perturbation": std.tolist(),
+                "start": {k: v.tolist() for k, v in (around or {}).items()} or "prior"}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_member(exp: Experiment, member: int, std: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Member `member`'s learned raw coefficients: a physical-only fit from its drawn guess, in its data order,
-    to the observations plus its noise draw of `std` (per channel), for `trainer.physical.epochs` epochs (or to
-    the noise floor)."""
+def train_member(exp: Experiment, member: int, std: torch.Tensor, around: dict[str, torch.Tensor] | None = None
+                 ) -> dict[str, torch.Tensor]:
+    """Member `member`'s learned raw coefficients: a physical-only fit from its drawn guess (near `around`, else
+    from the bounds' prior), in its data order, to the observations plus its noise draw of `std` (per channel),
+    for `trainer.physical.epochs` epochs (or to the noise floor)."""
     from hyco.data.loader import make_loader
 
     seed = member_seed(exp.cfg.seed, member)
     trainer = exp.physical_trainer(None, validation=False)
-    start = draw_initial_raw(exp.physics, trainer.raw, trainer.learnable, seed)
+    start = draw_initial_raw(exp.physics, trainer.raw, trainer.learnable, seed, around)
     with torch.no_grad():
         for name in trainer.learnable:
             trainer.raw[name].copy_(start[name])
@@ -113,7 +115,10 @@ def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str
     """The `size` members' learned raw coefficients, trained here or read back; and how they were made
     (for metrics.json). `trainer`: the evaluated solver (its residuals set the perturbation without noise)."""
     std, source, misfit = perturbation_std(exp, trainer)
-    made_for = _made_for(exp, std)
+    around = None
+    if exp.cfg.evaluation.ensemble_start == "optimum":
+        around = {name: trainer.raw[name].detach().cpu().double() for name in trainer.learnable}
+    made_for = _made_for(exp, std, around)
     directory = Path(exp.ctx.run_dir) / ENSEMBLE_DIR
     stored: dict[int, dict] = {}
     for member in range(size):
@@ -127,8 +132,8 @@ def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str
     missing = [m for m in range(size) if m not in stored]
     workers = min(exp.cfg.evaluation.ensemble_workers, len(missing))
     start = time.perf_counter()
-    for member, raw, took in (_in_processes(exp, missing, std, workers) if workers > 1 else
-                              ((m, *_timed(exp, m, std)) for m in missing)):
+    for member, raw, took in (_in_processes(exp, missing, std, around, workers) if workers > 1 else
+                              ((m, *_timed(exp, m, std, around)) for m in missing)):
         stored[member] = {"raw": raw, "made_for": made_for, "seed": member_seed(exp.cfg.seed, member),
                           "seconds": took}
         atomic_torch_save(stored[member], directory / f"member_{member:03d}.pt")
@@ -142,17 +147,18 @@ def ensemble_members(exp: Experiment, trainer, size: int) -> tuple[list[dict[str
                "noise_std": float(std[torch.as_tensor(exp.physics.dynamic_channels)].mean()),
                "members_trained_now": trained, "member_seconds": seconds, "workers": max(1, workers),
                "wall_seconds_now": wall,
+               "start": exp.cfg.evaluation.ensemble_start,
                "members_of": "physical-only fits to the perturbed real observations (HYCO's solver: the same members)"}
     return members, details
 
 
-def _timed(exp: Experiment, member: int, std: torch.Tensor) -> tuple[dict[str, torch.Tensor], float]:
+def _timed(exp: Experiment, member: int, std: torch.Tensor, around) -> tuple[dict[str, torch.Tensor], float]:
     start = time.perf_counter()
-    raw = train_member(exp, member, std)
+    raw = train_member(exp, member, std, around)
     return raw, time.perf_counter() - start
 
 
-def _in_processes(exp: Experiment, members: list[int], std: torch.Tensor, workers: int):
+def _in_processes(exp: Experiment, members: list[int], std: torch.Tensor, around, workers: int):
     """(member, raw, seconds) of `members`, trained in `workers` joblib processes, as each one ends."""
     try:
         from joblib import Parallel, delayed
@@ -163,13 +169,13 @@ def _in_processes(exp: Experiment, members: list[int], std: torch.Tensor, worker
                           "which is not installed; install it with: pip install 'hyco[cluster]'") from error
     threads = max(1, torch.get_num_threads() // workers)
     jobs = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered")
-    yield from jobs(delayed(_member_process)(exp.ctx, member, std, threads) for member in members)
+    yield from jobs(delayed(_member_process)(exp.ctx, member, std, around, threads) for member in members)
 
 
-def _member_process(ctx, member: int, std: torch.Tensor, threads: int):
+def _member_process(ctx, member: int, std: torch.Tensor, around, threads: int):
     """A worker process: the experiment opened anew, one member trained with `threads` threads."""
     from hyco.tasks.experiment import open_experiment
 
     torch.set_num_threads(threads)
-    raw, took = _timed(open_experiment(ctx), member, std)
+    raw, took = _timed(open_experiment(ctx), member, std, around)
     return member, raw, took

@@ -1,7 +1,8 @@
 """How far the data pin down each learned coefficient, from an ensemble of refitted solvers.
 
 Each of the K members is a physical model trained anew (the trained run itself is not one of them, see below)
-from its own initial guess, drawn from the bounds' prior, in its own data order, on the observations with a
+from its own initial guess (`evaluation.ensemble_start`: near the evaluated optimum, or a draw of the bounds'
+prior, see `draw_initial_raw`), in its own data order, on the observations with a
 second, independent draw of the observation noise added (randomised maximum likelihood): fitting y + ε instead
 of y moves the optimum by what the noise moves it by, so for a model that is linear near the optimum the
 members' spread around the fit to y is the sampling spread of that fit -- the noise of frame 0, carried by a
@@ -38,6 +39,9 @@ from hyco.utils.seed import derive_seed, seeded_generator
 
 ENSEMBLE_STREAM = 41  # member seeds: hyco.utils.seed.derive_seed(seed, ENSEMBLE_STREAM, member)
 INITIAL_STREAM, ORDER_STREAM = 0, 1  # under a member's seed: its initial guess, its data order
+# ensemble_start=optimum: a member starts at the evaluated optimum moved by this many logistic draws (raw units; a
+# tenth of the prior's scale): different starts that stay in the optimum's basin
+OPTIMUM_JITTER = 0.1
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -45,11 +49,15 @@ def member_seed(seed: int, member: int) -> int:
     return derive_seed(seed, ENSEMBLE_STREAM, member)
 
 
-def draw_initial_raw(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], seed: int
-                     ) -> dict[str, torch.Tensor]:
-    """A member's initial guess: each learned number with two bounds uniform in them (raw = logit of a uniform
-    draw; log-uniform for log-bounded ones), each number with one bound its guess plus a draw of the bounds'
-    prior in raw space (logistic, variance π²/3, as the Laplace posterior's prior)."""
+def draw_initial_raw(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], seed: int,
+                     around: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """A member's initial guess.
+
+    Without `around` (`ensemble_start=prior`): a draw of the bounds' prior -- each learned number with two
+    bounds uniform in them (raw = logit of a uniform draw; log-uniform for log-bounded ones), each number with
+    one bound its guess in `raw` plus a logistic draw in raw space (variance π²/3, the Laplace prior's).
+    With `around` (`ensemble_start=optimum`): those raw numbers plus OPTIMUM_JITTER times a logistic draw: other
+    starts in the same basin."""
     specs = {s.name: s for s in model.coefficient_specs}
     generator = seeded_generator(seed, INITIAL_STREAM)
     out = {k: v.detach().clone() for k, v in raw.items()}
@@ -58,8 +66,11 @@ def draw_initial_raw(model, raw: dict[str, torch.Tensor], learnable: Sequence[st
         _, _, bounded = number_decoder(model, name, specs[name], size)
         u = torch.rand(size, generator=generator, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
         logistic = torch.log(u) - torch.log1p(-u)
-        guess = raw[name].detach().reshape(-1).double().cpu()
-        drawn = torch.where(bounded.reshape(-1), logistic, guess + logistic)
+        if around is not None:
+            drawn = around[name].detach().reshape(-1).double().cpu() + OPTIMUM_JITTER * logistic
+        else:
+            guess = raw[name].detach().reshape(-1).double().cpu()
+            drawn = torch.where(bounded.reshape(-1), logistic, guess + logistic)
         out[name] = drawn.reshape(raw[name].shape).to(raw[name])
     return out
 
