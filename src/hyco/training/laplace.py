@@ -47,6 +47,9 @@ _BLOCK = 16  # vectors per batched backward pass (memory: this many copies of th
 # (32x32, centre quarter observed), a rank-64 low-rank posterior left every cell near the prior, since the data inform
 # more directions (~ the observed cells) than it keeps; forming JᵀJ costs p Jacobian-vector products.
 DENSE_LIMIT = 4096
+# Beyond this many learned numbers (a 128x128 field) the low-rank path's dense p x p prior and its Cholesky factor
+# (2 GiB each at the limit, O(p³) to factor) are out of reach: the method is refused (hyco.tasks.experiment)
+LAPLACE_LIMIT = 16384
 _JACOBIAN_BYTES = 2 ** 29  # above this, JᵀJ is built from Gauss–Newton products of the unit vectors instead of J
 
 
