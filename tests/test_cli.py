@@ -224,14 +224,32 @@ def test_each_observation_line_states_what_its_file_sets():
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["evaluation.uncertainty=ensemble"],
-     "hyco: error: evaluation.uncertainty: expected one of laplace, off, got 'ensemble'"),
+    (["evaluation.uncertainty=bootstrap"],
+     "hyco: error: evaluation.uncertainty: expected one of laplace, ensemble, off, got 'bootstrap'"),
+    (["evaluation.uncertainty=ensemble", "evaluation.ensemble_size=1"],
+     "hyco: error: evaluation.ensemble_size: expected an integer >= 2, got 1"),
+    (["evaluation.uncertainty=ensemble", "evaluation.uncertainty_prior=regulariser"],
+     "hyco: error: evaluation.uncertainty_prior: regulariser is a Laplace setting: the ensemble's members are "
+     "fitted with the trainer's smoothness penalty as it is; use uncertainty_prior=bounds with uncertainty=ensemble"),
     (["evaluation.uncertainty_rank=0"], "hyco: error: evaluation.uncertainty_rank: expected an integer >= 1, got 0"),
     (["evaluation.uncertainty_prior=flat"],
      "hyco: error: evaluation.uncertainty_prior: expected one of bounds, regulariser, got 'flat'"),
 ])
 def test_an_uncertainty_method_hyco_does_not_have_is_one_line(tmp_path, args, message):
-    """Ensembles (issue 30, part 2) are not built: asking for one is refused up front, naming the key."""
+    """A method hyco does not have, an ensemble of fewer than 2 members, or the regulariser prior (a Laplace
+    reading) with the ensemble: refused up front in one line naming the key, exit 2."""
     result = hyco("evaluate", f"output_dir={tmp_path / 'run'}", *args, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [message]
+
+
+def test_laplace_of_a_field_too_large_for_its_dense_matrices_is_refused_before_any_data_is_made(tmp_path):
+    """A 136 x 136 field (18496 numbers, over the 16384 Laplace builds dense matrices for): the error names the
+    key and the way out, exit 2, and no dataset was generated."""
+    result = hyco("evaluate", f"output_dir={tmp_path / 'run'}", f"data_dir={tmp_path / 'data'}",
+                  "experiment=heat_2d_quick", "physics.resolution=[136,136]", "physics.bounds=[8.0,8.0]", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "hyco: error: evaluation.uncertainty: laplace of 18496 learned numbers needs dense 18496 x 18496 matrices "
+        "(about 10 GiB); it is done up to 16384 (a 128 x 128 field): use evaluation.uncertainty=ensemble or off")
+    assert not any((tmp_path / "data").glob("*.h5"))

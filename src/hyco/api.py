@@ -267,7 +267,8 @@ class Run:
 
     def coefficients(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every learned coefficient of every solver run, with how far the data determine it
-        (`evaluation.uncertainty`, hyco.training.laplace): `{"physical": {"viscosity": {"value": 0.0201,
+        (`evaluation.uncertainty`: hyco.training.laplace or hyco.training.ensemble, the same keys; an ensemble adds
+        its members' `ensemble_mean` and `ensemble_std`): `{"physical": {"viscosity": {"value": 0.0201,
         "interval": [0.0197, 0.0205], "std": 0.0002, "class": "determined", "identifiability": "...",
         "rel_error": 0.005}}}`. A parametric coefficient gives its learned `parameters` by group with
         `parameter_interval`, `parameter_std` and `parameter_class`; a field its `value` (nested lists) and the mean

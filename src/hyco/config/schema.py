@@ -16,7 +16,7 @@ from typing import Any
 
 from hyco.config.external_schema import ExternalDataConfig
 from hyco.config.fields import check_settings, section, setting
-from hyco.errors import require
+from hyco.errors import ConfigError, require
 
 TASKS = ("generate", "train", "evaluate", "report", "run")
 TRAIN_MODES = ("physical", "synthetic", "hybrid")
@@ -368,8 +368,19 @@ class EvaluationConfig:
     animation_sim: int = setting(0, "Which test simulation the animation shows.", at_least=0)
     uncertainty: str = setting(
         "laplace", "How far the data determine each learned coefficient: `laplace`, the Gauss–Newton posterior at "
-                   "the evaluated optimum (95 % intervals, std, identifiability class; hyco.training.laplace), or "
-                   "`off`.", choices=("laplace", "off"))
+                   "the evaluated optimum (95 % intervals, std, identifiability class; hyco.training.laplace), "
+                   "`ensemble`, the spread of `ensemble_size` solvers refitted to the observations with their noise "
+                   "drawn again (hyco.training.ensemble), or `off`.", choices=("laplace", "ensemble", "off"))
+    ensemble_size: int = setting(8, "uncertainty=ensemble: the members K (physical trainings from drawn initial "
+                                    "guesses; at least 2 for a spread). The interval is the evaluated value ± "
+                                    "t_{K-1} × the members' std.", at_least=2)
+    ensemble_start: str = setting(
+        "optimum", "uncertainty=ensemble: where each member starts: `optimum`, the evaluated solver's values moved "
+                   "by a small random draw (the spread of that optimum), or `prior`, a draw of the bounds' prior "
+                   "(other optima too, including swaps of interchangeable parts such as two bumps).",
+        choices=("optimum", "prior"))
+    ensemble_workers: int = setting(1, "uncertainty=ensemble: members trained at once in joblib processes (the "
+                                       "`cluster` extra), sharing the process's threads.", at_least=1)
     uncertainty_rank: int = setting(256, "uncertainty=laplace with more than 4096 learned numbers (a field): the "
                                         "leading eigenpairs of the data's Gauss–Newton matrix kept; directions "
                                         "beyond them keep the prior's width.", at_least=1)
@@ -388,6 +399,10 @@ class EvaluationConfig:
 
     def __post_init__(self) -> None:
         check_settings(self, "evaluation.")
+        if self.uncertainty == "ensemble" and self.uncertainty_prior == "regulariser":
+            raise ConfigError("evaluation.uncertainty_prior", "", message="regulariser is a Laplace setting: the "
+                              "ensemble's members are fitted with the trainer's smoothness penalty as it is; use "
+                              "uncertainty_prior=bounds with uncertainty=ensemble")
 
 
 @dataclass

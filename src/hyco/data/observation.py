@@ -43,6 +43,7 @@ from hyco.utils.seed import seeded_generator
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 MASK_STREAM, NOISE_STREAM = 99, 7  # keys of hyco.utils.seed under observation.seed
+PERTURBATION_STREAM = 31  # a second draw of the noise on top of the observed data (an ensemble member's)
 
 
 def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int], data_seed: int = 0) -> torch.Tensor:
@@ -206,6 +207,9 @@ class Observation:
                 sigma[start:stop] = level * std[start:stop]
             start = stop
         self.noise_std = sigma  # [C]
+        # (seed, std [C]) of a second, independent noise draw added on top of the observation's own, or None: the
+        # data an ensemble member fits (hyco.training.ensemble, randomised maximum likelihood)
+        self.perturbation: tuple[int, torch.Tensor] | None = None
 
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
@@ -244,13 +248,18 @@ class Observation:
         return self.frame_masks[frames]
 
     def add_noise_(self, trajectory: torch.Tensor, split: str, index: int) -> torch.Tensor:
-        """Add this simulation's noise to `trajectory` [T, C, *space] in place (and return it)."""
-        if not self.has_noise:
-            return trajectory
-        generator = seeded_generator(self.config.seed, NOISE_STREAM, self.data_seed, SPLIT_IDS[split], index)
-        noise = torch.randn(trajectory.shape, generator=generator)
-        scale = self.noise_std.reshape(1, -1, *([1] * self._ndim))
-        trajectory += (noise * scale).to(trajectory.dtype)
+        """Add this simulation's noise to `trajectory` [T, C, *space] in place (and return it); with a
+        `perturbation`, also its second draw."""
+        if self.has_noise:
+            generator = seeded_generator(self.config.seed, NOISE_STREAM, self.data_seed, SPLIT_IDS[split], index)
+            noise = torch.randn(trajectory.shape, generator=generator)
+            scale = self.noise_std.reshape(1, -1, *([1] * self._ndim))
+            trajectory += (noise * scale).to(trajectory.dtype)
+        if self.perturbation is not None:
+            seed, std = self.perturbation
+            generator = seeded_generator(seed, PERTURBATION_STREAM, self.data_seed, SPLIT_IDS[split], index)
+            noise = torch.randn(trajectory.shape, generator=generator)
+            trajectory += (noise * std.float().reshape(1, -1, *([1] * self._ndim))).to(trajectory.dtype)
         return trajectory
 
     def hide_(self, trajectory: torch.Tensor) -> torch.Tensor:

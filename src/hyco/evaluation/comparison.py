@@ -16,6 +16,7 @@ import numpy as np
 
 from hyco.evaluation.figure_style import run_label
 from hyco.evaluation.significance import MIN_SIMS, NOTHING, TOO_FEW, compare_best
+from hyco.evaluation.uncertainty import method_words
 
 MISSING = "–"
 
@@ -222,8 +223,8 @@ def coefficient_table(metrics: dict) -> Table | None:
         words = [run["coefficients"][n]["identifiability"] for n in names
                  if run["coefficients"].get(n, {}).get("identifiability")]
         if words:
-            table.notes.append(f"What the data determine ({run_label(key)}, Laplace posterior at the evaluated "
-                               f"optimum): " + "; ".join(words) + ".")
+            table.notes.append(f"What the data determine ({run_label(key)}, {method_words({key: run})}): "
+                               + "; ".join(words) + ".")
     if floor:
         table.notes.append("Model floor: " + (metrics["model_floor"].get("how") or "the error the solver reaches "
                                               "from full, noise-free reference data") + ".")

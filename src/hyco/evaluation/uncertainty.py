@@ -57,7 +57,15 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
                 rows = [i for i, label in enumerate(posterior.labels) if label.startswith(f"{name}.")]
                 entry["correlation"] = {"labels": c.labels,
                                         "matrix": posterior.correlation[np.ix_(rows, rows)].round(4).tolist()}
-        entry["uncertainty"] = "laplace"
+        entry["uncertainty"] = posterior.kind
+        if c.ensemble_mean is not None:  # the members' own mean and std (physical units)
+            if c.kind == "field" or not c.labels:
+                entry["ensemble_std_mean"] = float(c.ensemble_std.mean())
+            elif c.kind == "scalar":
+                entry.update(ensemble_mean=float(c.ensemble_mean[0]), ensemble_std=float(c.ensemble_std[0]))
+            else:
+                entry.update(parameter_ensemble_mean=_by_group(c.labels, c.ensemble_mean),
+                             parameter_ensemble_std=_by_group(c.labels, c.ensemble_std))
         if posterior.misfits:
             entry["misfit"] = posterior.misfit
             entry["identifiability"] += (
@@ -66,6 +74,20 @@ def coefficient_entries(posterior: Posterior, observed_region: torch.Tensor | No
                 "interval, widened by that factor, still rests on a wrong model and need not hold the truth")
         out[name] = entry
     return out
+
+
+def method_words(runs: dict[str, Any]) -> str:
+    """How the intervals of `runs` (metrics.json's) were made, in words for captions and notes."""
+    made = {(run.get("uncertainty") or {}).get("method", "laplace"): run.get("uncertainty") or {}
+            for run in runs.values() if run.get("uncertainty")}
+    words = []
+    if "laplace" in made or not made:
+        words.append("Laplace / Gauss–Newton posterior at the evaluated optimum")
+    if "ensemble" in made:
+        k = made["ensemble"].get("members", "K")
+        words.append(f"an ensemble of {k} solvers refitted to the observations with their noise drawn again: the "
+                     f"evaluated value ± t × their std")
+    return "; ".join(words)
 
 
 def field_maps(posterior: Posterior) -> dict[str, dict[str, np.ndarray]]:

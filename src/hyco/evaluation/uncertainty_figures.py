@@ -11,6 +11,7 @@ import numpy as np
 from hyco.evaluation import uncertainty_plots
 from hyco.evaluation.figure_style import run_label
 from hyco.evaluation.report import Figure
+from hyco.evaluation.uncertainty import method_words
 
 
 def parameter_interval_figures(plan, runs: dict[str, Any], name: str, figures_dir: Path) -> list[Figure]:
@@ -39,8 +40,8 @@ def parameter_interval_figures(plan, runs: dict[str, Any], name: str, figures_di
     path = plan.draw(uncertainty_plots.plot_parameter_intervals, intervals, truth,
                      figures_dir / f"intervals_{name}.png", name, classes=classes)
     return [Figure(f"How far the data determine the numbers of {name}", path,
-                   "Each learned number with its 95 % interval (Laplace / Gauss–Newton posterior at the evaluated "
-                   "optimum), per run, against the truth (dashed); beside each bar its class: determined (the "
+                   f"Each learned number with its 95 % interval ({method_words(runs)}), per run, against the truth "
+                   "(dashed); beside each bar its class: determined (the "
                    "interval spans < 5 % of the number's bounds), weakly (5-50 %), not determined (more). " + words,
                    key="parameter_intervals")]
 
@@ -64,8 +65,8 @@ def field_uncertainty_figures(plan, runs: dict[str, Any], uncertainty: dict[str,
     path = plan.draw(uncertainty_plots.plot_uncertainty_maps, maps, figures_dir / f"uncertainty_{name}.png", name,
                      truth=truth, extent=extent, observed=observed)
     return [Figure(f"How far the data determine {name}", path,
-                   "Per run: the posterior std of each cell (Laplace / Gauss–Newton at the evaluated optimum, log "
-                   "scale), its class (determined: the 95 % interval spans < 5 % of the bounds; weakly: 5-50 %; not "
+                   f"Per run: the posterior std of each cell ({method_words(runs)}, log scale), its class "
+                   "(determined: the 95 % interval spans < 5 % of the bounds; weakly: 5-50 %; not "
                    "determined: more)" + (", and the z-score (learned − true) / std (|z| > 2: the truth lies "
                                           "outside the interval)" if truth is not None else "") + ". "
                    + "; ".join(ratios) + (". " if ratios else "") + words, key="uncertainty_maps")]

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from hyco.data.batch import Batch
 from hyco.data.observation import Observation
 from hyco.errors import DataError
 from hyco.evaluation.metrics import (
@@ -28,8 +27,10 @@ from hyco.evaluation.metrics import (
 )
 from hyco.evaluation.uncertainty import coefficient_entries, field_maps
 from hyco.tasks.context import RunContext
+from hyco.tasks.ensemble import ensemble_members
 from hyco.tasks.experiment import PHYSICAL_BEST, PHYSICAL_CHECKPOINT, Experiment, open_experiment, read_summary
 from hyco.tasks.floor import read_model_floor
+from hyco.training.ensemble import ensemble_posterior
 from hyco.training.identifiability import CLASSES
 from hyco.utils.io import atomic_torch_save, atomic_write_json
 from hyco.utils.log import fmt
@@ -99,14 +100,10 @@ def coefficient_posterior(exp: Experiment, trainer):
     observed values of the real windows its data term fits (whole trajectories from frame 0 when its windows
     would need completed inputs), in batches of the objective's size. With observation noise the configured
     noise weighs the residuals, and for trajectories its share on frame 0, carried by the rollout, is counted."""
+    from hyco.tasks.ensemble import posterior_batches
     from hyco.training.laplace import laplace_posterior
 
-    windows = exp.physical_windows(trainer)
-    if windows.needs_completion:
-        windows = exp.trajectory_windows()
-    size = max(1, trainer.max_windows(windows.rollout_steps))
-    batches = [Batch.of(windows.batch(torch.arange(start, min(len(windows), start + size))))
-               .to(trainer.device, trainer.dtype).expanded() for start in range(0, len(windows), size)]
+    batches, windows = posterior_batches(exp, trainer)
     prior = exp.cfg.evaluation.uncertainty_prior
     observation = windows.observation
     noise = None
@@ -158,6 +155,7 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     kept: dict[str, torch.Tensor] = {}
     learned: dict[str, dict[str, list]] = {}
     maps: dict[str, dict] = {}  # per physical run: std and class maps of its field coefficients
+    members = None  # uncertainty=ensemble: (the members' raw coefficients, how they were made), shared by the runs
     sim = min(cfg.evaluation.animation_sim, truth.shape[0] - 1)
     for key, (relative, kind) in RUNS.items():
         run_dir = ctx.run_dir / relative
@@ -168,8 +166,13 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             coefficients = trainer.coefficients()
             prediction = physical_rollout(exp, coefficients, initial, steps)
             entry: dict[str, Any] = {"coefficients": _coefficient_report(exp, trainer, observed_region)}
-            if cfg.evaluation.uncertainty == "laplace" and trainer.learnable:
-                posterior = coefficient_posterior(exp, trainer)
+            if cfg.evaluation.uncertainty != "off" and trainer.learnable:
+                if cfg.evaluation.uncertainty == "ensemble":
+                    members = members or ensemble_members(exp, trainer, cfg.evaluation.ensemble_size)
+                    posterior = ensemble_posterior(exp.physics, trainer.raw, trainer.learnable, members[0],
+                                                   members[1]["member_seconds"], members[1])
+                else:
+                    posterior = coefficient_posterior(exp, trainer)
                 for name, extra in coefficient_entries(posterior, observed_region, true_coefficients).items():
                     entry["coefficients"].setdefault(name, {}).update(extra)
                 entry["uncertainty"] = posterior.summary()

@@ -210,6 +210,8 @@ def open_experiment(ctx: RunContext) -> Experiment:
     from hyco.physics import build_physics
 
     physics = build_physics(physics_config(ctx.cfg), ctx.device, ctx.dtype)  # imported data: the file's domain
+    if ctx.cfg.task in ("run", "evaluate"):
+        check_uncertainty_method(ctx.cfg, physics)  # before any data is made or model trained
     path = ensure_dataset(ctx.cfg, physics, ctx.data_dir)  # checks the observation against the fields first
     from hyco.data.observation import Observation
     from hyco.data.store import TrajectoryStore
@@ -217,6 +219,23 @@ def open_experiment(ctx: RunContext) -> Experiment:
     with TrajectoryStore(path) as store:
         log.info("what the models see: %s", Observation.from_store(ctx.cfg.observation, store).describe())
     return Experiment(ctx=ctx, physics=physics, dataset_path=path)
+
+
+def check_uncertainty_method(cfg, physics) -> None:
+    """Refuse, in one line naming the key, an uncertainty method the learned coefficients are too many for:
+    Laplace of more than hyco.training.laplace.LAPLACE_LIMIT numbers (a field of more than 128 x 128 cells)
+    would build dense p x p matrices."""
+    from hyco.training.laplace import LAPLACE_LIMIT
+
+    if cfg.evaluation.uncertainty != "laplace" or not hasattr(physics, "initial_raw"):
+        return
+    raw = physics.initial_raw()
+    numbers = sum(raw[name].numel() for name in getattr(physics, "learnable_coefficients", raw) if name in raw)
+    if numbers > LAPLACE_LIMIT:
+        gib = 4 * numbers ** 2 * 8 / 2 ** 30
+        raise ConfigError("evaluation.uncertainty", "", message=f"laplace of {numbers} learned numbers needs dense "
+                          f"{numbers} x {numbers} matrices (about {gib:.0f} GiB); it is done up to {LAPLACE_LIMIT} "
+                          "(a 128 x 128 field): use evaluation.uncertainty=ensemble or off")
 
 
 def write_summary(run_dir: Path, **values: Any) -> None:

@@ -47,6 +47,9 @@ _BLOCK = 16  # vectors per batched backward pass (memory: this many copies of th
 # (32x32, centre quarter observed), a rank-64 low-rank posterior left every cell near the prior, since the data inform
 # more directions (~ the observed cells) than it keeps; forming JᵀJ costs p Jacobian-vector products.
 DENSE_LIMIT = 4096
+# Beyond this many learned numbers (a 128x128 field) the low-rank path's dense p x p prior and its Cholesky factor
+# (2 GiB each at the limit, O(p³) to factor) are out of reach: the method is refused (hyco.tasks.experiment)
+LAPLACE_LIMIT = 16384
 _JACOBIAN_BYTES = 2 ** 29  # above this, JᵀJ is built from Gauss–Newton products of the unit vectors instead of J
 
 
@@ -66,6 +69,8 @@ class CoefficientPosterior:
     high: np.ndarray
     prior_fraction: np.ndarray  # the share of the bounds (the prior's range) the 95 % interval spans, 0..1
     raw_std: np.ndarray | None = None  # the posterior std of the raw (unconstrained) numbers
+    ensemble_mean: np.ndarray | None = None  # an ensemble's (hyco.training.ensemble): its members' mean and std
+    ensemble_std: np.ndarray | None = None
 
     @property
     def std(self) -> np.ndarray:
@@ -92,10 +97,13 @@ class Posterior:
     noise_from: str = "residuals at the optimum, RSS / (n - p)"
     initial_noise: bool = False  # the noise of the initial states, carried through the rollout, is counted
     misfit: float = 1.0  # known noise: RSS over what the noise explains (above MISFIT_LIMIT σ² was widened by it)
+    kind: str = "laplace"  # how it was made: "laplace" (here) or "ensemble" (hyco.training.ensemble)
+    details: dict = field(default_factory=dict)  # what else metrics.json says of how it was made
 
     def summary(self) -> dict:
         """How the posterior was made, for metrics.json."""
-        return {"method": "laplace", "solver": self.method, "noise_std": self.noise_std, "noise_from": self.noise_from,
+        return {"method": self.kind, **self.details, "solver": self.method, "noise_std": self.noise_std,
+                "noise_from": self.noise_from,
                 "initial_state_noise_counted": self.initial_noise, "observed_values": self.observed_values,
                 "parameters": self.parameters, "rank": self.rank, "seconds": self.seconds, "misfit": self.misfit}
 
@@ -185,19 +193,45 @@ class _Linearised:
         return b @ b.T
 
     def carried_trace(self, dynamic: torch.Tensor, input_noise: torch.Tensor, probes: int = 8, seed: int = 0) -> float:
-        """tr(J_x S J_xᵀ): what noise of std `input_noise` on the initial states adds, through the rollout, to
-        the expected sum of squared residuals (Hutchinson's estimator, Rademacher probes drawn from `seed`)."""
-        signs = torch.randint(0, 2, (probes, self.r.numel()), generator=seeded_generator(seed, CARRIED_PROBES))
-        probe = (2 * signs - 1).to(self.r)
-        rows = torch.autograd.grad(self.r, self.inputs, probe, retain_graph=True, is_grads_batched=True)[0]
-        rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
-        return float(rows.double().pow(2).sum()) / probes
+        """tr(J_x S J_xᵀ): see `carried_trace`."""
+        return carried_trace(self.r, self.inputs, dynamic, input_noise, probes, seed)
 
     def jacobian(self) -> torch.Tensor:
         """J [m, p], one column per learned number."""
         eye = torch.eye(self.theta.numel(), dtype=self.theta.dtype, device=self.theta.device)
         return torch.cat([torch.autograd.grad(self.g, self.u, rows, retain_graph=True, is_grads_batched=True)[0]
                           for rows in torch.split(eye, _BLOCK)]).T
+
+
+def carried_trace(r: torch.Tensor, inputs: torch.Tensor, dynamic: torch.Tensor, input_noise: torch.Tensor,
+                  probes: int = 8, seed: int = 0) -> float:
+    """tr(J_x S J_xᵀ) of residuals `r` rolled out from `inputs` (with their graph): what noise of std
+    `input_noise` on the initial states adds, through the rollout, to the expected sum of squared residuals
+    (Hutchinson's estimator, Rademacher probes drawn from `seed`)."""
+    signs = torch.randint(0, 2, (probes, r.numel()), generator=seeded_generator(seed, CARRIED_PROBES))
+    probe = (2 * signs - 1).to(r)
+    rows = torch.autograd.grad(r, inputs, probe, retain_graph=True, is_grads_batched=True)[0]
+    rows = rows.index_select(2, dynamic) * input_noise.to(rows).reshape(1, 1, -1, *[1] * (rows.dim() - 3))
+    return float(rows.double().pow(2).sum()) / probes
+
+
+def misfit_ratio(model, raw: dict[str, torch.Tensor], learnable: Sequence[str], batches: Sequence[Batch],
+                 dynamic: torch.Tensor, noise: torch.Tensor, carried: bool, seed: int = 0) -> float:
+    """φ = RSS / (n − p + the carried noise), the residuals in units of the known noise std `noise` (per dynamic
+    channel): about 1 when the solver explains the data to the noise (`laplace_posterior`'s `misfit`, without
+    its Jacobians). `carried`: the initial states carry that noise too, and the rollout carries it along."""
+    scale = noise.to(device=raw[learnable[0]].device, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
+    residuals = ObservedResiduals(model, raw, learnable, dynamic, scale)
+    theta = residuals.theta().detach()
+    rss, n, extra = 0.0, 0, 0.0
+    for batch in batches:
+        inputs = batch.inputs.detach().clone().requires_grad_(carried)
+        r = residuals(theta, batch, inputs)
+        rss += float(r.detach().double().pow(2).sum())
+        n += int(r.numel())
+        if carried and r.numel():
+            extra += carried_trace(r, inputs, dynamic, noise.double(), seed=seed)
+    return rss / max(n - int(theta.numel()) + extra, 1.0)
 
 
 def gauss_newton_product(residuals: ObservedResiduals, batches: Sequence[Batch], v: torch.Tensor) -> torch.Tensor:
@@ -292,8 +326,8 @@ def laplace_posterior(model, raw: dict[str, torch.Tensor], learnable: Sequence[s
         variance, kept = _low_rank_variance(parts, prior, theta, sigma2, rank, seed)
         correlation = None
     posterior_std = torch.as_tensor(np.sqrt(variance), dtype=torch.float64)
-    coefficients = _physical(model, residuals, theta.detach().double().cpu(), posterior_std)
-    labels = [label for name in learnable for label in _number_labels(coefficients[name])]
+    coefficients = physical_intervals(model, residuals, theta.detach().double().cpu(), posterior_std)
+    labels = [label for name in learnable for label in number_labels(coefficients[name])]
     posterior = Posterior(coefficients, noise_std, n, p, "dense" if dense else "low-rank", kept,
                           time.perf_counter() - start, correlation if dense else None, labels)
     posterior.noise_from = "the configured observation noise" if noise is not None else \
@@ -344,15 +378,16 @@ def _low_rank_variance(parts, prior: np.ndarray, theta, sigma2, rank, seed) -> t
     return np.clip(variance, 0, None), k
 
 
-def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: torch.Tensor
-              ) -> dict[str, CoefficientPosterior]:
-    """Per coefficient: the learned numbers and their interval, mapped from raw space (monotone per number)."""
+def physical_intervals(model, residuals: ObservedResiduals, theta: torch.Tensor, std: torch.Tensor
+                       ) -> dict[str, CoefficientPosterior]:
+    """Per coefficient: the learned numbers and their interval θ ± 1.96 std, mapped from raw space (monotone
+    per number)."""
     out = {}
     thetas = torch.split(theta, residuals.sizes)
     stds = torch.split(std, residuals.sizes)
     specs = {s.name: s for s in model.coefficient_specs}
     for name, t, s in zip(residuals.learnable, thetas, stds):
-        numbers, labels, bounded = _decoder(model, name, specs[name], t.numel())
+        numbers, labels, bounded = number_decoder(model, name, specs[name], t.numel())
         shape = tuple(residuals.raw[name].shape)
         spanned = torch.sigmoid(t + Z95 * s) - torch.sigmoid(t - Z95 * s)  # sigmoid(raw) is uniform under the prior
         fraction = torch.where(bounded, spanned, torch.clamp(s / math.sqrt(PRIOR_RAW_VARIANCE), max=1.0))
@@ -363,7 +398,7 @@ def _physical(model, residuals: ObservedResiduals, theta: torch.Tensor, std: tor
     return out
 
 
-def _decoder(model, name: str, spec, size: int):
+def number_decoder(model, name: str, spec, size: int):
     """raw numbers (flat, float64) -> physical numbers (flat); the numbers' labels; which numbers have two finite
     bounds (decoded through a sigmoid: the prior is uniform in sigmoid(raw))."""
     parametric = getattr(model, "parametric_coefficients", [])
@@ -387,7 +422,7 @@ def _index(flat: int, shape: tuple[int, ...]) -> str:
     return "".join(f"[{i}]" for i in np.unravel_index(flat, shape)) if shape else ""
 
 
-def _number_labels(posterior: CoefficientPosterior) -> list[str]:
+def number_labels(posterior: CoefficientPosterior) -> list[str]:
     """`name` for a scalar, `name.heights[0]` for a parametric number, `name[i]` for a field's cell i (flat)."""
     if posterior.kind == "scalar":
         return [posterior.name]
