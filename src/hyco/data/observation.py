@@ -47,9 +47,11 @@ MASK_STREAM, NOISE_STREAM = 99, 7  # keys of hyco.utils.seed under observation.s
 
 def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int], data_seed: int = 0) -> torch.Tensor:
     """Float32 mask [1, *space] (1 = observed), space in tensor order (x last); random points are drawn under
-    (`observation.seed`, `data_seed`)."""
+    (`observation.seed`, `data_seed`). Point sensors observe no grid cell: their mask is 0."""
     shape = tuple(int(n) for n in spatial_shape)
     ndim = len(shape)
+    if config.spatial == "sensors":
+        return torch.zeros((1, *shape))
     if config.spatial == "full":
         return torch.ones((1, *shape))
     if config.spatial == "box":
@@ -143,7 +145,7 @@ def check_observation(config: ObservationConfig, field_specs: Sequence[dict], sp
     if num_frames > 1 and not bool(temporal[1:].any()):
         raise ConfigError("observation.temporal", "a temporal mask that observes at least one frame after frame 0 "
                           f"(the data have {num_frames} frames)", config.temporal)
-    if not bool(spatial.any()):
+    if not bool(spatial.any()) and config.spatial != "sensors":
         raise ConfigError("observation.spatial", "a mask that observes at least one grid point", config.spatial)
 
 
@@ -185,11 +187,15 @@ class Observation:
             self.frame_masks = frames
         else:
             self.frame_masks = frames * self.channels.to(torch.float32).reshape(1, -1, *shape_1)
+        self.sensors = config.spatial == "sensors"
+        self._sensor_values: dict[tuple[str, int], torch.Tensor] = {}
+        if self.sensors:
+            self._place_sensors(spatial_shape, num_frames)
         self.known = None
         if config.states == "initial" and self.has_mask:
             static = torch.ones(num_channels, dtype=torch.bool)
             static[self.dynamic] = False
-            known = self.frame_masks.bool()
+            known = torch.zeros_like(self.frame_masks, dtype=torch.bool) if self.sensors else self.frame_masks.bool()
             if bool(static.any()):  # static inputs are known in full: one mask per channel
                 known = known.expand(-1, num_channels, *known.shape[2:]) | static.reshape(1, -1, *shape_1)
             known = known.clone()
@@ -206,6 +212,42 @@ class Observation:
                 sigma[start:stop] = level * std[start:stop]
             start = stop
         self.noise_std = sigma  # [C]
+
+    def _place_sensors(self, spatial_shape: Sequence[int], num_frames: int) -> None:
+        """Sensor positions and stencils per frame (frames the temporal mask leaves out read nothing); the
+        frame masks become the cells nearest to the sensors (the report's picture, HYCO's ghost points)."""
+        from hyco.data.sensors import check_inside, nearest_cells, sensor_positions, stencils
+
+        self.sensor_positions = sensor_positions(self.config, len(spatial_shape), num_frames, self.data_seed)
+        check_inside(self.sensor_positions, self.periodic)
+        index, weight = stencils(self.sensor_positions, spatial_shape, self.periodic)
+        self.sensor_index = index
+        self.sensor_weight = (weight * self.temporal.to(weight.dtype)[:, None, None]).float()
+        self.frame_masks = nearest_cells(self.sensor_index, self.sensor_weight, spatial_shape)
+        self.has_mask = True
+
+    def read_sensors(self, trajectory: torch.Tensor, split: str, index: int) -> None:
+        """What the sensors read of simulation `index`'s clean `trajectory` [T, C, *space]: its frames sampled at
+        the sensors plus the sensors' own noise (the same rule and seeds as the grid noise, its own stream)."""
+        if not self.sensors:
+            return
+        from hyco.data.sensors import SENSOR_NOISE_STREAM, sample
+
+        values = sample(trajectory[None].double(), self.sensor_index[None], self.sensor_weight[None].double())[0]
+        if self.has_noise:
+            generator = seeded_generator(self.config.seed, SENSOR_NOISE_STREAM, self.data_seed, SPLIT_IDS[split],
+                                         index)
+            values = values + torch.randn(values.shape, generator=generator, dtype=values.dtype) * \
+                self.noise_std.double()[:, None]
+        self._sensor_values[(split, int(index))] = values.float()  # [T, C, K]
+
+    def window_sensors(self, split: str, sims: torch.Tensor, starts: torch.Tensor, steps: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stencils `[B, R, K, P]` and readings `[B, R, C, K]` of the target frames of windows (`read_sensors`
+        has run for their simulations: they are loaded)."""
+        frames = starts[:, None] + 1 + torch.arange(steps)
+        values = torch.stack([self._sensor_values[(split, int(s))] for s in sims.tolist()])
+        return self.sensor_index[frames], self.sensor_weight[frames], values[torch.arange(len(sims))[:, None], frames]
 
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
@@ -238,6 +280,8 @@ class Observation:
         """Masks [B, R, 1|C, *space] of the target frames t+1..t+R of windows starting at `starts` [B].
 
         Read-only: when every frame is observed alike the result is a broadcast view (no copy per batch)."""
+        if self.sensors:  # the grid is not observed: the sensors' readings are (`window_sensors`)
+            return torch.zeros((1, 1, *self.spatial.shape)).expand(starts.shape[0], steps, *self.spatial.shape)
         if self.config.temporal == "all" and self.frame_masks.shape[1] == 1:
             return self.spatial.expand(starts.shape[0], steps, *self.spatial.shape)
         frames = starts[:, None] + 1 + torch.arange(steps)
@@ -271,7 +315,9 @@ class Observation:
         return trajectory
 
     def describe(self) -> str:
-        parts = [f"spatial={self.config.spatial} ({self.spatial_fraction:.1%} of the grid)",
+        where = (f"{self.sensor_index.shape[1]} sensors, layout {self.config.sensor_layout}" if self.sensors
+                 else f"{self.spatial_fraction:.1%} of the grid")
+        parts = [f"spatial={self.config.spatial} ({where})",
                  f"temporal={self.config.temporal} ({self.temporal_fraction:.1%} of the frames)"]
         if self.config.fields:
             parts.append(f"fields={','.join(self.config.fields)}")

@@ -1,0 +1,179 @@
+"""Point sensors (hyco.data.sensors): the interpolation against torch's grid_sample and hand values, the sensor
+loss's gradient against finite differences, and sensors on cell centres against the grid mask of those cells."""
+
+import math
+
+import pytest
+import torch
+
+from hyco.config.schema import ObservationConfig
+from hyco.data.batch import Batch
+from hyco.data.observation import Observation
+from hyco.data.sensors import nearest_cells, sample, sensor_positions, stencils
+from hyco.errors import ConfigError
+from hyco.physics import build_physics, shipped_config
+from hyco.training.loss import batch_sums, weighted_loss
+
+from ..builders import physical_trainer, train_physical
+
+
+def heat_model(resolution=(8, 8), kind="scalar"):
+    """The periodic heat equation on a small grid in float64, its diffusivity a learned scalar (or field)."""
+    section = {**shipped_config("heat_2d"), "resolution": list(resolution)}
+    if kind == "scalar":
+        section["diffusivity"] = {**section["diffusivity"], "kind": "scalar",
+                                  "truth": {**section["diffusivity"]["truth"], "type": "constant"}}
+    return build_physics(section, dtype=torch.float64)
+
+
+def sensor_batch(inputs, targets, positions, periodic=True, noise=None):
+    """Windows read by sensors at `positions` [R, K, d] (fractions, x first), the readings taken from `targets`."""
+    b, r = targets.shape[:2]
+    index, weight = stencils(positions, targets.shape[3:], periodic)
+    index, weight = index.expand(b, r, *index.shape[1:]), weight.expand(b, r, *weight.shape[1:])
+    values = sample(targets, index, weight)
+    if noise is not None:
+        values = values + noise
+    zeros = torch.zeros((1, 1, 1, *targets.shape[3:]), dtype=targets.dtype).expand(b, r, 1, *targets.shape[3:])
+    return Batch(inputs, targets, zeros, sensor_index=index, sensor_weight=weight, sensor_values=values)
+
+
+def test_the_stencil_is_bilinear_interpolation_like_grid_sample():
+    torch.manual_seed(0)
+    field = torch.randn(2, 3, 6, 10, dtype=torch.float64)  # [B, C, y, x]
+    points = torch.rand(5, 2, dtype=torch.float64) * 0.8 + 0.1  # x, y fractions, away from the walls
+    index, weight = stencils(points, (6, 10), periodic=False)
+    ours = sample(field[:, None], index.expand(2, 1, 5, 4), weight.expand(2, 1, 5, 4))[:, 0]  # [B, C, K]
+    grid = (2 * points - 1).reshape(1, 1, 5, 2).expand(2, 1, 5, 2)  # grid_sample: (x, y) in [-1, 1]
+    theirs = torch.nn.functional.grid_sample(field, grid, mode="bilinear", align_corners=False,
+                                             padding_mode="border")[:, :, 0]
+    assert torch.allclose(ours, theirs, atol=1e-12)
+
+
+def test_sensor_values_by_hand_on_centres_between_them_and_across_a_periodic_edge():
+    field = torch.arange(12, dtype=torch.float64).reshape(1, 1, 1, 3, 4)  # y rows of 4 cells: value = 4 y + x
+    # cell centres of a 4 x 3 grid: x = (i + 0.5) / 4, y = (j + 0.5) / 3
+    points = torch.tensor([[[1.5 / 4, 2.5 / 3],     # centre of cell (x=1, y=2): 9
+                            [2.0 / 4, 0.5 / 3],     # halfway between x=1 and x=2 in row 0: 1.5
+                            [0.0, 0.5 / 3]]],       # the left edge of row 0: periodic mean of x=3 and x=0: 1.5
+                          dtype=torch.float64)
+    index, weight = stencils(points, (3, 4), periodic=True)
+    values = sample(field, index[None], weight[None])[0, 0, 0]
+    assert values.tolist() == [9.0, 1.5, 1.5]
+    assert weight[0, 0].tolist().count(1.0) == 1  # on a centre: one cell with weight 1 exactly
+    walls = sample(field, *(t[None] for t in stencils(points, (3, 4), periodic=False)))[0, 0, 0]
+    assert walls.tolist() == [9.0, 1.5, 0.0]  # a wall: the nearest centre's value (zero-gradient)
+
+
+def test_layouts_count_seed_and_motion():
+    ndim, frames = 2, 5
+    random = sensor_positions(ObservationConfig(spatial="sensors", sensor_count=7), ndim, frames)
+    assert random.shape == (5, 7, 2) and torch.equal(random[0], random[4])
+    assert bool(((random >= 0) & (random < 1)).all())
+    per_frame = sensor_positions(ObservationConfig(spatial="sensors", sensor_layout="random_per_frame"), ndim, frames)
+    assert not torch.equal(per_frame[0], per_frame[1])
+    grid = sensor_positions(ObservationConfig(spatial="sensors", sensor_layout="grid", sensor_count=16), ndim, frames)
+    assert sorted(set(grid[0, :, 0].tolist())) == [0.125, 0.375, 0.625, 0.875]
+    circle = ObservationConfig(spatial="sensors", sensor_layout="circle", sensor_count=4, sensor_radius=0.25,
+                               sensor_speed=0.05)
+    track = sensor_positions(circle, ndim, frames)
+    radius = (track - 0.5).norm(dim=-1)
+    assert torch.allclose(radius, torch.full_like(radius, 0.25))
+    step = (track[1:] - track[:-1]).norm(dim=-1)  # chord of an arc of 0.05
+    assert torch.allclose(step, torch.full_like(step, 2 * 0.25 * math.sin(0.05 / 0.25 / 2)))
+
+
+@pytest.mark.parametrize("layout", ["given", "circle"])
+def test_sensor_loss_gradient_matches_finite_differences(layout):
+    model = heat_model((8, 8), kind="field")
+    state = model.initial_state(2, 0)
+    with torch.no_grad():
+        targets = model.rollout(state, model.true_coefficients(), 3)
+    config = ObservationConfig(spatial="sensors", sensor_layout=layout, sensor_count=6, sensor_speed=0.07,
+                               sensor_positions=[[0.13, 0.71], [0.52, 0.33], [0.9, 0.05]])
+    positions = sensor_positions(config, 2, 4)[1:]  # the target frames' sensors
+    noise = 0.01 * torch.randn(2, 3, 1, positions.shape[1], dtype=torch.float64,
+                               generator=torch.Generator().manual_seed(1))
+    batch = sensor_batch(state, targets, positions, noise=noise)
+    dynamic = torch.tensor(model.dynamic_channels)
+
+    def loss(raw):
+        frames = model.rollout(batch.inputs, model.decode(raw), batch.steps)
+        return weighted_loss(*batch_sums(frames, batch, dynamic))
+
+    raw = {k: v.detach().clone().requires_grad_(True) for k, v in model.initial_raw().items()}
+    (grad,) = torch.autograd.grad(loss(raw), [raw["diffusivity"]])
+    flat = grad.reshape(-1)
+    for i in (0, 9, 27, 50):
+        h = 1e-5
+        plus = {k: v.detach().clone() for k, v in raw.items()}
+        minus = {k: v.detach().clone() for k, v in raw.items()}
+        plus["diffusivity"].view(-1)[i] += h
+        minus["diffusivity"].view(-1)[i] -= h
+        numeric = (loss(plus) - loss(minus)).item() / (2 * h)
+        assert flat[i].item() == pytest.approx(numeric, rel=1e-5, abs=1e-12)
+    assert flat.abs().max() > 0
+
+
+def test_sensors_on_cell_centres_are_the_grid_mask_of_those_cells():
+    model = heat_model((8, 8))
+    state = model.initial_state(3, 0)
+    with torch.no_grad():
+        targets = model.rollout(state, model.true_coefficients(), 2)
+    targets = targets + 0.02 * torch.randn(targets.shape, generator=torch.Generator().manual_seed(3),
+                                           dtype=targets.dtype)
+    cells = torch.randperm(64, generator=torch.Generator().manual_seed(2))[:12]
+    ys, xs = cells // 8, cells % 8
+    positions = torch.stack([(xs + 0.5) / 8, (ys + 0.5) / 8], -1).double()[None].expand(2, -1, -1)
+    on_grid = sensor_batch(state, targets, positions)
+    mask = torch.zeros(1, 1, 1, 64, dtype=torch.float64)
+    mask[..., cells] = 1.0
+    masked = Batch(state, targets, mask.reshape(1, 1, 1, 8, 8).expand(3, 2, 1, 8, 8))
+    assert torch.equal(nearest_cells(on_grid.sensor_index, on_grid.sensor_weight, (8, 8)), masked.mask.float())
+    dynamic = torch.tensor(model.dynamic_channels)
+    coefficients = model.decode(model.initial_raw())
+    frames = model.rollout(state, coefficients, 2)
+    by_sensor = weighted_loss(*batch_sums(frames, on_grid, dynamic))
+    by_mask = weighted_loss(*batch_sums(frames, masked, dynamic))
+    assert by_sensor.item() == pytest.approx(by_mask.item(), rel=1e-12)
+    learned = []
+    for batch in (on_grid, masked):
+        trainer = physical_trainer(model, optimizer="lbfgsb", iterations=30, early_stop=False)
+        train_physical(trainer, [batch], epochs=1)
+        learned.append(float(trainer.coefficients()["diffusivity"]))
+    assert learned[0] == pytest.approx(learned[1], rel=1e-6)
+    assert learned[0] == pytest.approx(0.01, rel=0.2)  # and it learned something near the truth
+
+
+def test_an_observation_of_sensors_hides_every_later_state_and_reads_with_noise():
+    config = ObservationConfig(spatial="sensors", sensor_layout="grid", sensor_count=4, noise_level=0.1)
+    obs = Observation(config, (8, 8), 5, torch.ones(1), [0], data_seed=3, periodic=True)
+    assert obs.known[0].all() and not obs.known[1:].any()
+    assert obs.frame_masks.shape == (5, 1, 8, 8) and obs.frame_masks[1].sum() == 4
+    trajectory = torch.zeros(5, 1, 8, 8)
+    obs.read_sensors(trajectory, "train", 0)
+    index, weight, values = obs.window_sensors("train", torch.tensor([0]), torch.tensor([1]), 2)
+    assert index.shape == (1, 2, 4, 4) and values.shape == (1, 2, 1, 4)
+    assert 0.02 < values.std().item() < 0.3  # the sensors' own noise (std 0.1 x channel std 1)
+    obs.read_sensors(trajectory, "train", 0)
+    assert torch.equal(obs.window_sensors("train", torch.tensor([0]), torch.tensor([1]), 2)[2], values)
+
+
+@pytest.mark.parametrize("keys, key", [
+    ({"sensor_layout": "given"}, "observation.sensor_positions"),
+    ({"sensor_layout": "given", "sensor_positions": [[0.5, 1.5]]}, r"observation.sensor_positions\[0\]"),
+    ({"sensor_layout": "circle", "sensor_centre": [0.5]}, "observation.sensor_centre"),
+    ({"sensor_count": 0}, "observation.sensor_count"),
+    ({"initial": "observed"}, "observation.initial"),
+    ({"fields": ["u"]}, "observation.fields"),
+])
+def test_bad_sensor_settings_name_the_key(keys, key):
+    with pytest.raises(ConfigError, match=key):
+        ObservationConfig(spatial="sensors", **keys)
+
+
+def test_a_sensor_outside_a_walled_domain_is_refused():
+    config = ObservationConfig(spatial="sensors", sensor_layout="circle", sensor_radius=0.4, sensor_centre=[0.8, 0.5])
+    with pytest.raises(ConfigError, match="observation.sensor_positions"):
+        Observation(config, (8, 8), 3, torch.ones(1), [0], periodic=False)
+    Observation(config, (8, 8), 3, torch.ones(1), [0], periodic=True)  # a periodic domain wraps around
