@@ -164,7 +164,6 @@ def test_an_observation_of_sensors_hides_every_later_state_and_reads_with_noise(
     ({"sensor_layout": "given", "sensor_positions": [[0.5, 1.5]]}, r"observation.sensor_positions\[0\]"),
     ({"sensor_layout": "circle", "sensor_centre": [0.5]}, "observation.sensor_centre"),
     ({"sensor_count": 0}, "observation.sensor_count"),
-    ({"initial": "observed"}, "observation.initial"),
     ({"fields": ["u"]}, "observation.fields"),
 ])
 def test_bad_sensor_settings_name_the_key(keys, key):

@@ -192,8 +192,6 @@ class ObservationConfig:
 
 
     def _check_sensors(self) -> None:
-        require(self.initial == "full" or self.states == "full", "observation.initial",
-                "full with spatial=sensors (a sensor sees no grid cell of frame 0 to fill the rest from)", self.initial)
         require(not self.fields, "observation.fields", "empty with spatial=sensors (sensors read every dynamic field)",
                 list(self.fields))
         if self.sensor_layout == "given":

@@ -152,12 +152,14 @@ class Batch:
         if len({b.has_sensors for b in batches}) > 1:
             batches = _silent_sensors(batches)
         return Batch(*(None if parts[0] is None else torch.cat(parts)
-                       for parts in zip(*((getattr(b, f.name) for f in fields(Batch)) for b in batches))))
+                       for parts in zip(*(tuple(getattr(b, f.name) for f in fields(Batch)) for b in batches))))
 
     @staticmethod
     def placed(parts: Sequence[tuple[torch.Tensor, Batch]], size: int) -> Batch:
         """One batch of `size` windows from `(rows, batch)` parts of one form: the windows of each part at its
         `rows` (masks of 1 and of C channels mix; values take the first part's dtypes)."""
+        if len({b.has_sensors for _, b in parts}) > 1:
+            parts = list(zip([rows for rows, _ in parts], _silent_sensors([b for _, b in parts])))
         first = parts[0][1]
         channels = max(b.mask.shape[2] for _, b in parts) if first.mask is not None else 0
         out = {}

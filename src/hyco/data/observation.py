@@ -201,6 +201,8 @@ class Observation:
             known = known.clone()
             if config.initial == "full":
                 known[0] = True
+            elif self.sensors:  # frame 0 is known at the cells nearest to its sensors, from their readings
+                known[0] |= self.frame_masks[0].bool()
             self.known = known
         sigma = torch.zeros(num_channels)
         start = 0
@@ -240,6 +242,19 @@ class Observation:
             values = values + torch.randn(values.shape, generator=generator, dtype=values.dtype) * \
                 self.noise_std.double()[:, None]
         self._sensor_values[(split, int(index))] = values.float()  # [T, C, K]
+
+    def _place_initial_readings(self, trajectory: torch.Tensor, split: str, index: int) -> None:
+        readings = self._sensor_values[(split, int(index))][0]  # [C, K]
+        weight = self.sensor_weight[0]
+        nearest = self.sensor_index[0].gather(-1, weight.argmax(-1, keepdim=True)).squeeze(-1)  # [K]
+        active = (weight.sum(-1) > 0).to(readings.dtype)
+        frame = trajectory[0].reshape(trajectory.shape[1], -1)
+        sums = torch.zeros_like(frame).index_add_(1, nearest, readings * active)
+        counts = torch.zeros(frame.shape[1], dtype=readings.dtype).index_add_(0, nearest, active)
+        cells = counts > 0
+        dynamic = torch.zeros(frame.shape[0], dtype=torch.bool)
+        dynamic[self.dynamic] = True
+        frame[dynamic[:, None] & cells[None]] = (sums / counts.clamp_min(1.0))[dynamic[:, None] & cells[None]]
 
     def window_sensors(self, split: str, sims: torch.Tensor, starts: torch.Tensor, steps: int
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -304,11 +319,16 @@ class Observation:
             trajectory.masked_fill_(~self.known.expand_as(trajectory), 0.0)
         return trajectory
 
-    def fill_initial_(self, trajectory: torch.Tensor) -> torch.Tensor:
+    def fill_initial_(self, trajectory: torch.Tensor, split: str = "train", index: int = 0) -> torch.Tensor:
         """Fill the hidden values of frame 0 of `trajectory` [T, C, *space] (already hidden) from its observed
-        ones, in place (`initial_fill`, hyco.data.inpaint); nothing to do unless `initial=observed` hides some."""
+        ones, in place (`initial_fill`, hyco.data.inpaint); nothing to do unless `initial=observed` hides some.
+        With sensors the observed ones are the frame-0 readings (of simulation `index` of `split`), each put
+        into its nearest cell (the mean of the sensors that share one)."""
         if self.hides_initial:
             from hyco.data.inpaint import fill_hidden
+
+            if self.sensors:
+                self._place_initial_readings(trajectory, split, index)
 
             known = self.known[0]
             trajectory[0] = fill_hidden(trajectory[:1], known, self.config.initial_fill, self.periodic)[0]

@@ -105,7 +105,7 @@ class SimulationCache:
             self.observation.read_sensors(target, self.split, sim)  # point sensors read the clean state first
             self.observation.add_noise_(target, self.split, sim)
             self.observation.hide_(target)
-            self.observation.fill_initial_(target)  # initial=observed: frame 0's hidden part from its observed part
+            self.observation.fill_initial_(target, self.split, sim)  # initial=observed: frame 0's hidden part
         self.loads += 1
 
     # ------------------------------------------------------------------ read ahead
