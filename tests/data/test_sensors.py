@@ -176,3 +176,50 @@ def test_a_sensor_outside_a_walled_domain_is_refused():
     with pytest.raises(ConfigError, match="observation.sensor_positions"):
         Observation(config, (8, 8), 3, torch.ones(1), [0], periodic=False)
     Observation(config, (8, 8), 3, torch.ones(1), [0], periodic=True)  # a periodic domain wraps around
+
+
+def test_windows_of_a_stored_dataset_carry_what_the_sensors_read(tmp_path):
+    import numpy as np
+
+    from hyco.data.generate import ensure_dataset
+    from hyco.data.store import TrajectoryStore
+    from hyco.data.windows import WindowDataset
+
+    from .conftest import make_config
+    from .fake_physics import FakeDiffusion
+
+    store = TrajectoryStore(ensure_dataset(make_config(num_frames=6), FakeDiffusion(), tmp_path))
+    config = ObservationConfig(spatial="sensors", sensor_count=5, sensor_layout="random_per_frame")
+    windows = WindowDataset(store, "train", 2, observation=config)
+    truth = store.trajectories("train")  # [N, T, C, x]
+    observed = windows.observed_trajectories([1])[0]
+    assert torch.equal(observed[0], truth[1, 0]) and not observed[1:, store.dynamic_channels].any()
+    from hyco.data.completion import StateCompletion
+
+    completion = StateCompletion(windows)
+    completion.refresh(lambda state: 2 * state)  # a sensor sees no cell: the completed state is the model's alone
+    windows.attach_completion(completion)
+    batch = windows.batch(torch.tensor([0, 5]))  # sim 0 from frame 0, sim 1 from frame 1 (4 windows per sim)
+    assert torch.equal(batch.inputs[1, store.dynamic_channels], 2 * truth[1, 0, store.dynamic_channels])
+    assert batch.has_sensors and batch.sensor_values.shape == (2, 2, truth.shape[2], 5)
+    assert not batch.mask.any()  # the grid itself is not observed
+    positions = windows.observation.sensor_positions[:, :, 0].numpy()
+    centres = (np.arange(16) + 0.5) / 16
+    for row, (sim, start) in enumerate([(0, 0), (1, 1)]):
+        for step in range(2):
+            frame = start + 1 + step
+            expected = np.interp(positions[frame], centres, truth[sim, frame, 0].numpy())  # clamps at the walls
+            assert np.allclose(batch.sensor_values[row, step, 0].numpy(), expected, atol=1e-6)
+
+
+def test_cli_refuses_bad_sensor_settings_in_one_line_exit_2(fake_overrides, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "hyco", "train", *fake_overrides, "observation=sensors",
+                             "observation.sensor_layout=given", "observation.sensor_positions=[[1.5]]",
+                             f"output_dir={tmp_path}/run"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "hyco: error: observation.sensor_positions[0]: expected fractions in [0, 1], one per axis (x first), "
+        "got [1.5]"], result.stderr
