@@ -99,7 +99,7 @@ class DataConfig:
 
 
 SPATIAL_MASKS = ("full", "box", "centre", "random_points", "sensors")
-SENSOR_LAYOUTS = ("random", "grid", "random_per_frame", "circle", "given")
+SENSOR_LAYOUTS = ("random", "grid", "random_per_frame", "circle", "given", "table")
 TEMPORAL_MASKS = ("all", "every_k", "first_last", "frames")
 STATES = ("initial", "full")
 INITIAL = ("full", "observed")
@@ -126,12 +126,16 @@ class ObservationConfig:
                                     above=0, at_most=1)
     sensor_layout: str = setting("random", "spatial=sensors: where the sensors are: `random` (drawn once), `grid` "
                                            "(a regular lattice), `random_per_frame`, `circle` (moving along a circle), "
-                                           "`given` (`sensor_positions`).", choices=SENSOR_LAYOUTS)
+                                           "`given` (`sensor_positions`), `table` (`sensor_table`).",
+                                 choices=SENSOR_LAYOUTS)
     sensor_count: int = setting(64, "spatial=sensors: the number of sensors (layout grid: the nearest k^d).",
                                 at_least=1)
     sensor_positions: list[list[float]] = setting([], "sensor_layout=given: the sensor positions, fractions of the "
                                                       "domain per axis, x first.",
                                                   allowed="points with one fraction in [0, 1] per axis")
+    sensor_table: str = setting("", "sensor_layout=table: a CSV file of readings (columns split, trajectory, t, x, "
+                                    "y[, z] and one per dynamic channel; docs/guide/sensors.md).",
+                                allowed="a path to a CSV file")
     sensor_centre: list[float] = setting([0.5, 0.5], "sensor_layout=circle: the circle's centre, fractions (x, y).",
                                          allowed="two fractions in [0, 1]")
     sensor_radius: float = setting(0.3, "sensor_layout=circle: the circle's radius, a fraction of the domain's side.",
@@ -201,6 +205,9 @@ class ObservationConfig:
                 require(len(point) > 0 and all(0.0 <= float(c) <= 1.0 for c in point),
                         f"observation.sensor_positions[{i}]", "fractions in [0, 1], one per axis (x first)",
                         list(point))
+        if self.sensor_layout == "table":
+            require(bool(self.sensor_table), "observation.sensor_table", "the path of a CSV file of readings "
+                    "(sensor_layout=table)", self.sensor_table)
         if self.sensor_layout == "circle":
             require(len(self.sensor_centre) == 2 and all(0.0 <= float(c) <= 1.0 for c in self.sensor_centre),
                     "observation.sensor_centre", "two fractions in [0, 1] (x, y)", list(self.sensor_centre))

@@ -167,7 +167,7 @@ class Observation:
 
     def __init__(self, config: ObservationConfig, spatial_shape: Sequence[int], num_frames: int,
                  channel_std: torch.Tensor, dynamic_channels: Sequence[int], field_specs: Sequence[dict] | None = None,
-                 data_seed: int = 0, periodic: bool = False):
+                 data_seed: int = 0, periodic: bool = False, sensor_table: dict | None = None):
         self.config = config
         self.data_seed = int(data_seed)
         self.periodic = bool(periodic)  # the domain wraps around (the frame-0 fill's stencil)
@@ -188,9 +188,9 @@ class Observation:
         else:
             self.frame_masks = frames * self.channels.to(torch.float32).reshape(1, -1, *shape_1)
         self.sensors = config.spatial == "sensors"
-        self._sensor_values: dict[tuple[str, int], torch.Tensor] = {}
+        self.sensor_set = None
         if self.sensors:
-            self._place_sensors(spatial_shape, num_frames)
+            self._place_sensors(spatial_shape, sensor_table)
         self.known = None
         if config.states == "initial" and self.has_mask:
             static = torch.ones(num_channels, dtype=torch.bool)
@@ -215,59 +215,44 @@ class Observation:
             start = stop
         self.noise_std = sigma  # [C]
 
-    def _place_sensors(self, spatial_shape: Sequence[int], num_frames: int) -> None:
-        """Sensor positions and stencils per frame (frames the temporal mask leaves out read nothing); the
-        frame masks become the cells nearest to the sensors (the report's picture, HYCO's ghost points)."""
-        from hyco.data.sensors import check_inside, nearest_cells, sensor_positions, stencils
+    def _place_sensors(self, spatial_shape: Sequence[int], table: dict | None) -> None:
+        """The sensors (hyco.data.sensor_set); the frame masks become the cells nearest to them (the report's
+        picture, HYCO's ghost points)."""
+        from hyco.data.sensor_set import SensorSet
 
-        self.sensor_positions = sensor_positions(self.config, len(spatial_shape), num_frames, self.data_seed)
-        check_inside(self.sensor_positions, self.periodic)
-        index, weight = stencils(self.sensor_positions, spatial_shape, self.periodic)
-        self.sensor_index = index
-        self.sensor_weight = (weight * self.temporal.to(weight.dtype)[:, None, None]).float()
-        self.frame_masks = nearest_cells(self.sensor_index, self.sensor_weight, spatial_shape)
+        if self.config.sensor_layout == "table" and table is None:
+            raise ConfigError("observation.sensor_table", "readings of a dataset (an Observation made with "
+                              "Observation.from_store reads the table)", self.config.sensor_table)
+        self.sensor_set = SensorSet(self.config, spatial_shape, self.temporal, self.data_seed, self.periodic, table)
+        self.frame_masks = self.sensor_set.frame_masks
         self.has_mask = True
 
+    @property
+    def sensor_positions(self) -> torch.Tensor:
+        """`[T, K, d]` the sensors of the first training trajectory (fractions, x first): the report's tracks."""
+        return self.sensor_set.positions("train", 0)
+
     def read_sensors(self, trajectory: torch.Tensor, split: str, index: int) -> None:
-        """What the sensors read of simulation `index`'s clean `trajectory` [T, C, *space]: its frames sampled at
-        the sensors plus the sensors' own noise (the same rule and seeds as the grid noise, its own stream)."""
-        if not self.sensors:
-            return
-        from hyco.data.sensors import SENSOR_NOISE_STREAM, sample
-
-        values = sample(trajectory[None].double(), self.sensor_index[None], self.sensor_weight[None].double())[0]
-        if self.has_noise:
-            generator = seeded_generator(self.config.seed, SENSOR_NOISE_STREAM, self.data_seed, SPLIT_IDS[split],
-                                         index)
-            values = values + torch.randn(values.shape, generator=generator, dtype=values.dtype) * \
-                self.noise_std.double()[:, None]
-        self._sensor_values[(split, int(index))] = values.float()  # [T, C, K]
-
-    def _place_initial_readings(self, trajectory: torch.Tensor, split: str, index: int) -> None:
-        readings = self._sensor_values[(split, int(index))][0]  # [C, K]
-        weight = self.sensor_weight[0]
-        nearest = self.sensor_index[0].gather(-1, weight.argmax(-1, keepdim=True)).squeeze(-1)  # [K]
-        active = (weight.sum(-1) > 0).to(readings.dtype)
-        frame = trajectory[0].reshape(trajectory.shape[1], -1)
-        sums = torch.zeros_like(frame).index_add_(1, nearest, readings * active)
-        counts = torch.zeros(frame.shape[1], dtype=readings.dtype).index_add_(0, nearest, active)
-        cells = counts > 0
-        dynamic = torch.zeros(frame.shape[0], dtype=torch.bool)
-        dynamic[self.dynamic] = True
-        frame[dynamic[:, None] & cells[None]] = (sums / counts.clamp_min(1.0))[dynamic[:, None] & cells[None]]
+        """Record what the sensors read of simulation `index` (its clean `trajectory` [T, C, *space] sampled at
+        them plus their noise, or a table's readings); nothing without sensors."""
+        if self.sensors:
+            self.sensor_set.read(trajectory, split, index, self.noise_std)
 
     def window_sensors(self, split: str, sims: torch.Tensor, starts: torch.Tensor, steps: int
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Stencils `[B, R, K, P]` and readings `[B, R, C, K]` of the target frames of windows (`read_sensors`
         has run for their simulations: they are loaded)."""
-        frames = starts[:, None] + 1 + torch.arange(steps)
-        values = torch.stack([self._sensor_values[(split, int(s))] for s in sims.tolist()])
-        return self.sensor_index[frames], self.sensor_weight[frames], values[torch.arange(len(sims))[:, None], frames]
+        return self.sensor_set.windows(split, sims, starts, steps)
 
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
+        table = None
+        if config.spatial == "sensors" and config.sensor_layout == "table":
+            from hyco.data.sensor_table import read_sensor_table
+
+            table = read_sensor_table(config.sensor_table, store)
         return cls(config, store.spatial_shape, store.num_frames, store.channel_std, store.dynamic_channels,
-                   store.field_specs, data_seed=store.data_seed, periodic=store.periodic)
+                   store.field_specs, data_seed=store.data_seed, periodic=store.periodic, sensor_table=table)
 
     @property
     def has_noise(self) -> bool:
@@ -328,14 +313,14 @@ class Observation:
             from hyco.data.inpaint import fill_hidden
 
             if self.sensors:
-                self._place_initial_readings(trajectory, split, index)
+                self.sensor_set.place_initial_readings(trajectory, split, index, self.dynamic)
 
             known = self.known[0]
             trajectory[0] = fill_hidden(trajectory[:1], known, self.config.initial_fill, self.periodic)[0]
         return trajectory
 
     def describe(self) -> str:
-        where = (f"{self.sensor_index.shape[1]} sensors, layout {self.config.sensor_layout}" if self.sensors
+        where = (f"{self.sensor_set.count} sensors, layout {self.config.sensor_layout}" if self.sensors
                  else f"{self.spatial_fraction:.1%} of the grid")
         parts = [f"spatial={self.config.spatial} ({where})",
                  f"temporal={self.config.temporal} ({self.temporal_fraction:.1%} of the frames)"]
