@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyco.errors import DataError
+from hyco.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
 AXES = ("x", "y", "z")
@@ -57,7 +57,11 @@ def domain_of(store) -> tuple[list[float], list[float]]:
 
 def read_sensor_table(path: str | Path, store) -> dict[tuple[str, int], Readings]:
     """Every trajectory's readings from the table at `path`, checked against `store` (the gridded dataset)."""
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        raise ConfigError("observation.sensor_table", "pandas installed to read it (pip install 'hyco[sensors]')",
+                          str(path)) from None
 
     path = Path(path)
     if not path.is_file():
@@ -84,7 +88,8 @@ def read_sensor_table(path: str | Path, store) -> dict[tuple[str, int], Readings
         line = f"{path}: row {row + 2}"
         bad = [c for c in numeric.columns if not math.isfinite(float(numeric.iat[row, numeric.columns.get_loc(c)]))]
         if bad:
-            problems.append(f"{line}: {', '.join(bad)}: expected a number, got {table.iloc[row][bad].tolist()}")
+            got = ", ".join(str(table.iloc[row][c]) for c in bad)
+            problems.append(f"{line}: {', '.join(bad)}: expected a number, got {got}")
             continue
         split = splits.iat[row]
         if split not in SPLITS:
@@ -147,10 +152,11 @@ def write_sensor_table(path: str | Path, observation, store) -> Path:
                                 **{n: [] for n, _ in channels}}
     for split in SPLITS:
         for sim in range(store.num_sims(split)):
+            sensors = observation.sensor_set
             observation.read_sensors(torch.from_numpy(store.read_simulation(split, sim)), split, sim)
-            values = observation.readings(split, sim)  # [T, C, K]
-            index, weight = observation.stencil(split, sim)
-            positions = observation.positions(split, sim)
+            values = sensors.readings(split, sim)  # [T, C, K]
+            _, weight = sensors.stencil(split, sim)
+            positions = sensors.positions(split, sim)
             for frame, slot in (weight.sum(-1) > 0).nonzero().tolist():
                 columns["split"].append(split)
                 columns["trajectory"].append(sim)
