@@ -249,3 +249,78 @@ def test_a_scalar_coefficient_from_off_grid_sensors_is_recovered_as_well_as_from
     rms = {name: math.sqrt(sum(e * e for e in values) / len(values)) for name, values in errors.items()}
     assert rms["off the grid"] <= 2 * rms["cell centres"], rms
     assert rms["cell centres"] < 0.02  # both learn the coefficient: 1 % noise leaves it within a few per mille
+
+
+def on_centre_case():
+    """A heat model, noisy windows, and the same 12 cells observed through sensors on their centres and a mask."""
+    model = heat_model((8, 8))
+    state = model.initial_state(3, 0)
+    with torch.no_grad():
+        targets = model.rollout(state, model.true_coefficients(), 2)
+    targets = targets + 0.05 * torch.randn(targets.shape, generator=torch.Generator().manual_seed(4),
+                                           dtype=targets.dtype)
+    cells = torch.randperm(64, generator=torch.Generator().manual_seed(5))[:12]
+    positions = torch.stack([(cells % 8 + 0.5) / 8, (cells // 8 + 0.5) / 8], -1).double()[None].expand(2, -1, -1)
+    mask = torch.zeros(64, dtype=torch.float64)
+    mask[cells] = 1.0
+    masked = Batch(state, targets, mask.reshape(1, 1, 1, 8, 8).expand(3, 2, 1, 8, 8))
+    return model, sensor_batch(state, targets, positions), masked
+
+
+def test_observed_validation_over_sensor_samples_by_hand():
+    from hyco.training.validation import observed_validation
+
+    model, on_grid, masked = on_centre_case()
+    coefficients = model.decode(model.initial_raw())
+
+    def predict(states, steps):
+        return model.rollout(states, coefficients, steps)
+
+    dynamic = torch.tensor(model.dynamic_channels)
+    by_sensor = observed_validation(predict, on_grid, dynamic, torch.device("cpu"), torch.float64)
+    by_mask = observed_validation(predict, masked, dynamic, torch.device("cpu"), torch.float64)
+    errors = (predict(on_grid.inputs, 2) - on_grid.targets)[..., 0, :, :].reshape(3, 2, 64)[..., masked.mask[0, 0, 0]
+                                                                                            .reshape(-1).bool()]
+    assert by_sensor["val_loss"] == pytest.approx(float((errors ** 2).mean()), rel=1e-12)
+    for key in ("val_loss", "val_loss_se", "val_rel_l2_mean", "val_rel_l2_final"):
+        assert by_sensor[key] == pytest.approx(by_mask[key], rel=1e-9), key
+
+
+def test_laplace_residuals_at_sensors_on_centres_are_the_masked_residuals():
+    from hyco.training.laplace import ObservedResiduals, laplace_posterior
+
+    model, on_grid, masked = on_centre_case()
+    raw = model.initial_raw()
+    dynamic = torch.tensor(model.dynamic_channels)
+    residuals = ObservedResiduals(model, raw, ["diffusivity"], dynamic)
+    theta = residuals.theta()
+    at_sensors, at_cells = residuals(theta, on_grid), residuals(theta, masked)
+    assert at_sensors.numel() == at_cells.numel() == 3 * 2 * 12
+    assert torch.allclose(at_sensors.sort().values, at_cells.sort().values, rtol=0, atol=1e-14)
+    noise = torch.tensor([0.05], dtype=torch.float64)
+    posteriors = [laplace_posterior(model, raw, ["diffusivity"], [batch], dynamic, noise=noise)
+                  for batch in (on_grid, masked)]
+    assert posteriors[0].observed_values == posteriors[1].observed_values == 72
+    widths = [float(p.coefficients["diffusivity"].std[0]) for p in posteriors]
+    assert widths[0] == pytest.approx(widths[1], rel=1e-9) and widths[0] > 0
+
+
+def test_sensor_windows_next_to_a_partners_windows_keep_each_term():
+    from hyco.data.batch import INTERACTION
+
+    model, on_grid, _ = on_centre_case()
+    region = torch.ones_like(on_grid.targets[:, :, :1])
+    partner = Batch(on_grid.inputs, on_grid.targets + 0.3, region, torch.full((3,), INTERACTION))
+    real = on_grid.with_defaults()
+    dynamic = torch.tensor(model.dynamic_channels)
+    frames = model.rollout(on_grid.inputs, model.decode(model.initial_raw()), 2)
+    joined = Batch.cat([real, partner])
+    placed = Batch.placed([(torch.tensor([0, 2, 4]), real), (torch.tensor([1, 3, 5]), partner)], 6)
+    expected = [a + b for a, b in zip(batch_sums(frames, real, dynamic), batch_sums(frames, partner, dynamic))]
+    assert expected[1].tolist() == [3 * 2 * 12, 3 * 2 * 64]  # 12 sensors; every cell of the partner's region
+    for batch, source in ((joined, [0, 1, 2, 0, 1, 2]), (placed, [0, 0, 1, 1, 2, 2])):  # window k: frames[source[k]]
+        sums, counts = batch_sums(frames[source], batch, dynamic)
+        assert torch.allclose(sums, expected[0], rtol=1e-12) and torch.equal(counts, expected[1])
+    seen = joined.seen()  # HYCO's ghost points are the complement: the sensors' cells of real windows only
+    assert torch.equal(seen[:3].sum(dim=(2, 3, 4)), torch.full((3, 2), 12.0, dtype=seen.dtype))
+    assert bool((seen[3:] == 1).all())
