@@ -324,3 +324,24 @@ def test_sensor_windows_next_to_a_partners_windows_keep_each_term():
     seen = joined.seen()  # HYCO's ghost points are the complement: the sensors' cells of real windows only
     assert torch.equal(seen[:3].sum(dim=(2, 3, 4)), torch.full((3, 2), 12.0, dtype=seen.dtype))
     assert bool((seen[3:] == 1).all())
+
+
+def test_the_networks_increment_scale_comes_from_sensors_that_stay(tmp_path):
+    from hyco.data.generate import ensure_dataset
+    from hyco.data.store import TrajectoryStore
+    from hyco.data.windows import WindowDataset
+    from hyco.networks.stats import observed_stats
+
+    from .conftest import make_config
+    from .fake_physics import FakeDiffusion
+
+    store = TrajectoryStore(ensure_dataset(make_config(num_frames=6), FakeDiffusion(), tmp_path))
+    fixed = WindowDataset(store, "train", 2, observation=ObservationConfig(spatial="sensors", sensor_count=5))
+    stats = observed_stats(fixed)
+    readings = torch.stack([fixed.observation.sensor_set.readings("train", i) for i in range(fixed.num_sims)])
+    increments = (readings[:, 1:] - readings[:, :-1])[:, :, store.dynamic_channels].double()
+    assert stats["delta_mean"][0].item() == pytest.approx(increments.mean().item(), rel=1e-5)
+    assert stats["delta_std"][0].item() == pytest.approx(increments.std(unbiased=False).item(), rel=1e-5)
+    moving = WindowDataset(store, "train", 2, observation=ObservationConfig(spatial="sensors", sensor_count=5,
+                                                                           sensor_layout="random_per_frame"))
+    assert observed_stats(moving)["delta_std"].tolist() == [1.0]  # no sensor stays: no increment is measured
