@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks import common
 
 MODULES = ("data_pipeline", "synthetic_training", "physics_rollout", "physical_training", "hybrid_cycle",
-           "network_step", "scaling", "threads", "cli_help", "report_time")
+           "network_step", "scaling", "threads", "cli_help", "report_time", "sensor_cost")
 
 
 def _physics_rollout_figures(result: dict) -> list[dict]:

@@ -7,7 +7,11 @@ A `Batch` holds B windows of R steps each, by name:
 - `mask`: where a target value counts (1; 0 = not observed, or outside the interaction region), broadcastable
   to `[B, R, 1|C, *space]` (one channel: shared by every channel); None = every value counts;
 - `term` `[B]` (long): the loss term of each window, `DATA` for real observations, `INTERACTION` for a
-  partner's predictions (hyco.training.loss); None = every window is DATA.
+  partner's predictions (hyco.training.loss); None = every window is DATA;
+- `sensor_index`, `sensor_weight` `[B, R, K, 2^d]`: the linear-interpolation stencils of K point sensors in each
+  target frame (hyco.data.sensors; a sensor whose weights are all 0 reads nothing in that frame), and
+  `sensor_values` `[B, R, C, K]` what they read; None = no sensors. A sensor window's `mask` is 0 on the grid:
+  its observations are the sensor samples alone.
 
 Real windows (hyco.data.windows) and a partner's predictions (hyco.training.augmentation) are both made as a
 Batch, and nothing reads one by position: this module is the only place where the tuple form
@@ -35,6 +39,9 @@ class Batch:
     targets: torch.Tensor
     mask: torch.Tensor | None = None
     term: torch.Tensor | None = None
+    sensor_index: torch.Tensor | None = None
+    sensor_weight: torch.Tensor | None = None
+    sensor_values: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ making one
     @classmethod
@@ -74,6 +81,21 @@ class Batch:
         """An all-ones mask `[B, R, 1, *space]` (every value counts)."""
         return torch.ones_like(self.targets[:, :, :1])
 
+    @property
+    def has_sensors(self) -> bool:
+        return self.sensor_index is not None
+
+    def seen(self) -> torch.Tensor:
+        """Where the observations of each window speak, `[B, R, 1|C, *space]`: the mask, and with sensors the
+        cell nearest to each sensor (the complement is HYCO's interaction region, the ghost points)."""
+        mask = self.full_mask() if self.mask is None else self.mask
+        if not self.has_sensors:
+            return mask
+        from hyco.data.sensors import nearest_cells
+
+        cells = nearest_cells(self.sensor_index.cpu(), self.sensor_weight.cpu(), self.targets.shape[3:])
+        return torch.maximum(mask, cells.to(mask.device, mask.dtype))
+
     # ------------------------------------------------------------------ moving and selecting
     def _map(self, fn) -> Batch:
         return Batch(**{f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
@@ -111,7 +133,7 @@ class Batch:
         mask = self.full_mask() if self.mask is None else self.mask
         terms = self.term if self.term is not None else torch.full((self.size,), term, dtype=torch.long,
                                                                    device=self.inputs.device)
-        return Batch(self.inputs, self.targets, mask, terms)
+        return replace(self, mask=mask, term=terms)
 
     def dynamic_mask(self, dynamic: torch.Tensor) -> torch.Tensor | None:
         """The mask restricted to the `dynamic` channels (a mask shared by the channels as it is)."""
@@ -127,13 +149,17 @@ class Batch:
         forms = {(b.mask is None, b.term is None, 0 if b.mask is None else b.mask.shape[2]) for b in batches}
         if len(forms) > 1:
             batches = _one_mask_width([b.with_defaults() for b in batches])
+        if len({b.has_sensors for b in batches}) > 1:
+            batches = _silent_sensors(batches)
         return Batch(*(None if parts[0] is None else torch.cat(parts)
-                       for parts in zip(*((b.inputs, b.targets, b.mask, b.term) for b in batches))))
+                       for parts in zip(*(tuple(getattr(b, f.name) for f in fields(Batch)) for b in batches))))
 
     @staticmethod
     def placed(parts: Sequence[tuple[torch.Tensor, Batch]], size: int) -> Batch:
         """One batch of `size` windows from `(rows, batch)` parts of one form: the windows of each part at its
         `rows` (masks of 1 and of C channels mix; values take the first part's dtypes)."""
+        if len({b.has_sensors for _, b in parts}) > 1:
+            parts = list(zip([rows for rows, _ in parts], _silent_sensors([b for _, b in parts])))
         first = parts[0][1]
         channels = max(b.mask.shape[2] for _, b in parts) if first.mask is not None else 0
         out = {}
@@ -155,3 +181,18 @@ def _one_mask_width(batches: list[Batch]) -> list[Batch]:
     """Complete batches with the masks of every one expanded to the widest channel count among them."""
     channels = max(b.mask.shape[2] for b in batches)
     return [replace(b, mask=b.mask.expand(*b.mask.shape[:2], channels, *b.mask.shape[3:])) for b in batches]
+
+
+def _silent_sensors(batches: list[Batch]) -> list[Batch]:
+    """Give batches without sensors the sensor tensors of the others' form, every weight 0 (they read nothing)."""
+    like = next(b for b in batches if b.has_sensors)
+    out = []
+    for b in batches:
+        if not b.has_sensors:
+            k, p = like.sensor_index.shape[2:]
+            index = like.sensor_index.new_zeros((b.size, b.steps, k, p))
+            weight = like.sensor_weight.new_zeros((b.size, b.steps, k, p))
+            values = like.sensor_values.new_zeros((b.size, b.steps, like.sensor_values.shape[2], k))
+            b = replace(b, sensor_index=index, sensor_weight=weight, sensor_values=values)
+        out.append(b)
+    return out

@@ -48,9 +48,11 @@ PERTURBATION_STREAM = 31  # a second draw of the noise on top of the observed da
 
 def spatial_mask(config: ObservationConfig, spatial_shape: Sequence[int], data_seed: int = 0) -> torch.Tensor:
     """Float32 mask [1, *space] (1 = observed), space in tensor order (x last); random points are drawn under
-    (`observation.seed`, `data_seed`)."""
+    (`observation.seed`, `data_seed`). Point sensors observe no grid cell: their mask is 0."""
     shape = tuple(int(n) for n in spatial_shape)
     ndim = len(shape)
+    if config.spatial == "sensors":
+        return torch.zeros((1, *shape))
     if config.spatial == "full":
         return torch.ones((1, *shape))
     if config.spatial == "box":
@@ -144,7 +146,7 @@ def check_observation(config: ObservationConfig, field_specs: Sequence[dict], sp
     if num_frames > 1 and not bool(temporal[1:].any()):
         raise ConfigError("observation.temporal", "a temporal mask that observes at least one frame after frame 0 "
                           f"(the data have {num_frames} frames)", config.temporal)
-    if not bool(spatial.any()):
+    if not bool(spatial.any()) and config.spatial != "sensors":
         raise ConfigError("observation.spatial", "a mask that observes at least one grid point", config.spatial)
 
 
@@ -166,7 +168,7 @@ class Observation:
 
     def __init__(self, config: ObservationConfig, spatial_shape: Sequence[int], num_frames: int,
                  channel_std: torch.Tensor, dynamic_channels: Sequence[int], field_specs: Sequence[dict] | None = None,
-                 data_seed: int = 0, periodic: bool = False):
+                 data_seed: int = 0, periodic: bool = False, sensor_table: dict | None = None):
         self.config = config
         self.data_seed = int(data_seed)
         self.periodic = bool(periodic)  # the domain wraps around (the frame-0 fill's stencil)
@@ -186,16 +188,22 @@ class Observation:
             self.frame_masks = frames
         else:
             self.frame_masks = frames * self.channels.to(torch.float32).reshape(1, -1, *shape_1)
+        self.sensors = config.spatial == "sensors"
+        self.sensor_set = None
+        if self.sensors:
+            self._place_sensors(spatial_shape, sensor_table)
         self.known = None
         if config.states == "initial" and self.has_mask:
             static = torch.ones(num_channels, dtype=torch.bool)
             static[self.dynamic] = False
-            known = self.frame_masks.bool()
+            known = torch.zeros_like(self.frame_masks, dtype=torch.bool) if self.sensors else self.frame_masks.bool()
             if bool(static.any()):  # static inputs are known in full: one mask per channel
                 known = known.expand(-1, num_channels, *known.shape[2:]) | static.reshape(1, -1, *shape_1)
             known = known.clone()
             if config.initial == "full":
                 known[0] = True
+            elif self.sensors:  # frame 0 is known at the cells nearest to its sensors, from their readings
+                known[0] |= self.frame_masks[0].bool()
             self.known = known
         sigma = torch.zeros(num_channels)
         start = 0
@@ -211,10 +219,44 @@ class Observation:
         # data an ensemble member fits (hyco.training.ensemble, randomised maximum likelihood)
         self.perturbation: tuple[int, torch.Tensor] | None = None
 
+    def _place_sensors(self, spatial_shape: Sequence[int], table: dict | None) -> None:
+        """The sensors (hyco.data.sensor_set); the frame masks become the cells nearest to them (the report's
+        picture, HYCO's ghost points)."""
+        from hyco.data.sensor_set import SensorSet
+
+        if self.config.sensor_layout == "table" and table is None:
+            raise ConfigError("observation.sensor_table", "readings of a dataset (an Observation made with "
+                              "Observation.from_store reads the table)", self.config.sensor_table)
+        self.sensor_set = SensorSet(self.config, spatial_shape, self.temporal, self.data_seed, self.periodic, table)
+        self.frame_masks = self.sensor_set.frame_masks
+        self.has_mask = True
+
+    @property
+    def sensor_positions(self) -> torch.Tensor:
+        """`[T, K, d]` the sensors of the first training trajectory (fractions, x first): the report's tracks."""
+        return self.sensor_set.positions("train", 0)
+
+    def read_sensors(self, trajectory: torch.Tensor, split: str, index: int) -> None:
+        """Record what the sensors read of simulation `index` (its clean `trajectory` [T, C, *space] sampled at
+        them plus their noise, or a table's readings); nothing without sensors."""
+        if self.sensors:
+            self.sensor_set.read(trajectory, split, index, self.noise_std)
+
+    def window_sensors(self, split: str, sims: torch.Tensor, starts: torch.Tensor, steps: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stencils `[B, R, K, P]` and readings `[B, R, C, K]` of the target frames of windows (`read_sensors`
+        has run for their simulations: they are loaded)."""
+        return self.sensor_set.windows(split, sims, starts, steps)
+
     @classmethod
     def from_store(cls, config: ObservationConfig, store) -> Observation:
+        table = None
+        if config.spatial == "sensors" and config.sensor_layout == "table":
+            from hyco.data.sensor_table import read_sensor_table
+
+            table = read_sensor_table(config.sensor_table, store)
         return cls(config, store.spatial_shape, store.num_frames, store.channel_std, store.dynamic_channels,
-                   store.field_specs, data_seed=store.data_seed, periodic=store.periodic)
+                   store.field_specs, data_seed=store.data_seed, periodic=store.periodic, sensor_table=table)
 
     @property
     def has_noise(self) -> bool:
@@ -242,6 +284,8 @@ class Observation:
         """Masks [B, R, 1|C, *space] of the target frames t+1..t+R of windows starting at `starts` [B].
 
         Read-only: when every frame is observed alike the result is a broadcast view (no copy per batch)."""
+        if self.sensors:  # the grid is not observed: the sensors' readings are (`window_sensors`)
+            return torch.zeros((1, 1, *self.spatial.shape)).expand(starts.shape[0], steps, *self.spatial.shape)
         if self.config.temporal == "all" and self.frame_masks.shape[1] == 1:
             return self.spatial.expand(starts.shape[0], steps, *self.spatial.shape)
         frames = starts[:, None] + 1 + torch.arange(steps)
@@ -269,18 +313,25 @@ class Observation:
             trajectory.masked_fill_(~self.known.expand_as(trajectory), 0.0)
         return trajectory
 
-    def fill_initial_(self, trajectory: torch.Tensor) -> torch.Tensor:
+    def fill_initial_(self, trajectory: torch.Tensor, split: str = "train", index: int = 0) -> torch.Tensor:
         """Fill the hidden values of frame 0 of `trajectory` [T, C, *space] (already hidden) from its observed
-        ones, in place (`initial_fill`, hyco.data.inpaint); nothing to do unless `initial=observed` hides some."""
+        ones, in place (`initial_fill`, hyco.data.inpaint); nothing to do unless `initial=observed` hides some.
+        With sensors the observed ones are the frame-0 readings (of simulation `index` of `split`), each put
+        into its nearest cell (the mean of the sensors that share one)."""
         if self.hides_initial:
             from hyco.data.inpaint import fill_hidden
+
+            if self.sensors:
+                self.sensor_set.place_initial_readings(trajectory, split, index, self.dynamic)
 
             known = self.known[0]
             trajectory[0] = fill_hidden(trajectory[:1], known, self.config.initial_fill, self.periodic)[0]
         return trajectory
 
     def describe(self) -> str:
-        parts = [f"spatial={self.config.spatial} ({self.spatial_fraction:.1%} of the grid)",
+        where = (f"{self.sensor_set.count} sensors, layout {self.config.sensor_layout}" if self.sensors
+                 else f"{self.spatial_fraction:.1%} of the grid")
+        parts = [f"spatial={self.config.spatial} ({where})",
                  f"temporal={self.config.temporal} ({self.temporal_fraction:.1%} of the frames)"]
         if self.config.fields:
             parts.append(f"fields={','.join(self.config.fields)}")

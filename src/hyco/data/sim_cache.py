@@ -102,9 +102,10 @@ class SimulationCache:
             self.store.read_simulation(self.split, sim, out=target.numpy())
             self._read_before[sim] = True
         if self.observation is not None:
+            self.observation.read_sensors(target, self.split, sim)  # point sensors read the clean state first
             self.observation.add_noise_(target, self.split, sim)
             self.observation.hide_(target)
-            self.observation.fill_initial_(target)  # initial=observed: frame 0's hidden part from its observed part
+            self.observation.fill_initial_(target, self.split, sim)  # initial=observed: frame 0's hidden part
         self.loads += 1
 
     # ------------------------------------------------------------------ read ahead

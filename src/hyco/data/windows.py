@@ -181,7 +181,12 @@ class WindowDataset(Dataset):
             inputs[later] = self.completion.states(sims[later], starts[later]).to(inputs.dtype)
         if not self.has_mask:
             return Batch(inputs, targets)
-        return Batch(inputs, targets, self.observation.window_masks(starts, self.rollout_steps).to(self.dtype))
+        mask = self.observation.window_masks(starts, self.rollout_steps).to(self.dtype)
+        if not self.observation.sensors:
+            return Batch(inputs, targets, mask)
+        index, weight, values = self.observation.window_sensors(self.split, sims, starts, self.rollout_steps)
+        return Batch(inputs, targets, mask, sensor_index=index, sensor_weight=weight.to(self.dtype),
+                     sensor_values=values.to(self.dtype))
 
     def _gather(self, sims: torch.Tensor, starts: torch.Tensor, unique: torch.Tensor) -> torch.Tensor:
         self.cache.ensure(unique.tolist())

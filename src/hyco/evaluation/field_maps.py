@@ -323,10 +323,12 @@ def _coefficient_profiles(true, panels, path, name, extent, observed, errors, fl
 
 # ------------------------------------------------------------------------------------------------ observation
 def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_names: Sequence[str] = (),
-                     extent: Sequence[float] | None = None, dt: float | None = None) -> Path:
+                     extent: Sequence[float] | None = None, dt: float | None = None,
+                     tracks: np.ndarray | None = None) -> Path:
     """What the models saw: the observed grid points (one panel per observed channel group) and frames.
 
-    `space` `[1|C, *space]` (1 = observed in some frame), `frames` `[T]` (1 = observed frame)."""
+    `space` `[1|C, *space]` (1 = observed in some frame), `frames` `[T]` (1 = observed frame); `tracks`
+    `[T, K, d]` the positions of point sensors (fractions of the domain, x first), drawn over a 2D panel."""
     panels = space.shape[0]
     fig = new_figure(2.6 * panels + 3.6, 2.9)
     axes = fig.subplots(1, panels + 1, squeeze=False, width_ratios=[1] * panels + [1.5])[0]
@@ -338,11 +340,20 @@ def plot_observation(space: np.ndarray, frames: np.ndarray, path: Path, field_na
                       extent=[box[0], box[1], 0, 1], interpolation="nearest")
             ax.set_yticks([])
         else:
-            ax.imshow(values, origin="lower", cmap="Greys", vmin=0, vmax=1, extent=box, interpolation="nearest")
+            ax.imshow(values, origin="lower", cmap="Greys", vmin=0, vmax=2.5 if tracks is not None else 1,
+                      extent=box, interpolation="nearest")
             ax.set_ylabel("y")
         ax.set_xlabel("x")
         name = field_names[c] if c < len(field_names) else "all fields"
         ax.set_title(f"{name}: {values.mean():.0%} of the grid", fontsize=9)
+        if tracks is not None and values.ndim == 2:
+            points = np.asarray(tracks, dtype=float)
+            xs = box[0] + points[..., 0] * (box[1] - box[0])
+            ys = box[2] + points[..., 1] * (box[3] - box[2])
+            ax.plot(xs, ys, color="tab:orange", linewidth=0.8)
+            ax.plot(xs[0], ys[0], "o", color="tab:red", markersize=2.5)
+            ax.set_title(f"{points.shape[1]} sensors" + (" and their tracks" if len(points) > 1 and
+                                                         not np.allclose(points[0], points[-1]) else ""), fontsize=9)
     ax = axes[panels]
     ax.imshow(np.where(np.asarray(frames)[None] > 0, 0.8, 0.15), aspect="auto", cmap="Greys", vmin=0, vmax=1,
               extent=[-0.5, len(frames) - 0.5, 0, 1], interpolation="nearest")  # one image however many frames

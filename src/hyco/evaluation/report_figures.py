@@ -47,6 +47,7 @@ class Rollouts:
     observed_space: np.ndarray | None = None
     observed_frames: np.ndarray | None = None
     domain: dict[str, list[float]] | None = None
+    sensor_tracks: np.ndarray | None = None  # [T, K, d] point sensors' positions, fractions of the domain, x first
 
 
 class Plan:
@@ -271,8 +272,11 @@ def _observation_figure(plan, rollouts: Rollouts, metrics, figures_dir, extent, 
         states = "frame 0 of every trajectory is known in full; later frames only where observed"
     return Figure("What the models saw",
                   plan.draw(plots.plot_observation, space, rollouts.observed_frames, figures_dir / "observation.png",
-                            names, extent=extent, dt=dt),
-                  f"Observed grid points and frames of the training and validation data ({states}). "
+                            names, extent=extent, dt=dt, tracks=rollouts.sensor_tracks),
+                  ("Point sensors over the domain (their tracks, a dot where each starts; dark: the cells nearest to "
+                   "them, where HYCO's partner is not heard) and the observed frames"
+                   if rollouts.sensor_tracks is not None else "Observed grid points and frames") +
+                  f" of the training and validation data of the training and validation data ({states}). "
                   f"{metrics.get('judge', '').capitalize()} is the judge of the comparison.", key="observation")
 
 

@@ -107,7 +107,19 @@ def observed_stats(windows) -> dict[str, torch.Tensor]:
     known = observation.known if observation is not None else None
     for index in range(windows.num_sims):
         acc.add(windows.observed_trajectories([index])[0], known)
+        if observation is not None and observation.sensors:
+            _add_sensor_increments(acc, observation.sensor_set, windows.split, index)
     return acc.result()
+
+
+def _add_sensor_increments(acc: StatsAccumulator, sensors, split: str, index: int) -> None:
+    """Point sensors know no grid value after frame 0, so no grid increment: a sensor that stays where it is
+    between two observed frames measures the increment at its point instead (moving sensors measure none)."""
+    readings = sensors.readings(split, index)[:, acc.dynamic]  # [T, Cd, K]
+    stencil_index, weight = sensors.stencil(split, index)
+    stays = (stencil_index[1:] == stencil_index[:-1]).all(-1) & (weight[1:] == weight[:-1]).all(-1) & \
+        (weight[1:].sum(-1) > 0) & (weight[:-1].sum(-1) > 0)  # [T-1, K]
+    acc.deltas.add(readings[1:] - readings[:-1], stays[:, None])
 
 
 def identity_stats(num_channels: int, num_dynamic: int) -> dict[str, torch.Tensor]:

@@ -247,7 +247,9 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
                        "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
                        "domain": _domain(exp.physics),
                        "observed_space": observation.frame_masks.amax(dim=0).float(),
-                       "observed_frames": observation.temporal}, ctx.run_dir / ROLLOUTS_FILE)
+                       "observed_frames": observation.temporal,
+                       "sensor_tracks": observation.sensor_positions.float() if observation.sensors else None},
+                      ctx.run_dir / ROLLOUTS_FILE)
     if any(maps.values()):
         atomic_torch_save({"runs": maps, "classes": list(CLASSES)}, ctx.run_dir / UNCERTAINTY_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)

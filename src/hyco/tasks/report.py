@@ -52,7 +52,8 @@ def read_rollouts(path: Path) -> Rollouts:
                     predictions={k: v.numpy() for k, v in kept["predictions"].items()}, fields=kept["fields"],
                     observed_space=None if observed is None else observed.numpy(),
                     observed_frames=None if frames is None else torch.as_tensor(frames).numpy(),
-                    domain=kept.get("domain"))
+                    domain=kept.get("domain"),
+                    sensor_tracks=None if kept.get("sensor_tracks") is None else kept["sensor_tracks"].numpy())
 
 
 def figure_workers() -> int:

@@ -91,6 +91,9 @@ def fingerprint(groups: Sequence[Batch]) -> str:
         group = group.with_defaults().expanded()  # one form on every rank, whatever its windows
         columns = [t.detach().reshape(group.size, -1).double().sum(dim=1) for t in group.tensors()]
         columns[2] = columns[2] / group.mask.shape[2]  # a mask shared by the channels or one per channel alike
+        if group.has_sensors:  # what the sensors read, and where
+            columns += [t.detach().reshape(group.size, -1).double().sum(dim=1)
+                        for t in (group.sensor_values, group.sensor_weight, group.sensor_index)]
         columns.append(group.targets.detach().reshape(group.size, -1).double().square().sum(dim=1))
         mine[repr(tuple(group.targets.shape[1:]))] = torch.stack(columns, dim=1).cpu()
     pooled: dict[str, list[torch.Tensor]] = {}

@@ -421,7 +421,7 @@ class HybridTrainer(Trainer):
             rows = slice(k * chunk_size, min((k + 1) * chunk_size, count))
             if picks is not None:
                 windows = real.batch(picks[rows]).with_defaults()
-                states, truth, mask = windows.inputs, windows.targets, windows.mask
+                states, truth, mask, seen = windows.inputs, windows.targets, windows.mask, windows.seen()
             else:
                 states = self.physical_model.initial_state(
                     rows.stop - rows.start, seed=derive_seed(self.seed, cycle, RANDOM_STATE_STREAMS[source], k))
@@ -429,7 +429,7 @@ class HybridTrainer(Trainer):
             if blend_targets:
                 prediction = mask * (cfg.mix * truth + (1.0 - cfg.mix) * prediction) + (1.0 - mask) * prediction
             if picks is not None and ghosts_only:
-                region = (mask == 0).expand(-1, -1, mask.shape[2], *mask.shape[3:])
+                region = (seen == 0).expand(-1, -1, seen.shape[2], *seen.shape[3:])  # no sensor's cell either
             else:
                 region = torch.ones_like(prediction[:, :, :1], dtype=torch.bool)
             return Batch(states.cpu(), prediction, region)

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from hyco.data.batch import Batch
+from hyco.training.loss import sensor_samples
 from hyco.utils.seed import seeded_generator
 
 PRIOR_RAW_VARIANCE = math.pi ** 2 / 3  # the logistic distribution's variance: a uniform-in-bounds prior in raw space
@@ -141,6 +142,8 @@ class ObservedResiduals:
         rolled out from `inputs` (default: the batch's)."""
         start = batch.inputs if inputs is None else inputs
         frames = self.model.rollout(start, self.model.decode(self.unflatten(theta)), batch.steps)
+        if batch.has_sensors:  # point sensors: the residuals are at their samples (a grid mask of 0 adds none)
+            return self._at_sensors(frames, batch)
         prediction = frames.index_select(2, self.dynamic)
         target = batch.targets[:, :batch.steps].index_select(2, self.dynamic)
         difference = prediction - target
@@ -152,6 +155,14 @@ class ObservedResiduals:
         weights = torch.broadcast_to(mask.to(prediction.dtype), prediction.shape)
         seen = weights != 0
         return (difference * weights.sqrt())[seen]
+
+
+    def _at_sensors(self, frames: torch.Tensor, batch: Batch) -> torch.Tensor:
+        predicted, observed, active = sensor_samples(frames, batch, self.dynamic)  # [B, S, Cd, K]
+        difference = predicted - observed
+        if self.scale is not None:
+            difference = difference / self.scale.to(difference).reshape(1, 1, -1, 1)
+        return difference[torch.broadcast_to(active != 0, difference.shape)]
 
 
 class _Linearised:

@@ -14,7 +14,9 @@ a sparse mask does not shrink `L_data`, the number of real windows does not chan
 shared by the channels counts once per channel. A window belongs to one term (`Batch.term`: DATA or
 INTERACTION); without terms every window is DATA, and the loss is the plain observed MSE. A term
 without any value in a batch contributes nothing. Mask values other than 0/1 act as weights on the
-values they cover (they are still counted once).
+values they cover (they are still counted once). Point sensors (`Batch.sensor_*`, hyco.data.sensors) add their
+samples to the DATA term: the predicted frames read at each sensor by linear interpolation, against what the
+sensor read; each (sensor, frame, dynamic channel) counts as one observed value.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from hyco.data.batch import NUM_TERMS, Batch
+from hyco.data.sensors import sample
 
 LossWeights = tuple[float, float]  # (data_weight, interaction_weight)
 
@@ -73,4 +76,29 @@ def batch_sums(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor, *, fou
     prediction, target = frames.index_select(2, dynamic), batch.targets[:, :steps].index_select(2, dynamic)
     if fourth_powers:
         prediction, target = (prediction - target) ** 2, torch.zeros_like(target)
-    return term_sums(prediction, target, mask, batch.term)
+    sums, counts = term_sums(prediction, target, mask, batch.term)
+    if batch.has_sensors:
+        more = sensor_sums(frames, batch, dynamic, fourth_powers=fourth_powers)
+        sums, counts = sums + more[0], counts + more[1]
+    return sums, counts
+
+
+def sensor_samples(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Predicted `frames` `[B, S, C, *s]` read at the sensors of the first S target frames of `batch`, on the
+    `dynamic` channels: (samples `[B, S, Cd, K]`, what the sensors read there, which sensors read `[B, S, 1, K]`)."""
+    steps = frames.shape[1]
+    index, weight = batch.sensor_index[:, :steps], batch.sensor_weight[:, :steps]
+    predicted = sample(frames.index_select(2, dynamic), index, weight)
+    observed = batch.sensor_values[:, :steps].index_select(2, dynamic).to(predicted.dtype)
+    active = (weight.sum(-1) > 0)[:, :, None].to(predicted.dtype)
+    return predicted, observed, active
+
+
+def sensor_sums(frames: torch.Tensor, batch: Batch, dynamic: torch.Tensor, *, fourth_powers: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`term_sums` over the sensor samples of `batch` (every dynamic channel of an active sensor counts once)."""
+    predicted, observed, active = sensor_samples(frames, batch, dynamic)
+    if fourth_powers:
+        predicted, observed = (predicted - observed) ** 2, torch.zeros_like(observed)
+    return term_sums(predicted, observed, active, batch.term)

@@ -16,6 +16,7 @@ import torch
 from hyco.data.batch import Batch
 from hyco.errors import DataError
 from hyco.physics.accuracy import relative_l2
+from hyco.training.loss import sensor_samples
 
 VALIDATION_CHUNK = 64  # simulations rolled out together (no autograd: a few states per simulation)
 
@@ -38,7 +39,13 @@ def observed_validation(predict: Predict, data: Batch, dynamic: torch.Tensor, de
     rel_n = torch.zeros(steps, dtype=torch.float64)
     for rows in torch.arange(data.size).split(VALIDATION_CHUNK):
         part = data.rows(rows)
-        prediction = predict(part.inputs.to(device, dtype), steps).index_select(2, dynamic)
+        frames = predict(part.inputs.to(device, dtype), steps)
+        if part.has_sensors:  # point sensors: their samples are the observed values
+            rel, seen = _sensor_errors(frames, part.to(device, dtype), dynamic, total)
+            rel_sum += (rel * seen).sum(dim=0)
+            rel_n += seen.sum(dim=0)
+            continue
+        prediction = frames.index_select(2, dynamic)
         truth = part.targets.to(device, dtype).index_select(2, dynamic)
         error2 = (prediction.double() - truth.double()) ** 2
         mask = part.dynamic_mask(dynamic)
@@ -59,6 +66,20 @@ def observed_validation(predict: Predict, data: Batch, dynamic: torch.Tensor, de
     return {"val_loss": mean, "val_loss_se": math.sqrt(variance / count), "val_rel_l2": per_step,
             "val_rel_l2_mean": sum(observed) / max(1, len(observed)),
             "val_rel_l2_final": observed[-1] if observed else None}
+
+
+def _sensor_errors(frames: torch.Tensor, part: Batch, dynamic: torch.Tensor, total: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add the sensor samples' squared errors (their sum, sum of squares, count) to `total`; the relative L2 error
+    over the sensors per window and step `[n, steps]`, and which of them any sensor read."""
+    predicted, observed, active = sensor_samples(frames, part, dynamic)
+    error2 = (predicted.double() - observed.double()) ** 2
+    weights = torch.broadcast_to(active.double(), error2.shape)
+    total += torch.stack([(error2 * weights).sum(), (error2 ** 2 * weights).sum(), (weights != 0).sum()]).cpu()
+    norm2 = (observed.double() ** 2 * weights).sum(dim=(2, 3))
+    rel = ((error2 * weights).sum(dim=(2, 3)) / norm2.clamp_min(1e-30)).sqrt()
+    seen = weights.amax(dim=(2, 3))
+    return torch.where(seen > 0, rel, torch.zeros_like(rel)).cpu(), seen.cpu()
 
 
 def validation_batch(data: Batch | tuple | torch.Tensor, ndim: int | None) -> Batch:
