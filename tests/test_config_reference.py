@@ -87,5 +87,6 @@ def test_the_default_is_the_one_that_runs(rows):
     # a key that no shipped file sets shows the schema's default alone
     assert rows["trainer.physical.tolerance"][0][3] == "`1e-09`"
     # physics keys: the value each shipped config file sets, per model
-    (heat,) = rows["physics.boundary"]  # heat's: physics=heat_2d, heat_2d_dirichlet, heat_paper
+    heat, heat_decay = rows["physics.boundary"]  # heat's: physics=heat_2d, heat_2d_dirichlet, heat_paper
     assert heat[3:6] == ["`periodic`", "`dirichlet` (`periodic`)", "`dirichlet` (`periodic`)"]
+    assert heat_decay[3] == "`periodic`"  # no shipped file: the model's own default (data.reference.physics uses it)

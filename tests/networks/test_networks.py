@@ -122,3 +122,34 @@ def test_streamed_store_stats_equal_in_memory_stats(tmp_path):
     in_memory = compute_stats(torch.from_numpy(data), [0])
     assert all(torch.allclose(streamed[k], in_memory[k]) for k in in_memory)
     assert streamed["delta_std"].shape == (1,)
+
+
+def test_position_channels_by_hand_and_a_network_that_sees_them():
+    from hyco.networks.surrogate import position_channels
+
+    like = torch.zeros(2, 1, 4, 8)  # [B, C, y, x]
+    channels = position_channels(like)
+    assert channels.shape == (2, 4, 4, 8)
+    # y axis first (tensor order): sin and cos of 2 pi (j + 1/2) / 4, constant along x
+    assert channels[1, 0, :, 3].tolist() == pytest.approx([0.7071068, 0.7071068, -0.7071068, -0.7071068], abs=1e-6)
+    assert channels[0, 1, :, 0].tolist() == pytest.approx([0.7071068, -0.7071068, -0.7071068, 0.7071068], abs=1e-6)
+    assert channels[0, 2, 0, 2] == pytest.approx(float(torch.sin(torch.tensor(2 * torch.pi * 2.5 / 8))), abs=1e-6)
+    # off by default, and then the fingerprint of networks made before the key existed is unchanged
+    plain = build_network({"name": "convnet", "width": 4, "depth": 1}, 1, [0], 2)
+    assert "coordinates" not in plain.config["params"]
+    torch.manual_seed(0)
+    seeing = build_network({"name": "convnet", "width": 4, "depth": 1, "coordinates": True}, 1, [0], 2)
+    assert seeing.fingerprint() != plain.fingerprint()
+    for p in seeing.net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    uniform = torch.ones(1, 1, 8, 8)
+    with torch.no_grad():
+        out = seeing(uniform)
+    assert out.shape == uniform.shape
+    # a uniform state gives a non-uniform step only through the position channels (a convolution alone cannot)
+    assert float(out.std()) > 1e-3
+    plain_out = build_network({"name": "convnet", "width": 4, "depth": 1, "padding": "periodic"}, 1, [0], 2)
+    for p in plain_out.net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    with torch.no_grad():
+        assert float(plain_out(uniform).std()) < 1e-6

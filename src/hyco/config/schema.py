@@ -36,6 +36,10 @@ class ReferenceConfig:
                              "the finer simulation (1: the learning grid).", at_least=1)
     substeps: int = setting(0, "Reference solver steps per stored frame; 0: the learning substeps x refine^2 (the "
                                "explicit scheme's stability bound on the finer grid).", at_least=0)
+    physics: dict[str, Any] = setting(
+        {}, "Keys laid over the `physics` section for the simulator only (e.g. `{name: heat_decay, decay: ...}`): "
+            "the data then contain physics the learning solver lacks, and the report gives its coefficients' bias "
+            "against their truth. {}: the learner's own PDE.", allowed="a mapping of physics keys")
 
     def __post_init__(self) -> None:
         check_settings(self, "data.reference.")
@@ -43,7 +47,7 @@ class ReferenceConfig:
     @property
     def is_learning_solver(self) -> bool:
         """True when the data come from the learning solver itself (no finer grid, no finer time step)."""
-        return self.refine == 1 and self.substeps == 0
+        return self.refine == 1 and self.substeps == 0 and not self.physics
 
 
 @dataclass

@@ -17,12 +17,18 @@ space, e.g. random Fourier modes, and evaluate them at the cell centres of whate
 frame 0 is its restriction like every other frame. The true coefficients are profiles, functions of space:
 the reference evaluates them on its own cell centres, the learner's error is measured against them evaluated
 on the learning grid.
+
+Physics the learner lacks: `data.reference.physics` lays keys over the learner's `physics` section for the
+simulator alone (e.g. `{name: heat_decay, decay: {...}}`: heat plus a decay term). The data then contain a term
+the learning solver does not have; the learner's true coefficients (those the two models share) stay its
+truth, and `missing_terms` names what the learner lacks, for the report's bias sentence. The overrides are part
+of the dataset's hash only when given, so every dataset made before the key existed keeps its name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -38,36 +44,80 @@ class ReferencePlan:
 
     refine: int
     substeps: int
+    physics: dict[str, Any] = dataclasses.field(default_factory=dict)  # keys laid over the learner's section
 
-    def hashed(self) -> dict[str, int]:
-        return {"refine": self.refine, "substeps": self.substeps}
+    def hashed(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"refine": self.refine, "substeps": self.substeps}
+        if self.physics:  # only when given: the hash of every dataset made before the key is unchanged
+            out["physics"] = self.physics
+        return out
 
     def describe(self) -> str:
         if self.refine == 1:
-            return f"the learning grid with {self.substeps} substeps per frame"
-        return f"a {self.refine}x finer grid per axis with {self.substeps} substeps per frame, cell-averaged"
+            where = f"the learning grid with {self.substeps} substeps per frame"
+        else:
+            where = f"a {self.refine}x finer grid per axis with {self.substeps} substeps per frame, cell-averaged"
+        if self.physics:
+            where += f", by physics {self.physics.get('name', 'of the learner')!r} with {describe_overrides(self)}"
+        return where
+
+
+def describe_overrides(plan: ReferencePlan) -> str:
+    """The simulator's extra keys in words, e.g. "`decay`" (the keys other than `name`)."""
+    keys = [key for key in plan.physics if key != "name"]
+    return ", ".join(f"`{key}`" for key in keys) or "no extra keys"
 
 
 def reference_plan(config: ReferenceConfig, model: Any) -> ReferencePlan:
     """The reference of `model` that `data.reference` asks for."""
     substeps = int(getattr(model, "substeps", 1))
     refine = int(config.refine)
-    return ReferencePlan(refine, int(config.substeps) or substeps * refine * refine)
+    return ReferencePlan(refine, int(config.substeps) or substeps * refine * refine, _plain(config.physics))
 
 
 def is_learning_solver(plan: ReferencePlan, model: Any) -> bool:
     """The reference is the learning solver itself: the data come from the discretisation that learns from them."""
-    return plan.refine == 1 and plan.substeps == int(getattr(model, "substeps", 1))
+    return plan.refine == 1 and plan.substeps == int(getattr(model, "substeps", 1)) and not plan.physics
+
+
+def missing_terms(plan: ReferencePlan, learner_name: str) -> dict[str, Any] | None:
+    """What the data's simulator has that the learning solver lacks (None: the same PDE): the simulator's model
+    name, the learner's, and the keys laid over the learner's section."""
+    if not plan.physics:
+        return None
+    return {"data_model": str(plan.physics.get("name", learner_name)), "learner_model": learner_name,
+            "terms": [key for key in plan.physics if key != "name"], "described": describe_overrides(plan)}
+
+
+def _plain(value: Any) -> Any:
+    """A plain, JSON-able copy of a config mapping (OmegaConf containers included)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _laid_over(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` laid over it, mapping by mapping (a key the overrides set replaces a value)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _laid_over(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
 
 
 def reference_section(physics: dict[str, Any], plan: ReferencePlan) -> dict[str, Any]:
-    """The `physics` config section of the reference model: the learning model's, on the finer grid and step."""
+    """The `physics` config section of the reference model: the learning model's with `data.reference.physics`
+    laid over it, on the finer grid and step."""
     name = physics.get("name", "?")
     for key in ("resolution", "substeps"):
         if key not in physics:
             raise ConfigError("data.reference.refine", f"1 and data.reference.substeps 0 for physics {name!r}: its "
                               f"config has no `{key}` key to refine", plan.hashed())
-    section = dict(physics)
+    section = _laid_over(dict(physics), plan.physics)
     section["resolution"] = [int(n) * plan.refine for n in physics["resolution"]]
     section["substeps"] = plan.substeps
     return section
@@ -149,3 +199,30 @@ def _face_average(component: torch.Tensor, factor: int, ndim: int, axis: int) ->
         split += [n, 1] if a == axis else [n // factor, factor]
     grouped = faces.reshape(*faces.shape[:-ndim], *split)
     return grouped.mean(dim=tuple(lead + 2 * a + 1 for a in range(ndim)))
+
+
+REGION_FRACTION = 0.1  # a field coefficient acts where |value| exceeds this fraction of its largest |value|
+
+
+def missing_term_region(physics: dict[str, Any], plan: ReferencePlan, model: Any) -> torch.Tensor | None:
+    """[*space] bool on the learning grid: where the terms the learner lacks act (None: no term is missing).
+
+    The data's model is built on the learning grid; its coefficients that the learner does not have are the
+    missing terms' (e.g. heat_decay's `decay`): a field acts where |value| > REGION_FRACTION x its largest |value|,
+    a scalar (or a coefficient that is the learner's own) everywhere."""
+    if not plan.physics:
+        return None
+    from hyco.physics import build_physics
+
+    section = _laid_over(dict(physics), plan.physics)
+    data_model = build_physics(section, "cpu", torch.float64)
+    learner_names = {spec.name for spec in model.coefficient_specs}
+    region = torch.zeros(tuple(int(n) for n in model.spatial_shape), dtype=torch.bool)
+    for name, value in data_model.true_coefficients().items():
+        if name in learner_names:
+            continue
+        value = value.detach().cpu().abs()
+        if value.dim() == 0 or value.numel() == 1:
+            return torch.ones_like(region)
+        region |= (value > REGION_FRACTION * value.max()).reshape(region.shape)
+    return region if bool(region.any()) else torch.ones_like(region)

@@ -12,8 +12,8 @@ _TWINS = (("hyco_physical", "physical", "solver"), ("hyco_synthetic", "synthetic
 def verdict(metrics: dict) -> str:
     """One paragraph: the best forecaster, the best estimate of each coefficient, what HYCO changed for each
     model against the same model trained alone, and what the training cost."""
-    sentences = [_forecast(metrics), *_coefficients(metrics), _not_learned(metrics), _coupling(metrics),
-                 _cost(metrics)]
+    sentences = [_forecast(metrics), *_coefficients(metrics), _missing(metrics), _not_learned(metrics),
+                 _coupling(metrics), _cost(metrics)]
     return " ".join(s for s in sentences if s)
 
 
@@ -77,6 +77,11 @@ def _coefficients(metrics: dict) -> list[str]:
                      (", so this is as close as the solver's discretisation allows" if ratio <= 1.5 else ""))
         out.append(text + ".")
     return out
+
+
+def _missing(metrics: dict) -> str:
+    """Only where the experiment declares physics the solver lacks (hyco.evaluation.missing_physics)."""
+    return (metrics.get("missing_physics") or {}).get("sentence", "")
 
 
 def _not_learned(metrics: dict) -> str:

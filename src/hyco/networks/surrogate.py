@@ -34,7 +34,8 @@ class Surrogate(nn.Module):
 
     def __init__(self, net: nn.Module, num_channels: int, dynamic_channels: Sequence[int], ndim: int,
                  residual: bool = True, stats: Mapping[str, torch.Tensor] | None = None,
-                 config: Mapping[str, Any] | None = None, runtime: RuntimeOptions | None = None):
+                 config: Mapping[str, Any] | None = None, runtime: RuntimeOptions | None = None,
+                 coordinates: bool = False):
         super().__init__()
         dynamic = [int(c) for c in dynamic_channels]
         if not dynamic or sorted(set(dynamic)) != dynamic or dynamic[0] < 0 or dynamic[-1] >= num_channels:
@@ -45,6 +46,7 @@ class Surrogate(nn.Module):
         self.dynamic_channels = dynamic
         self.ndim = ndim
         self.residual = residual
+        self.coordinates = coordinates  # sin/cos of the cell positions as extra inputs (`network.coordinates`)
         # JSON-able description of the architecture; its hash guards checkpoint loading
         self.config = dict(config or {}) | {"num_channels": num_channels, "dynamic_channels": dynamic,
                                             "ndim": ndim, "residual": residual}
@@ -123,7 +125,10 @@ class Surrogate(nn.Module):
             raise ValueError(f"state: expected [B, {self.num_channels}, <{self.ndim} spatial dims>], "
                              f"got shape {tuple(state.shape)}")
         poll_threads()  # the thread count follows other processes' load (hyco.utils.threads)
-        out = self._run_net((state - self.mean) / self.std)
+        inputs = (state - self.mean) / self.std
+        if self.coordinates:
+            inputs = torch.cat([inputs, position_channels(inputs)], dim=1)
+        out = self._run_net(inputs)
         current = state.index_select(1, self.dynamic_index)
         if self.residual:
             dynamic = current + out * self.delta_std + self.delta_mean
@@ -145,6 +150,20 @@ class Surrogate(nn.Module):
         return torch.stack(frames, dim=1)
 
 
+def position_channels(like: torch.Tensor) -> torch.Tensor:
+    """[B, 2 ndim, *space]: sin and cos of 2 pi (i + 1/2) / n along each spatial axis (in tensor order), the
+    position of every cell centre as a fraction of the grid, periodic like the shipped domains."""
+    batch, space = like.shape[0], like.shape[2:]
+    channels = []
+    for axis, n in enumerate(space):
+        angle = 2 * torch.pi * (torch.arange(n, device=like.device, dtype=like.dtype) + 0.5) / n
+        shape = [1] * len(space)
+        shape[axis] = n
+        for wave in (torch.sin(angle), torch.cos(angle)):
+            channels.append(wave.reshape(shape).expand(*space))
+    return torch.stack(channels).unsqueeze(0).expand(batch, -1, *space)
+
+
 def build_network(section: Mapping[str, Any], in_channels: int, dynamic_channels: Sequence[int], ndim: int,
                   stats: Mapping[str, torch.Tensor] | None = None) -> Surrogate:
     """Surrogate from the `network` config section (`name` + the network's `Params` keys).
@@ -158,8 +177,12 @@ def build_network(section: Mapping[str, Any], in_channels: int, dynamic_channels
     section, runtime = split_section(dict(section))
     cls, params = model_params(section, "network")
     dynamic = list(dynamic_channels)
-    net = cls(params, in_channels, len(dynamic), ndim)
     params_dict = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
+    coordinates = bool(params_dict.pop("coordinates", False))
+    if coordinates:  # off: the fingerprint of every network made before the key existed is unchanged
+        params_dict["coordinates"] = True
+    net = cls(params, in_channels + (2 * ndim if coordinates else 0), len(dynamic), ndim)
     residual = bool(params_dict.get("residual", True))
     config = {"name": section["name"], "params": params_dict}
-    return Surrogate(net, in_channels, dynamic, ndim, residual=residual, stats=stats, config=config, runtime=runtime)
+    return Surrogate(net, in_channels, dynamic, ndim, residual=residual, stats=stats, config=config, runtime=runtime,
+                     coordinates=coordinates)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import torch
 from phiml.math import extrapolation
 
-from hyco.config.models.physics import HeatParams
+from hyco.config.models.physics import HeatDecayParams, HeatParams
 from hyco.config.registry import PHYSICS
 from hyco.physics.base import PhysicalModel
 from hyco.physics.burgers import diffusivity_spec
 from hyco.physics.coefficients import (
+    CoefficientSpec,
     domain_range,
     evaluate_profile,
     profile_axes,
@@ -78,3 +79,25 @@ class Heat(PhysicalModel):
                 numbers["value"] = base["value"] * (1 + jitter * torch.randn((), generator=gen, dtype=torch.float64))
             out.append(evaluate_profile(profile.type, numbers, axes, list(profile.wavenumber)))
         return torch.stack(out)
+
+
+@PHYSICS.register("heat_decay")
+class HeatDecay(Heat):
+    """Heat with a first-order decay, dT/dt = ∇·(κ∇T) − r(x) T: `heat` plus the term it lacks.
+
+    The missing-physics experiments simulate their data with it (`data.reference.physics`) and learn with
+    `heat`, whose κ then absorbs what r does. r is kept inside ±0.5 / h (h the substep), well within explicit
+    Euler's bound |r h| < 2 for the term alone."""
+
+    Params = HeatDecayParams
+
+    def setup(self, p: Params) -> None:
+        super().setup(p)
+        bound = 0.5 / self.substep_dt
+        decay = CoefficientSpec("decay", p.decay.kind, lower=-bound, upper=bound)
+        self.set_coefficients(*zip(self.coefficient_specs, (p.diffusivity,)), (decay, p.decay))
+
+    def rate(self, state, coefficients):
+        temperature = state["temperature"].values
+        heat = super().rate(state, coefficients)["temperature"]
+        return {"temperature": heat - coefficients["decay"] * temperature}

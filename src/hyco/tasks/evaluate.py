@@ -25,6 +25,7 @@ from hyco.evaluation.metrics import (
     rollout_metrics,
     select_channels,
 )
+from hyco.evaluation.missing_physics import missing_physics_entry, region_rel_l2
 from hyco.evaluation.uncertainty import coefficient_entries, field_maps
 from hyco.tasks.context import RunContext
 from hyco.tasks.ensemble import ensemble_members
@@ -157,6 +158,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     maps: dict[str, dict] = {}  # per physical run: std and class maps of its field coefficients
     members = None  # uncertainty=ensemble: (the members' raw coefficients, how they were made), shared by the runs
     sim = min(cfg.evaluation.animation_sim, truth.shape[0] - 1)
+    declared, region = _missing_physics(exp)
+    region_errors: dict[str, float | None] = {}
     for key, (relative, kind) in RUNS.items():
         run_dir = ctx.run_dir / relative
         if kind == "physical":
@@ -193,6 +196,8 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
             source = str(path)
         summary = rollout_metrics(select_channels(prediction, dynamic), target, cfg.evaluation.corr_threshold)
         entry["rollout"] = json_safe(summary)
+        if region is not None:  # where the term the solver lacks acts (hyco.evaluation.missing_physics)
+            region_errors[key] = region_rel_l2(select_channels(prediction, dynamic), target, region)
         entry["fields"] = field_rollout_metrics(prediction, truth[:, 1:], fields, cfg.evaluation.corr_threshold)
         entry["selected"] = _selection(ctx.run_dir, key, path)
         training = read_summary(ctx.run_dir / _SUMMARY_DIRS[key])
@@ -242,6 +247,9 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
     floor = read_model_floor(ctx)
     if floor is not None:
         metrics["model_floor"] = floor
+    if declared is not None:
+        metrics["missing_physics"] = json_safe(missing_physics_entry(declared, metrics, region, region_errors))
+        log.info("missing physics: %s", metrics["missing_physics"]["sentence"])
     atomic_write_json(metrics, ctx.run_dir / METRICS_FILE)
     atomic_torch_save({"sim": sim, "truth": truth[sim].float(), "predictions": {k: v.float() for k, v in kept.items()},
                        "dynamic_channels": dynamic, "fields": fields, "dt": exp.physics.dt,
@@ -254,6 +262,19 @@ def evaluate(exp: Experiment) -> dict[str, Any]:
         atomic_torch_save({"runs": maps, "classes": list(CLASSES)}, ctx.run_dir / UNCERTAINTY_FILE)
     log.info("metrics written to %s", ctx.run_dir / METRICS_FILE)
     return metrics
+
+
+def _missing_physics(exp: Experiment) -> tuple[dict | None, torch.Tensor | None]:
+    """What the data's simulator has that the learner lacks, and where it acts (None, None: nothing declared)."""
+    from hyco.data.reference import missing_term_region, missing_terms, reference_plan
+
+    if exp.cfg.data.external.enabled:
+        return None, None
+    plan = reference_plan(exp.cfg.data.reference, exp.physics)
+    declared = missing_terms(plan, str(exp.cfg.physics.get("name", "?")))
+    if declared is None:
+        return None, None
+    return declared, missing_term_region(dict(exp.cfg.physics), plan, exp.physics)
 
 
 def _domain(physics) -> dict[str, list[float]]:

@@ -35,6 +35,9 @@ class CommonParams:
     activation: str = setting("gelu", "The nonlinearity.", choices=ACTIVATION_NAMES)
     residual: bool = setting(True, "Predict the increment: next = state + net(state) (an untrained network is then "
                                    "the identity).")
+    coordinates: bool = setting(False, "Also feed the network sin and cos of each cell's position per axis (2 channels "
+                                       "per axis): a term that depends on where it acts (e.g. a decay in one region) "
+                                       "is then something it can learn; a convolution alone is blind to position.")
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -72,6 +75,9 @@ class FNOParams:
     modes: int = setting(8, "Fourier modes kept per axis.", at_least=1)
     activation: str = setting("gelu", "The nonlinearity.", choices=ACTIVATION_NAMES)
     residual: bool = setting(True, "Predict the increment: next = state + net(state).")
+    coordinates: bool = setting(False, "Also feed the network sin and cos of each cell's position per axis (2 channels "
+                                       "per axis): a term that depends on where it acts (e.g. a decay in one region) "
+                                       "is then something it can learn; a convolution alone is blind to position.")
 
     def __post_init__(self) -> None:
         check_settings(self)

@@ -145,6 +145,25 @@ class HeatParams(DomainParams):
         return (FieldSpec("temperature", 1),)
 
 
+def _no_decay() -> CoefficientParams:
+    params = coefficient("field", 0.0, 0.0)
+    params.learn = False
+    return params
+
+
+@dataclass
+class HeatDecayParams(HeatParams):
+    """Heat with a first-order decay: the term the `heat` model lacks (the missing-physics experiments simulate
+    their data with it and learn with `heat`)."""
+
+    decay: CoefficientParams = setting(_no_decay(), "The decay rate r(x) of dT/dt = ∇·(κ∇T) − r T (a coefficient, "
+                                                    "known by default; 0: plain heat).", kind="coefficient")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.decay.check("decay", len(self.resolution))
+
+
 def _default_modulation() -> CoefficientParams:
     return CoefficientParams(
         kind="field",
@@ -254,7 +273,8 @@ class GrayScottParams(DomainParams):
 
 # name -> Params of every model that `hyco.physics` registers (tests/physics check that the two agree)
 PARAMS: dict[str, type] = {"advection": AdvectionParams, "burgers": BurgersParams, "gray_scott": GrayScottParams,
-                           "heat": HeatParams, "smoke": SmokeParams}
+                           "heat": HeatParams, "heat_decay": HeatDecayParams,
+                           "smoke": SmokeParams}
 
 
 def strip_runtime(rest: dict[str, Any]) -> dict[str, Any]:
