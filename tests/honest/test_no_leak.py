@@ -100,9 +100,10 @@ def runs(tmp_path_factory):
 
 
 def _untimed(values):
-    """`values` without the clock's readings at any depth (a posterior's `seconds` sits inside `uncertainty`)."""
+    """`values` without the clock's readings at any depth (a posterior's `seconds` sits inside `uncertainty`, HYCO's
+    `phase_seconds` in its entry)."""
     if isinstance(values, dict):
-        return {k: _untimed(v) for k, v in values.items() if k not in TIMING and k != "seconds"}
+        return {k: _untimed(v) for k, v in values.items() if k not in TIMING and not k.endswith("seconds")}
     return values
 
 

@@ -59,6 +59,7 @@ from hyco.training.augmentation import (
     num_generated,
 )
 from hyco.training.best import BestKeeper
+from hyco.training.cycle_timing import phase_totals, storage_apart
 from hyco.training.loss import LossWeights
 from hyco.training.predictors import Predictor, blend, network_predictor, one_step, physical_predictor
 from hyco.training.protocol import Trainer
@@ -76,11 +77,6 @@ PARTNER = {"physical": "synthetic", "synthetic": "physical"}
 # the random streams of a cycle, keys of hyco.utils.seed under (seed, cycle, stream)
 LOADER_STREAMS = {"warm_start": 0, "physical": 1, "physical_generated": 2, "synthetic": 3}
 PICK_STREAMS = {"physical": 4, "synthetic": 5}  # which real windows start the partner's predictions
-# a cycle's timed phases (metrics key `seconds_<key>`) by the name summary.json and the report give them
-PHASES = {"synthetic_training": "network_training", "physical_training": "solver_training",
-          "synthetic_rollouts": "network_predictions", "physical_rollouts": "solver_predictions",
-          "completion": "completion", "validation": "validation", "storage": "storage",
-          "regeneration": "regeneration"}
 RANDOM_STATE_STREAMS = {"physical": 6, "synthetic": 7}  # initial_states=random: chunk k gets key k below
 
 
@@ -235,7 +231,7 @@ class HybridTrainer(Trainer):
         for key, value in physical_metrics.items():
             if key.endswith("_rel_error") or key in {s.name for s in self.physical_model.coefficient_specs}:
                 metrics[key] = value
-        metrics.update({f"seconds_{k}": v for k, v in _storage_apart(seconds, from_physics, from_network).items()})
+        metrics.update({f"seconds_{k}": v for k, v in storage_apart(seconds, from_physics, from_network).items()})
         if torch.cuda.is_available() and self.device.type == "cuda":
             metrics["cuda_peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         log.info("cycle %d done: trust (physical %s, network %s), observed val loss physical %s, network %s%s",
@@ -304,12 +300,8 @@ class HybridTrainer(Trainer):
 
     def phase_seconds(self) -> dict[str, float]:
         """Seconds per phase summed over the cycles run so far (resumed cycles included, from the history); the
-        phases add up to the cycles' time, see `_storage_apart`."""
-        totals = dict.fromkeys(PHASES.values(), 0.0)
-        for record in self.history:
-            for key, phase in PHASES.items():
-                totals[phase] += float(record.get(f"seconds_{key}") or 0.0)
-        return totals
+        phases add up to the cycles' time, see `hyco.training.cycle_timing`."""
+        return phase_totals(self.history)
 
     def physical_against_guess(self) -> dict[str, Any]:
         """Whether the kept physical model explains the observed validation data worse than its initial guess did,
@@ -464,26 +456,6 @@ class HybridTrainer(Trainer):
         self.history = list(state["history"])
         ckpt.unpack_rng(state["rng"])
         self.run_log.truncate_after(self.cycle)
-
-
-def _storage_apart(seconds: dict[str, float], from_physics: GeneratedWindows,
-                   from_network: GeneratedWindows) -> dict[str, float]:
-    """Move the cache writes/reads ("storage") and on-the-fly re-generation ("regeneration") out of the
-    phase they happened in, so the phases add up to the cycle and the storage strategy's cost is visible.
-    Writes happen while a model's windows are generated; reads and re-generation while the OTHER model
-    trains on them."""
-    out = dict(seconds)
-    out["storage"], out["regeneration"] = 0.0, 0.0
-    for windows, rollouts, training in ((from_physics, "physical_rollouts", "synthetic_training"),
-                                        (from_network, "synthetic_rollouts", "physical_training")):
-        created = windows.seconds_at_creation
-        for kind in ("storage", "regeneration"):
-            during_training = windows.seconds[kind] - created[kind]
-            out[kind] += created[kind] + during_training
-            out[rollouts] = out.get(rollouts, 0.0) - created[kind]
-            if training in out:
-                out[training] -= during_training
-    return out
 
 
 class _Chain:
